@@ -1,0 +1,26 @@
+"""`{d}/result/{m}[/{rid}]` and `{d}/error`: what a device answers to an input."""
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from broker.contract.base import Message
+from broker.contract.errors import ErrorCode
+
+
+class InferResult(Message):
+    model: str
+    model_version: str
+    where: Literal["edge", "cloud"]
+    latency_ms: float = Field(ge=0, description="input received -> result ready")
+    output: dict[str, Any] = Field(description="task-specific, see broker.contract.outputs")
+    rid: str | None = Field(default=None, description="request id, echoed from the topic")
+    msg_id: str = Field(description="unique id, lets the hub ingest idempotently")
+    source_topic: str | None = Field(default=None, description="topic the input arrived on")
+
+
+class ErrorMessage(Message):
+    topic: str = Field(description="topic of the rejected input")
+    code: ErrorCode
+    error: str = Field(description="human-readable reason")
+    rid: str | None = None
