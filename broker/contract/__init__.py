@@ -17,8 +17,8 @@ from broker.contract.topics import (
     TOPIC_SPECS,
     Kind,
     ParsedTopic,
-    TopicSpec,
     Topics,
+    TopicSpec,
     validate_device_id,
 )
 from broker.contract.twin import TwinDesired, TwinReported

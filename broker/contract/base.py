@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
 from broker.contract.errors import ContractError
 
@@ -16,7 +16,16 @@ def _rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-Timestamp = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str, when_used="json")]
+def _as_utc(ts: datetime) -> datetime:
+    """Aware UTC always: a naive time is read as UTC (not local time), others are converted."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_as_utc),
+    PlainSerializer(_rfc3339, return_type=str, when_used="json"),
+]
 
 
 class Message(BaseModel):

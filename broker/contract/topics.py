@@ -70,6 +70,8 @@ class TopicSpec:
 
 _PUBLIC = {Kind.STATUS, Kind.INFER, Kind.RESULT, Kind.EVENT, Kind.ERROR}
 
+# One row per topic, laid out like the table in SPEC §3.
+# fmt: off
 TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(Kind.STATUS, "{d}/status", Status, 1, True, Role.DEVICE, Role.ANYONE,
               "Birth on connect and Last Will `offline`; retained."),
@@ -92,6 +94,7 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(Kind.TWIN_REPORTED, "{d}/twin/reported", TwinReported, 1, True, Role.DEVICE,
               Role.HUB, "Configuration the device runs; retained."),
 )
+# fmt: on
 
 SPEC_BY_KIND: dict[Kind, TopicSpec] = {s.kind: s for s in TOPIC_SPECS}
 
@@ -166,6 +169,8 @@ class Topics:
         return SPEC_BY_KIND[kind].filter(self.prefix, device)
 
     def all(self, device: str = "+") -> str:
+        if device != "+":
+            validate_device_id(device)
         return f"{self.prefix}/{device}/#"
 
     def parse(self, topic: str) -> ParsedTopic:

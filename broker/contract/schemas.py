@@ -1,0 +1,99 @@
+"""JSON Schemas of the v1 payloads, one file per model plus `index.json`, from the topic table.
+
+The committed copies live in docs/schemas/; `edgefleet contract schemas --check` (and a test)
+fail when they drift from the models.
+"""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from broker.contract.outputs import FaceDetectionOutput, TabularOutput, WakeWordOutput
+from broker.contract.topics import DEFAULT_PREFIX, DEVICE_ID_RE, SEGMENT_RE, TOPIC_SPECS
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+OUTPUT_MODELS: tuple[type[BaseModel], ...] = (FaceDetectionOutput, WakeWordOutput, TabularOutput)
+
+
+def payload_models() -> tuple[type[BaseModel], ...]:
+    """The payload model of every JSON topic, in table order, each once."""
+    models = [spec.payload for spec in TOPIC_SPECS if spec.payload is not None]
+    return tuple(dict.fromkeys(models))
+
+
+def file_name(model: type[BaseModel]) -> str:
+    """`InferResult` -> `infer-result.json`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", model.__name__).lower() + ".json"
+
+
+def schema_for(model: type[BaseModel]) -> dict[str, Any]:
+    """The schema of what a receiver accepts, with `ts` required of every sender (SPEC §3)."""
+    schema = model.model_json_schema(mode="validation")
+    if "ts" in schema.get("properties", {}):
+        schema["required"] = ["ts", *[f for f in schema.get("required", []) if f != "ts"]]
+    return {"$schema": DIALECT, "$id": f"urn:edgefleet:v1:{file_name(model)}", **schema}
+
+
+def index() -> dict[str, Any]:
+    """Which schema belongs to which topic, with QoS, retain and roles."""
+    topics = [
+        {
+            "kind": str(spec.kind),
+            "topic": f"{DEFAULT_PREFIX}/{spec.pattern}",
+            "qos": spec.qos,
+            "retain": spec.retain,
+            "publisher": str(spec.publisher),
+            "subscriber": str(spec.subscriber),
+            "payload": file_name(spec.payload) if spec.payload else None,
+            "description": spec.description,
+        }
+        for spec in TOPIC_SPECS
+    ]
+    outputs = {m.__name__: file_name(m) for m in OUTPUT_MODELS}
+    return {
+        "contract": "edgefleet/v1",
+        "device_id_pattern": DEVICE_ID_RE.pattern,
+        "segment_pattern": SEGMENT_RE.pattern,  # model ids, request ids, event kinds, commands
+        "topics": topics,
+        "outputs": outputs,
+    }
+
+
+def generate() -> dict[str, str]:
+    """File name -> file text of every schema and the index."""
+    documents = {file_name(m): schema_for(m) for m in (*payload_models(), *OUTPUT_MODELS)}
+    documents["index.json"] = index()
+    return {
+        name: json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        for name, doc in documents.items()
+    }
+
+
+def write(out: Path) -> list[Path]:
+    """Write every schema into `out`; return the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in generate().items():
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def differences(out: Path) -> list[str]:
+    """Human-readable list of files in `out` that are missing, stale or unexpected."""
+    expected = generate()
+    problems = [
+        f"{name}: {'missing' if not (out / name).exists() else 'differs from the models'}"
+        for name, text in expected.items()
+        if not (out / name).exists() or (out / name).read_text(encoding="utf-8") != text
+    ]
+    problems += [
+        f"{path.name}: not generated from any model (remove it)"
+        for path in sorted(out.glob("*.json"))
+        if path.name not in expected
+    ]
+    return problems

@@ -1,0 +1,121 @@
+"""Settings of the embedded broker, read from `EDGEFLEET_BROKER_*` variables and CLI options."""
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MQTT_MAX_PAYLOAD = 268_435_455  # the largest remaining length MQTT can encode
+_HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
+
+
+class BrokerConfigError(ValueError):
+    """The broker settings are invalid; the message says which setting and how to fix it."""
+
+
+class BrokerSettings(BaseSettings):
+    """Everything the embedded broker can be told; each field is also `EDGEFLEET_BROKER_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="EDGEFLEET_BROKER_", frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    """Address to listen on. Loopback by default; `0.0.0.0` exposes the broker to the network."""
+
+    port: int = 1883
+    """TCP port to listen on, 1-65535; 0 lets the OS pick a free one (tests, benchmarks)."""
+
+    allow_anonymous: bool = False
+    """Accept clients without a username. Off except in the demo (SPEC §1); amqtt then gives
+    every session the anonymous treatment: no offline queue."""
+
+    persistence: bool = False
+    """Keep sessions, subscriptions and retained messages in SQLite under `data_dir`, so that a
+    broker restart (even SIGKILL) loses no QoS 1 message of an authenticated client."""
+
+    data_dir: Path = Path("var/broker")
+    """Directory of the persistence database (`broker.sqlite3`); created when needed."""
+
+    max_payload_bytes: int = 0
+    """Largest PUBLISH payload the broker forwards; larger ones are dropped, as with Mosquitto's
+    `message_size_limit`. 0 (default): no limit beyond MQTT's 256 MB. Off by default because
+    the check costs amqtt ~15-30 % of its message rate and agents enforce their own limit."""
+
+    @field_validator("host")
+    @classmethod
+    def _host_is_an_address(cls, value: str) -> str:
+        value = value.strip().strip("[]")
+        if not value:
+            raise ValueError("must not be empty; use 127.0.0.1 (default) or 0.0.0.0")
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not _HOSTNAME_RE.fullmatch(value):
+                raise ValueError(
+                    f"{value!r} is neither an IP address nor a host name; "
+                    "use e.g. 127.0.0.1, ::1 or 0.0.0.0"
+                ) from None
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _port_in_range(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError(f"must be between 1 and 65535 (or 0 for any free port), got {value}")
+        return value
+
+    @field_validator("max_payload_bytes")
+    @classmethod
+    def _payload_in_range(cls, value: int) -> int:
+        if not 0 <= value <= MQTT_MAX_PAYLOAD:
+            raise ValueError(f"must be between 0 (no limit) and {MQTT_MAX_PAYLOAD}, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _data_dir_usable(self) -> "BrokerSettings":
+        if self.persistence and self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ValueError(
+                f"data_dir {str(self.data_dir)!r} exists and is not a directory; "
+                "point EDGEFLEET_BROKER_DATA_DIR at a directory"
+            )
+        return self
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "broker.sqlite3"
+
+    @property
+    def bind(self) -> str:
+        """`host:port` as amqtt wants it (IPv6 addresses in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def load_settings(**overrides: Any) -> BrokerSettings:
+    """Settings from the environment with `overrides` (None values ignored) on top.
+
+    Raises BrokerConfigError naming each bad setting, its environment variable and the fix.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return BrokerSettings(**given)
+    except ValidationError as exc:
+        raise BrokerConfigError(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["invalid broker settings:"]
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        env = f" (EDGEFLEET_BROKER_{name.upper()})" if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        value = error.get("input")
+        shown = (
+            ""
+            if "got" in message or repr(value) in message or isinstance(value, dict)
+            else f" (got {value!r})"
+        )
+        lines.append(f"  {name}{env}: {message}{shown}")
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""`edgefleet bench`: one subcommand per benchmark; each prints a table, writes JSON and PNGs.
+
+Subcommands import their benchmark module only when run, so `edgefleet bench --help` is fast
+and a benchmark's dependencies (brokers, hub, matplotlib) load only when needed.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgefleet.bench.report import DEFAULT_OUT
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Benchmarks against the targets of SPEC §6: table on stdout, JSON and PNG in --out.",
+)
+
+OutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="Directory for the JSON report and PNG plots")
+]
+
+
+@app.callback()
+def bench() -> None:
+    """Benchmarks: print a table, write JSON, draw PNG plots."""
+
+
+@app.command("edge")
+def edge(
+    out: OutOption = DEFAULT_OUT,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Model id (repeatable)", show_default=False),
+    ] = None,
+    brokers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--broker", "-b", help="amqtt and/or mosquitto (repeatable)", show_default=False
+        ),
+    ] = None,
+    requests: Annotated[
+        int, typer.Option(help="Sequential requests per level (one at a time) for p50/p99")
+    ] = 300,
+    throughput_requests: Annotated[
+        int, typer.Option(help="Requests per pipelined throughput run")
+    ] = 600,
+    window: Annotated[int, typer.Option(help="In-flight requests while pipelining")] = 16,
+    warmup: Annotated[int, typer.Option(help="Unmeasured requests before each level")] = 20,
+    cold_starts: Annotated[int, typer.Option(help="Agent cold starts per broker")] = 3,
+    time_limit: Annotated[
+        float, typer.Option(help="Seconds cap for each measurement (counts stop early)")
+    ] = 30.0,
+    mqtt: Annotated[
+        bool, typer.Option("--mqtt/--no-mqtt", help="Also measure the full MQTT path")
+    ] = True,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
+) -> None:
+    """Edge pipeline overhead: invoke(), in-process compute, and MQTT on loopback.
+
+    Per model: raw invoke() latency, in-process decode+pre+invoke+post, and request->result
+    through a real agent process on amqtt and Mosquitto; sequential p50/p99, pipelined
+    throughput, MQTT/in-process ratios, agent RSS and cold start. Exits 1 if a target fails.
+    """
+    from edgefleet.bench.edge import EdgeBenchConfig, run_edge_bench
+
+    config = EdgeBenchConfig(
+        models=tuple(models or EdgeBenchConfig.models),
+        brokers=tuple(brokers or EdgeBenchConfig.brokers),
+        requests=requests,
+        throughput_requests=throughput_requests,
+        window=window,
+        warmup=warmup,
+        cold_starts=cold_starts,
+        time_limit_s=time_limit,
+        mqtt=mqtt,
+        plots=plots,
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        typer.echo(f"edgefleet bench edge: {exc}", err=True)
+        raise typer.Exit(2) from None
+    report = run_edge_bench(config, out)
+    raise typer.Exit(0 if report.passed else 1)

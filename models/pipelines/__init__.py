@@ -1,0 +1,38 @@
+"""Pipelines, one file per model family; `load_pipeline` builds one from the catalogue."""
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from models.catalogue import Catalogue, load_catalogue
+from models.errors import CatalogueError
+from models.fetch import verified_files
+from models.pipelines.base import Pipeline
+
+__all__ = ["PIPELINES", "AnyPipeline", "Pipeline", "load_pipeline"]
+
+AnyPipeline = Pipeline[Any, Any, Any, Any]
+
+# catalogue `pipeline` name -> "module:class", imported only when used
+PIPELINES: dict[str, str] = {
+    "blazeface": "models.pipelines.face:FaceDetectionPipeline",
+    "microwakeword": "models.pipelines.wakeword:MicroWakeWordPipeline",
+    "openwakeword": "models.pipelines.openwakeword:OpenWakeWordPipeline",
+}
+
+
+def load_pipeline(
+    model_id: str,
+    catalogue: Catalogue | None = None,
+    model_dir: Path | None = None,
+    num_threads: int = 1,
+) -> AnyPipeline:
+    """Load a catalogue model from the model directory (sha256-verified; never downloads)."""
+    spec = (catalogue or load_catalogue()).get(model_id)
+    target = PIPELINES.get(spec.pipeline)
+    if target is None:
+        raise CatalogueError(f"model {model_id}: unknown pipeline {spec.pipeline!r}")
+    paths = verified_files(spec, model_dir)
+    module_name, class_name = target.split(":")
+    cls: type[AnyPipeline] = getattr(importlib.import_module(module_name), class_name)
+    return cls(spec, paths, num_threads=num_threads)

@@ -1,0 +1,70 @@
+"""BlazeFace face detection (short- and full-range) as a Pipeline."""
+
+from pathlib import Path
+
+import numpy as np
+
+from broker.contract.outputs import Face, FaceDetectionOutput
+from models.catalogue import ModelSpec
+from models.errors import CatalogueError
+from models.pipelines.base import Pipeline
+from models.processing import vision
+from models.runtimes import load_runtime
+
+FaceInputs = np.ndarray
+FaceRaw = tuple[np.ndarray, np.ndarray]
+
+
+class FaceDetectionPipeline(Pipeline[np.ndarray, FaceInputs, FaceRaw, FaceDetectionOutput]):
+    """JPEG/PNG bytes -> faces (boxes, scores, 6 keypoints) in original image pixels."""
+
+    def __init__(self, spec: ModelSpec, paths: dict[str, Path], num_threads: int = 1) -> None:
+        super().__init__(spec, paths, num_threads)
+        if spec.anchors is None:
+            raise CatalogueError(f"model {spec.id}: BlazeFace needs an `anchors` entry")
+        self.runtime = load_runtime(paths[spec.files[0].name], num_threads=num_threads)
+        _, height, width, _ = self.runtime.inputs[0].shape
+        if height != width:
+            raise CatalogueError(f"model {spec.id}: expected a square input, got {height}x{width}")
+        self.size = height
+        self.value_range = spec.input.value_range or (-1.0, 1.0)
+        self.anchors = vision.ssd_anchors(height, spec.anchors.strides, spec.anchors.per_layer)
+        shapes = [o.shape for o in self.runtime.outputs]
+        self._reg_out = next(i for i, s in enumerate(shapes) if s[-1] == 16)
+        self._score_out = next(i for i, s in enumerate(shapes) if s[-1] == 1)
+        if shapes[self._reg_out][-2] != len(self.anchors):
+            raise CatalogueError(
+                f"model {spec.id}: {shapes[self._reg_out][-2]} outputs but "
+                f"{len(self.anchors)} anchors from strides {spec.anchors.strides}"
+            )
+        self.min_score = spec.param("min_score", 0.5)
+        self.nms_iou = spec.param("nms_iou", 0.3)
+
+    def decode(self, payload: bytes) -> np.ndarray:
+        return vision.decode_image(payload)
+
+    def preprocess(self, decoded: np.ndarray) -> FaceInputs:
+        tensor, _ = vision.letterbox(decoded, self.size, self.value_range)
+        return tensor
+
+    def infer(self, inputs: FaceInputs) -> FaceRaw:
+        outputs = self.runtime.invoke(inputs)
+        return outputs[self._reg_out], outputs[self._score_out]
+
+    def postprocess(self, raw: FaceRaw, decoded: np.ndarray) -> FaceDetectionOutput:
+        height, width = decoded.shape[:2]
+        detections = vision.decode_blazeface(raw[0], raw[1], self.anchors, self.min_score)
+        detections = vision.weighted_nms(detections, self.nms_iou)
+        box = vision.letterbox_params(width, height, self.size)
+        detections = vision.to_image_pixels(detections, box, width, height)
+        faces = [
+            Face(
+                box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                score=float(s),
+                keypoints=[(float(x), float(y)) for x, y in k],
+            )
+            for b, s, k in zip(
+                detections.boxes, detections.scores, detections.keypoints, strict=True
+            )
+        ]
+        return FaceDetectionOutput(faces=faces, image_size=(width, height))

@@ -1,0 +1,92 @@
+"""`edgefleet bench edge` with tiny counts: the structure of its JSON, never wall-clock values."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgefleet.bench.edge import EdgeBenchConfig, run_edge_bench
+from models.catalogue import load_catalogue
+from models.fetch import verified_files
+
+MODELS = ("face-detect-lite", "wakeword-lite")
+
+
+def _models_available() -> bool:
+    try:
+        catalogue = load_catalogue()
+        for model in MODELS:
+            verified_files(catalogue.get(model))
+    except Exception:
+        return False
+    return shutil.which("espeak-ng") is not None
+
+
+pytestmark = pytest.mark.skipif(
+    not _models_available(), reason="needs fetched models (edgefleet models fetch) and espeak-ng"
+)
+
+TINY = {
+    "requests": 3,
+    "throughput_requests": 4,
+    "window": 2,
+    "warmup": 1,
+    "invoke_requests": 5,
+    "time_limit_s": 10.0,
+}
+
+
+def test_in_process_only(tmp_path: Path) -> None:
+    cfg = EdgeBenchConfig(models=MODELS, mqtt=False, cold_starts=0, plots=False, **TINY)
+    rep = run_edge_bench(cfg, tmp_path)
+    data = json.loads((tmp_path / "edge.json").read_text())
+    rows = data["results"]["latency"]
+    assert [(r["model"], r["level"]) for r in rows] == [
+        (m, level) for m in MODELS for level in ("invoke", "in-process")
+    ]
+    for row in rows:
+        assert row["n"] >= 1
+        assert row["p50_ms"] is not None
+    inproc = [r for r in rows if r["level"] == "in-process"]
+    assert all(r["rate"] > 0 for r in inproc)
+    assert set(inproc[0]["stages_p50_ms"]) == {"decode", "preprocess", "infer", "postprocess"}
+    assert data["results"]["footprint"] == []
+    assert rep.checks  # MQTT checks are reported as unmeasured, not dropped
+    assert {c["verdict"] for c in data["checks"]} <= {"n/a", "PASS", "FAIL"}
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.mosquitto
+def test_full_path_against_both_brokers(tmp_path: Path) -> None:
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("mosquitto is not installed")
+    cfg = EdgeBenchConfig(models=("face-detect-lite",), cold_starts=1, **TINY)
+    run_edge_bench(cfg, tmp_path)
+    data = json.loads((tmp_path / "edge.json").read_text())
+    rows = data["results"]["latency"]
+    mqtt = {r["broker"]: r for r in rows if r["level"] == "mqtt"}
+    assert set(mqtt) == {"amqtt", "mosquitto"}
+    for row in mqtt.values():
+        assert row["n"] == 3
+        assert row["lost"] == 0
+        for key in ("p50_ms", "p99_ms", "rate", "p50_ratio", "rate_ratio"):
+            assert isinstance(row[key], float)
+    footprint = {r["broker"]: r for r in data["results"]["footprint"]}
+    assert set(footprint) == {"amqtt", "mosquitto"}
+    for row in footprint.values():
+        assert row["runs"] == 1
+        assert row["rss_mb"] > 0
+        assert row["agent_exit_codes"] == [0]
+    names = [c["name"] for c in data["checks"]]
+    assert len(names) == 4
+    assert all(c["verdict"] in {"PASS", "FAIL"} for c in data["checks"])
+    assert sorted(data["plots"]) == [
+        "edge-footprint.png",
+        "edge-latency.png",
+        "edge-throughput.png",
+    ]
+    for name in data["plots"]:
+        assert (tmp_path / name).stat().st_size > 0
+    assert data["notes"] == [n for n in data["notes"] if "failed" not in n]

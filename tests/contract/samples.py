@@ -1,0 +1,54 @@
+"""One realistic message of every payload and output model, shared by the contract tests."""
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from broker.contract import (
+    Command,
+    CommandReply,
+    ErrorCode,
+    ErrorMessage,
+    Event,
+    Face,
+    FaceDetectionOutput,
+    Health,
+    InferResult,
+    Status,
+    TabularOutput,
+    TwinDesired,
+    TwinReported,
+    WakeWordOutput,
+)
+
+TS = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)  # millisecond precision: exact round trip
+
+FACES = FaceDetectionOutput(
+    faces=[Face(box=(10.0, 20.0, 110.0, 140.0), score=0.93, keypoints=[(40.0, 60.0)])],
+    image_size=(640, 480),
+)
+WAKE = WakeWordOutput(
+    detected=True, wake_word="okay_nabu", probability=0.97, probabilities={"okay_nabu": 0.97},
+    duration_s=1.5,
+)  # fmt: skip
+TABULAR = TabularOutput(label=2, label_name="moderate", probabilities=[0.1, 0.2, 0.6, 0.1])
+
+SAMPLES: list[BaseModel] = [
+    Status(ts=TS, state="online", agent_version="0.1.0", models=["face-detect-lite"]),
+    Health(ts=TS, cpu=0.42, mem=0.3, rtt_ms=12.5, queue_depth=0, infer_ms_p50=1.1,
+           offload_ratio=0.05, uptime_s=360.0, seq=36, counters={"requests": 10}),
+    InferResult(ts=TS, model="face-detect-lite", model_version="1.0.0", where="edge",
+                latency_ms=3.2, output=FACES.model_dump(mode="json"), rid="req-1",
+                msg_id="0b5e", source_topic="edgefleet/v1/cam-1/infer/face-detect-lite/req-1"),
+    ErrorMessage(ts=TS, topic="edgefleet/v1/cam-1/infer/face-detect-lite", code=ErrorCode.BAD_IMAGE,
+                 error="cannot decode image: not a JPEG or PNG"),
+    Event(ts=TS, kind="wakeword", model="okay-nabu", msg_id="e1",
+          data=WAKE.model_dump(mode="json")),
+    Command(ts=TS, cmd_id="c1", args={"model": "face-detect-full"}),
+    CommandReply(ts=TS, cmd_id="c1", ok=False, error="unknown model"),
+    TwinDesired(ts=TS, version={"hub": 3}, state={"health_interval_s": 10}),
+    TwinReported(ts=TS, version={"hub": 3, "cam-1": 7}, state={"health_interval_s": 10}),
+    FACES,
+    WAKE,
+    TABULAR,
+]  # fmt: skip

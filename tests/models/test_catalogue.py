@@ -1,0 +1,64 @@
+"""The catalogue validates, lists the real models and refuses malformed entries."""
+
+import pytest
+
+from models.catalogue import CATALOGUE_PATH, Catalogue, parse_catalogue
+from models.errors import CatalogueError, UnknownModelError
+
+
+def test_catalogue_lists_the_real_models(catalogue: Catalogue) -> None:
+    assert catalogue.ids == [
+        "face-detect-lite",
+        "face-detect-full",
+        "wakeword-lite",
+        "wakeword-full",
+    ]
+    assert {catalogue.get(m).task for m in catalogue.ids} == {"face-detection", "wakeword"}
+    lite = catalogue.get("wakeword-lite")
+    assert [f.name for f in lite.files if f.name.endswith(".json")] == [
+        "okay_nabu.json",
+        "alexa.json",
+        "hey_mycroft.json",
+    ]
+    full = catalogue.get("wakeword-full")
+    assert full.labels == ["okay_nabu", "alexa", "hey_mycroft"]
+    assert "CC-BY-NC-SA-4.0" in full.licence
+    assert (
+        catalogue.get("face-detect-lite").file("face_detection_short_range.tflite").size == 229032
+    )
+
+
+def test_every_file_is_pinned(catalogue: Catalogue) -> None:
+    for spec in catalogue.models:
+        for f in spec.files:
+            assert f.package_version.count(".") == 2, f
+            assert len(f.sha256) == 64
+
+
+def test_unknown_model_names_the_known_ones(catalogue: Catalogue) -> None:
+    with pytest.raises(UnknownModelError, match="face-detect-lite"):
+        catalogue.get("nope")
+    assert "nope" not in catalogue
+
+
+GOOD = CATALOGUE_PATH.read_text()
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (GOOD.replace('id = "face-detect-full"', 'id = "face-detect-lite"'), "duplicate model ids"),
+        (
+            GOOD.replace(
+                "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633", "3bc1"
+            ),
+            "sha256",
+        ),
+        (GOOD.replace('task = "wakeword"', 'task = "telepathy"', 1), "task"),
+        (GOOD.replace('runtime = "litert"', 'runtme = "litert"', 1), "runtme"),
+        (GOOD + "\n[[models", "not valid TOML"),
+    ],
+)
+def test_malformed_catalogue_is_refused(broken: str, message: str) -> None:
+    with pytest.raises(CatalogueError, match=message):
+        parse_catalogue(broken)
