@@ -1,0 +1,1 @@
+"""edgefleet cloud hub: device registry, health, MQTT ingest and cloud inference (FastAPI)."""

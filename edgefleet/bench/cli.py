@@ -84,3 +84,11 @@ def edge(
         raise typer.Exit(2) from None
     report = run_edge_bench(config, out)
     raise typer.Exit(0 if report.passed else 1)
+
+
+@app.command("hub")
+def hub(out: OutOption = DEFAULT_OUT) -> None:
+    """Hub: health ingest (SQLite/PostgreSQL x Mosquitto/amqtt), fleet API p99 at 10k devices."""
+    from edgefleet.bench.hub import HubBenchConfig, main
+
+    raise typer.Exit(0 if main(HubBenchConfig(out=out)) else 1)

@@ -1,0 +1,1 @@
+"""HTTP API: dependencies, routes, middleware and error handlers."""

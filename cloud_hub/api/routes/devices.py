@@ -1,0 +1,228 @@
+"""`/api/v1/devices`: the registry, service records, health and per-device telemetry."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response, status
+from sqlalchemy import select
+
+from cloud_hub.api.deps import (
+    AdminDep,
+    CurrentPrincipal,
+    DbDep,
+    ReaderDep,
+    SettingsDep,
+    WriterDep,
+    check_device_access,
+)
+from cloud_hub.core import security
+from cloud_hub.core.clock import utcnow
+from cloud_hub.core.config import Settings
+from cloud_hub.crud import devices as crud
+from cloud_hub.db import tables as t
+from cloud_hub.schemas.common import Page
+from cloud_hub.schemas.devices import (
+    DeviceCreate,
+    DeviceCredentials,
+    DeviceHealthPublic,
+    DevicePublic,
+    DeviceUpdate,
+    HealthRollupPublic,
+    HealthSamplePublic,
+    MqttAccess,
+    ServiceRecord,
+    State,
+    StateChangePublic,
+)
+from cloud_hub.schemas.telemetry import DeviceErrorPublic, EventPublic, ResultPublic
+from cloud_hub.schemas.twin import TwinPublic
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+DeviceIdPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def credentials(settings: Settings, device: t.Device, secret: str) -> DeviceCredentials:
+    return DeviceCredentials(
+        device_id=device.id, device_secret=secret, hub_url=settings.public_url,
+        mqtt=MqttAccess(host=settings.mqtt_public_host or settings.mqtt_host,
+                        port=settings.mqtt_port, username=device.id,
+                        topic_prefix=settings.topic_prefix),
+        device=crud.to_public(device))
+
+
+@router.get("", response_model=Page[DevicePublic])
+def list_devices(db: DbDep, _: ReaderDep, state: State | None = None, site: str | None = None,
+                 tag: Annotated[list[str] | None, Query(description="all must match")] = None,
+                 capability: str | None = None, service_id: str | None = None,
+                 q: Annotated[str | None, Query(max_length=100)] = None,
+                 cursor: str | None = None, limit: Limit = 100) -> Page[DevicePublic]:
+    with db.session(write=False) as s:
+        rows, total, nxt = crud.list_devices(
+            s, limit=limit, cursor=cursor, state=state, site=site, tags=tag or (),
+            capability=capability, service_id=service_id, q=q)
+        return Page(items=[crud.to_public(d) for d in rows], total=total, next_cursor=nxt)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_device(data: DeviceCreate, db: DbDep, settings: SettingsDep, writer: WriterDep,
+                  _: AdminDep) -> DeviceCredentials:
+    """Register a device directly (no token); returns its secret once."""
+    secret = security.new_secret(security.DEVICE_SECRET_PREFIX)
+    with db.session(write=True) as s:
+        device = crud.create_device(s, data=data, secret_hash=security.digest(secret),
+                                    now=utcnow())
+        out = credentials(settings, device, secret)
+    if writer:
+        writer.known(device.id)
+    return out
+
+
+@router.get("/{device_id}")
+def get_device(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal) -> DevicePublic:
+    check_device_access(who, device_id, write=False)
+    with db.session(write=False) as s:
+        return crud.to_public(crud.get_device(s, device_id=device_id))
+
+
+@router.patch("/{device_id}")
+def update_device(device_id: DeviceIdPath, data: DeviceUpdate, db: DbDep,
+                  _: AdminDep) -> DevicePublic:
+    with db.session(write=True) as s:
+        device = crud.get_device(s, device_id=device_id)
+        return crud.to_public(crud.update_device(s, device=device, data=data, now=utcnow()))
+
+
+@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_device(device_id: DeviceIdPath, db: DbDep, writer: WriterDep,
+                  _: AdminDep) -> Response:
+    with db.session(write=True) as s:
+        crud.delete_device(s, device_id=device_id)
+    if writer:
+        writer.forget(device_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{device_id}/secret")
+def rotate_secret(device_id: DeviceIdPath, db: DbDep, settings: SettingsDep,
+                  _: AdminDep) -> DeviceCredentials:
+    """Issue a new secret; the old one stops working at once."""
+    secret = security.new_secret(security.DEVICE_SECRET_PREFIX)
+    with db.session(write=True) as s:
+        device = crud.get_device(s, device_id=device_id)
+        crud.set_secret(s, device=device, secret_hash=security.digest(secret), now=utcnow())
+        return credentials(settings, device, secret)
+
+
+@router.put("/{device_id}/service")
+def register_service(device_id: DeviceIdPath, data: ServiceRecord, db: DbDep,
+                     who: CurrentPrincipal) -> DevicePublic:
+    """Service registration (service_id, address, metadata) by the device itself or an admin."""
+    check_device_access(who, device_id, write=True)
+    with db.session(write=True) as s:
+        device = crud.get_device(s, device_id=device_id)
+        return crud.to_public(crud.set_service(s, device=device, service=data, now=utcnow()))
+
+
+@router.delete("/{device_id}/service")
+def deregister_service(device_id: DeviceIdPath, db: DbDep,
+                       who: CurrentPrincipal) -> DevicePublic:
+    check_device_access(who, device_id, write=True)
+    with db.session(write=True) as s:
+        device = crud.get_device(s, device_id=device_id)
+        return crud.to_public(crud.set_service(s, device=device, service=None, now=utcnow()))
+
+
+@router.get("/{device_id}/health")
+def device_health(device_id: DeviceIdPath, db: DbDep,
+                  who: CurrentPrincipal) -> DeviceHealthPublic:
+    check_device_access(who, device_id, write=False)
+    with db.session(write=False) as s:
+        return crud.to_public(crud.get_device(s, device_id=device_id)).health
+
+
+@router.get("/{device_id}/health/history")
+def health_history(device_id: DeviceIdPath, db: DbDep, _: ReaderDep,
+                   resolution: Literal["raw", "minute"] = "raw",
+                   since: datetime | None = None,
+                   limit: Limit = 300) -> list[HealthSamplePublic] | list[HealthRollupPublic]:
+    """Newest first: raw heartbeats (kept a day) or per-minute roll-ups (kept a month)."""
+    with db.session(write=False) as s:
+        crud.get_device(s, device_id=device_id)
+        if resolution == "raw":
+            hs = t.HealthSample
+            q = select(hs).where(hs.device_id == device_id).order_by(hs.ts.desc()).limit(limit)
+            if since:
+                q = q.where(hs.ts >= since)
+            return [HealthSamplePublic.model_validate(r, from_attributes=True)
+                    for r in s.scalars(q)]
+        hr = t.HealthRollup
+        q2 = (select(hr).where(hr.device_id == device_id).order_by(hr.minute.desc())
+              .limit(limit))
+        if since:
+            q2 = q2.where(hr.minute >= int(since.timestamp() // 60))
+        return [HealthRollupPublic(
+            minute=datetime.fromtimestamp(r.minute * 60, UTC), n=r.n, cpu_avg=r.cpu_avg,
+            cpu_max=r.cpu_max, mem_avg=r.mem_avg, mem_max=r.mem_max, rtt_ms_avg=r.rtt_ms_avg,
+            queue_depth_max=r.queue_depth_max, offload_ratio_avg=r.offload_ratio_avg)
+            for r in s.scalars(q2)]
+
+
+@router.get("/{device_id}/state-changes")
+def state_changes(device_id: DeviceIdPath, db: DbDep, _: ReaderDep,
+                  limit: Limit = 100) -> list[StateChangePublic]:
+    sc = t.DeviceStateChange
+    with db.session(write=False) as s:
+        crud.get_device(s, device_id=device_id)
+        rows = s.scalars(select(sc).where(sc.device_id == device_id)
+                         .order_by(sc.ts.desc(), sc.id.desc()).limit(limit))
+        return [StateChangePublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get("/{device_id}/results")
+def results(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
+            model: str | None = None, limit: Limit = 100) -> list[ResultPublic]:
+    check_device_access(who, device_id, write=False)
+    with db.session(write=False) as s:
+        crud.get_device(s, device_id=device_id)
+        q = select(t.Result).where(t.Result.device_id == device_id)
+        if model:
+            q = q.where(t.Result.model == model)
+        rows = s.scalars(q.order_by(t.Result.ts.desc()).limit(limit))
+        return [ResultPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get("/{device_id}/events")
+def events(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
+           kind: str | None = None, limit: Limit = 100) -> list[EventPublic]:
+    check_device_access(who, device_id, write=False)
+    with db.session(write=False) as s:
+        crud.get_device(s, device_id=device_id)
+        q = select(t.EventRow).where(t.EventRow.device_id == device_id)
+        if kind:
+            q = q.where(t.EventRow.kind == kind)
+        rows = s.scalars(q.order_by(t.EventRow.ts.desc()).limit(limit))
+        return [EventPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get("/{device_id}/errors")
+def errors(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
+           limit: Limit = 100) -> list[DeviceErrorPublic]:
+    check_device_access(who, device_id, write=False)
+    with db.session(write=False) as s:
+        crud.get_device(s, device_id=device_id)
+        rows = s.scalars(select(t.DeviceError).where(t.DeviceError.device_id == device_id)
+                         .order_by(t.DeviceError.ts.desc()).limit(limit))
+        return [DeviceErrorPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get("/{device_id}/twin")
+def twin(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal) -> TwinPublic:
+    """The last reported twin (vector-clock ordered)."""
+    check_device_access(who, device_id, write=False)
+    with db.session(write=False) as s:
+        crud.get_device(s, device_id=device_id)
+        row = s.get(t.DeviceTwin, device_id)
+        if row is None:
+            return TwinPublic(reported=None, version={}, ts=None)
+        return TwinPublic(reported=row.state, version=row.version, ts=row.ts)

@@ -1,0 +1,57 @@
+"""Enrollment tokens (admin) and `POST /api/v1/enroll` (a device, with a token).
+
+`edgefleet provision --hub URL --token T` needs one call:
+    POST {URL}/api/v1/enroll   Authorization: Bearer T   {"device_id": "...", ...}
+and gets back the device id, its secret and where the broker is.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, status
+
+from cloud_hub.api.deps import AdminDep, DbDep, SettingsDep, WriterDep, bearer_token
+from cloud_hub.api.routes.devices import credentials
+from cloud_hub.core.clock import utcnow
+from cloud_hub.crud import enrollment as crud
+from cloud_hub.schemas.devices import DeviceCredentials
+from cloud_hub.schemas.enrollment import (
+    EnrollmentTokenCreate,
+    EnrollmentTokenCreated,
+    EnrollmentTokenPublic,
+    EnrollRequest,
+)
+
+router = APIRouter(tags=["enrollment"])
+
+
+@router.post("/enrollment-tokens", status_code=status.HTTP_201_CREATED)
+def create_token(data: EnrollmentTokenCreate, db: DbDep,
+                 _: AdminDep) -> EnrollmentTokenCreated:
+    with db.session(write=True) as s:
+        row, token = crud.create_token(s, data=data, now=utcnow())
+        return EnrollmentTokenCreated(**crud.to_public(row).model_dump(), token=token)
+
+
+@router.get("/enrollment-tokens")
+def list_tokens(db: DbDep, _: AdminDep) -> list[EnrollmentTokenPublic]:
+    with db.session(write=False) as s:
+        return [crud.to_public(r) for r in crud.list_tokens(s)]
+
+
+@router.delete("/enrollment-tokens/{token_id}")
+def revoke_token(token_id: Annotated[int, Path(ge=1)], db: DbDep,
+                 _: AdminDep) -> EnrollmentTokenPublic:
+    with db.session(write=True) as s:
+        return crud.to_public(crud.revoke_token(s, token_id=token_id, now=utcnow()))
+
+
+@router.post("/enroll", status_code=status.HTTP_201_CREATED)
+def enroll(data: EnrollRequest, token: Annotated[str, Depends(bearer_token)], db: DbDep,
+           settings: SettingsDep, writer: WriterDep) -> DeviceCredentials:
+    """Exchange an enrollment token for a device id and a per-device secret (shown once)."""
+    with db.session(write=True) as s:
+        device, secret = crud.enroll(s, token=token, request=data, now=utcnow())
+        out = credentials(settings, device, secret)
+    if writer:
+        writer.known(device.id)
+    return out

@@ -1,0 +1,57 @@
+"""Operations: /healthz (no credentials), /readyz, /metrics, the OpenAPI document."""
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cloud_hub.api.deps import DbDep, ReaderDep
+from cloud_hub.core.metrics import HubMetrics
+from cloud_hub.crud import devices as crud
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers. The only route without credentials."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request, db: DbDep, _: ReaderDep) -> JSONResponse:
+    """Readiness: the database answers and (when enabled) the MQTT bridge is connected."""
+    checks: dict[str, str] = {}
+    try:
+        with anyio.fail_after(5):
+            await anyio.to_thread.run_sync(db.ping)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    bridge = request.app.state.bridge
+    if bridge is not None:
+        checks["broker"] = "ok" if bridge.connected.is_set() else "disconnected"
+    writer = request.app.state.writer
+    if writer is not None:
+        checks["writer"] = "ok" if writer.alive else "stopped"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+                        status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(request: Request, db: DbDep, _: ReaderDep) -> Response:
+    m: HubMetrics = request.app.state.metrics
+    with db.session(write=False) as s:
+        counts = crud.count_by_state(s)
+    for state in ("online", "degraded", "offline", "lost"):
+        m.devices.labels(state).set(counts.get(state, 0))
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/api/v1/openapi.json", include_in_schema=False)
+def openapi(request: Request, _: ReaderDep) -> dict[str, Any]:
+    spec: dict[str, Any] = request.app.openapi()
+    return spec

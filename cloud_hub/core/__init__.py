@@ -1,0 +1,1 @@
+"""Settings, database engine, security helpers and logging shared by the hub."""

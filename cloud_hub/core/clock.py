@@ -1,0 +1,7 @@
+"""Wall-clock time in UTC, one place to read it."""
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

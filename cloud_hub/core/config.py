@@ -1,0 +1,118 @@
+"""The hub's one settings object, read from `EDGEFLEET_*` environment variables and validated."""
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from broker.contract import DEFAULT_PREFIX
+
+_WEAK_SECRETS = {"", "changethis", "admin", "secret", "password"}
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every knob of the hub; defaults suit one machine, production refuses weak secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="EDGEFLEET_", extra="ignore", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+    """`production` refuses missing or default secrets and a plain-text MQTT password."""
+    data_dir: Path = Path("var/hub")
+    """Holds the default SQLite database (`hub.db`) and nothing else."""
+    database_url: str | None = None
+    """SQLAlchemy URL; unset means `sqlite:///<data_dir>/hub.db` (WAL). Use
+    `postgresql+psycopg://user:pass@host/db` for PostgreSQL."""
+    db_pool_size: int = Field(default=8, ge=1)
+    """Connections per process for PostgreSQL (SQLite uses one per thread)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8000"
+    """How devices reach this hub; echoed to them at enrollment."""
+
+    admin_api_key: SecretStr | None = None
+    """Bootstrap admin key (Bearer). Required outside development; in development an unset key
+    is generated at start-up and logged once."""
+
+    mqtt_enabled: bool = True
+    """Run the MQTT bridge. Off only for API-only tests and tools."""
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_username: str | None = "hub"
+    mqtt_password: SecretStr | None = None
+    mqtt_client_id: str = "edgefleet-hub"
+    mqtt_persistent_session: bool = False
+    """Ask the broker to queue QoS 1 traffic while the hub is away (needs an authenticated
+    hub account; amqtt keeps no queue for anonymous sessions)."""
+    mqtt_public_host: str | None = None
+    """Broker host given to devices at enrollment (defaults to `mqtt_host`)."""
+    topic_prefix: str = DEFAULT_PREFIX
+
+    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    """Interval at which agents publish `{d}/health`."""
+    heartbeat_late_factor: float = Field(default=1.5, gt=1)
+    """A heartbeat later than factor x interval makes an online device `degraded`."""
+    lost_after_intervals: int = Field(default=3, ge=2)
+    """K: no heartbeat for K intervals makes a device `lost` (amqtt fires no Will for a
+    half-open client, so presence is decided here)."""
+    cpu_degraded: float = Field(default=0.70, gt=0, le=1)
+    """CPU share above which a device is degraded (the design brief's healthy band)."""
+    mem_degraded: float = Field(default=0.65, gt=0, le=1)
+    error_rate_degraded: float = Field(default=0.2, gt=0, le=1)
+    """Share of failed requests between two heartbeats that makes a device degraded."""
+    model_error_window_s: float = Field(default=60.0, gt=0)
+    """A model (`internal`) error published within this window keeps a device degraded."""
+
+    ingest_batch_max: int = Field(default=2000, ge=1)
+    ingest_flush_s: float = Field(default=0.1, gt=0)
+    """Longest wait before a partial batch is written."""
+    ingest_queue_max: int = Field(default=50_000, ge=100)
+    """Messages buffered for the writer; when full the bridge stops reading (backpressure)."""
+    health_raw_retention_s: float = Field(default=24 * 3600, gt=0)
+    health_rollup_retention_s: float = Field(default=30 * 24 * 3600, gt=0)
+    """Per-minute health aggregates are kept this long."""
+    results_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
+    """Results, events and device errors are kept this long."""
+    maintenance_interval_s: float = Field(default=60.0, gt=0)
+
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Largest request body accepted (413 above)."""
+    cloud_models: list[str] = ["face-detect-full", "wakeword-full"]
+    """Models served by `POST /api/v1/infer/{model}`."""
+    infer_max_batch: int = Field(default=8, ge=1)
+    infer_queue_max: int = Field(default=256, ge=1)
+    """Requests waiting per model beyond this get 503."""
+    page_max: int = Field(default=500, ge=1)
+
+    log_json: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hub.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Self:
+        if self.environment is Environment.DEVELOPMENT:
+            return self
+        for name in ("admin_api_key", "mqtt_password"):
+            value: SecretStr | None = getattr(self, name)
+            if value is None or value.get_secret_value().strip().lower() in _WEAK_SECRETS:
+                raise ValueError(f"EDGEFLEET_{name.upper()} must be set to a strong secret "
+                                 f"when EDGEFLEET_ENVIRONMENT={self.environment.value}")
+            if len(value.get_secret_value()) < 16:
+                raise ValueError(f"EDGEFLEET_{name.upper()} must be at least 16 characters")
+        return self

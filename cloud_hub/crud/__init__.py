@@ -1,0 +1,1 @@
+"""Keyword-only data access functions; each runs inside the caller's session/transaction."""

@@ -1,0 +1,1 @@
+"""ORM tables of the hub (kept apart from the API schemas)."""

@@ -1,0 +1,1 @@
+"""Device presence and health: the state machine (pure) and its inputs."""

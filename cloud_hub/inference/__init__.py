@@ -1,0 +1,1 @@
+"""Cloud inference: the full models behind `POST /api/v1/infer/{model}`, micro-batched."""

@@ -1,0 +1,1 @@
+"""MQTT -> SQL ingest: the bridge (asyncio, MQTT) hands messages to one writer thread."""

@@ -1,0 +1,75 @@
+"""The MQTT side of ingest: one aiomqtt session, owned by the app's lifespan.
+
+It subscribes to every device's status, health, twin/reported, result, event and error topics
+and hands each message to the writer thread without touching SQL. When the writer's queue is
+full it stops reading, so backpressure reaches the broker instead of memory growing. The
+reconnect loop sits outside `async with Client` (aiomqtt's recommended shape).
+"""
+
+import asyncio
+import logging
+import time
+
+import aiomqtt
+
+from broker.contract import Topics
+from broker.contract.topics import SPEC_BY_KIND
+from cloud_hub.core.config import Settings
+from cloud_hub.core.metrics import HubMetrics
+from cloud_hub.ingest.writer import INGESTED_KINDS, Inbound, IngestWriter
+
+log = logging.getLogger(__name__)
+
+
+def subscriptions(topics: Topics) -> list[tuple[str, int]]:
+    """(filter, QoS) for every kind the hub ingests; QoS 1 so a device's QoS 1 survives."""
+    return [(topics.filter(kind), max(1, SPEC_BY_KIND[kind].qos)) for kind in INGESTED_KINDS]
+
+
+class MqttBridge:
+    def __init__(self, settings: Settings, writer: IngestWriter, metrics: HubMetrics) -> None:
+        self.settings, self.writer, self.metrics = settings, writer, metrics
+        self.topics = Topics(settings.topic_prefix)
+        self.connected = asyncio.Event()
+
+    def _client(self) -> aiomqtt.Client:
+        s = self.settings
+        return aiomqtt.Client(
+            s.mqtt_host, s.mqtt_port, username=s.mqtt_username,
+            password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
+            identifier=s.mqtt_client_id, clean_session=not s.mqtt_persistent_session,
+            keepalive=30, timeout=10)
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                async with self._client() as client:
+                    await client.subscribe(subscriptions(self.topics))
+                    self._set_connected(True)
+                    backoff = 0.2
+                    log.info("mqtt bridge connected", extra={"broker": self._where()})
+                    await self._pump(client)
+            except aiomqtt.MqttError as exc:
+                log.warning("mqtt bridge disconnected: %s; retrying in %.1f s", exc, backoff,
+                            extra={"broker": self._where()})
+            finally:
+                self._set_connected(False)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    async def _pump(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                payload = str(payload).encode() if payload is not None else b""
+            inbound = Inbound(message.topic.value, bytes(payload), time.time())
+            if not self.writer.offer(inbound):  # writer full: stop reading (backpressure)
+                await asyncio.to_thread(self.writer.put, inbound)
+
+    def _set_connected(self, up: bool) -> None:
+        (self.connected.set if up else self.connected.clear)()
+        self.metrics.mqtt_connected.set(1 if up else 0)
+
+    def _where(self) -> str:
+        return f"{self.settings.mqtt_host}:{self.settings.mqtt_port}"

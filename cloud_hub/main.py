@@ -1,0 +1,108 @@
+"""`create_app`: the FastAPI hub, its lifespan owning the database, the MQTT bridge, the SQL
+writer thread and the inference workers."""
+
+import asyncio
+import gc
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+
+import anyio
+from fastapi import APIRouter, FastAPI
+
+from cloud_hub.api import errors
+from cloud_hub.api.middleware import HubMiddleware
+from cloud_hub.api.routes import devices, enrollment, fleet, infer, keys, ops
+from cloud_hub.core import security
+from cloud_hub.core.config import Environment, Settings
+from cloud_hub.core.db import Database, make_engine, upgrade
+from cloud_hub.core.metrics import HubMetrics
+from cloud_hub.inference.batcher import PipelineLoader
+from cloud_hub.inference.service import InferenceService
+from cloud_hub.ingest.bridge import MqttBridge
+from cloud_hub.ingest.writer import IngestWriter
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def admin_key(settings: Settings) -> str:
+    """The bootstrap admin key; in development an unset one is made once and kept in
+    `<data_dir>/admin.key` (mode 0600) so that restarts and local tools agree."""
+    if settings.admin_api_key is not None:
+        return settings.admin_api_key.get_secret_value()
+    assert settings.environment is Environment.DEVELOPMENT  # Settings refuses otherwise
+    path = Path(settings.data_dir) / "admin.key"
+    if path.exists():
+        return path.read_text().strip()
+    key = security.new_secret(security.ADMIN_KEY_PREFIX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    log.warning("generated a development admin API key in %s", path)
+    return key
+
+
+def _api_router() -> APIRouter:
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (devices, enrollment, keys, fleet, infer):
+        api.include_router(module.router)
+    return api
+
+
+def create_app(settings: Settings | None = None, *,
+               pipeline_loader: PipelineLoader | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = HubMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        db = Database(engine)
+        await anyio.to_thread.run_sync(upgrade, engine)
+        app.state.admin_key_digest = security.digest(
+            await anyio.to_thread.run_sync(admin_key, settings))
+        writer = bridge = bridge_task = None
+        if settings.mqtt_enabled:
+            writer = IngestWriter(db, settings, metrics)
+            await anyio.to_thread.run_sync(writer.start)
+            bridge = MqttBridge(settings, writer, metrics)
+            bridge_task = asyncio.create_task(bridge.run(), name="mqtt-bridge")
+        inference = InferenceService(settings.cloud_models, loader=pipeline_loader,
+                                     max_batch=settings.infer_max_batch,
+                                     queue_max=settings.infer_queue_max, metrics=metrics)
+        inference.start()
+        app.state.db, app.state.writer, app.state.bridge = db, writer, bridge
+        app.state.inference = inference
+        # Move start-up objects (ORM, pydantic, device runtimes) out of the collector's reach:
+        # full collections over them were the p99 of the fleet API (65 ms -> 6 ms).
+        gc.collect()
+        gc.freeze()
+        log.info("hub started", extra={"database": engine.url.render_as_string(),
+                                       "mqtt": settings.mqtt_enabled})
+        try:
+            yield
+        finally:
+            if bridge_task is not None:
+                bridge_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await bridge_task
+            await inference.stop()
+            if writer is not None:
+                await anyio.to_thread.run_sync(writer.stop)
+            db.dispose()
+
+    app = FastAPI(title="edgefleet hub", version="1", lifespan=lifespan, openapi_url=None,
+                  docs_url=None, redoc_url=None,
+                  description="Device registry, enrollment, health, MQTT ingest and cloud "
+                              "inference. All routes but /healthz need credentials.")
+    app.state.settings, app.state.metrics = settings, metrics
+    app.state.db = app.state.writer = app.state.bridge = None
+    errors.install(app)
+    app.include_router(ops.router)
+    app.include_router(_api_router())
+    app.add_middleware(HubMiddleware, metrics=metrics, max_body=settings.max_body_bytes)
+    return app

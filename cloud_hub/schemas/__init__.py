@@ -1,0 +1,1 @@
+"""API schemas, one module per resource: XCreate / XUpdate / XPublic."""

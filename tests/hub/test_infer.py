@@ -1,0 +1,143 @@
+"""Cloud inference: errors, auth, micro-batching (fake pipeline), real full models if fetched."""
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from broker.contract import ErrorCode, InferResult, WakeWordOutput
+from cloud_hub.core.config import Settings
+from models.errors import InputError
+from tests.hub.conftest import Hub, basic, running_hub
+
+
+class FakePipeline:
+    """Blocks its first run until released, so that later requests queue up."""
+
+    version = "fake-1"
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.runs = 0
+
+    def run(self, payload: bytes) -> WakeWordOutput:
+        self.runs += 1
+        self.started.set()
+        if self.runs == 1:
+            assert self.release.wait(10)
+        if payload == b"bad":
+            raise InputError(ErrorCode.BAD_AUDIO, "truncated audio")
+        return WakeWordOutput(detected=True, wake_word="okay_nabu", probability=0.9,
+                              duration_s=len(payload) / 32000)
+
+
+@pytest.fixture
+def fake() -> FakePipeline:
+    return FakePipeline()
+
+
+@pytest.fixture
+async def hub_infer(make_settings: Callable[..., Settings],
+                    fake: FakePipeline) -> AsyncIterator[Hub]:
+    settings = make_settings(max_body_bytes=4096, cloud_models=["wakeword-full"])
+    async for hub in running_hub(settings, pipeline_loader=lambda _m: fake):
+        yield hub
+
+
+WAV = {"content-type": "audio/wav"}
+
+
+async def eventually(predicate: Callable[[], bool], steps: int = 2000) -> None:
+    """Yield to the event loop until `predicate` holds (the requests are tasks on it)."""
+    for _ in range(steps):
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_micro_batching_groups_queued_requests(hub_infer: Hub,
+                                                     fake: FakePipeline) -> None:
+    creds = await hub_infer.enroll("sat-1")
+    auth = {**WAV, **basic("sat-1", creds["device_secret"])}
+
+    async def call(i: int) -> Any:
+        return await hub_infer.client.post("/api/v1/infer/wakeword-full", content=b"x" * 64,
+                                           headers=auth, params={"rid": f"r{i}"})
+
+    first = asyncio.create_task(call(0))
+    assert await asyncio.to_thread(fake.started.wait, 10)  # the worker holds request 0
+    rest = [asyncio.create_task(call(i)) for i in range(1, 8)]  # ... these queue behind it
+    queue = hub_infer.app.state.inference._workers["wakeword-full"]._queue
+    await eventually(lambda: queue.qsize() == 7)
+    fake.release.set()
+    responses = await asyncio.gather(first, *rest)
+    assert [r.status_code for r in responses] == [200] * 8
+    body = InferResult.model_validate(responses[3].json())
+    assert (body.where, body.model, body.model_version, body.rid) == (
+        "cloud", "wakeword-full", "fake-1", "r3")
+    assert body.output["wake_word"] == "okay_nabu"
+    sizes = hub_infer.app.state.metrics.infer_batch.collect()[0].samples
+    assert any(s.name.endswith("_count") and s.value == 2 for s in sizes)  # 1 + a batch of 7
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_infer_errors_are_clear(hub_infer: Hub, fake: FakePipeline) -> None:
+    fake.release.set()
+    creds = await hub_infer.enroll("sat-2")
+    dev = basic("sat-2", creds["device_secret"])
+    url = "/api/v1/infer/wakeword-full"
+    cases: list[tuple[str, dict[str, str], bytes, int, str]] = [
+        ("/api/v1/infer/nope", {**dev, **WAV}, b"x", 404, "unknown_model"),
+        (url, {**dev, "content-type": "image/gif"}, b"x", 415, "unsupported_media_type"),
+        (url, dev, b"x", 415, "unsupported_media_type"),
+        (url, {**dev, **WAV}, b"x" * 5000, 413, "payload_too_large"),
+        (url, {**dev, **WAV}, b"", 422, "empty_body"),
+        (url, {**dev, **WAV}, b"bad", 422, "bad_audio"),
+        (url, WAV, b"x", 401, "missing_credentials"),
+    ]
+    for path, headers, body, status, code in cases:
+        r = await hub_infer.client.post(path, content=body, headers=headers)
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code), (path, headers)
+    viewer = await hub_infer.client.post("/api/v1/api-keys", headers=hub_infer.admin,
+                                         json={"name": "v"})
+    r = await hub_infer.client.post(url, content=b"x", headers={
+        **WAV, "Authorization": f"Bearer {viewer.json()['key']}"})
+    assert r.status_code == 403
+
+
+def _real_pipeline_or_skip(model_id: str) -> None:
+    try:
+        from models.catalogue import load_catalogue
+        from models.fetch import verified_files
+
+        verified_files(load_catalogue().get(model_id))
+    except Exception as exc:
+        pytest.skip(f"{model_id} not fetched ({type(exc).__name__}); run `edgefleet models fetch`")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_real_face_detect_full(make_settings: Callable[..., Settings]) -> None:
+    _real_pipeline_or_skip("face-detect-full")
+    import cv2
+    from skimage import data
+
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    assert ok
+    async for hub in running_hub(make_settings(cloud_models=["face-detect-full"])):
+        creds = await hub.enroll("cam-9")
+        headers = {"content-type": "image/jpeg", **basic("cam-9", creds["device_secret"])}
+        r = await hub.client.post("/api/v1/infer/face-detect-full", content=jpeg.tobytes(),
+                                  headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["where"] == "cloud"
+        assert len(r.json()["output"]["faces"]) >= 1
+        r = await hub.client.post("/api/v1/infer/face-detect-full", content=b"not an image",
+                                  headers=headers)
+        assert r.status_code == 422
+        assert r.json()["error"]["code"] == "bad_image"
