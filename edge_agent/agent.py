@@ -1,0 +1,245 @@
+"""The edge agent: a small state machine running one named asyncio task per duty.
+
+STARTING (load models) -> CONNECTING -> RUNNING <-> RECONNECTING -> STOPPING -> STOPPED.
+Tasks: `link` (MQTT session with its own reconnect loop), `health` (heartbeat) and
+`worker:{model}:{i}` (inference). A task that crashes is logged and restarted, never fatal.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from enum import StrEnum
+from typing import Any
+
+from broker.contract import Command, CommandReply, ContractError, ErrorCode, Kind, Topics
+from broker.contract import decode as decode_message
+from broker.contract import encode as encode_message
+from edge_agent.config import AgentConfig
+from edge_agent.errors import AgentError, Rejected
+from edge_agent.health import HealthReporter
+from edge_agent.link import Inbound, Link, Outbound
+from edge_agent.replies import Replies
+from edge_agent.router import CommandRoute, Router
+from edge_agent.runner import Done, Job, PipelineLike, Runner
+from edge_agent.stats import Stats
+
+log = logging.getLogger(__name__)
+
+RESTART_DELAY_S = 1.0
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
+class State(StrEnum):
+    STARTING = "starting"
+    CONNECTING = "connecting"
+    RUNNING = "running"
+    RECONNECTING = "reconnecting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+def _agent_version() -> str:
+    from edgefleet import __version__
+
+    return __version__
+
+
+class Agent:
+    """Serves the models of one device over MQTT until `stop()`."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.device = config.device_id
+        self.topics = Topics(config.topic_prefix)
+        self.stats = Stats()
+        self.replies = Replies(self.topics, self.device, _agent_version())
+        self.state = State.STARTING
+        self._state_changed = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.runner: Runner | None = None
+        self.link: Link | None = None
+        self.router: Router | None = None
+
+    # --- factory seams (tests swap these) ---
+
+    def _load_pipelines(self) -> dict[str, list[PipelineLike]]:
+        from models.catalogue import load_catalogue
+        from models.errors import ModelError
+        from models.pipelines import load_pipeline  # heavy: numpy, cv2, LiteRT
+
+        n, model_dir = self.config.workers_per_model, self.config.model_dir
+        try:
+            catalogue = load_catalogue()
+            return {
+                m: [load_pipeline(m, catalogue, model_dir) for _ in range(n)]
+                for m in self.config.models
+            }
+        except ModelError as exc:
+            raise AgentError(f"cannot load models: {exc}") from exc
+
+    def _make_runner(self) -> Runner:
+        return Runner(
+            self._load_pipelines(),
+            queue_limit=self.config.queue_limit,
+            encode=self.replies.result,
+            on_done=self._on_done,
+        )
+
+    def _make_link(self) -> Link:
+        models = self.config.models
+        topics, d = self.topics, self.device
+        subscriptions = [topics.filter(Kind.INFER, d), topics.filter(Kind.CMD, d)]
+        return Link(
+            self.config.broker,
+            client_id=self.config.client_id,
+            will=self.replies.status("offline", models),
+            birth=lambda: self.replies.status("online", models),
+            subscriptions=subscriptions + [s.topic for s in self.config.sensors],
+            on_message=self._on_message,
+            on_connected=self._on_connected,
+        )
+
+    # --- life cycle ---
+
+    def _set(self, state: State) -> None:
+        if state is not self.state:
+            log.info("agent %s: %s -> %s", self.device, self.state.value, state.value)
+            self.state = state
+            self._state_changed.set()
+            self._state_changed = asyncio.Event()
+
+    async def wait_state(self, *states: State) -> State:
+        """Return once the agent is in one of `states` (for tests and embedding)."""
+        while self.state not in states:
+            await self._state_changed.wait()
+        return self.state
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        self._set(State.STARTING)
+        self.runner = self._make_runner()  # models load before connecting
+        self.router = Router(
+            self.topics,
+            self.device,
+            self.runner.models,
+            self.config.sensors,
+            self.config.max_payload_bytes,
+        )
+        self._set(State.CONNECTING)
+        self.link = link = self._make_link()
+        health = HealthReporter(
+            self.stats, self.runner.depth, self._publish_health, self.config.health_interval_s
+        )
+        duties: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("link", link.run),
+            ("health", health.run),
+            *self.runner.workers(),
+        ]
+        for name, factory in duties:
+            self._tasks[name] = asyncio.create_task(self._supervise(name, factory), name=name)
+        try:
+            await self._stop.wait()
+        finally:
+            await self._shutdown(link)
+
+    async def _shutdown(self, link: Link) -> None:
+        self._set(State.STOPPING)
+        await link.close(self.replies.status("offline", self.config.models))
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_TIMEOUT_S)
+        for task in stuck:  # asyncio.run() cancels these once more on the way out
+            log.warning("task %s did not stop within %.0f s", task.get_name(), SHUTDOWN_TIMEOUT_S)
+        self._tasks.clear()
+        self._set(State.STOPPED)
+
+    async def _supervise(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        while True:
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("task %s crashed; restarting in %.0f s", name, RESTART_DELAY_S)
+                await asyncio.sleep(RESTART_DELAY_S)
+
+    def _on_connected(self, up: bool) -> None:
+        if self.state is not State.STOPPING:
+            self._set(State.RUNNING if up else State.RECONNECTING)
+
+    # --- the request path ---
+
+    def _publish(self, message: Outbound) -> None:
+        assert self.link is not None
+        if self.link.publish(message):
+            self.stats.count(f"published.{message.label}")
+        else:  # no session right now; there is no durable outbox yet
+            self.stats.count(f"dropped.{message.label}")
+
+    def _publish_health(self, payload: bytes) -> None:
+        self._publish(self.replies.health(payload))
+
+    def _reject(self, topic: str, rejected: Rejected) -> None:
+        self.stats.error(rejected.code)
+        log.debug("rejected %s: %s %s", topic, rejected.code.value, rejected)
+        self._publish(self.replies.error(topic, rejected))
+
+    def _on_message(self, message: Inbound) -> None:
+        assert self.router is not None
+        assert self.runner is not None
+        self.stats.count("received")
+        try:
+            route = self.router.route(message.topic, len(message.payload))
+            if route is None:
+                return
+            if isinstance(route, CommandRoute):
+                self._command(route.name, message)
+                return
+            self.stats.count("requests")
+            self.runner.submit(
+                Job(
+                    route.model,
+                    route.rid,
+                    route.source_topic,
+                    message.payload,
+                    message.arrived,
+                    message.response_topic,
+                    message.correlation,
+                )
+            )
+        except Rejected as rejected:
+            self._reject(message.topic, rejected)
+
+    def _on_done(self, done: Done) -> None:
+        if done.error is not None:
+            self._reject(done.job.source_topic, done.error)
+            return
+        self.stats.infer_ms(done.latency_ms)
+        for message in done.replies:
+            self._publish(message)
+
+    # --- hub commands ---
+
+    def _command(self, name: str, message: Inbound) -> None:
+        try:
+            command = decode_message(Command, message.payload)
+        except ContractError as exc:
+            raise Rejected(ErrorCode.BAD_COMMAND, str(exc)) from None
+        self.stats.count("commands")
+        if name == "ping":
+            reply = CommandReply(
+                cmd_id=command.cmd_id,
+                ok=True,
+                result={"state": self.state.value, "models": self.config.models},
+            )
+        else:
+            reply = CommandReply(
+                cmd_id=command.cmd_id, ok=False, error=f"unknown command {name!r}; supported: ping"
+            )
+        topic = self.topics.cmd_reply(self.device, name)
+        self._publish(Outbound(topic, encode_message(reply), 1, False, label="reply"))

@@ -1,0 +1,57 @@
+"""`edgefleet agent --config FILE`: run an edge agent (or only check its configuration)."""
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge_agent.config import AgentConfig, load_config
+from edge_agent.errors import AgentError, ConfigError
+
+app = typer.Typer(add_completion=False, help="Run an edge agent on a device.")
+
+
+async def _serve(config: AgentConfig) -> None:
+    from edge_agent.agent import Agent
+
+    agent = Agent(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.stop)
+    await agent.run()
+
+
+@app.command()
+def main(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Agent YAML configuration file")],
+    validate_config: Annotated[
+        bool, typer.Option("--validate-config", help="Check the configuration and exit")
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Load the models named in the config, connect to the broker and serve inference."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if validate_config:
+        typer.echo(
+            f"{config}: OK (device {cfg.device_id}, models {', '.join(cfg.models)}, "
+            f"broker {cfg.broker.host}:{cfg.broker.port})"
+        )
+        return
+    try:
+        asyncio.run(_serve(cfg))
+    except AgentError as exc:
+        typer.echo(f"edgefleet agent: {exc}", err=True)
+        raise typer.Exit(1) from None

@@ -1,0 +1,100 @@
+"""What the agent publishes, built from contract models and `Topics` only."""
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from broker.contract import ErrorMessage, Event, InferResult, Kind, Status, Topics, encode
+from broker.contract.topics import SPEC_BY_KIND
+from edge_agent.errors import Rejected
+from edge_agent.link import Outbound
+from edge_agent.runner import Job, PipelineLike
+
+
+def _qos(kind: Kind) -> tuple[int, bool]:
+    spec = SPEC_BY_KIND[kind]
+    return spec.qos, spec.retain
+
+
+def events_for(output: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Detections worth an `event/{kind}`: faces found, a wake word detected."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    faces = output.get("faces")
+    if isinstance(faces, list) and faces:
+        best = max(faces, key=lambda f: float(f.get("score", 0.0)))
+        events.append(("face", {"count": len(faces), "best": best}))
+    if output.get("detected") is True:
+        data = {k: output.get(k) for k in ("wake_word", "probability")}
+        events.append(("wakeword", data))
+    return events
+
+
+class Replies:
+    """Builds the Outbound messages of one device."""
+
+    def __init__(self, topics: Topics, device: str, agent_version: str) -> None:
+        self._topics = topics
+        self._device = device
+        self._version = agent_version
+
+    def status(self, state: Literal["online", "offline"], models: list[str]) -> Outbound:
+        qos, retain = _qos(Kind.STATUS)
+        msg = Status(state=state, agent_version=self._version, models=models)
+        return Outbound(self._topics.status(self._device), encode(msg), qos, retain, label=state)
+
+    def error(self, topic: str, rejected: Rejected) -> Outbound:
+        qos, retain = _qos(Kind.ERROR)
+        msg = ErrorMessage(topic=topic, code=rejected.code, error=str(rejected), rid=rejected.rid)
+        return Outbound(self._topics.error(self._device), encode(msg), qos, retain, label="error")
+
+    def health(self, payload: bytes) -> Outbound:
+        qos, retain = _qos(Kind.HEALTH)
+        return Outbound(self._topics.health(self._device), payload, qos, retain, label="health")
+
+    def result(
+        self, job: Job, pipeline: PipelineLike, output: BaseModel, latency_ms: float
+    ) -> list[Outbound]:
+        """The result, its events and (MQTT 5) a copy to the request's response topic.
+
+        Runs in the worker thread, so the event loop only has to hand bytes to the socket.
+        """
+        data = output.model_dump(mode="json")
+        msg_id = uuid.uuid4().hex
+        result = InferResult(
+            model=job.model,
+            model_version=pipeline.version,
+            where="edge",
+            latency_ms=round(latency_ms, 3),
+            output=data,
+            rid=job.rid,
+            msg_id=msg_id,
+            source_topic=job.source_topic,
+        )
+        payload = encode(result)
+        qos, retain = _qos(Kind.RESULT)
+        topic = self._topics.result(self._device, job.model, job.rid)
+        out = [Outbound(topic, payload, qos, retain, label="result")]
+        if job.response_topic:
+            out.append(
+                Outbound(job.response_topic, payload, qos, False, job.correlation, label="response")
+            )
+        qos, retain = _qos(Kind.EVENT)
+        for kind, extra in events_for(data):
+            event = Event(
+                kind=kind,
+                model=job.model,
+                rid=job.rid,
+                msg_id=uuid.uuid4().hex,
+                data={**extra, "result_msg_id": msg_id, "source_topic": job.source_topic},
+            )
+            out.append(
+                Outbound(
+                    self._topics.event(self._device, kind),
+                    encode(event),
+                    qos,
+                    retain,
+                    label="event",
+                )
+            )
+        return out

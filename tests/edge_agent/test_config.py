@@ -1,0 +1,102 @@
+"""Config validation: good files load with defaults; bad ones name the key and the value."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from edge_agent.cli import app
+from edge_agent.config import load_config, parse_config
+from edge_agent.errors import ConfigError
+
+GOOD = """
+device_id: cam-01
+broker: {host: 127.0.0.1, port: 1884}
+models: [face-detect-lite, wakeword-lite]
+sensors:
+  - topic: cameras/+/jpeg
+    model: face-detect-lite
+    content_type: image/jpeg
+"""
+
+
+def test_good_file_and_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text(GOOD)
+    cfg = load_config(path)
+    assert cfg.device_id == "cam-01"
+    assert cfg.broker.port == 1884
+    assert cfg.broker.protocol == "3.1.1"
+    assert cfg.max_payload_bytes == 1 << 20
+    assert cfg.health_interval_s == 5
+    assert cfg.workers_per_model == 1
+    assert cfg.topic_prefix == "edgefleet/v1"
+    assert cfg.client_id == "edgefleet-agent-cam-01"
+    assert cfg.sensors[0].topic == "cameras/+/jpeg"
+
+
+def test_env_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text(GOOD)
+    monkeypatch.setenv("EDGEFLEET_AGENT_BROKER__PORT", "2883")
+    monkeypatch.setenv("EDGEFLEET_AGENT_MAX_PAYLOAD_BYTES", "2048")
+    cfg = load_config(path)
+    assert (cfg.broker.port, cfg.max_payload_bytes, cfg.broker.host) == (2883, 2048, "127.0.0.1")
+
+
+BASE: dict[str, Any] = {"device_id": "cam-01", "models": ["face-detect-lite"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "value"),
+    [
+        ({"device_id": "Cam 1"}, "device_id", "'Cam 1'"),
+        ({"broker": {"port": 70000}}, "broker.port", "70000"),
+        ({"broker": {"reconnect_min_s": 5, "reconnect_max_s": 1}}, "broker", "reconnect_max_s"),
+        ({"broker": {"protocol": "4"}}, "broker.protocol", "'4'"),
+        ({"models": []}, "models", "[]"),
+        ({"models": ["bad/id"]}, "models", "bad/id"),
+        ({"sensors": [{"topic": "a/#/b", "model": "m"}]}, "sensors.0.topic", "a/#/b"),
+        ({"sensors": [{"topic": "a/+x", "model": "m"}]}, "sensors.0.topic", "a/+x"),
+        ({"sensors": [{"topic": "a/b", "model": "other"}]}, "sensors.0.model", "'other'"),
+        ({"max_payload_bytes": 0}, "max_payload_bytes", "0"),
+        ({"health_interval_s": -1}, "health_interval_s", "-1"),
+        ({"topic_prefix": "a/+"}, "topic_prefix", "a/+"),
+        ({"colour": "red"}, "colour", "'red'"),
+    ],
+)
+def test_errors_name_key_and_value(change: dict[str, Any], key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**BASE, **change}, "agent.yaml")
+    text = str(info.value)
+    assert text.startswith("agent.yaml: invalid agent configuration")
+    assert key in text
+    assert value in text
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("device_id: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(bad)
+
+
+def test_cli_validate_config(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    result = CliRunner().invoke(app, ["--config", str(good), "--validate-config"])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("port: 1884", "port: nope"))
+    result = CliRunner().invoke(app, ["--config", str(bad), "--validate-config"])
+    assert result.exit_code != 0
+    assert "broker.port" in result.output
+    assert "'nope'" in result.output
