@@ -18,6 +18,7 @@ import yaml
 
 from broker.contract import ErrorMessage, InferResult, Status, Topics, decode
 from tests.fixtures.brokers import BrokerProcess
+from tests.fixtures.contract import assert_follows_contract
 from tests.fixtures.mqtt import MqttProbe, Received
 
 pytestmark = [
@@ -181,6 +182,8 @@ def agent(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+    # Every message the agent published during the test follows the committed JSON Schemas.
+    assert_follows_contract(m for m in probe.messages if not m.topic.startswith("cameras/"))
 
 
 def result_of(probe: MqttProbe, topic: str) -> InferResult:
