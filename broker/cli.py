@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,6 +30,18 @@ def broker(
             show_default="no-allow-anonymous",
         ),
     ] = None,
+    credentials_file: Annotated[
+        Path | None,
+        typer.Option(help="YAML/JSON accounts file; enables per-account auth and topic ACLs"),
+    ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo/--no-demo",
+            help="Let anonymous clients use the public topics only (status, infer, result, ...)",
+            show_default="no-demo",
+        ),
+    ] = None,
     validate_config: Annotated[
         bool, typer.Option("--validate-config", help="Check the settings, print them and exit")
     ] = False,
@@ -36,10 +49,17 @@ def broker(
     """Run the embedded MQTT broker (amqtt, MQTT 3.1.1) until Ctrl-C or SIGTERM.
 
     Every option can also be set as EDGEFLEET_BROKER_<NAME>, plus EDGEFLEET_BROKER_PERSISTENCE,
-    EDGEFLEET_BROKER_DATA_DIR and EDGEFLEET_BROKER_MAX_PAYLOAD_BYTES; see docs/broker.md.
+    EDGEFLEET_BROKER_DATA_DIR, EDGEFLEET_BROKER_MAX_PAYLOAD_BYTES, EDGEFLEET_BROKER_HUB_URL,
+    EDGEFLEET_BROKER_HUB_SERVICE_KEY and EDGEFLEET_BROKER_AUTH_CACHE_TTL_S; see docs/broker.md.
     """
     try:
-        settings = load_settings(host=host, port=port, allow_anonymous=allow_anonymous)
+        settings = load_settings(
+            host=host,
+            port=port,
+            allow_anonymous=allow_anonymous,
+            credentials_file=credentials_file,
+            demo=demo,
+        )
     except BrokerConfigError as exc:
         typer.echo(f"edgefleet broker: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -13,10 +13,20 @@ from typing import Any
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action, BaseContext
-from amqtt.errors import BrokerError, PluginError, PluginLoadError
+from amqtt.errors import (
+    AMQTTError,
+    BrokerError,
+    MQTTError,
+    NoDataError,
+    PluginError,
+    PluginLoadError,
+)
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseTopicPlugin
 from amqtt.session import ApplicationMessage, Session
+from amqtt.utils import gen_client_id
 
+from broker.plugins import ACCOUNT_ATTR, CredentialsAuthPlugin, TopicAclPlugin
 from broker.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -24,6 +34,8 @@ log = logging.getLogger(__name__)
 ANONYMOUS_AUTH = "amqtt.plugins.authentication.AnonymousAuthPlugin"
 SESSION_DB = "amqtt.contrib.persistence.SessionDBPlugin"
 PAYLOAD_LIMIT = f"{__name__}.PayloadLimitPlugin"
+CREDENTIALS_AUTH = "broker.plugins.auth.CredentialsAuthPlugin"
+TOPIC_ACL = "broker.plugins.acl.TopicAclPlugin"
 
 
 class BrokerStartError(RuntimeError):
@@ -43,6 +55,76 @@ class RunningBroker:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"mqtt://{host}:{self.port}"
+
+    @property
+    def denied(self) -> dict[str, int]:
+        """Denied attempts so far: `connect_credentials`, `connect_anonymous`, `publish`,
+        `subscribe`, `receive` (deliveries filtered out of wide subscriptions)."""
+        counts: dict[str, int] = {}
+        for plugin in self.broker.plugins_manager.plugins:
+            if isinstance(plugin, CredentialsAuthPlugin | TopicAclPlugin):
+                for key, value in plugin.denied.items():
+                    counts[key] = counts.get(key, 0) + value
+        return counts
+
+
+class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
+    """amqtt's broker, authenticating a CONNECT before it touches an existing session.
+
+    Stock amqtt 0.12.1 deletes a clean session's namesake, or takes over a connected one,
+    *before* asking the auth plugins: a refused client using a device's client id would
+    still disconnect that device and drop its subscriptions. Here a refused CONNECT gets
+    CONNACK "not authorized" and leaves every other session alone.
+    """
+
+    async def _initialize_client_session(
+        self, reader: Any, writer: Any, remote_address: str, remote_port: int
+    ) -> tuple[Any, Any]:
+        if not self.plugins_manager._auth_plugins:  # nothing to check: stock behaviour
+            handler, session = await super()._initialize_client_session(
+                reader, writer, remote_address, remote_port
+            )
+            return handler, session
+        try:
+            handler, session = await BrokerProtocolHandler.init_from_connect(
+                reader, writer, self.plugins_manager
+            )
+        except MQTTError:
+            await writer.close()
+            raise
+        except NoDataError as exc:
+            raise AMQTTError(exc) from exc
+        if not await self._authenticate(session, None):
+            session.parent = 0
+            handler.attach(session, reader, writer)
+            await handler.mqtt_connack_authorize(False)
+            await writer.close()
+            raise AMQTTError(f"client {session.client_id!r} not authorized")
+        return await self._continue_session(handler, session)
+
+    async def _continue_session(self, handler: Any, session: Any) -> tuple[Any, Any]:
+        """The rest of amqtt's `_initialize_client_session`, after its CONNECT parsing."""
+        if session.clean_session:
+            if session.client_id:
+                await self._delete_session(session.client_id)
+            else:
+                session.client_id = gen_client_id()
+            session.parent = 0
+        elif session.client_id in self._sessions:
+            existing, _ = self._sessions[session.client_id]
+            for name in ("will_flag", "will_message", "will_topic", "will_qos", "keep_alive",
+                         "username", "password"):  # fmt: skip
+                setattr(existing, name, getattr(session, name))
+            for name in (ACCOUNT_ATTR,):  # the account the auth plugin just established
+                setattr(existing, name, getattr(session, name, None))
+            session = existing
+            session.parent = 1
+        else:
+            session.parent = 0
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
+        return handler, session
 
 
 class PayloadLimitPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no py.typed
@@ -94,9 +176,12 @@ class PayloadLimitPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships 
 
 def amqtt_config(settings: BrokerSettings) -> dict[str, Any]:
     """The amqtt 0.12.1 config dict for `settings`, with an explicit plugin list."""
-    plugins: dict[str, dict[str, Any]] = {
-        ANONYMOUS_AUTH: {"allow_anonymous": settings.allow_anonymous},
-    }
+    plugins: dict[str, dict[str, Any]] = {}
+    if settings.access_control:
+        plugins[CREDENTIALS_AUTH] = _auth_config(settings)
+        plugins[TOPIC_ACL] = {"prefix": settings.topic_prefix, "demo": settings.demo}
+    else:
+        plugins[ANONYMOUS_AUTH] = {"allow_anonymous": settings.allow_anonymous}
     if settings.max_payload_bytes:
         plugins[PAYLOAD_LIMIT] = {"max_payload_bytes": settings.max_payload_bytes}
     if settings.persistence:
@@ -108,6 +193,19 @@ def amqtt_config(settings: BrokerSettings) -> dict[str, Any]:
         "listeners": {"default": {"type": "tcp", "bind": settings.bind}},
         "plugins": plugins,
     }
+
+
+def _auth_config(settings: BrokerSettings) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "demo": settings.demo,
+        "cache_ttl_s": float(settings.auth_cache_ttl_s),
+    }
+    if settings.credentials_file is not None:
+        config["credentials_file"] = str(settings.credentials_file.resolve())
+    if settings.hub_url is not None and settings.hub_service_key is not None:
+        config["hub_url"] = settings.hub_url
+        config["hub_service_key"] = settings.hub_service_key.get_secret_value()
+    return config
 
 
 def _bound_port(broker: Broker, fallback: int) -> int:
@@ -126,7 +224,7 @@ async def running_broker(settings: BrokerSettings | None = None) -> AsyncIterato
     if settings.persistence:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        broker = Broker(amqtt_config(settings))
+        broker = GuardedBroker(amqtt_config(settings))
         await broker.start()
     except (BrokerError, PluginError, PluginLoadError, OSError) as exc:
         cause = exc.__cause__ or exc

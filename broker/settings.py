@@ -5,8 +5,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from broker.contract.topics import DEFAULT_PREFIX
 
 MQTT_MAX_PAYLOAD = 268_435_455  # the largest remaining length MQTT can encode
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
@@ -28,10 +30,33 @@ class BrokerSettings(BaseSettings):
     """TCP port to listen on, 1-65535; 0 lets the OS pick a free one (tests, benchmarks)."""
 
     allow_anonymous: bool = False
-    """Accept clients without a username. Off except in the demo (SPEC §1); amqtt then gives
-    every session the anonymous treatment: no offline queue."""
+    """Open broker for development: accept anyone, no access control at all (amqtt then gives
+    every session the anonymous treatment: no offline queue). Cannot be combined with
+    `credentials_file`, `hub_url` or `demo`, which enforce per-account ACLs."""
 
-    persistence: bool = False
+    credentials_file: Path | None = None
+    """YAML/JSON file of accounts with hashed secrets (broker/credentials.py); enables
+    authentication and the topic ACL. Re-read when it changes."""
+
+    hub_url: str | None = None
+    """Authenticate against the hub (`POST {hub_url}/api/v1/broker/auth`) instead of a file;
+    enables the topic ACL."""
+
+    hub_service_key: SecretStr | None = None
+    """Bearer key the broker presents to the hub; required with `hub_url`."""
+
+    auth_cache_ttl_s: float = 5.0
+    """Seconds a hub answer is reused: a revoked device is refused at most this late."""
+
+    demo: bool = False
+    """Demo mode (SPEC §1): clients without a username are accepted but may only use the
+    public integration topics (status, infer, result, event, error); with a credentials
+    source, accounts work as usual. Bind loopback only."""
+
+    topic_prefix: str = DEFAULT_PREFIX
+    """Prefix of the contract topics the ACL protects."""
+
+    persistence: bool = True
     """Keep sessions, subscriptions and retained messages in SQLite under `data_dir`, so that a
     broker restart (even SIGKILL) loses no QoS 1 message of an authenticated client."""
 
@@ -73,6 +98,28 @@ class BrokerSettings(BaseSettings):
             raise ValueError(f"must be between 0 (no limit) and {MQTT_MAX_PAYLOAD}, got {value}")
         return value
 
+    @field_validator("auth_cache_ttl_s")
+    @classmethod
+    def _ttl_in_range(cls, value: float) -> float:
+        if not 0 <= value <= 300:
+            raise ValueError(f"must be between 0 and 300 seconds, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_consistent(self) -> "BrokerSettings":
+        if self.credentials_file is not None and self.hub_url is not None:
+            raise ValueError("give credentials_file or hub_url, not both")
+        if self.hub_url is not None and self.hub_service_key is None:
+            raise ValueError("hub_url needs hub_service_key (EDGEFLEET_BROKER_HUB_SERVICE_KEY)")
+        if self.allow_anonymous and self.access_control:
+            raise ValueError(
+                "allow_anonymous opens the broker to everyone and cannot be combined with "
+                "credentials_file, hub_url or demo; use demo for anonymous public-topic access"
+            )
+        if self.credentials_file is not None and not self.credentials_file.is_file():
+            raise ValueError(f"credentials_file {str(self.credentials_file)!r} is not a file")
+        return self
+
     @model_validator(mode="after")
     def _data_dir_usable(self) -> "BrokerSettings":
         if self.persistence and self.data_dir.exists() and not self.data_dir.is_dir():
@@ -81,6 +128,11 @@ class BrokerSettings(BaseSettings):
                 "point EDGEFLEET_BROKER_DATA_DIR at a directory"
             )
         return self
+
+    @property
+    def access_control(self) -> bool:
+        """Whether clients are authenticated per account and checked against the topic ACL."""
+        return self.credentials_file is not None or self.hub_url is not None or self.demo
 
     @property
     def database(self) -> Path:

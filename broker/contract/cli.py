@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from broker.contract import asyncapi as asyncapi_doc
 from broker.contract import schemas as schema_docs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -12,7 +13,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 @app.callback()
 def main() -> None:
-    """Export the MQTT topic contract v1 (JSON Schemas; AsyncAPI to come)."""
+    """Export the MQTT topic contract v1 (JSON Schemas and an AsyncAPI 3.0 document)."""
 
 
 @app.command()
@@ -34,3 +35,22 @@ def schemas(
         return
     for path in schema_docs.write(out):
         typer.echo(f"wrote {path}")
+
+
+@app.command()
+def asyncapi(
+    out: Annotated[Path, typer.Option(help="The AsyncAPI file")] = Path("docs/asyncapi.yaml"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the file is out of date")
+    ] = False,
+) -> None:
+    """Write the AsyncAPI 3.0 document (payloads reference the JSON Schemas in schemas/)."""
+    if check:
+        if not asyncapi_doc.is_up_to_date(out):
+            typer.echo(f"{out}: out of date; run `edgefleet contract asyncapi`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out}: up to date")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(asyncapi_doc.generate(), encoding="utf-8")
+    typer.echo(f"wrote {out}")

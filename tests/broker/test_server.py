@@ -14,7 +14,8 @@ V311 = aiomqtt.ProtocolVersion.V311
 
 
 def _settings(**kwargs: object) -> BrokerSettings:
-    return BrokerSettings(**{"port": 0, "allow_anonymous": True, **kwargs})  # type: ignore[arg-type]
+    defaults = {"port": 0, "allow_anonymous": True, "persistence": False}
+    return BrokerSettings(**{**defaults, **kwargs})  # type: ignore[arg-type]
 
 
 def _non_loopback_ipv4() -> str | None:

@@ -7,10 +7,11 @@ import pytest
 from broker.settings import BrokerConfigError, BrokerSettings, load_settings
 
 
-def test_defaults_are_loopback_1883_and_no_anonymous() -> None:
+def test_defaults_are_loopback_1883_no_anonymous_and_persistent() -> None:
     settings = BrokerSettings()
     assert (settings.host, settings.port, settings.allow_anonymous) == ("127.0.0.1", 1883, False)
-    assert (settings.persistence, settings.max_payload_bytes) == (False, 0)
+    assert (settings.persistence, settings.max_payload_bytes) == (True, 0)
+    assert (settings.demo, settings.access_control) == (False, False)
 
 
 def test_environment_with_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,0 +1,86 @@
+"""`CredentialsAuthPlugin`: accept a CONNECT only with credentials a `CredentialSource` knows."""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from amqtt.contexts import BaseContext
+from amqtt.plugins.base import BaseAuthPlugin
+from amqtt.session import Session
+
+from broker.acl import ANONYMOUS
+from broker.credentials import CredentialSource, HubCredentials, StaticCredentials
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_ATTR = "edgefleet_account"
+"""Session attribute holding the authenticated `Account`; `TopicAclPlugin` reads it."""
+
+
+class CredentialsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no py.typed
+    """Authenticates against a credentials file or the hub; anonymous only in demo mode.
+
+    Answers True (allow) or False (deny), never None: with this plugin loaded nobody gets in
+    on another plugin's word.
+    """
+
+    @dataclass
+    class Config:
+        credentials_file: str | None = None
+        """Static YAML/JSON credentials (see broker/credentials.py)."""
+        hub_url: str | None = None
+        """Ask the hub instead: `POST {hub_url}/api/v1/broker/auth`."""
+        hub_service_key: str | None = None
+        """Bearer key the broker presents to the hub; required with `hub_url`."""
+        cache_ttl_s: float = 5.0
+        """How long a hub answer is reused; bounds how late a revocation takes effect."""
+        demo: bool = False
+        """Accept clients without a username as `anonymous` (public topics only, SPEC §1)."""
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self.denied: Counter[str] = Counter()
+        self._source = _make_source(self.config)
+
+    async def authenticate(self, *, session: Session) -> bool:
+        client_id = str(session.client_id)
+        if not session.username:
+            if self.config.demo and session.password is None:
+                setattr(session, ACCOUNT_ATTR, ANONYMOUS)
+                session.is_anonymous = True
+                return True
+            return self._deny("anonymous", client_id, "no username")
+        account = None
+        if self._source is not None:
+            account = await self._source.authenticate(session.username, session.password, client_id)
+        if account is None:
+            return self._deny("credentials", client_id, f"refused user {session.username!r}")
+        setattr(session, ACCOUNT_ATTR, account)
+        session.is_anonymous = False
+        return True
+
+    def _deny(self, reason: str, client_id: str, detail: str) -> bool:
+        self.denied[f"connect_{reason}"] += 1
+        log.warning("connect denied for client %r: %s", client_id, detail)
+        return False
+
+    async def close(self) -> None:
+        if self._source is not None:
+            await self._source.close()
+
+
+def _make_source(config: CredentialsAuthPlugin.Config) -> CredentialSource | None:
+    if config.credentials_file and config.hub_url:
+        raise ValueError("give credentials_file or hub_url, not both")
+    if config.cache_ttl_s < 0:
+        raise ValueError(f"cache_ttl_s must be >= 0, got {config.cache_ttl_s}")
+    if config.credentials_file:
+        return StaticCredentials(Path(config.credentials_file))
+    if config.hub_url:
+        if not config.hub_service_key:
+            raise ValueError("hub_url needs hub_service_key")
+        return HubCredentials(config.hub_url, config.hub_service_key, ttl_s=config.cache_ttl_s)
+    if not config.demo:
+        raise ValueError("no credential source: give credentials_file or hub_url (or demo)")
+    return None
