@@ -1,0 +1,216 @@
+// One device: identity, health charts from its heartbeat history, activity, twin and actions.
+import { api, apiPaths, qs } from './api.js';
+import { lineChart } from './charts.js';
+import {
+  card, confirmDialog, emptyState, errorState, h, ms, pct, statePill, timeEl, toast, when,
+} from './ui.js';
+
+const CHARTS = [
+  { key: 'cpu', title: 'CPU', format: (v) => `${Math.round(v * 100)}%`, fixedMax: 1, band: 0.7 },
+  { key: 'mem', title: 'Memory', format: (v) => `${Math.round(v * 100)}%`, fixedMax: 1, band: 0.65 },
+  { key: 'rtt_ms', title: 'Round-trip time', format: (v) => `${+v.toFixed(1)} ms`, band: 50 },
+  { key: 'infer_ms_p50', title: 'Inference latency (p50)', format: (v) => `${+v.toFixed(1)} ms` },
+  { key: 'offload_ratio', title: 'Offload ratio', format: (v) => `${Math.round(v * 100)}%`, fixedMax: 1 },
+];
+const MINUTE_KEYS = { cpu: 'cpu_avg', mem: 'mem_avg', rtt_ms: 'rtt_ms_avg', offload_ratio: 'offload_ratio_avg' };
+
+function dl(pairs) {
+  return h('dl', { class: 'props' }, pairs.filter(Boolean).map(([k, v]) => [h('dt', { text: k }), h('dd', {}, v ?? '—')]));
+}
+
+function chips(list) {
+  return list && list.length ? list.map((x) => h('span', { class: 'chip', text: x })) : h('span', { class: 'muted', text: 'none' });
+}
+
+function table(columns, items, empty) {
+  if (!items.length) return emptyState(empty, null);
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'plain' },
+    h('thead', {}, h('tr', {}, columns.map(([label]) => h('th', { scope: 'col', text: label })))),
+    h('tbody', {}, items.map((it) => h('tr', {}, columns.map(([, fn]) => h('td', {}, fn(it))))))));
+}
+
+function json(value) {
+  return h('pre', { class: 'json' }, JSON.stringify(value, null, 2));
+}
+
+function tabs(defs) {
+  const bar = h('div', { class: 'tabs', role: 'tablist' });
+  const panel = h('div', { class: 'tab-panel', role: 'tabpanel' });
+  const buttons = defs.map((d, i) => h('button', { role: 'tab', type: 'button', class: 'tab', id: `tab-${d.id}`,
+    'aria-selected': String(i === 0), onclick: () => pick(i) }, d.label));
+  let current = 0;
+  function pick(i) {
+    current = i;
+    buttons.forEach((b, j) => b.setAttribute('aria-selected', String(i === j)));
+    panel.setAttribute('aria-labelledby', buttons[i].id);
+    panel.replaceChildren(h('p', { class: 'muted', text: 'Loading…' }));
+    defs[i].load().then((node) => panel.replaceChildren(node), (err) => panel.replaceChildren(errorState(err, () => pick(i))));
+  }
+  function refresh() {
+    defs[current].load().then((node) => panel.replaceChildren(node), () => {});
+  }
+  bar.append(...buttons);
+  pick(0);
+  return { el: h('div', {}, bar, panel), refresh };
+}
+
+export function deviceView(ctx, id) {
+  const enc = encodeURIComponent(id);
+  const el = h('div', { class: 'page' });
+  const charts = Object.fromEntries(CHARTS.map((c) => [c.key, lineChart(c)]));
+  let resolution = 'raw';
+  let head = null;
+  let activity = null;
+  let activityTimer = null;
+  let alive = true;
+
+  async function loadCharts() {
+    const hist = await api(`/devices/${enc}/health/history${qs({ resolution, limit: resolution === 'raw' ? 300 : 1440 })}`);
+    hist.reverse();
+    for (const c of CHARTS) {
+      const key = resolution === 'raw' ? c.key : MINUTE_KEYS[c.key];
+      charts[c.key].set(key ? hist.map((p) => ({ t: Date.parse(p.ts || p.minute), v: p[key] })) : []);
+    }
+  }
+
+  function actions(device) {
+    if (ctx.session.role !== 'admin') {
+      return emptyState('Read-only', 'You signed in with a viewer key. Actions need an admin key.');
+    }
+    const out = h('div', { class: 'actions' });
+    apiPaths().then((paths) => {
+      const commandPath = Object.keys(paths).find((p) => /\/devices\/\{[^}]+\}\/commands?$/.test(p));
+      const deployPath = Object.keys(paths).find((p) => /\/deployments$/.test(p));
+      const cmdName = h('input', { id: 'cmd-name', placeholder: 'reload_config', disabled: commandPath ? null : true });
+      const sendCmd = h('button', { class: 'btn', type: 'submit', disabled: commandPath ? null : true }, 'Send command');
+      const cmdForm = h('form', { class: 'action', 'aria-labelledby': 'act-cmd' },
+        h('h3', { id: 'act-cmd', text: 'Send a command' }),
+        h('div', { class: 'inline' }, h('label', { for: 'cmd-name', class: 'sr-only', text: 'Command name' }), cmdName, sendCmd),
+        commandPath ? null : h('p', { class: 'hint', text: 'This hub has no command API yet (coming with the next hub release).' }));
+      cmdForm.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const name = cmdName.value.trim();
+        if (!name || !(await confirmDialog({ title: `Send “${name}” to ${id}?`, body: 'The device runs it as soon as it receives it.', confirmLabel: 'Send' }))) return;
+        try {
+          await api(commandPath.replace(/^\/api\/v1/, '').replace(/\{[^}]+\}/, enc), { method: 'POST', body: { name } });
+          toast(`Command “${name}” sent to ${id}`, 'ok');
+        } catch (err) { toast(err.message, 'error'); }
+      });
+      const roll = h('div', { class: 'action' }, h('h3', { text: 'Roll a model version' }),
+        deployPath
+          ? h('p', {}, 'Start a rollout on the ', h('a', { href: '#/models' }, 'Models page'), '.')
+          : h('p', { class: 'hint', text: 'This hub has no model registry yet: rollouts appear here once it does.' }));
+      const disable = h('button', { class: 'btn btn-danger-outline', type: 'button' }, 'Disable device');
+      disable.addEventListener('click', async () => {
+        if (!(await confirmDialog({ title: `Disable ${id}?`, danger: true, confirmLabel: 'Disable device',
+          body: 'Its secret is replaced by one nobody sees, so the device can no longer authenticate. Re-provision it to bring it back.' }))) return;
+        try { await api(`/devices/${enc}/secret`, { method: 'POST' }); toast(`${id} disabled: its credentials were revoked`, 'ok'); }
+        catch (err) { toast(err.message, 'error'); }
+      });
+      const del = h('button', { class: 'btn btn-danger', type: 'button' }, 'Delete device');
+      del.addEventListener('click', async () => {
+        if (!(await confirmDialog({ title: `Delete ${id}?`, danger: true, typed: id, confirmLabel: 'Delete',
+          body: 'The device record and all of its telemetry are removed. This cannot be undone.' }))) return;
+        try { await api(`/devices/${enc}`, { method: 'DELETE' }); toast(`${id} deleted`, 'ok'); location.hash = '#/'; }
+        catch (err) { toast(err.message, 'error'); }
+      });
+      out.append(cmdForm, roll, h('div', { class: 'action' }, h('h3', { text: 'Access' }),
+        h('p', { class: 'hint', text: 'Disable revokes its credentials; delete removes it and its history.' }),
+        h('div', { class: 'inline' }, disable, del)));
+    });
+    return out;
+  }
+
+  function twinCard(twin) {
+    const reported = twin.reported || {};
+    const keys = Object.keys(reported);
+    return card('Twin',
+      h('p', { class: 'muted' }, 'Desired state is what the hub asks for; reported is what the device says it has. ',
+        twin.ts ? ['Reported ', timeEl(twin.ts), ', version ', h('code', { text: JSON.stringify(twin.version) })] : ''),
+      keys.length ? table([['Key', (k) => h('code', { text: k })], ['Desired', () => h('span', { class: 'muted', text: 'not set' })],
+        ['Reported', (k) => h('code', { text: JSON.stringify(reported[k]) })]], keys, '')
+        : emptyState('No twin reported yet', 'The device has not published twin/reported.'));
+  }
+
+  async function render() {
+    let device, twin;
+    try {
+      [device, twin] = await Promise.all([api(`/devices/${enc}`), api(`/devices/${enc}/twin`)]);
+    } catch (err) {
+      el.replaceChildren(err.status === 404
+        ? emptyState(`No device “${id}”`, 'It may have been deleted.', h('a', { href: '#/', class: 'btn' }, 'Back to the fleet'))
+        : errorState(err, render));
+      return;
+    }
+    if (!alive) return;
+    const hl = device.health;
+    const pill = h('span', { id: 'device-state' }, statePill(hl.state));
+    const reason = h('span', { class: 'muted', id: 'device-reason' }, hl.reason ? `${hl.reason} · ` : '', 'since ', timeEl(hl.since));
+    head = { pill, reason };
+    const range = h('select', { id: 'chart-range' }, h('option', { value: 'raw' }, 'Last 300 heartbeats'),
+      h('option', { value: 'minute' }, 'Per minute, last 24 h'));
+    range.addEventListener('change', () => { resolution = range.value; loadCharts().catch((e) => toast(e.message, 'error')); });
+    el.replaceChildren(
+      h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/' }, 'Fleet'), ' / ', h('span', { text: id })),
+      h('header', { class: 'page-head' }, h('div', {},
+        h('h1', { class: 'mono' }, id, ' ', pill), h('p', {}, device.name ? h('strong', { text: device.name }) : null, device.name ? ' · ' : null, reason))),
+      h('div', { class: 'grid-2' },
+        card('Details', dl([
+          ['Site', device.site], ['Tags', chips(device.tags)], ['Hardware', device.hardware],
+          ['Agent version', device.agent_version ? h('code', { text: device.agent_version }) : null],
+          ['Models', chips(device.capabilities)],
+          ['Last seen', timeEl(hl.last_seen)], ['Last heartbeat', timeEl(hl.last_heartbeat_at)],
+          ['Service', device.service ? `${device.service.service_id} @ ${device.service.address}` : null],
+        ])),
+        card('Enrollment', dl([
+          ['Registered', when(device.created_at)], ['Updated', when(device.updated_at)],
+          ['Credentials', 'device id + secret (HTTP Basic, MQTT username/password)'],
+          ['Metadata', Object.keys(device.metadata).length ? json(device.metadata) : null],
+        ]))),
+      h('section', { class: 'card', 'aria-labelledby': 'health-title' },
+        h('div', { class: 'card-head' }, h('h2', { class: 'card-title', id: 'health-title', text: 'Health history' }),
+          h('div', { class: 'field inline' }, h('label', { for: 'chart-range', text: 'Range' }), range)),
+        h('div', { class: 'charts' }, CHARTS.map((c) => charts[c.key].el))),
+      h('div', { class: 'grid-2' },
+        card('Recent activity', (activity = tabs([
+          { id: 'results', label: 'Results', load: async () => table([
+            ['Time', (r) => timeEl(r.ts)], ['Model', (r) => h('code', { text: `${r.model} ${r.model_version}` })],
+            ['Where', (r) => h('span', { class: `chip chip-${r.where}`, text: r.where })], ['Latency', (r) => ms(r.latency_ms)],
+            ['Output', (r) => h('code', { class: 'clip', text: JSON.stringify(r.output) })],
+          ], await api(`/devices/${enc}/results?limit=20`), 'No results yet') },
+          { id: 'events', label: 'Events', load: async () => table([
+            ['Time', (r) => timeEl(r.ts)], ['Kind', (r) => h('span', { class: 'chip', text: r.kind })],
+            ['Model', (r) => r.model], ['Data', (r) => h('code', { class: 'clip', text: JSON.stringify(r.data) })],
+          ], await api(`/devices/${enc}/events?limit=20`), 'No events yet') },
+          { id: 'errors', label: 'Errors', load: async () => table([
+            ['Time', (r) => timeEl(r.ts)], ['Code', (r) => h('code', { text: r.code })], ['Topic', (r) => r.topic], ['Error', (r) => r.error],
+          ], await api(`/devices/${enc}/errors?limit=20`), 'No errors — good.') },
+          { id: 'states', label: 'State changes', load: async () => table([
+            ['Time', (r) => timeEl(r.ts)], ['From', (r) => (r.from_state ? statePill(r.from_state) : '—')],
+            ['To', (r) => statePill(r.to_state)], ['Reason', (r) => r.reason || '—'],
+          ], await api(`/devices/${enc}/state-changes?limit=20`), 'No state changes yet') },
+        ])).el),
+        twinCard(twin)),
+      card('Actions', actions(device)),
+    );
+    loadCharts().catch((e) => toast(e.message, 'error'));
+  }
+
+  function onLive(updates) {
+    for (const u of updates) {
+      if (u.device !== id || !head) continue;
+      if (u.type !== 'health' && activity && !activityTimer) {
+        activityTimer = setTimeout(() => { activityTimer = null; if (alive) activity.refresh(); }, 300);
+      }
+      if (u.type === 'state') {
+        head.pill.replaceChildren(statePill(u.to));
+        head.reason.replaceChildren(u.reason ? `${u.reason} · ` : '', 'since ', timeEl(u.ts));
+      } else if (u.type === 'health' && resolution === 'raw') {
+        for (const c of CHARTS) charts[c.key].push({ t: Date.parse(u.ts), v: u[c.key] });
+      }
+    }
+  }
+
+  render();
+  return { el, onLive, onResync: render, destroy() { alive = false; clearTimeout(activityTimer); }, title: id };
+}
