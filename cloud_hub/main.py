@@ -14,15 +14,30 @@ from fastapi import APIRouter, FastAPI
 
 from cloud_hub.api import errors
 from cloud_hub.api.middleware import HubMiddleware
-from cloud_hub.api.routes import devices, enrollment, fleet, infer, keys, ops
+from cloud_hub.api.routes import (
+    broker_auth,
+    devices,
+    enrollment,
+    fleet,
+    infer,
+    keys,
+    live,
+    ops,
+    session,
+    twin,
+)
+from cloud_hub.api.routes import federated as federated_routes
+from cloud_hub.api.routes import models as model_routes
 from cloud_hub.core import security
 from cloud_hub.core.config import Environment, Settings
 from cloud_hub.core.db import Database, make_engine, upgrade
 from cloud_hub.core.metrics import HubMetrics
+from cloud_hub.federated.lifespan import learning
 from cloud_hub.inference.batcher import PipelineLoader
 from cloud_hub.inference.service import InferenceService
 from cloud_hub.ingest.bridge import MqttBridge
 from cloud_hub.ingest.writer import IngestWriter
+from cloud_hub.integrations import twin_sync
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -48,7 +63,10 @@ def admin_key(settings: Settings) -> str:
 
 def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
-    for module in (devices, enrollment, keys, fleet, infer):
+    for module in (devices, enrollment, keys, fleet, infer, session, live, model_routes,
+                   federated_routes):
+        api.include_router(module.router)
+    for module in (twin, broker_auth):  # twin, broker auth (docs/twin.md, broker.md)
         api.include_router(module.router)
     return api
 
@@ -68,6 +86,7 @@ def create_app(settings: Settings | None = None, *,
         writer = bridge = bridge_task = None
         if settings.mqtt_enabled:
             writer = IngestWriter(db, settings, metrics)
+            twin_sync.install(db, writer)
             await anyio.to_thread.run_sync(writer.start)
             bridge = MqttBridge(settings, writer, metrics)
             bridge_task = asyncio.create_task(bridge.run(), name="mqtt-bridge")
@@ -84,7 +103,8 @@ def create_app(settings: Settings | None = None, *,
         log.info("hub started", extra={"database": engine.url.render_as_string(),
                                        "mqtt": settings.mqtt_enabled})
         try:
-            yield
+            async with learning(app, db, settings):  # registry, FL rounds, ticker
+                yield
         finally:
             if bridge_task is not None:
                 bridge_task.cancel()
@@ -104,5 +124,6 @@ def create_app(settings: Settings | None = None, *,
     errors.install(app)
     app.include_router(ops.router)
     app.include_router(_api_router())
+    session.install(app)  # the dashboard at `/` and its session cookie (docs/dashboard.md)
     app.add_middleware(HubMiddleware, metrics=metrics, max_body=settings.max_body_bytes)
     return app

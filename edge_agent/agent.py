@@ -11,17 +11,30 @@ from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from typing import Any
 
-from broker.contract import Command, CommandReply, ContractError, ErrorCode, Kind, Topics
+from broker.contract import (
+    Ack,
+    Command,
+    CommandReply,
+    ContractError,
+    ErrorCode,
+    Kind,
+    Topics,
+    TwinReported,
+)
 from broker.contract import decode as decode_message
 from broker.contract import encode as encode_message
 from edge_agent.config import AgentConfig
+from edge_agent.dispatch import Dispatcher, hub_acks, make_cloud, make_hard_samples, make_outbox
 from edge_agent.errors import AgentError, Rejected
-from edge_agent.health import HealthReporter
+from edge_agent.federated import DeviceLearning
+from edge_agent.health import Extras, HealthReporter
 from edge_agent.link import Inbound, Link, Outbound
+from edge_agent.outbox import OutboxTask
 from edge_agent.replies import Replies
 from edge_agent.router import CommandRoute, Router
 from edge_agent.runner import Done, Job, PipelineLike, Runner
 from edge_agent.stats import Stats
+from edge_agent.twin import DeviceTwin, Knob, agent_knobs
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +73,12 @@ class Agent:
         self.runner: Runner | None = None
         self.link: Link | None = None
         self.router: Router | None = None
+        self.learning = DeviceLearning(config, self.topics, self._publish)
+        self.dispatch: Dispatcher | None = None
+        self.outbox: OutboxTask | None = None
+        self._ack_topic = self.topics.ack(self.device)
+        self._desired_topic = self.topics.twin_desired(self.device)
+        self.twin: DeviceTwin | None = None
 
     # --- factory seams (tests swap these) ---
 
@@ -71,10 +90,11 @@ class Agent:
         n, model_dir = self.config.workers_per_model, self.config.model_dir
         try:
             catalogue = load_catalogue()
-            return {
+            pipelines: dict[str, list[PipelineLike]] = {
                 m: [load_pipeline(m, catalogue, model_dir) for _ in range(n)]
                 for m in self.config.models
             }
+            return self.learning.wrap(pipelines)  # swappable slots for signed model updates
         except ModelError as exc:
             raise AgentError(f"cannot load models: {exc}") from exc
 
@@ -89,7 +109,12 @@ class Agent:
     def _make_link(self) -> Link:
         models = self.config.models
         topics, d = self.topics, self.device
-        subscriptions = [topics.filter(Kind.INFER, d), topics.filter(Kind.CMD, d)]
+        subscriptions = [
+            topics.filter(Kind.INFER, d),
+            topics.filter(Kind.CMD, d),
+            topics.filter(Kind.ACK, d),
+            topics.filter(Kind.TWIN_DESIRED, d),
+        ]
         return Link(
             self.config.broker,
             client_id=self.config.client_id,
@@ -99,6 +124,9 @@ class Agent:
             on_message=self._on_message,
             on_connected=self._on_connected,
         )
+
+    def _make_twin(self, knobs: dict[str, Knob]) -> DeviceTwin:
+        return DeviceTwin(self.device, knobs)  # in memory: the retained desired restores it
 
     # --- life cycle ---
 
@@ -128,16 +156,44 @@ class Agent:
             self.config.sensors,
             self.config.max_payload_bytes,
         )
+        cloud = make_cloud(self.config)
+        self.dispatch = dispatch = Dispatcher(
+            self.config,
+            self.runner,
+            self.replies,
+            self.stats,
+            self._publish,
+            self._reject,
+            cloud,
+            make_hard_samples(self.config),
+        )
         self._set(State.CONNECTING)
         self.link = link = self._make_link()
-        health = HealthReporter(
-            self.stats, self.runner.depth, self._publish_health, self.config.health_interval_s
+        self.outbox = outbox = OutboxTask(
+            make_outbox(self.config),
+            link,
+            hub_acks=hub_acks(self.config),
+            on_sent=lambda label, n: self.stats.count(f"published.{label}", n),
         )
+        health = HealthReporter(
+            self.stats,
+            self.runner.depth,
+            self._publish_health,
+            self.config.health_interval_s,
+            self._health_extras,
+        )
+        self.twin = self._make_twin(agent_knobs(health, self.runner.pipelines, dispatch))
         duties: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("link", link.run),
             ("health", health.run),
+            ("outbox", outbox.run),
+            ("load", dispatch.load.run),
             *self.runner.workers(),
+            *self.learning.duties(),
         ]
+        if cloud is not None:
+            probe = self.config.offload.probe_interval_s
+            duties.append(("cloud-probe", lambda: cloud.probe_forever(probe)))
         for name, factory in duties:
             self._tasks[name] = asyncio.create_task(self._supervise(name, factory), name=name)
         try:
@@ -155,6 +211,10 @@ class Agent:
         for task in stuck:  # asyncio.run() cancels these once more on the way out
             log.warning("task %s did not stop within %.0f s", task.get_name(), SHUTDOWN_TIMEOUT_S)
         self._tasks.clear()
+        if self.dispatch is not None and self.dispatch.cloud is not None:
+            await self.dispatch.cloud.aclose()
+        if self.outbox is not None:
+            self.outbox.outbox.close()
         self._set(State.STOPPED)
 
     async def _supervise(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -171,18 +231,42 @@ class Agent:
     def _on_connected(self, up: bool) -> None:
         if self.state is not State.STOPPING:
             self._set(State.RUNNING if up else State.RECONNECTING)
+        if self.outbox is not None:
+            self.outbox.session(up)
 
     # --- the request path ---
 
     def _publish(self, message: Outbound) -> None:
         assert self.link is not None
+        if message.msg_id is not None and self.outbox is not None:  # results, events, health
+            self.outbox.put(message)
+            self.stats.count(f"queued.{message.label}")
+            return
         if self.link.publish(message):
             self.stats.count(f"published.{message.label}")
         else:  # no session right now; there is no durable outbox yet
             self.stats.count(f"dropped.{message.label}")
 
-    def _publish_health(self, payload: bytes) -> None:
-        self._publish(self.replies.health(payload))
+    def _publish_health(self, payload: bytes, msg_id: str) -> None:
+        self._publish(self.replies.health(payload, msg_id))
+
+    def _health_extras(self) -> Extras:
+        counters: dict[str, int] = {}
+        if self.outbox is not None:
+            box = self.outbox.outbox
+            full = len(box) >= 0.9 * self.config.outbox.max_messages
+            counters = {
+                "outbox.pending": len(box),
+                "outbox.in_flight": box.in_flight,
+                "outbox.dropped": box.dropped,
+                "outbox.resent": box.resends,
+                "outbox.alarm": int(box.dropped > 0 or full),
+            }
+        dispatch = self.dispatch
+        if dispatch is None:
+            return Extras(counters=counters)
+        rtt = dispatch.cloud.rtt.value if dispatch.cloud is not None else None
+        return Extras(rtt, dispatch.offload_ratio, counters)
 
     def _reject(self, topic: str, rejected: Rejected) -> None:
         self.stats.error(rejected.code)
@@ -193,6 +277,13 @@ class Agent:
         assert self.router is not None
         assert self.runner is not None
         self.stats.count("received")
+        if message.topic == self._ack_topic:
+            self._acked(message.payload)
+            return
+        if message.topic == self._desired_topic:
+            if self.twin is not None and (report := self.twin.on_desired(message.payload)):
+                self._publish_twin(report)
+            return
         try:
             route = self.router.route(message.topic, len(message.payload))
             if route is None:
@@ -201,7 +292,8 @@ class Agent:
                 self._command(route.name, message)
                 return
             self.stats.count("requests")
-            self.runner.submit(
+            assert self.dispatch is not None
+            self.dispatch.submit(
                 Job(
                     route.model,
                     route.rid,
@@ -215,7 +307,22 @@ class Agent:
         except Rejected as rejected:
             self._reject(message.topic, rejected)
 
+    def _publish_twin(self, report: TwinReported) -> None:
+        topic = self.topics.twin_reported(self.device)
+        self._publish(Outbound(topic, encode_message(report), 1, True, label="twin"))
+
+    def _acked(self, payload: bytes) -> None:
+        try:
+            ack = decode_message(Ack, payload)
+        except ContractError as exc:
+            log.warning("ignoring a bad ack: %s", exc)
+            return
+        if self.outbox is not None:
+            self.outbox.acked(ack.msg_ids)
+
     def _on_done(self, done: Done) -> None:
+        if self.dispatch is not None and self.dispatch.done(done):
+            return  # cascade: the cloud's second opinion publishes
         if done.error is not None:
             self._reject(done.job.source_topic, done.error)
             return
@@ -231,6 +338,8 @@ class Agent:
         except ContractError as exc:
             raise Rejected(ErrorCode.BAD_COMMAND, str(exc)) from None
         self.stats.count("commands")
+        if self.learning.handle(name, command):  # model-update, fl-train: replies when done
+            return
         if name == "ping":
             reply = CommandReply(
                 cmd_id=command.cmd_id,

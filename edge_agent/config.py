@@ -61,6 +61,124 @@ class BrokerConfig(_Section):
         return self
 
 
+class HubConfig(_Section):
+    """The cloud hub this device is enrolled at (written by `edgefleet provision`).
+
+    The device's credentials are `broker.username` (= `device_id`) and `broker.password` (the
+    device secret the hub returned at enrollment): the same pair logs in to the broker and, as
+    HTTP Basic, to the hub API (`AgentConfig.hub_auth`).
+    """
+
+    url: str | None = None
+    """Base URL of the hub, e.g. `https://hub.example.com` (no `/api/v1`); None: no hub."""
+    enrollment_token: str | None = None
+    """One-time enrollment token (`eft_...`). When set and `broker.password` is not,
+    `edgefleet agent` enrolls at `url` on start, writes the credentials into this file and
+    removes the token from it."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"hub url must start with http:// or https:// (got {value!r})")
+        return None if value is None else value.rstrip("/")
+
+
+class PipelineOffloadConfig(_Section):
+    """How one pipeline uses the cloud (docs/offload.md)."""
+
+    mode: Literal["edge", "cloud", "adaptive", "cascade"] = "edge"
+    """edge: always local; cloud: the hub's model (local when it is down); adaptive: per
+    request, whichever answers sooner; cascade: local, then the hub for uncertain answers."""
+    cloud_model: str | None = None
+    """Model the hub runs for this pipeline; default: the id with `-lite` -> `-full`."""
+    uncertain: tuple[float, float] | None = None
+    """Cascade band [low, high] of the light model's confidence sent to the cloud;
+    default `offload.policy.uncertain_low/high`."""
+
+
+class OffloadConfig(_Section):
+    """Adaptive offload, cascade and the cloud client (hub.url + device credentials)."""
+
+    pipelines: dict[str, PipelineOffloadConfig] = Field(default_factory=dict)
+    """Per model id; models not named here run on the edge."""
+    policy: dict[str, float] = Field(default_factory=dict)
+    """Overrides of `edge_agent.offload.Thresholds` (rules of thumb of SPEC §2)."""
+    timeout_s: float = Field(default=2.0, gt=0)
+    """Cloud call timeout; a timeout counts as a failure for the circuit breaker."""
+    breaker_failures: int = Field(default=3, ge=1)
+    """Consecutive failures that open the circuit breaker."""
+    breaker_cooldown_s: float = Field(default=2.0, gt=0)
+    """Seconds the breaker stays open before a half-open trial."""
+    probe_interval_s: float = Field(default=2.0, gt=0)
+    """Seconds between light `GET /healthz` RTT probes."""
+    hard_samples_dir: Path | None = None
+    """Where cascade keeps hard samples while the cloud is down; default under the state dir."""
+    hard_samples_max: int = Field(default=1000, ge=0)
+    """Most hard samples kept (oldest deleted first); 0 keeps none."""
+
+    @field_validator("policy")
+    @classmethod
+    def _policy_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        from edge_agent.offload import Thresholds
+
+        known = Thresholds.__dataclass_fields__
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown policy keys {unknown}; known: {sorted(known)}")
+        return value
+
+
+class OutboxConfig(_Section):
+    """The durable outbox for results, events and health (docs/offload.md)."""
+
+    path: Path | None = None
+    """SQLite file; default `$EDGEFLEET_STATE_DIR` or `~/.local/state/edgefleet`,
+    `outbox-{device_id}.sqlite`."""
+    memory: bool = False
+    """Keep the outbox in memory only (lost on restart)."""
+    max_messages: int = Field(default=100_000, ge=1)
+    """Bound of the outbox; beyond it `full_policy` applies and `outbox.dropped` counts."""
+    full_policy: Literal["drop_oldest", "reject_new"] = "drop_oldest"
+    """Which message to lose when the outbox is full."""
+    ack: Literal["auto", "hub", "puback"] = "auto"
+    """Delete on the hub's `{d}/ack` (end to end) or on the broker's PUBACK; auto: hub when
+    `hub.url` is set."""
+    ack_timeout_s: float = Field(default=10.0, gt=0)
+    """Unacknowledged this long: send everything unacknowledged again, oldest first."""
+    window: int = Field(default=256, ge=1)
+    """Most messages sent and not yet acknowledged."""
+
+
+class ModelSyncConfig(_Section):
+    """Over-the-air model updates from the hub's signed registry (docs/model-registry.md)."""
+
+    public_key: str | None = None
+    """The hub's Ed25519 public key (base64, `GET /api/v1/models/signing-key`), pinned at
+    enrollment; without it every `model-update` is refused."""
+    state_dir: Path | None = None
+    """Verified artifacts and the running version per model; default
+    `$EDGEFLEET_STATE_DIR` or `~/.local/state/edgefleet`, `models-{device_id}/`."""
+    max_artifact_bytes: int = Field(default=64 << 20, ge=1)
+    """Larger downloads are refused."""
+
+
+class FederatedConfig(_Section):
+    """This device as a simulated engine and federated client (docs/federated.md)."""
+
+    enabled: bool = False
+    """Take part in `cmd/fl-train` rounds (needs `hub.url` and device credentials)."""
+    engine_index: int = Field(default=0, ge=0)
+    """Which engine of the non-IID fleet this device is: its own data partition."""
+    seed: int = 0
+    """Seed of the fleet's data generator."""
+    records: int = Field(default=1000, ge=10)
+    """Records in the local partition."""
+    reading_interval_s: float | None = Field(default=None, gt=0)
+    """Publish one reading of the partition as telemetry (its own `infer/engine-fault`)
+    this often; None: no telemetry."""
+
+
 class SensorConfig(_Section):
     """A third-party topic (filter) whose messages go to a model pipeline."""
 
@@ -89,6 +207,16 @@ class AgentConfig(BaseSettings):
     topic_prefix: str = DEFAULT_PREFIX
     """Prefix of the contract topics."""
     broker: BrokerConfig = BrokerConfig()
+    hub: HubConfig = HubConfig()
+    """The hub (URL, enrollment token); see HubConfig."""
+    offload: OffloadConfig = OffloadConfig()
+    """Offload policy per pipeline and the cloud client; see OffloadConfig."""
+    outbox: OutboxConfig = OutboxConfig()
+    """Durable outbox; see OutboxConfig."""
+    model_sync: ModelSyncConfig = ModelSyncConfig()
+    """Signed over-the-air model updates; see ModelSyncConfig."""
+    federated: FederatedConfig = FederatedConfig()
+    """Engine data partition and federated training; see FederatedConfig."""
     models: list[str] = Field(min_length=1)
     """Model ids to load at start-up (from the catalogue)."""
     model_dir: Path | None = None
@@ -129,6 +257,20 @@ class AgentConfig(BaseSettings):
                 raise ValueError(
                     f"sensors.{i}.model: {sensor.model!r} is not one of models {self.models!r}"
                 )
+        return self
+
+    @property
+    def hub_auth(self) -> tuple[str, str] | None:
+        """(device id, device secret) for HTTP Basic on the hub API; None before enrollment."""
+        if self.broker.password is None:
+            return None
+        return (self.broker.username or self.device_id, self.broker.password)
+
+    @model_validator(mode="after")
+    def _offload_models(self) -> "AgentConfig":
+        for model in self.offload.pipelines:
+            if model not in self.models:
+                raise ValueError(f"offload.pipelines.{model}: not one of models {self.models!r}")
         return self
 
     @property

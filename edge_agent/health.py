@@ -2,12 +2,23 @@
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import psutil
 
 from broker.contract import Health, encode
 from edge_agent.stats import Stats
+
+
+@dataclass(frozen=True, slots=True)
+class Extras:
+    """What offload and the outbox add to a heartbeat."""
+
+    rtt_ms: float | None = None
+    offload_ratio: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)  # gauges as counters (outbox.*)
 
 
 class HealthReporter:
@@ -17,9 +28,11 @@ class HealthReporter:
         self,
         stats: Stats,
         depth: Callable[[], int],
-        publish: Callable[[bytes], object],
+        publish: Callable[[bytes, str], object],
         interval_s: float,
+        extras: Callable[[], Extras] = Extras,
     ) -> None:
+        self._extras = extras
         self._stats = stats
         self._depth = depth
         self._publish = publish
@@ -29,17 +42,30 @@ class HealthReporter:
         self._process = psutil.Process()
         psutil.cpu_percent(interval=None)  # prime: the first reading is meaningless
 
+    @property
+    def interval_s(self) -> float:
+        return self._interval
+
+    @interval_s.setter
+    def interval_s(self, value: float) -> None:
+        """Takes effect from the next tick (the twin sets it live)."""
+        self._interval = value
+
     def snapshot(self) -> Health:
+        extras = self._extras()
+        rtt = None if extras.rtt_ms is None else round(extras.rtt_ms, 3)
         health = Health(
             cpu=min(psutil.cpu_percent(interval=None) / 100.0, 1.0),
             mem=min(psutil.virtual_memory().percent / 100.0, 1.0),
             queue_depth=self._depth(),
             infer_ms_p50=self._stats.infer_ms_p50(),
-            offload_ratio=0.0,
+            rtt_ms=rtt,
+            offload_ratio=min(max(extras.offload_ratio, 0.0), 1.0),
             uptime_s=round(time.monotonic() - self._started, 3),
             seq=self._seq,
             rss_mb=round(self._process.memory_info().rss / 2**20, 1),
-            counters=self._stats.snapshot(),
+            msg_id=uuid.uuid4().hex,
+            counters={**self._stats.snapshot(), **extras.counters},
         )
         self._seq += 1
         return health
@@ -47,4 +73,5 @@ class HealthReporter:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            self._publish(encode(self.snapshot()))
+            health = self.snapshot()
+            self._publish(encode(health), health.msg_id or "")

@@ -33,6 +33,7 @@ class Outbound:
     retain: bool = False
     correlation: bytes | None = None  # MQTT 5 correlation data to echo
     label: str = ""  # what it is (result, event, error...), for counters and logs
+    msg_id: str | None = None  # set on results, events and health: they go via the outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ class Link:
         self._on_message = on_message
         self._on_connected = on_connected
         self._client: aiomqtt.Client | None = None
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Task[bool]] = set()
         self._v5 = config.protocol == "5"
         self.publish_failures = 0
 
@@ -173,12 +174,19 @@ class Link:
         if client is None:
             self.publish_failures += 1
             return False
-        task = asyncio.create_task(self._publish(client, message))
+        task: asyncio.Task[bool] = asyncio.create_task(self._publish(client, message))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return True
 
-    async def _publish(self, client: aiomqtt.Client, message: Outbound) -> None:
+    async def deliver(self, message: Outbound) -> bool:
+        """Publish and wait for the broker's PUBACK (QoS 1) or the write (QoS 0)."""
+        client = self._client
+        if client is None:
+            return False
+        return await self._publish(client, message)
+
+    async def _publish(self, client: aiomqtt.Client, message: Outbound) -> bool:
         properties = None
         if self._v5 and message.correlation is not None:
             from paho.mqtt.packettypes import PacketTypes
@@ -193,6 +201,8 @@ class Link:
         except MqttError as exc:
             self.publish_failures += 1
             log.warning("publish to %s failed: %s", message.topic, exc)
+            return False
+        return True
 
     async def close(self, last: Outbound | None, wait_s: float = 3.0) -> None:
         """Publish `last` (the retained `offline`) and wait for its PUBACK; the caller then

@@ -9,6 +9,7 @@ from broker.contract import ErrorMessage, Event, InferResult, Kind, Status, Topi
 from broker.contract.topics import SPEC_BY_KIND
 from edge_agent.errors import Rejected
 from edge_agent.link import Outbound
+from edge_agent.offload import confidence_of
 from edge_agent.runner import Job, PipelineLike
 
 
@@ -27,6 +28,11 @@ def events_for(output: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if output.get("detected") is True:
         data = {k: output.get(k) for k in ("wake_word", "probability")}
         events.append(("wakeword", data))
+    label = output.get("label")
+    if isinstance(label, int) and label > 0 and "probabilities" in output:  # engine fault
+        probs = output["probabilities"]
+        events.append(("fault", {"severity": label, "label_name": output.get("label_name"),
+                                 "probability": probs[label] if label < len(probs) else None}))
     return events
 
 
@@ -48,9 +54,10 @@ class Replies:
         msg = ErrorMessage(topic=topic, code=rejected.code, error=str(rejected), rid=rejected.rid)
         return Outbound(self._topics.error(self._device), encode(msg), qos, retain, label="error")
 
-    def health(self, payload: bytes) -> Outbound:
+    def health(self, payload: bytes, msg_id: str | None = None) -> Outbound:
         qos, retain = _qos(Kind.HEALTH)
-        return Outbound(self._topics.health(self._device), payload, qos, retain, label="health")
+        topic = self._topics.health(self._device)
+        return Outbound(topic, payload, qos, retain, label="health", msg_id=msg_id)
 
     def result(
         self, job: Job, pipeline: PipelineLike, output: BaseModel, latency_ms: float
@@ -60,7 +67,6 @@ class Replies:
         Runs in the worker thread, so the event loop only has to hand bytes to the socket.
         """
         data = output.model_dump(mode="json")
-        msg_id = uuid.uuid4().hex
         result = InferResult(
             model=job.model,
             model_version=pipeline.version,
@@ -68,19 +74,25 @@ class Replies:
             latency_ms=round(latency_ms, 3),
             output=data,
             rid=job.rid,
-            msg_id=msg_id,
+            msg_id=uuid.uuid4().hex,
             source_topic=job.source_topic,
+            edge_confidence=confidence_of(data),
         )
+        return self.messages(job, result)
+
+    def messages(self, job: Job, result: InferResult) -> list[Outbound]:
+        """`result` (edge or cloud) as the result message, its response copy and events."""
         payload = encode(result)
+        msg_id = result.msg_id
         qos, retain = _qos(Kind.RESULT)
         topic = self._topics.result(self._device, job.model, job.rid)
-        out = [Outbound(topic, payload, qos, retain, label="result")]
+        out = [Outbound(topic, payload, qos, retain, label="result", msg_id=msg_id)]
         if job.response_topic:
             out.append(
                 Outbound(job.response_topic, payload, qos, False, job.correlation, label="response")
             )
         qos, retain = _qos(Kind.EVENT)
-        for kind, extra in events_for(data):
+        for kind, extra in events_for(result.output):
             event = Event(
                 kind=kind,
                 model=job.model,
@@ -95,6 +107,7 @@ class Replies:
                     qos,
                     retain,
                     label="event",
+                    msg_id=event.msg_id,
                 )
             )
         return out

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from broker.contract import ErrorCode
 from edge_agent.errors import Rejected
 from edge_agent.link import Outbound
+from edge_agent.offload import confidence_of
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Done:
     error: Rejected | None = None
     compute_ms: float = 0.0  # pipeline.run() alone
     latency_ms: float = 0.0  # arrival -> result ready, queueing included
+    confidence: float | None = None  # the model's confidence in its answer (cascade)
 
 
 # Runs in the worker thread: (job, pipeline, output, latency_ms) -> messages to publish.
@@ -76,7 +78,13 @@ def _compute(pipeline: PipelineLike, encode: Encoder, job: Job) -> Done:
             code = ErrorCode.INTERNAL
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         return Done(job, error=Rejected(code, str(message), job.rid))
-    return Done(job, replies, compute_ms=(ready - start) * 1000.0, latency_ms=latency_ms)
+    return Done(
+        job,
+        replies,
+        compute_ms=(ready - start) * 1000.0,
+        latency_ms=latency_ms,
+        confidence=confidence_of(output),
+    )
 
 
 class Worker:

@@ -4,6 +4,7 @@ Depends on the standard library and pydantic only, so a device, the hub, the bro
 plugins and third-party tools can all share it.
 """
 
+from broker.contract.ack import Ack
 from broker.contract.base import Message, decode, encode, utcnow
 from broker.contract.command import Command, CommandReply
 from broker.contract.errors import ContractError, ErrorCode
@@ -26,6 +27,7 @@ from broker.contract.twin import TwinDesired, TwinReported
 __all__ = [
     "DEFAULT_PREFIX",
     "TOPIC_SPECS",
+    "Ack",
     "Command",
     "CommandReply",
     "ContractError",

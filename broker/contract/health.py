@@ -15,6 +15,9 @@ class Health(Message):
     uptime_s: float = Field(ge=0)
     seq: int = Field(ge=0, description="increments by one per heartbeat; resets on restart")
     rss_mb: float | None = Field(default=None, ge=0, description="agent resident memory")
+    msg_id: str | None = Field(
+        default=None, description="unique id; the hub acknowledges it on `{d}/ack`"
+    )
     counters: dict[str, int] = Field(
         default_factory=dict, description="monotonic counters: requests, results, errors by code"
     )

@@ -17,6 +17,12 @@ class InferResult(Message):
     rid: str | None = Field(default=None, description="request id, echoed from the topic")
     msg_id: str = Field(description="unique id, lets the hub ingest idempotently")
     source_topic: str | None = Field(default=None, description="topic the input arrived on")
+    edge_confidence: float | None = Field(
+        default=None, ge=0, le=1, description="cascade: the light (edge) model's confidence"
+    )
+    cloud_confidence: float | None = Field(
+        default=None, ge=0, le=1, description="cascade: the full (cloud) model's confidence"
+    )
 
 
 class ErrorMessage(Message):

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from broker.contract.ack import Ack
 from broker.contract.command import Command, CommandReply
 from broker.contract.errors import ContractError
 from broker.contract.event import Event
@@ -34,6 +35,7 @@ class Kind(StrEnum):
     CMD_REPLY = "cmd_reply"
     TWIN_DESIRED = "twin_desired"
     TWIN_REPORTED = "twin_reported"
+    ACK = "ack"
 
 
 class Role(StrEnum):
@@ -93,6 +95,8 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
               Role.DEVICE, "Configuration the hub wants; retained."),
     TopicSpec(Kind.TWIN_REPORTED, "{d}/twin/reported", TwinReported, 1, True, Role.DEVICE,
               Role.HUB, "Configuration the device runs; retained."),
+    TopicSpec(Kind.ACK, "{d}/ack", Ack, 1, False, Role.HUB, Role.DEVICE,
+              "Hub ingestion ack: msg_ids stored, so the device may drop them from its outbox."),
 )
 # fmt: on
 
@@ -162,6 +166,9 @@ class Topics:
     def twin_reported(self, device: str) -> str:
         return self._t(device, "twin", "reported")
 
+    def ack(self, device: str) -> str:
+        return self._t(device, "ack")
+
     def filter(self, kind: Kind, device: str = "+") -> str:
         """Subscription filter for one kind, for one device or (`+`) all devices."""
         if device != "+":
@@ -201,4 +208,6 @@ class Topics:
                 return ParsedTopic(Kind.TWIN_DESIRED, device)
             case ["twin", "reported"]:
                 return ParsedTopic(Kind.TWIN_REPORTED, device)
+            case ["ack"]:
+                return ParsedTopic(Kind.ACK, device)
         raise ContractError(f"topic {topic!r} is not a v1 topic")

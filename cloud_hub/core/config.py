@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.contract import DEFAULT_PREFIX
+from broker.credentials import FileEntry
 
 _WEAK_SECRETS = {"", "changethis", "admin", "secret", "password"}
 
@@ -51,9 +52,27 @@ class Settings(BaseSettings):
     mqtt_persistent_session: bool = False
     """Ask the broker to queue QoS 1 traffic while the hub is away (needs an authenticated
     hub account; amqtt keeps no queue for anonymous sessions)."""
+    mqtt_acks: bool = True
+    """Publish `{d}/ack` with the msg_ids of each committed ingest batch, so agents can drop
+    them from their durable outbox (end-to-end acknowledgement, docs/offload.md)."""
     mqtt_public_host: str | None = None
     """Broker host given to devices at enrollment (defaults to `mqtt_host`)."""
     topic_prefix: str = DEFAULT_PREFIX
+    broker_service_key: SecretStr | None = None
+    """Bearer key the broker presents at `POST /api/v1/broker/auth` (its `hub_service_key`);
+    unset: that route refuses every caller."""
+    broker_accounts: list[FileEntry] = Field(default_factory=list)
+    """Integrator accounts the broker may admit (JSON list of `{name, kind: integrator,
+    secret_sha256, publish?, read?, disabled?}`); the hub account is `mqtt_username` /
+    `mqtt_password`, devices come from the registry."""
+    mqtt_dynsec: bool = False
+    """The broker is Mosquitto with the dynamic-security plugin: provision device accounts
+    over `$CONTROL/dynamic-security/v1` on enroll, secret rotation and delete."""
+    mqtt_dynsec_username: str = "admin"
+    mqtt_dynsec_password: SecretStr | None = None
+    ha_discovery_prefix: str | None = "homeassistant"
+    """Home Assistant discovery prefix; a deleted device's discovery config is cleared there.
+    None: no Home Assistant clean-up."""
 
     heartbeat_interval_s: float = Field(default=10.0, gt=0)
     """Interval at which agents publish `{d}/health`."""
@@ -90,6 +109,16 @@ class Settings(BaseSettings):
     infer_queue_max: int = Field(default=256, ge=1)
     """Requests waiting per model beyond this get 503."""
     page_max: int = Field(default=500, ge=1)
+
+    registry_key_file: Path | None = None
+    """Ed25519 private key (PEM) that signs model versions; unset means
+    `<data_dir>/registry_ed25519.pem`, generated on first start (mode 0600)."""
+    artifact_dir: Path | None = None
+    """Content-addressed model artifacts; unset means `<data_dir>/artifacts`."""
+    fl_update_max_bytes: int = Field(default=1 << 20, ge=1024)
+    """Largest federated update body (checked before reading it; 413 above)."""
+    fl_tick_s: float = Field(default=0.5, gt=0)
+    """How often round deadlines and canary deployments are checked."""
 
     log_json: bool = True
     log_level: str = "INFO"

@@ -32,6 +32,12 @@ class HubMetrics:
                                    "health state changes", ["to_state"], registry=r)
         self.mqtt_connected = Gauge("edgefleet_hub_mqtt_connected",
                                     "1 while the bridge is connected", registry=r)
+        self.acks = Counter("edgefleet_hub_acks", "{d}/ack messages published to devices",
+                            registry=r)
+        self.offload_decisions = Gauge(
+            "edgefleet_hub_device_offload_decisions",
+            "offload decisions by where and reason, from each device's latest heartbeat",
+            ["device", "where", "reason"], registry=r)
         self.infer_latency = Histogram("edgefleet_hub_inference_seconds",
                                        "cloud inference latency (queue + compute)", ["model"],
                                        buckets=_LATENCY, registry=r)

@@ -12,13 +12,15 @@ import time
 
 import aiomqtt
 
-from broker.contract import Topics
+from broker.contract import Ack, Topics, encode
 from broker.contract.topics import SPEC_BY_KIND
 from cloud_hub.core.config import Settings
 from cloud_hub.core.metrics import HubMetrics
+from cloud_hub.ingest.rows import Batch
 from cloud_hub.ingest.writer import INGESTED_KINDS, Inbound, IngestWriter
 
 log = logging.getLogger(__name__)
+ACK_CHUNK = 500  # msg_ids per `{d}/ack` message (~17 kB)
 
 
 def subscriptions(topics: Topics) -> list[tuple[str, int]]:
@@ -31,6 +33,11 @@ class MqttBridge:
         self.settings, self.writer, self.metrics = settings, writer, metrics
         self.topics = Topics(settings.topic_prefix)
         self.connected = asyncio.Event()
+        self._client_now: aiomqtt.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._acks: set[asyncio.Task[None]] = set()
+        if settings.mqtt_acks:
+            writer.listeners.append(self._committed)
 
     def _client(self) -> aiomqtt.Client:
         s = self.settings
@@ -41,11 +48,13 @@ class MqttBridge:
             keepalive=30, timeout=10)
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         backoff = 0.2
         while True:
             try:
                 async with self._client() as client:
                     await client.subscribe(subscriptions(self.topics))
+                    self._client_now = client
                     self._set_connected(True)
                     backoff = 0.2
                     log.info("mqtt bridge connected", extra={"broker": self._where()})
@@ -54,6 +63,7 @@ class MqttBridge:
                 log.warning("mqtt bridge disconnected: %s; retrying in %.1f s", exc, backoff,
                             extra={"broker": self._where()})
             finally:
+                self._client_now = None
                 self._set_connected(False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
@@ -66,6 +76,43 @@ class MqttBridge:
             inbound = Inbound(message.topic.value, bytes(payload), time.time())
             if not self.writer.offer(inbound):  # writer full: stop reading (backpressure)
                 await asyncio.to_thread(self.writer.put, inbound)
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1,
+                      retain: bool = False) -> bool:
+        """Publish on the bridge's session (twin desired, HA removal); False without one."""
+        client = self._client_now
+        if client is None:
+            return False
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError as exc:
+            log.warning("publish to %s failed: %s", topic, exc)
+            return False
+        return True
+
+    # ---- end-to-end acks: after the writer committed a batch ------------------------------
+    def _committed(self, batch: Batch) -> None:
+        """Writer thread: hand the batch's msg_ids to the loop (SQL has committed them)."""
+        if batch.acks and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._send_acks, batch.acks)
+
+    def _send_acks(self, acks: dict[str, list[str]]) -> None:
+        client = self._client_now
+        if client is None:  # no session: the devices re-send, ingest is idempotent
+            return
+        for device, ids in acks.items():
+            for i in range(0, len(ids), ACK_CHUNK):
+                payload = encode(Ack(msg_ids=ids[i : i + ACK_CHUNK]))
+                task = asyncio.create_task(self._publish_ack(client, device, payload))
+                self._acks.add(task)
+                task.add_done_callback(self._acks.discard)
+
+    async def _publish_ack(self, client: aiomqtt.Client, device: str, payload: bytes) -> None:
+        try:
+            await client.publish(self.topics.ack(device), payload, qos=1)
+            self.metrics.acks.inc()
+        except aiomqtt.MqttError as exc:
+            log.debug("ack to %s not sent: %s", device, exc)
 
     def _set_connected(self, up: bool) -> None:
         (self.connected.set if up else self.connected.clear)()

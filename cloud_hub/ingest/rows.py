@@ -21,6 +21,11 @@ class Batch:
     capabilities: dict[str, list[str]] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     minutes: set[int] = field(default_factory=set)
+    acks: dict[str, list[str]] = field(default_factory=dict)  # device -> msg_ids to acknowledge
+
+    def ack(self, device: str, msg_id: str | None) -> None:
+        if msg_id:
+            self.acks.setdefault(device, []).append(msg_id)
 
     def __len__(self) -> int:
         return len(self.health) + len(self.results) + len(self.events) + len(self.errors) + len(

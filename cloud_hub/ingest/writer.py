@@ -10,6 +10,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,6 +99,8 @@ class IngestWriter:
         self._progress = threading.Condition()
         self._sweep_every = min(1.0, self.th.interval_s / 4)
         self.alive = False
+        # dashboard live stream (api/routes/live.py): called with each committed batch
+        self.listeners: list[Callable[[r.Batch], None]] = []
 
     # ---- called from other threads -------------------------------------------------------
     def start(self) -> None:
@@ -265,6 +268,13 @@ class IngestWriter:
         self.metrics.ingested.labels(kind).inc()
         return None
 
+    def _offload_metrics(self, device: str, counters: dict[str, int]) -> None:
+        """`offload.{where}.{reason}` counters of the agent -> the hub's /metrics."""
+        for name, value in counters.items():
+            parts = name.split(".")
+            if len(parts) == 3 and parts[0] == "offload":
+                self.metrics.offload_decisions.labels(device, parts[1], parts[2]).set(value)
+
     def _transition(self, device: str, rt: hs.Runtime, tr: hs.Transition | None, now: float,
                     batch: r.Batch) -> None:
         old = rt.state
@@ -281,6 +291,8 @@ class IngestWriter:
         now = m.received
         if kind is Kind.HEALTH:
             h = decode(Health, m.payload)
+            batch.ack(device, h.msg_id)
+            self._offload_metrics(device, h.counters)
             batch.health.append(r.health_row(device, h))
             batch.minutes.add(batch.health[-1]["minute"])
             if h.ts.timestamp() > rt.last_health_ts:  # a redelivery or backlog is history only
@@ -295,9 +307,13 @@ class IngestWriter:
                 batch.capabilities[device] = list(st.models)
             self._transition(device, rt, hs.on_status(rt, st.state == "online", now), now, batch)
         elif kind is Kind.RESULT:
-            batch.results.append(r.result_row(device, decode(InferResult, m.payload)))
+            res = decode(InferResult, m.payload)
+            batch.results.append(r.result_row(device, res))
+            batch.ack(device, res.msg_id)
         elif kind is Kind.EVENT:
-            batch.events.append(r.event_row(device, decode(Event, m.payload)))
+            ev = decode(Event, m.payload)
+            batch.events.append(r.event_row(device, ev))
+            batch.ack(device, ev.msg_id)
         elif kind is Kind.ERROR:
             err = decode(ErrorMessage, m.payload)
             batch.errors.append(r.error_row(device, err))
@@ -330,6 +346,8 @@ class IngestWriter:
                            if d in self._devices]
             sql.update_devices(s, updates)
         self._dirty_minutes |= batch.minutes
+        for listener in self.listeners:  # dashboard live stream: after the commit
+            listener(batch)
 
     def _write_twins(self, s: Session, twins: dict[str, TwinReported]) -> None:
         if not twins:

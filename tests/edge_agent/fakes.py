@@ -52,10 +52,15 @@ class FakeLink:
         self.closed_with: Outbound | None = None
         self.changed = asyncio.Event()
 
+    connected = True
+
     def publish(self, message: Outbound) -> bool:
         self.published.append(message)
         self.changed.set()
         return True
+
+    async def deliver(self, message: Outbound) -> bool:
+        return self.publish(message)
 
     async def run(self) -> None:
         await asyncio.Event().wait()

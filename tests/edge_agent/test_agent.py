@@ -48,6 +48,7 @@ def make_config(**overrides: Any) -> AgentConfig:
         "max_payload_bytes": 100,
         "queue_limit": 2,
         "health_interval_s": 60,
+        "outbox": {"memory": True},
     }
     return parse_config({**data, **overrides})
 

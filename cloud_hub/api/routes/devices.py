@@ -19,6 +19,7 @@ from cloud_hub.core import security
 from cloud_hub.core.clock import utcnow
 from cloud_hub.core.config import Settings
 from cloud_hub.crud import devices as crud
+from cloud_hub.crud import twin as crud_twin
 from cloud_hub.db import tables as t
 from cloud_hub.schemas.common import Page
 from cloud_hub.schemas.devices import (
@@ -98,6 +99,7 @@ def delete_device(device_id: DeviceIdPath, db: DbDep, writer: WriterDep,
                   _: AdminDep) -> Response:
     with db.session(write=True) as s:
         crud.delete_device(s, device_id=device_id)
+        crud_twin.delete_desired(s, device_id=device_id)
     if writer:
         writer.forget(device_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

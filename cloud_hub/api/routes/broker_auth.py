@@ -1,0 +1,89 @@
+"""`POST /api/v1/broker/auth`: the broker asks who a CONNECT is (broker/credentials.py).
+
+Callers present the broker service key (`EDGEFLEET_BROKER_SERVICE_KEY`) as Bearer. Devices
+are checked against the registry (secret digest; a deleted device is unknown, a rotated
+secret stops matching at once); the hub account is `mqtt_username`/`mqtt_password`;
+integrators come from `broker_accounts`. Every refusal is `200 {"allow": false}` - the broker
+caches answers for a few seconds, so a revocation applies within its `auth_cache_ttl_s`.
+"""
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from broker.credentials import (
+    AccountGrant,
+    BrokerAuthRequest,
+    BrokerAuthResponse,
+    client_id_allowed,
+    hash_secret,
+)
+from cloud_hub.api.deps import DbDep, SettingsDep, bearer_token
+from cloud_hub.core import security
+from cloud_hub.core.config import Settings
+from cloud_hub.core.db import Database
+from cloud_hub.core.errors import Unauthorized
+from cloud_hub.db import tables as t
+
+router = APIRouter(prefix="/broker", tags=["broker"])
+DENY = BrokerAuthResponse(allow=False)
+
+
+def _check_service_key(settings: Settings, token: str) -> None:
+    expected = settings.broker_service_key
+    if expected is None or not hmac.compare_digest(
+        security.digest(token), security.digest(expected.get_secret_value())
+    ):
+        raise Unauthorized("invalid broker service key", code="invalid_credentials")
+
+
+def _device(db: Database, request: BrokerAuthRequest) -> AccountGrant | None:
+    with db.session(write=False) as s:
+        device = s.get(t.Device, request.username)
+        if device is None or not security.matches(request.password, device.secret_hash):
+            return None
+    return AccountGrant(kind="device", name=device.id)
+
+
+def _configured(settings: Settings, request: BrokerAuthRequest) -> AccountGrant | None:
+    hub_password = settings.mqtt_password
+    if (
+        request.username == settings.mqtt_username
+        and hub_password is not None
+        and hmac.compare_digest(request.password, hub_password.get_secret_value())
+    ):
+        return AccountGrant(kind="hub", name=request.username)
+    for entry in settings.broker_accounts:
+        if (
+            entry.name == request.username
+            and not entry.disabled
+            and hmac.compare_digest(entry.secret_sha256, hash_secret(request.password))
+        ):
+            return AccountGrant(
+                kind=entry.kind, name=entry.name, publish=entry.publish, read=entry.read
+            )
+    return None
+
+
+def authenticate(
+    db: Database, settings: Settings, request: BrokerAuthRequest
+) -> BrokerAuthResponse:
+    grant = _configured(settings, request)
+    if grant is None and request.username != settings.mqtt_username:
+        grant = _device(db, request) if request.username.strip() else None
+    if grant is None or not client_id_allowed(grant.account(), request.client_id):
+        return DENY
+    return BrokerAuthResponse(allow=True, account=grant)
+
+
+@router.post("/auth", response_model_exclude_none=True)
+def broker_auth(
+    body: BrokerAuthRequest,
+    token: Annotated[str, Depends(bearer_token)],
+    db: DbDep,
+    settings: SettingsDep,
+) -> BrokerAuthResponse:
+    """Allow (with the account's kind, name and rights) or refuse one MQTT CONNECT."""
+    _check_service_key(settings, token)
+    return authenticate(db, settings, body)

@@ -1,0 +1,186 @@
+"""`/api/v1/fl/rounds`: start and follow federated rounds; devices fetch weights and upload
+updates here (docs/federated.md)."""
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from cloud_hub.api.deps import AdminDep, DbDep, ReaderDep, SettingsDep, get_principal
+from cloud_hub.core.errors import Forbidden, Unauthorized, error_body
+from cloud_hub.core.security import Principal, Role
+from cloud_hub.crud import federated as crud
+from cloud_hub.federated.rounds import RoundService
+from cloud_hub.schemas.federated import KeyAnnouncement, RoundCreate, RoundPublic, UpdatePublic
+
+router = APIRouter(prefix="/fl", tags=["federated"])
+RoundId = Annotated[int, Path(ge=1)]
+
+
+def get_rounds(request: Request) -> RoundService:
+    rounds: RoundService = request.app.state.rounds
+    return rounds
+
+
+RoundsDep = Annotated[RoundService, Depends(get_rounds)]
+
+
+@router.post("/rounds", status_code=status.HTTP_201_CREATED)
+def start_round(data: RoundCreate, db: DbDep, rounds: RoundsDep, _: AdminDep) -> RoundPublic:
+    """Start a round: pick participants, send them `cmd/fl-train`."""
+    round_id = rounds.start(data)
+    with db.session(write=False) as s:
+        return crud.round_public(s, crud.get_round(s, round_id))
+
+
+@router.get("/rounds")
+def list_rounds(
+    db: DbDep,
+    _: ReaderDep,
+    model: str | None = None,
+    state: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[RoundPublic]:
+    with db.session(write=False) as s:
+        return [
+            crud.round_public(s, r)
+            for r in crud.list_rounds(s, model=model, state=state, limit=limit)
+        ]
+
+
+@router.get("/rounds/{round_id}")
+def get_round(round_id: RoundId, db: DbDep, _: ReaderDep) -> RoundPublic:
+    with db.session(write=False) as s:
+        return crud.round_public(s, crud.get_round(s, round_id))
+
+
+@router.get("/rounds/{round_id}/updates")
+def list_updates(round_id: RoundId, db: DbDep, _: ReaderDep) -> list[UpdatePublic]:
+    with db.session(write=False) as s:
+        crud.get_round(s, round_id)
+        return [crud.update_public(u) for u in crud.list_updates(s, round_id)]
+
+
+@router.get("/rounds/{round_id}/weights", response_class=Response)
+def weights(
+    round_id: RoundId, rounds: RoundsDep, who: Annotated[Principal, Depends(get_principal)]
+) -> Response:
+    """The round's current global parameters, float32 little-endian; `X-Edgefleet-Step` is
+    the aggregation step they come from (send it back as `X-Edgefleet-Base-Step`)."""
+    if who.role not in (Role.DEVICE, Role.ADMIN, Role.VIEWER):
+        raise Forbidden("credentials required")
+    body, step = rounds.weights(round_id)
+    return Response(
+        body, media_type="application/octet-stream", headers={"X-Edgefleet-Step": str(step)}
+    )
+
+
+@router.post("/rounds/{round_id}/keys", status_code=status.HTTP_204_NO_CONTENT)
+def announce_key(
+    round_id: RoundId,
+    data: KeyAnnouncement,
+    rounds: RoundsDep,
+    who: Annotated[Principal, Depends(get_principal)],
+) -> Response:
+    """Secure aggregation: a participant's X25519 public key for this round."""
+    if who.role is not Role.DEVICE or who.device_id is None:
+        raise Forbidden("this needs device credentials")
+    rounds.announce_key(round_id, who.device_id, data.public_key)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _claimed_device(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return "?"
+    try:
+        return base64.b64decode(value.strip(), validate=True).decode().partition(":")[0] or "?"
+    except (binascii.Error, UnicodeDecodeError):
+        return "?"
+
+
+def _refused(status_code: int, reason: str, detail: str, update_id: int | None) -> JSONResponse:
+    return JSONResponse(error_body(reason, detail, {"update_id": update_id}), status_code)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def upload_principal(request: Request, db: DbDep, rounds: RoundsDep) -> Principal:
+    """Device credentials; a wrong or unknown device is recorded as `unenrolled` first."""
+    try:
+        return get_principal(request, db)
+    except Unauthorized as exc:
+        round_id = str(request.path_params.get("round_id", ""))
+        if exc.code == "invalid_credentials" and round_id.isdigit():
+            out = rounds.reject(
+                int(round_id),
+                _claimed_device(request),
+                0,
+                "unenrolled",
+                f"unknown or wrong device credentials ({exc})",
+            )
+            raise Unauthorized(
+                out.detail or "", code="unenrolled", detail={"update_id": out.update_id}
+            ) from None
+        raise
+
+
+@router.post(
+    "/rounds/{round_id}/updates",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={413: {}, 422: {}, 401: {}, 409: {}},
+)
+async def upload_update(
+    round_id: RoundId,
+    request: Request,
+    rounds: RoundsDep,
+    settings: SettingsDep,
+    who: Annotated[Principal, Depends(upload_principal)],
+    base_step: Annotated[int, Header(alias="X-Edgefleet-Base-Step", ge=0)] = 0,
+    metrics_header: Annotated[
+        str | None, Header(alias="X-Edgefleet-Metrics", max_length=2000)
+    ] = None,
+) -> Any:
+    """An update (binary body, `models.training.updates` format). Refusals are recorded with
+    their reason and never aggregated; the size is checked before the body is read."""
+    if who.role is not Role.DEVICE or who.device_id is None:
+        raise Forbidden("updates come from devices")
+    device, limit = who.device_id, settings.fl_update_max_bytes
+    declared = int(request.headers.get("content-length") or 0)
+    body = None if declared > limit else await _read_capped(request, limit)
+    if body is None:
+        out = await anyio.to_thread.run_sync(
+            rounds.reject, round_id, device, declared, "oversize", f"body over {limit} bytes"
+        )
+        return _refused(413, "oversize", out.detail or "", out.update_id)
+    try:
+        metrics = json.loads(metrics_header) if metrics_header else {}
+    except json.JSONDecodeError:
+        metrics = {}
+    out = await anyio.to_thread.run_sync(
+        rounds.receive,
+        round_id,
+        device,
+        body,
+        base_step,
+        metrics if isinstance(metrics, dict) else {},
+    )
+    if not out.accepted:
+        code = (
+            409
+            if out.reason in ("round_closed", "duplicate")
+            else (403 if out.reason == "not_participant" else 422)
+        )
+        return _refused(code, out.reason or "rejected", out.detail or "", out.update_id)
+    return {"accepted": True, "update_id": out.update_id}

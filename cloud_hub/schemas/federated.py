@@ -1,0 +1,91 @@
+"""Federated round resources (docs/federated.md)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from cloud_hub.schemas.common import DeviceId, RequestModel
+
+
+class PrivacyConfig(RequestModel):
+    """Differential privacy: every update clipped to `clip_norm` (L2), Gaussian noise of
+    `noise_multiplier * clip_norm` added to the sum before averaging."""
+
+    clip_norm: float = Field(default=1.0, gt=0)
+    noise_multiplier: float = Field(default=1.0, ge=0)
+    delta: float = Field(default=1e-5, gt=0, lt=1)
+
+
+class RoundCreate(RequestModel):
+    model: str = "engine-fault"
+    fraction: float = Field(default=1.0, gt=0, le=1, description="share of candidates invited")
+    min_clients: int = Field(default=2, ge=1)
+    deadline_s: float = Field(default=120.0, gt=0)
+    local_epochs: int = Field(default=1, ge=1, le=100)
+    learning_rate: float = Field(default=0.1, gt=0, le=10)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    aggregation: Literal["fedavg", "trimmed_mean", "median"] = "fedavg"
+    trim: float = Field(default=0.2, ge=0, lt=0.5, description="trimmed_mean: share cut each side")
+    mode: Literal["sync", "async"] = "sync"
+    buffer_size: int = Field(default=2, ge=1, description="async: updates per aggregation")
+    staleness_alpha: float = Field(default=0.5, ge=0, description="async: (1+s)^-alpha weight")
+    quantization: Literal["none", "int8"] = "none"
+    privacy: PrivacyConfig | None = None
+    secure_aggregation: bool = False
+    max_update_norm: float = Field(default=50.0, gt=0, description="larger updates rejected")
+    outlier_threshold: float = Field(default=6.0, gt=0, description="robust z-score of a norm")
+    devices: list[DeviceId] | None = Field(
+        default=None, description="candidates; default: every online device running the model"
+    )
+    deploy: Literal["all", "none"] = Field(default="all", description="roll out the new version")
+    seed: int = 0
+
+
+class ParticipantPublic(BaseModel):
+    device_id: str
+    state: str = Field(description="invited | keyed | uploaded | rejected | dropped")
+
+
+class UpdatePublic(BaseModel):
+    id: int
+    device_id: str
+    size_bytes: int
+    encoding: str | None
+    samples: int | None
+    norm: float | None = Field(description="L2 norm (null under secure aggregation)")
+    staleness: int | None
+    accepted: bool
+    aggregated: bool
+    reason: str | None = Field(
+        description="why it was rejected: oversize, non_finite, "
+        "wrong_shape, wrong_dtype, malformed, norm_too_large, "
+        "outlying_norm, duplicate, not_participant, unenrolled, "
+        "round_closed"
+    )
+    detail: str | None
+    metrics: dict[str, Any]
+    created_at: datetime
+
+
+class RoundPublic(BaseModel):
+    id: int
+    model: str
+    state: str = Field(description="open | training | aggregating | published | failed")
+    config: dict[str, Any]
+    base_version: str | None
+    result_version: str | None
+    step: int = Field(description="aggregations done (async rounds take several)")
+    privacy: dict[str, Any]
+    metrics: dict[str, Any]
+    aggregation_ms: float | None
+    reason: str | None
+    deadline: datetime
+    created_at: datetime
+    updated_at: datetime
+    participants: list[ParticipantPublic]
+    updates: dict[str, int] = Field(description="accepted / rejected counts")
+
+
+class KeyAnnouncement(RequestModel):
+    public_key: str = Field(min_length=40, max_length=64, description="X25519, base64")

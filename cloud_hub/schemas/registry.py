@@ -1,0 +1,102 @@
+"""Model registry resources: versions, deployments, device reports (docs/model-registry.md)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from cloud_hub.schemas.common import RequestModel, Tag
+
+
+class SigningKeyPublic(BaseModel):
+    algorithm: Literal["ed25519"] = "ed25519"
+    public_key: str = Field(description="raw 32-byte Ed25519 public key, base64; devices pin it")
+
+
+class VersionPublic(BaseModel):
+    id: int
+    model: str
+    version: str
+    seq: int = Field(description="grows per model; devices refuse a version not above theirs")
+    parent: str | None = Field(description="version this one was derived from")
+    format: str
+    sha256: str
+    size: int
+    signature: str = Field(
+        description="Ed25519 over the manifest (model, version, seq, sha256, size, format), base64"
+    )
+    metrics: dict[str, Any]
+    created_by_round: int | None
+    note: str | None
+    created_at: datetime
+    download_url: str
+
+
+class ModelSummary(BaseModel):
+    model: str
+    versions: int
+    latest: VersionPublic | None
+    devices_running: dict[str, int] = Field(description="version -> devices reporting it")
+
+
+class DeploymentCreate(RequestModel):
+    version: str
+    target: Literal["all", "tag", "canary"] = "all"
+    tag: Tag | None = None
+    canary_percent: float | None = Field(default=None, gt=0, le=100)
+    window_s: float = Field(default=60.0, gt=0, description="canary: observation window")
+    max_error_rate: float = Field(
+        default=0.05, ge=0, le=1, description="canary: error share that triggers rollback"
+    )
+    max_latency_ratio: float = Field(
+        default=1.5, gt=1, description="canary p50 latency / baseline p50 limit"
+    )
+    promote: bool = Field(default=True, description="canary: roll out to all once healthy")
+
+    @model_validator(mode="after")
+    def _target_fields(self) -> "DeploymentCreate":
+        if self.target == "tag" and not self.tag:
+            raise ValueError("target `tag` needs `tag`")
+        if self.target == "canary" and self.canary_percent is None:
+            raise ValueError("target `canary` needs `canary_percent`")
+        return self
+
+
+class DeploymentPublic(BaseModel):
+    id: int
+    model: str
+    version: str
+    target: str
+    tag: str | None
+    canary_percent: float | None
+    devices: list[str]
+    state: str = Field(description="active | completed | rolled_back | superseded")
+    reason: str | None
+    rollback_version: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    running: int = Field(description="devices reporting this version")
+    refused: int = Field(description="devices that refused it")
+
+
+class DeviceModelReport(RequestModel):
+    """What a device tells the hub after a `model-update` command (or at start)."""
+
+    version: str
+    seq: int | None = None
+    state: Literal["running", "refused"]
+    reason: str | None = Field(default=None, max_length=2000)
+    refused_version: str | None = None
+    deployment_id: int | None = None
+
+
+class DeviceModelPublic(BaseModel):
+    device_id: str
+    model: str
+    version: str
+    seq: int | None
+    state: str
+    reason: str | None
+    refused_version: str | None
+    deployment_id: int | None
+    updated_at: datetime

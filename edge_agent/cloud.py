@@ -1,0 +1,197 @@
+"""The hub's cloud inference as seen from a device: an httpx client with the device's Basic
+credentials, a circuit breaker with half-open probing, and EWMAs of what calls cost."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import httpx
+
+from broker.contract import ContractError, InferResult, decode
+
+log = logging.getLogger(__name__)
+
+
+class CloudError(Exception):
+    """An offload call failed; `retryable` errors (network, 5xx) count against the breaker."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Ewma:
+    """Exponentially weighted moving average; None until the first sample."""
+
+    def __init__(self, alpha: float = 0.2) -> None:
+        self.alpha = alpha
+        self.value: float | None = None
+
+    def add(self, sample: float) -> float:
+        v = self.value
+        self.value = sample if v is None else v + self.alpha * (sample - v)
+        return self.value
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Closed -> (N consecutive failures) -> open -> (cool-down) -> half-open: one trial call
+    at a time; its success closes the breaker, its failure opens it again."""
+
+    def __init__(
+        self,
+        failures: int = 3,
+        cooldown_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold, self.cooldown_s, self._clock = failures, cooldown_s, clock
+        self.state = BreakerState.CLOSED
+        self._failures = 0
+        self._opened = 0.0
+        self._trial = False
+
+    def available(self) -> bool:
+        """Whether a call may be made now (the policy's `cloud_available`)."""
+        if self.state is BreakerState.OPEN and self._clock() - self._opened >= self.cooldown_s:
+            self.state = BreakerState.HALF_OPEN
+            self._trial = False
+        if self.state is BreakerState.HALF_OPEN:
+            return not self._trial
+        return self.state is BreakerState.CLOSED
+
+    def acquire(self) -> bool:
+        """Take the right to call; in half-open only one caller gets it."""
+        if not self.available():
+            return False
+        if self.state is BreakerState.HALF_OPEN:
+            self._trial = True
+        return True
+
+    def success(self) -> None:
+        self.state, self._failures, self._trial = BreakerState.CLOSED, 0, False
+
+    def failure(self) -> None:
+        self._failures += 1
+        self._trial = False
+        if self.state is BreakerState.HALF_OPEN or self._failures >= self.threshold:
+            self.state, self._opened = BreakerState.OPEN, self._clock()
+
+
+@dataclass(frozen=True, slots=True)
+class CloudAnswer:
+    result: InferResult
+    elapsed_ms: float
+    sent_bytes: int
+
+
+class CloudClient:
+    """`POST {hub}/api/v1/infer/{model}` with Basic device credentials, behind the breaker."""
+
+    def __init__(
+        self,
+        url: str,
+        device_id: str,
+        secret: str | None,
+        *,
+        timeout_s: float = 2.0,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        auth = httpx.BasicAuth(device_id, secret) if secret else None
+        self._http = httpx.AsyncClient(
+            base_url=url.rstrip("/"), auth=auth, timeout=timeout_s, transport=transport
+        )
+        self.breaker = breaker or CircuitBreaker()
+        self.rtt = Ewma()  # light probes and calls: what the link + hub cost
+        self.call_ms: dict[str, Ewma] = {}  # per cloud model: whole offload calls
+        self.last_call: dict[str, float] = {}  # per cloud model: time.monotonic() of the last
+        self.sent_bytes = 0
+        self.calls = 0
+        self.failures = 0
+
+    def available(self) -> bool:
+        return self.breaker.available()
+
+    def stale(self, model: str, max_age_s: float) -> bool:
+        """No offload call to `model` measured within `max_age_s`."""
+        return time.monotonic() - self.last_call.get(model, float("-inf")) > max_age_s
+
+    def cost_ms(self, model: str) -> float | None:
+        ewma = self.call_ms.get(model)
+        return None if ewma is None else ewma.value
+
+    async def infer(
+        self, model: str, payload: bytes, content_type: str, rid: str | None = None
+    ) -> CloudAnswer:
+        """Run `model` on the hub; raise CloudError (the breaker has already been told)."""
+        if not self.breaker.acquire():
+            raise CloudError("cloud circuit open", retryable=True)
+        params = {"rid": rid} if rid else None
+        started = time.perf_counter()
+        try:
+            response = await self._http.post(
+                f"/api/v1/infer/{model}",
+                content=payload,
+                params=params,
+                headers={"content-type": content_type},
+            )
+        except (httpx.HTTPError, OSError) as exc:
+            self._failed()
+            raise CloudError(f"cloud call failed: {exc!r}", retryable=True) from None
+        elapsed = (time.perf_counter() - started) * 1000.0
+        if response.status_code >= 500 or response.status_code in (401, 403, 429):
+            self._failed()
+            raise CloudError(f"hub answered {response.status_code}", retryable=True)
+        if response.status_code != 200:  # the input itself is bad: not the cloud's fault
+            self.breaker.success()
+            raise CloudError(f"hub refused: {response.text[:200]}", retryable=False)
+        try:
+            result = decode(InferResult, response.content)
+        except ContractError as exc:
+            self._failed()
+            raise CloudError(str(exc), retryable=True) from None
+        self.breaker.success()
+        self.calls += 1
+        self.sent_bytes += len(payload)
+        self.rtt.add(elapsed)
+        self.call_ms.setdefault(model, Ewma()).add(elapsed)
+        self.last_call[model] = time.monotonic()
+        return CloudAnswer(result, elapsed, len(payload))
+
+    def _failed(self) -> None:
+        self.failures += 1
+        self.breaker.failure()
+
+    async def probe(self) -> float | None:
+        """A light `GET /healthz`; feeds the RTT EWMA and drives half-open recovery."""
+        if not self.breaker.acquire():
+            return None
+        started = time.perf_counter()
+        try:
+            response = await self._http.get("/healthz")
+        except (httpx.HTTPError, OSError):
+            self._failed()
+            return None
+        if response.status_code != 200:
+            self._failed()
+            return None
+        elapsed = (time.perf_counter() - started) * 1000.0
+        self.breaker.success()
+        return self.rtt.add(elapsed)
+
+    async def probe_forever(self, interval_s: float) -> None:
+        """The `cloud-probe` task: keeps the RTT fresh and re-closes the breaker."""
+        while True:
+            await self.probe()
+            await asyncio.sleep(interval_s)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,159 @@
+"""A small fleet for end-to-end outbox/offload tests: broker, hub and agent processes, a request
+driver and a reader of the hub's SQLite database."""
+
+import itertools
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+from skimage import data
+
+from broker.contract import Topics
+from edgefleet.bench.procs import AgentProcess, HubProcess, agent_config
+from tests.fixtures.brokers import BrokerProcess
+from tests.fixtures.mqtt import MqttProbe
+
+T = Topics()
+FACE = "face-detect-lite"
+
+
+def jpeg(scale: float = 0.25) -> bytes:
+    img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    img = cv2.resize(img, None, fx=scale, fy=scale)
+    ok, buf = cv2.imencode(".jpg", img)
+    assert ok
+    return bytes(buf.tobytes())
+
+
+def rid(seq: int) -> str:
+    return f"r{seq:06d}"
+
+
+@dataclass
+class Driver:
+    """Publishes one request per device every `period_s` from a thread, bounded in count."""
+
+    probe: MqttProbe
+    devices: list[str]
+    period_s: float = 0.1
+    max_requests: int = 2000
+    payload: bytes = field(default_factory=jpeg)
+    sent: dict[str, list[str]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _paused: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _tick: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        self.sent = {d: [] for d in self.devices}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        seq, next_at = 0, time.monotonic()
+        while not self._stop.is_set() and seq < self.max_requests:
+            with self._tick:
+                if not self._paused.is_set():
+                    for d in self.devices:
+                        self.probe.publish(T.infer(d, FACE, rid(seq)), self.payload)
+                        self.sent[d].append(rid(seq))
+                    seq += 1
+            next_at += self.period_s
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def pause(self, paused: bool) -> None:
+        """Pause (returns once the current tick is over) or resume."""
+        with self._tick:
+            (self._paused.set if paused else self._paused.clear)()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def total(self) -> int:
+        return sum(len(v) for v in self.sent.values())
+
+
+def hub_results(db: Path) -> dict[str, list[tuple[int, str, str]]]:
+    """device -> [(row id, rid, msg_id)] in insertion order, read from the hub's SQLite."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = con.execute("SELECT id, device_id, rid, msg_id FROM results ORDER BY id").fetchall()
+    finally:
+        con.close()
+    out: dict[str, list[tuple[int, str, str]]] = {}
+    for row_id, device, r, msg_id in rows:
+        out.setdefault(device, []).append((row_id, r, msg_id))
+    return out
+
+
+def wait_results(db: Path, expected: dict[str, list[str]], timeout: float) -> dict[str, list[str]]:
+    """Poll the hub database (bounded) until every expected rid is stored; return rids found."""
+    deadline = time.monotonic() + timeout
+    found: dict[str, list[str]] = {}
+    while True:
+        found = {d: [r for _, r, _ in rows] for d, rows in hub_results(db).items()}
+        if all(set(expected[d]) <= set(found.get(d, [])) for d in expected):
+            return found
+        if time.monotonic() > deadline:
+            return found
+        time.sleep(0.25)
+
+
+@dataclass
+class Fleet:
+    broker: BrokerProcess
+    hub: HubProcess
+    agents: list[AgentProcess]
+    probe: MqttProbe
+
+    @property
+    def devices(self) -> list[str]:
+        return [a.device for a in self.agents]
+
+    def wait_online(self, timeout: float = 30.0) -> None:
+        for a in self.agents:
+            self.probe.wait_for(
+                lambda m, d=a.device: m.topic == T.status(d) and b'"online"' in m.payload,
+                timeout,
+            )
+
+
+@contextmanager
+def running_fleet(
+    workdir: Path, broker: BrokerProcess, n: int, **agent_extra: object
+) -> Iterator[Fleet]:
+    hub = HubProcess(workdir / "hub", broker.port)
+    hub.start()
+    agents: list[AgentProcess] = []
+    probe = MqttProbe(broker.host, broker.port).connect()
+    try:
+        probe.subscribe(T.filter_all() if hasattr(T, "filter_all") else "edgefleet/v1/#")
+        for i in range(n):
+            device = f"fleet-{i}"
+            secret = hub.create_device(device)
+            cfg = agent_config(device, broker.port, secret=secret, hub_url=hub.url, **agent_extra)
+            agent = AgentProcess(workdir / "agents", cfg)
+            agent.start()
+            agents.append(agent)
+        fleet = Fleet(broker, hub, agents, probe)
+        try:
+            fleet.wait_online()
+        except AssertionError:
+            raise AssertionError("\n".join(a.log_tail() for a in agents)) from None
+        yield fleet
+    finally:
+        for a in agents:
+            a.stop()
+        hub.terminate()
+        probe.close()
+
+
+def in_order(rids: list[str]) -> bool:
+    return all(a < b for a, b in itertools.pairwise(rids))
