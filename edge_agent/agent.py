@@ -28,6 +28,7 @@ from edge_agent.dispatch import Dispatcher, hub_acks, make_cloud, make_hard_samp
 from edge_agent.errors import AgentError, Rejected
 from edge_agent.federated import DeviceLearning
 from edge_agent.health import Extras, HealthReporter
+from edge_agent.homeassistant import for_agent as ha_discovery
 from edge_agent.link import Inbound, Link, Outbound
 from edge_agent.outbox import OutboxTask
 from edge_agent.replies import Replies
@@ -79,6 +80,17 @@ class Agent:
         self._ack_topic = self.topics.ack(self.device)
         self._desired_topic = self.topics.twin_desired(self.device)
         self.twin: DeviceTwin | None = None
+        ha = config.home_assistant  # Home Assistant discovery (docs/home-assistant.md)
+        self.ha = ha_discovery(
+            enabled=ha.enabled,
+            ha_prefix=ha.discovery_prefix,
+            device=self.device,
+            topics=self.topics,
+            agent_version=_agent_version(),
+            models=config.models,
+            health_interval_s=config.health_interval_s,
+            name=ha.name,
+        )
 
     # --- factory seams (tests swap these) ---
 
@@ -120,7 +132,9 @@ class Agent:
             client_id=self.config.client_id,
             will=self.replies.status("offline", models),
             birth=lambda: self.replies.status("online", models),
-            subscriptions=subscriptions + [s.topic for s in self.config.sensors],
+            subscriptions=subscriptions
+            + [s.topic for s in self.config.sensors]
+            + ([self.ha.status_topic] if self.ha else []),
             on_message=self._on_message,
             on_connected=self._on_connected,
         )
@@ -233,6 +247,8 @@ class Agent:
             self._set(State.RUNNING if up else State.RECONNECTING)
         if self.outbox is not None:
             self.outbox.session(up)
+        if up and self.ha is not None:  # (re)announce to Home Assistant, retained
+            self._publish(self.ha.announcement())
 
     # --- the request path ---
 
@@ -279,6 +295,10 @@ class Agent:
         self.stats.count("received")
         if message.topic == self._ack_topic:
             self._acked(message.payload)
+            return
+        if self.ha is not None and message.topic == self.ha.status_topic:
+            if again := self.ha.on_message(message.topic, message.payload):
+                self._publish(again)  # Home Assistant (re)started: announce again
             return
         if message.topic == self._desired_topic:
             if self.twin is not None and (report := self.twin.on_desired(message.payload)):

@@ -179,6 +179,26 @@ class FederatedConfig(_Section):
     this often; None: no telemetry."""
 
 
+class HomeAssistantConfig(_Section):
+    """Home Assistant MQTT discovery of this device's detections and health
+    (docs/home-assistant.md)."""
+
+    enabled: bool = False
+    """Publish a retained device-based discovery config on connect and on HA's `online` birth
+    (opt-in: the broker account also needs the Home Assistant rights, broker/acl.py)."""
+    discovery_prefix: str = "homeassistant"
+    """Home Assistant's discovery prefix (its `discovery_prefix` setting)."""
+    name: str | None = None
+    """Device name shown in Home Assistant; default `edgefleet <device_id>`."""
+
+    @field_validator("discovery_prefix")
+    @classmethod
+    def _ha_prefix(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#") or value.startswith(("/", "$")):
+            raise ValueError(f"invalid discovery prefix {value!r}")
+        return value.rstrip("/")
+
+
 class SensorConfig(_Section):
     """A third-party topic (filter) whose messages go to a model pipeline."""
 
@@ -217,6 +237,8 @@ class AgentConfig(BaseSettings):
     """Signed over-the-air model updates; see ModelSyncConfig."""
     federated: FederatedConfig = FederatedConfig()
     """Engine data partition and federated training; see FederatedConfig."""
+    home_assistant: HomeAssistantConfig = HomeAssistantConfig()
+    """Home Assistant MQTT discovery; see HomeAssistantConfig."""
     models: list[str] = Field(min_length=1)
     """Model ids to load at start-up (from the catalogue)."""
     model_dir: Path | None = None

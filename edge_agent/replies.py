@@ -31,8 +31,16 @@ def events_for(output: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     label = output.get("label")
     if isinstance(label, int) and label > 0 and "probabilities" in output:  # engine fault
         probs = output["probabilities"]
-        events.append(("fault", {"severity": label, "label_name": output.get("label_name"),
-                                 "probability": probs[label] if label < len(probs) else None}))
+        events.append(
+            (
+                "fault",
+                {
+                    "severity": label,
+                    "label_name": output.get("label_name"),
+                    "probability": probs[label] if label < len(probs) else None,
+                },
+            )
+        )
     return events
 
 

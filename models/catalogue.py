@@ -61,10 +61,18 @@ class ModelSpec(_Strict):
     input: InputSpec
     anchors: AnchorSpec | None = None
     params: dict[str, float] = Field(default_factory=dict, description="thresholds, limits")
-    files: list[FileSpec] = Field(min_length=1)
+    source: Literal["package", "built"] = "package"
+    """`package`: files from pinned PyPI distributions; `built`: trained here (no files; the
+    `builder` writes the seed version, the model registry delivers later ones)."""
+    builder: str | None = Field(default=None, description="`module:function(directory)`")
+    files: list[FileSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_file_names(self) -> "ModelSpec":
+        if self.source == "package" and not self.files:
+            raise ValueError(f"model {self.id}: a packaged model needs at least one file")
+        if self.source == "built" and (self.builder is None or self.files):
+            raise ValueError(f"model {self.id}: a built model has a `builder` and no files")
         names = [f.name for f in self.files]
         if len(names) != len(set(names)):
             raise ValueError(f"model {self.id}: duplicate file names in {names}")

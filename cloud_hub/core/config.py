@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     mqtt_acks: bool = True
     """Publish `{d}/ack` with the msg_ids of each committed ingest batch, so agents can drop
     them from their durable outbox (end-to-end acknowledgement, docs/offload.md)."""
+    mqtt_shared_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Subscribe to device telemetry as the shared subscription `$share/<group>/...`, so that
+    several hub replicas (same group, distinct `mqtt_client_id`) split ingest: the broker hands
+    each message to one of them. Needs a broker with shared subscriptions (Mosquitto, MQTT 5
+    brokers; not amqtt 0.12.1). None: every replica receives everything."""
     mqtt_public_host: str | None = None
     """Broker host given to devices at enrollment (defaults to `mqtt_host`)."""
     topic_prefix: str = DEFAULT_PREFIX

@@ -8,7 +8,17 @@ device's telemetry itself and retention removes strays.
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from cloud_hub.db.types import BigInt, JSONType, UTCDateTime
@@ -209,3 +219,128 @@ class DeviceTwin(Base):
     version: Mapped[dict[str, int]] = mapped_column(JSONType)
     state: Mapped[dict[str, Any]] = mapped_column(JSONType)
     ts: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- model registry (cloud_hub/registry, docs/model-registry.md) ---
+
+
+class ModelVersion(Base):
+    """One signed version of a model; `seq` grows per model and devices refuse a lower one."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("model", "version", name="uq_model_versions_model_version"),
+        UniqueConstraint("model", "seq", name="uq_model_versions_model_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    format: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))  # the artifact, content-addressed
+    size: Mapped[int] = mapped_column(Integer)
+    weights_sha256: Mapped[str | None] = mapped_column(String(64))  # flat fp32 parameters
+    signature: Mapped[str] = mapped_column(String(128))  # Ed25519 over the manifest, base64
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_by_round: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Deployment(Base):
+    """A rollout of one version to all devices running the model, a tag, or a canary share."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    target: Mapped[str] = mapped_column(String(16))  # all | tag | canary
+    tag: Mapped[str | None] = mapped_column(String(100))
+    canary_percent: Mapped[float | None] = mapped_column(Float)
+    devices: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # canary thresholds
+    state: Mapped[str] = mapped_column(String(16), index=True)  # active|completed|rolled_back
+    reason: Mapped[str | None] = mapped_column(Text)
+    rollback_version_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DeviceModel(Base):
+    """What a device reports it runs (or refused) per model."""
+
+    __tablename__ = "device_models"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int | None] = mapped_column(Integer)
+    deployment_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    state: Mapped[str] = mapped_column(String(16))  # running | refused
+    reason: Mapped[str | None] = mapped_column(Text)
+    refused_version: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- federated rounds (cloud_hub/federated, docs/federated.md) ---
+
+
+class FlRound(Base):
+    """One round: open -> training -> aggregating -> published | failed."""
+
+    __tablename__ = "fl_rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    base_version_id: Mapped[int | None] = mapped_column(Integer)
+    result_version_id: Mapped[int | None] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer, default=0)  # async: aggregations so far
+    weights: Mapped[bytes | None] = mapped_column(LargeBinary)  # current global, fp32
+    accumulator: Mapped[bytes | None] = mapped_column(LargeBinary)  # secure aggregation sum
+    privacy: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    aggregation_ms: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FlParticipant(Base):
+    __tablename__ = "fl_participants"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("fl_rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # invited | keyed | uploaded | rejected
+    public_key: Mapped[str | None] = mapped_column(String(64))  # secure aggregation (X25519)
+
+
+class FlUpdate(Base):
+    """Every upload, accepted or not, with its reason; `blob` is null when rejected and under
+    secure aggregation (only the masked sum is kept, in `fl_rounds.accumulator`)."""
+
+    __tablename__ = "fl_updates"
+    __table_args__ = (Index("ix_fl_updates_round_device", "round_id", "device_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    round_id: Mapped[int] = mapped_column(Integer, index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    encoding: Mapped[str | None] = mapped_column(String(8))
+    samples: Mapped[int | None] = mapped_column(Integer)
+    norm: Mapped[float | None] = mapped_column(Float)
+    staleness: Mapped[int | None] = mapped_column(Integer)
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    aggregated: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    blob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

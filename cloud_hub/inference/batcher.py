@@ -80,6 +80,10 @@ class ModelWorker:
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
+        try:  # warm up: the first offload must not pay for loading the model (devices
+            await self.load()  # estimate the cloud's cost from the hub's Server-Timing)
+        except Exception as exc:  # a request will try again and report it
+            log.warning("model %s did not load at start: %r", self.model_id, exc)
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():

@@ -23,9 +23,12 @@ log = logging.getLogger(__name__)
 ACK_CHUNK = 500  # msg_ids per `{d}/ack` message (~17 kB)
 
 
-def subscriptions(topics: Topics) -> list[tuple[str, int]]:
-    """(filter, QoS) for every kind the hub ingests; QoS 1 so a device's QoS 1 survives."""
-    return [(topics.filter(kind), max(1, SPEC_BY_KIND[kind].qos)) for kind in INGESTED_KINDS]
+def subscriptions(topics: Topics, shared_group: str | None = None) -> list[tuple[str, int]]:
+    """(filter, QoS) for every kind the hub ingests; QoS 1 so a device's QoS 1 survives.
+    With `shared_group`, shared subscriptions (`$share/<group>/<filter>`) split the load."""
+    share = f"$share/{shared_group}/" if shared_group else ""
+    return [(share + topics.filter(kind), max(1, SPEC_BY_KIND[kind].qos))
+            for kind in INGESTED_KINDS]
 
 
 class MqttBridge:
@@ -53,7 +56,8 @@ class MqttBridge:
         while True:
             try:
                 async with self._client() as client:
-                    await client.subscribe(subscriptions(self.topics))
+                    await client.subscribe(
+                        subscriptions(self.topics, self.settings.mqtt_shared_group))
                     self._client_now = client
                     self._set_connected(True)
                     backoff = 0.2

@@ -92,3 +92,21 @@ def hub(out: OutOption = DEFAULT_OUT) -> None:
     from edgefleet.bench.hub import HubBenchConfig, main
 
     raise typer.Exit(0 if main(HubBenchConfig(out=out)) else 1)
+
+
+@app.command("fl")
+def fl(
+    out: OutOption = DEFAULT_OUT,
+    clients: Annotated[int, typer.Option(help="Simulated clients (live and simulated)")] = 100,
+    live_rounds: Annotated[int, typer.Option(help="Live rounds per update encoding")] = 3,
+    sim_rounds: Annotated[int, typer.Option(help="Simulated FedAvg rounds")] = 30,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
+) -> None:
+    """Federated: 100 clients over real MQTT/HTTP/SQL; FedAvg vs centralised vs local-only,
+    int8 vs fp32 bytes, DP noise, poisoned clients vs robust aggregation."""
+    from edgefleet.bench.fl import FlBenchConfig, main
+
+    config = FlBenchConfig(
+        out=out, clients=clients, live_rounds=live_rounds, sim_rounds=sim_rounds, plots=plots
+    )
+    raise typer.Exit(0 if main(config) else 1)

@@ -18,6 +18,7 @@ PIPELINES: dict[str, str] = {
     "blazeface": "models.pipelines.face:FaceDetectionPipeline",
     "microwakeword": "models.pipelines.wakeword:MicroWakeWordPipeline",
     "openwakeword": "models.pipelines.openwakeword:OpenWakeWordPipeline",
+    "tabular": "models.pipelines.tabular:TabularPipeline",
 }
 
 
@@ -33,6 +34,11 @@ def load_pipeline(
     if target is None:
         raise CatalogueError(f"model {model_id}: unknown pipeline {spec.pipeline!r}")
     paths = verified_files(spec, model_dir)
+    if spec.source == "built":  # trained here: build the seed version on first use
+        from models.pipelines.tabular import build_seed_file
+
+        built = build_seed_file(spec, model_dir)
+        paths = {built.name: built}
     module_name, class_name = target.split(":")
     cls: type[AnyPipeline] = getattr(importlib.import_module(module_name), class_name)
     return cls(spec, paths, num_threads=num_threads)

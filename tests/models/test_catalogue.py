@@ -12,8 +12,14 @@ def test_catalogue_lists_the_real_models(catalogue: Catalogue) -> None:
         "face-detect-full",
         "wakeword-lite",
         "wakeword-full",
+        "engine-fault",
     ]
-    assert {catalogue.get(m).task for m in catalogue.ids} == {"face-detection", "wakeword"}
+    assert {catalogue.get(m).task for m in catalogue.ids} == {
+        "face-detection",
+        "wakeword",
+        "tabular",
+    }
+    assert catalogue.get("engine-fault").source == "built"
     lite = catalogue.get("wakeword-lite")
     assert [f.name for f in lite.files if f.name.endswith(".json")] == [
         "okay_nabu.json",

@@ -88,7 +88,7 @@ def test_cli_verify_fails_on_tampering(
     assert ok.exit_code == 0, ok.output
     listed = runner.invoke(app, ["list", "--model-dir", str(tmp_path)])
     assert listed.exit_code == 0
-    assert listed.output.count("fetched") == 4
+    assert listed.output.count("fetched") == 5  # 4 packaged + engine-fault (built here)
     _flip_a_byte(model_path(catalogue.get("wakeword-lite"), tmp_path) / "okay_nabu.json")
     bad = runner.invoke(app, ["verify", "wakeword-lite", "--model-dir", str(tmp_path)])
     assert bad.exit_code == 1

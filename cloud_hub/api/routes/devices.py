@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy import select
 
 from cloud_hub.api.deps import (
@@ -21,6 +21,7 @@ from cloud_hub.core.config import Settings
 from cloud_hub.crud import devices as crud
 from cloud_hub.crud import twin as crud_twin
 from cloud_hub.db import tables as t
+from cloud_hub.integrations import dynsec, homeassistant
 from cloud_hub.schemas.common import Page
 from cloud_hub.schemas.devices import (
     DeviceCreate,
@@ -74,6 +75,7 @@ def create_device(data: DeviceCreate, db: DbDep, settings: SettingsDep, writer: 
         device = crud.create_device(s, data=data, secret_hash=security.digest(secret),
                                     now=utcnow())
         out = credentials(settings, device, secret)
+        dynsec.device_created(settings, device.id, secret)  # broker account (mqtt_dynsec)
     if writer:
         writer.known(device.id)
     return out
@@ -95,13 +97,15 @@ def update_device(device_id: DeviceIdPath, data: DeviceUpdate, db: DbDep,
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_device(device_id: DeviceIdPath, db: DbDep, writer: WriterDep,
-                  _: AdminDep) -> Response:
+def delete_device(device_id: DeviceIdPath, db: DbDep, writer: WriterDep, settings: SettingsDep,
+                  request: Request, _: AdminDep) -> Response:
     with db.session(write=True) as s:
         crud.delete_device(s, device_id=device_id)
         crud_twin.delete_desired(s, device_id=device_id)
+        dynsec.device_deleted(settings, device_id)  # broker account gone (mqtt_dynsec)
     if writer:
         writer.forget(device_id)
+    homeassistant.device_deleted(request.app, device_id)  # empty retained discovery config
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -113,6 +117,7 @@ def rotate_secret(device_id: DeviceIdPath, db: DbDep, settings: SettingsDep,
     with db.session(write=True) as s:
         device = crud.get_device(s, device_id=device_id)
         crud.set_secret(s, device=device, secret_hash=security.digest(secret), now=utcnow())
+        dynsec.secret_rotated(settings, device_id, secret)  # old secret refused (mqtt_dynsec)
         return credentials(settings, device, secret)
 
 

@@ -13,6 +13,7 @@ from cloud_hub.api.deps import AdminDep, DbDep, SettingsDep, WriterDep, bearer_t
 from cloud_hub.api.routes.devices import credentials
 from cloud_hub.core.clock import utcnow
 from cloud_hub.crud import enrollment as crud
+from cloud_hub.integrations import dynsec
 from cloud_hub.schemas.devices import DeviceCredentials
 from cloud_hub.schemas.enrollment import (
     EnrollmentTokenCreate,
@@ -52,6 +53,7 @@ def enroll(data: EnrollRequest, token: Annotated[str, Depends(bearer_token)], db
     with db.session(write=True) as s:
         device, secret = crud.enroll(s, token=token, request=data, now=utcnow())
         out = credentials(settings, device, secret)
+        dynsec.device_created(settings, device.id, secret)  # broker account (mqtt_dynsec)
     if writer:
         writer.known(device.id)
     return out

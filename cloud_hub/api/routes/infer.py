@@ -4,7 +4,7 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Request, Response
 
 from broker.contract import InferResult
 from cloud_hub.api.deps import DeviceOrAdminDep, InferenceDep, SettingsDep
@@ -28,15 +28,33 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+SERVER_TIMING = "Server-Timing"
+
+
+def server_timing(total_ms: float, infer_ms: float) -> str:
+    """`Server-Timing` value: the handler's whole time (body read, queueing for the model,
+    inference) and the inference alone. Devices add their probe RTT to `total` to estimate
+    what an offload costs without their own (possibly starved) event loop in the number."""
+    return f"total;dur={total_ms:.3f}, infer;dur={infer_ms:.3f}"
+
+
 @router.post("/infer/{model}", response_model_exclude_none=True)
-async def infer(model: Annotated[str, Path(max_length=128)], request: Request,
-                service: InferenceDep, settings: SettingsDep, _: DeviceOrAdminDep,
-                rid: str | None = None,
-                content_type: Annotated[str | None, Header()] = None) -> InferResult:
+async def infer(
+    model: Annotated[str, Path(max_length=128)],
+    request: Request,
+    response: Response,
+    service: InferenceDep,
+    settings: SettingsDep,
+    _: DeviceOrAdminDep,
+    rid: str | None = None,
+    content_type: Annotated[str | None, Header()] = None,
+) -> InferResult:
     """Run `model` on the raw body (image/jpeg, image/png, audio/wav, audio/L16...).
 
     Requests that queue while the model is busy are run together (dynamic micro-batching).
+    The response carries `Server-Timing: total;dur=<ms>, infer;dur=<ms>`.
     """
+    received = time.perf_counter()
     worker = service.check(model, content_type)
     payload = await read_body(request, settings.max_body_bytes)
     if not payload:
@@ -49,12 +67,18 @@ async def infer(model: Annotated[str, Path(max_length=128)], request: Request,
         raise Unprocessable(exc.message, code=str(exc.code)) from exc
     except ModelError as exc:
         service.metrics.infer_requests.labels(model, "unavailable").inc()
-        raise Unavailable(f"model {model} is unavailable: {exc}",
-                          code="model_unavailable") from exc
-    elapsed = time.perf_counter() - started
+        raise Unavailable(f"model {model} is unavailable: {exc}", code="model_unavailable") from exc
+    done = time.perf_counter()
+    elapsed = done - started
     service.metrics.infer_latency.labels(model).observe(elapsed)
     service.metrics.infer_requests.labels(model, "ok").inc()
-    return InferResult(model=model, model_version=outcome.model_version, where="cloud",
-                       latency_ms=round(elapsed * 1000, 3),
-                       output=outcome.output.model_dump(mode="json"), rid=rid,
-                       msg_id=uuid.uuid4().hex)
+    response.headers[SERVER_TIMING] = server_timing((done - received) * 1000, elapsed * 1000)
+    return InferResult(
+        model=model,
+        model_version=outcome.model_version,
+        where="cloud",
+        latency_ms=round(elapsed * 1000, 3),
+        output=outcome.output.model_dump(mode="json"),
+        rid=rid,
+        msg_id=uuid.uuid4().hex,
+    )

@@ -1,0 +1,1 @@
+"""Federated learning rounds: pure aggregation maths, strategies, and the round service."""

@@ -1,0 +1,1 @@
+"""The model registry: signed, content-addressed versions and their deployments."""

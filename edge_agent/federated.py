@@ -1,0 +1,278 @@
+"""The device's part in federated learning, and the glue for model updates.
+
+`FederatedClient` holds this engine's data partition (`models.datasets.engine`, non-IID per
+`federated.engine_index`), optionally publishes its readings as telemetry (to its own
+`infer/engine-fault`, so the agent answers them like any request), and answers
+`cmd/fl-train`: phase `keys` (secure aggregation: a fresh X25519 key per round, public half to
+the hub) and phase `train` (download the global weights over HTTP, train locally in a
+thread, clip / quantize / mask the change, upload it over HTTP).
+
+`DeviceLearning` is what the agent holds: it wraps pipelines for model updates, runs
+`fl-train` and `model-update` as background tasks and replies on `cmd/{name}/reply`.
+"""
+
+import asyncio
+import base64
+import json
+import logging
+import zlib
+from collections.abc import Callable, Coroutine
+from functools import cached_property
+from typing import Any
+
+import anyio
+import httpx
+import numpy as np
+
+from broker.contract import Command, CommandReply, Topics, encode
+from edge_agent.config import AgentConfig
+from edge_agent.link import Outbound
+from edge_agent.model_sync import ModelSync, Refused
+from edge_agent.runner import PipelineLike
+
+log = logging.getLogger(__name__)
+TRAIN, UPDATE = "fl-train", "model-update"
+MODEL = "engine-fault"
+
+
+class FederatedClient:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.device = config.device_id
+        self._keys: dict[int, Any] = {}  # round -> X25519 private key (memory only)
+        self.last_update: np.ndarray | None = None  # the plain change last sent (for tests)
+
+    @cached_property
+    def data(self) -> Any:
+        from models.datasets.engine import engine_data, engine_profile
+
+        f = self.config.federated
+        return engine_data(engine_profile(f.engine_index, seed=f.seed), f.records)
+
+    @cached_property
+    def records(self) -> list[dict[str, Any]]:
+        from models.datasets.engine import engine_profile, generate_records
+
+        f = self.config.federated
+        return generate_records(engine_profile(f.engine_index, seed=f.seed), f.records)
+
+    def _client(self) -> httpx.AsyncClient:
+        hub, auth = self.config.hub.url, self.config.hub_auth
+        if hub is None or auth is None:
+            raise RuntimeError("federated training needs hub.url and device credentials")
+        return httpx.AsyncClient(base_url=hub, auth=auth, timeout=30)
+
+    async def handle(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("phase") == "keys":
+            return await self.announce_key(args)
+        return await self.train(args)
+
+    async def announce_key(self, args: dict[str, Any]) -> dict[str, Any]:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+        key = X25519PrivateKey.generate()
+        self._keys[int(args["round_id"])] = key
+        public = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        async with self._client() as client:
+            r = await client.post(
+                str(args["keys_url"]), json={"public_key": base64.b64encode(public).decode()}
+            )
+        r.raise_for_status()
+        return {"round_id": args["round_id"], "phase": "keys"}
+
+    async def fetch_weights(self, url: str) -> tuple[np.ndarray, int]:
+        async with self._client() as client:
+            r = await client.get(url)
+        r.raise_for_status()
+        return np.frombuffer(r.content, "<f4").copy(), int(r.headers.get("X-Edgefleet-Step", 0))
+
+    async def train(self, args: dict[str, Any]) -> dict[str, Any]:
+        weights, step = await self.fetch_weights(str(args["weights_url"]))
+        body, metrics = await anyio.to_thread.run_sync(self.local_update, args, weights)
+        async with self._client() as client:
+            r = await client.post(
+                str(args["upload_url"]),
+                content=body,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "X-Edgefleet-Base-Step": str(step),
+                    "X-Edgefleet-Metrics": json.dumps(metrics),
+                },
+            )
+        return {
+            "round_id": args["round_id"],
+            "status": r.status_code,
+            "bytes": len(body),
+            "answer": r.json()
+            if r.headers.get("content-type", "").startswith("application/json")
+            else None,
+        }
+
+    def local_update(
+        self, args: dict[str, Any], weights: np.ndarray
+    ) -> tuple[bytes, dict[str, Any]]:
+        """Train from `weights` on the partition; the encoded change and local metrics."""
+        from models.training import mlp
+        from models.training import updates as wire
+        from models.training.engine import SHAPE
+
+        data, round_id = self.data, int(args["round_id"])
+        seed = zlib.crc32(f"{self.device}/{round_id}".encode())
+        before = mlp.accuracy(SHAPE, weights, data.x, data.y)
+        trained = mlp.train(
+            SHAPE,
+            weights,
+            data.x,
+            data.y,
+            epochs=int(args["epochs"]),
+            lr=float(args["learning_rate"]),
+            batch=int(args["batch_size"]),
+            seed=seed,
+        )
+        metrics = {
+            "loss": round(mlp.loss(SHAPE, trained, data.x, data.y), 5),
+            "accuracy": round(mlp.accuracy(SHAPE, trained, data.x, data.y), 5),
+            "accuracy_before": round(before, 5),
+        }
+        delta = trained - weights
+        if args.get("clip_norm"):
+            delta = wire.clip_l2(delta, float(args["clip_norm"]))
+        self.last_update = delta
+        samples = len(data)
+        if args.get("secure"):
+            weight = samples if args.get("weight_by_samples", True) else 1
+            masked = wire.apply_masks(
+                wire.to_fixed(delta * weight),
+                self._masks(round_id, args["peers"], delta.size),
+                self.device,
+            )
+            update = wire.WireUpdate(wire.Encoding.MASKED, weight, 0.0, masked)
+        elif args.get("quantization") == "int8":
+            q, scale = wire.quantize_int8(delta)
+            update = wire.WireUpdate(wire.Encoding.INT8, samples, scale, q)
+        else:
+            update = wire.WireUpdate(wire.Encoding.FP32, samples, 0.0, delta)
+        return wire.encode_update(update), metrics
+
+    def _masks(self, round_id: int, peers: dict[str, str], n: int) -> dict[str, np.ndarray]:
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+        from models.training.updates import pair_mask
+
+        key = self._keys.pop(round_id, None)
+        if key is None:
+            raise RuntimeError(f"no secure-aggregation key for round {round_id}")
+        return {
+            peer: pair_mask(
+                key.exchange(X25519PublicKey.from_public_bytes(base64.b64decode(public))),
+                round_id,
+                n,
+            )
+            for peer, public in peers.items()
+            if peer != self.device
+        }
+
+
+class DeviceLearning:
+    """What the agent holds for `model-update` and `fl-train`."""
+
+    def __init__(
+        self, config: AgentConfig, topics: Topics, publish: Callable[[Outbound], None]
+    ) -> None:
+        self.config = config
+        self.topics = topics
+        self._publish = publish
+        self.sync = ModelSync(config)
+        self.client = FederatedClient(config) if config.federated.enabled else None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.busy = asyncio.Lock()  # one training at a time
+
+    def wrap(self, pipelines: dict[str, list[PipelineLike]]) -> dict[str, list[PipelineLike]]:
+        return self.sync.wrap(pipelines)
+
+    def handle(self, name: str, command: Command) -> bool:
+        """Start a background task for a command this module owns; False if not ours."""
+        if name == UPDATE:
+            job: Coroutine[Any, Any, None] = self._update(command)
+        elif name == TRAIN and self.client is not None:
+            job = self._train(command)
+        else:
+            return False
+        task = asyncio.create_task(job, name=f"cmd:{name}:{command.cmd_id[:8]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    def _reply(self, name: str, reply: CommandReply) -> None:
+        topic = self.topics.cmd_reply(self.config.device_id, name)
+        self._publish(Outbound(topic, encode(reply), 1, False, label="reply"))
+
+    async def _update(self, command: Command) -> None:
+        model = str(command.args.get("manifest", {}).get("model", ""))
+        dep = command.args.get("deployment_id")
+        try:
+            result = await self.sync.apply(command.args)
+        except Refused as exc:
+            log.warning("model update refused (%s): %s", exc.reason, exc)
+            self._reply(
+                UPDATE, CommandReply(cmd_id=command.cmd_id, ok=False, error=f"{exc.reason}: {exc}")
+            )
+            if model in self.sync.slots:
+                version, seq = self.sync.running(model)
+                await self.sync.report(
+                    model,
+                    {
+                        "version": version,
+                        "seq": seq,
+                        "state": "refused",
+                        "deployment_id": dep,
+                        "reason": f"{exc.reason}: {exc}"[:2000],
+                        "refused_version": str(command.args.get("manifest", {}).get("version")),
+                    },
+                )
+            return
+        except Exception as exc:
+            log.exception("model update failed")
+            self._reply(UPDATE, CommandReply(cmd_id=command.cmd_id, ok=False, error=str(exc)))
+            return
+        self._reply(UPDATE, CommandReply(cmd_id=command.cmd_id, ok=True, result=result))
+        await self.sync.report(
+            model,
+            {
+                "version": result["version"],
+                "seq": result["seq"],
+                "state": "running",
+                "deployment_id": dep,
+            },
+        )
+
+    async def _train(self, command: Command) -> None:
+        assert self.client is not None
+        try:
+            async with self.busy:
+                result = await self.client.handle(command.args)
+        except Exception as exc:
+            log.exception("federated training failed")
+            self._reply(TRAIN, CommandReply(cmd_id=command.cmd_id, ok=False, error=str(exc)))
+            return
+        self._reply(TRAIN, CommandReply(cmd_id=command.cmd_id, ok=True, result=result))
+
+    async def telemetry(self) -> None:
+        """Publish the partition's readings, one per interval, to this device's own
+        `infer/engine-fault` (the agent answers them: result + `fault` events)."""
+        assert self.client is not None
+        interval = self.config.federated.reading_interval_s or 1.0
+        records = await anyio.to_thread.run_sync(lambda: self.client.records if self.client else [])
+        topic = self.topics.infer(self.config.device_id, MODEL)
+        for i in range(1 << 62):
+            record = {k: v for k, v in records[i % len(records)].items() if k != "fault_status"}
+            self._publish(Outbound(topic, json.dumps(record).encode(), 1, False, label="reading"))
+            await asyncio.sleep(interval)
+
+    def duties(self) -> list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]:
+        if self.client is not None and self.config.federated.reading_interval_s:
+            return [("telemetry", self.telemetry)]
+        return []

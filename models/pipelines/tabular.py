@@ -1,0 +1,68 @@
+"""Tabular classification (the `engine-fault` model) as a Pipeline: JSON reading -> label.
+
+Input: one JSON object with the SPEC §5.3 readings and `operating_mode`; output
+`TabularOutput` (label, label name, class probabilities). A built model without files (the
+catalogue's `source = "built"`) is built into the model directory on first load; the model
+registry (`edge_agent.model_sync`) later hands newer versions in with `from_file`.
+"""
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from broker.contract import ErrorCode
+from broker.contract.outputs import TabularOutput
+from models.catalogue import ModelSpec
+from models.datasets.engine import parse_reading, to_features
+from models.errors import CatalogueError, InputError
+from models.fetch import model_path
+from models.pipelines.base import Pipeline
+from models.runtimes import load_runtime
+
+
+def build_seed_file(spec: ModelSpec, model_dir: Path | None = None) -> Path:
+    """Run the catalogue `builder` for a built model; returns the model file."""
+    if spec.builder is None:
+        raise CatalogueError(f"model {spec.id}: no files and no builder")
+    module, _, name = spec.builder.partition(":")
+    builder: Callable[[Path], Path] = getattr(importlib.import_module(module), name)
+    return builder(model_path(spec, model_dir))
+
+
+class TabularPipeline(Pipeline[dict[str, Any], np.ndarray, np.ndarray, TabularOutput]):
+    """JSON engine reading -> fault class with probabilities."""
+
+    def __init__(self, spec: ModelSpec, paths: dict[str, Path], num_threads: int = 1) -> None:
+        super().__init__(spec, paths, num_threads)
+        path = next(iter(paths.values())) if paths else build_seed_file(spec)
+        self.runtime = load_runtime(path, num_threads=num_threads)
+        self.size_bytes = path.stat().st_size
+        self.labels = list(spec.labels)
+
+    @classmethod
+    def from_file(cls, spec: ModelSpec, path: Path, version: str) -> "TabularPipeline":
+        """A registry version of the model (already verified by the caller)."""
+        pipeline = cls(spec, {path.name: path})
+        pipeline.version = version
+        return pipeline
+
+    def decode(self, payload: bytes) -> dict[str, Any]:
+        try:
+            return parse_reading(payload)
+        except ValueError as exc:
+            raise InputError(ErrorCode.BAD_JSON, str(exc)) from None
+
+    def preprocess(self, decoded: dict[str, Any]) -> np.ndarray:
+        return to_features([decoded])
+
+    def infer(self, inputs: np.ndarray) -> np.ndarray:
+        return self.runtime.invoke(inputs)[0]
+
+    def postprocess(self, raw: np.ndarray, decoded: dict[str, Any]) -> TabularOutput:
+        probs = [float(p) for p in raw[0]]
+        label = int(np.argmax(raw[0]))
+        name = self.labels[label] if label < len(self.labels) else None
+        return TabularOutput(label=label, label_name=name, probabilities=probs)

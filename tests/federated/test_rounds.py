@@ -1,0 +1,337 @@
+"""Rounds against a real hub over HTTP and SQL; clients are `FederatedClient`s driven by the
+`fl-train` commands the hub sends (MQTT is covered by tests/federated/test_agents_e2e.py)."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sqlalchemy import create_engine, inspect, select, text
+
+from cloud_hub.db import tables as t
+from edge_agent.config import parse_config
+from edge_agent.federated import FederatedClient
+from models.training import updates as wire
+from models.training.engine import SHAPE
+from tests.federated.conftest import ADMIN, LiveHub
+
+N = SHAPE.size
+
+
+def client_for(hub: LiveHub, device: str, index: int) -> FederatedClient:
+    config = parse_config(
+        {
+            "device_id": device,
+            "models": ["engine-fault"],
+            "hub": {"url": hub.url},
+            "broker": {"username": device, "password": hub.secrets[device]},
+            "federated": {"enabled": True, "engine_index": index, "records": 300},
+        }
+    )
+    return FederatedClient(config)
+
+
+async def enroll_clients(hub: LiveHub, n: int) -> dict[str, FederatedClient]:
+    clients = {}
+    for i in range(n):
+        device = f"engine-{i:02d}"
+        await hub.enroll(device)
+        clients[device] = client_for(hub, device, i)
+    return clients
+
+
+async def start(hub: LiveHub, **config: Any) -> int:
+    r = await hub.client.post("/api/v1/fl/rounds", headers=ADMIN, json=config)
+    assert r.status_code == 201, r.text
+    round_id: int = r.json()["id"]
+    return round_id
+
+
+def commands(hub: LiveHub, round_id: int, phase: str) -> dict[str, dict[str, Any]]:
+    return {
+        d: a
+        for d, name, a in hub.sent
+        if name == "fl-train" and a["round_id"] == round_id and a["phase"] == phase
+    }
+
+
+async def test_sync_round_publishes_a_signed_version_and_deploys_it(live_hub: LiveHub) -> None:
+    # Prepare
+    clients = await enroll_clients(live_hub, 3)
+    round_id = await start(
+        live_hub, devices=sorted(clients), min_clients=3, local_epochs=2, quantization="int8"
+    )
+    # Execute
+    for device, args in commands(live_hub, round_id, "train").items():
+        answer = await clients[device].handle(args)
+        assert answer["status"] == 202, answer
+    body = await live_hub.wait_round(round_id, "published", "failed")
+    # Assert
+    assert body["state"] == "published", body["reason"]
+    assert body["base_version"] == "seed-1"
+    assert body["result_version"] == "v2"
+    assert body["updates"] == {"accepted": 3, "rejected": 0}
+    assert body["metrics"]["clients"] == 3
+    assert body["aggregation_ms"] > 0
+    versions = (
+        await live_hub.client.get("/api/v1/models/engine-fault/versions", headers=ADMIN)
+    ).json()
+    assert [v["version"] for v in versions] == ["v2", "seed-1"]
+    assert versions[0]["created_by_round"] == round_id
+    assert versions[0]["parent"] == "seed-1"
+    updates = (
+        await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}/updates", headers=ADMIN)
+    ).json()
+    assert {u["encoding"] for u in updates} == {"int8"}
+    assert all(u["size_bytes"] == 20 + N for u in updates)
+    deploys = [a for _, name, a in live_hub.sent if name == "model-update"]
+    assert len(deploys) == 3
+    assert {a["manifest"]["version"] for a in deploys} == {"v2"}
+
+
+async def test_every_invalid_update_is_rejected_with_its_reason(
+    live_hub: LiveHub, tmp_path: Path
+) -> None:
+    # Prepare: five participants, one outsider, one unenrolled sender
+    clients = await enroll_clients(live_hub, 6)
+    devices = sorted(clients)[:5]
+    round_id = await start(
+        live_hub, devices=devices, min_clients=1, deadline_s=60, max_update_norm=20.0
+    )
+    url = f"/api/v1/fl/rounds/{round_id}/updates"
+
+    def fp32(values: np.ndarray) -> bytes:
+        return wire.encode_update(
+            wire.WireUpdate(wire.Encoding.FP32, 10, 0.0, values.astype(np.float32))
+        )
+
+    nan = np.zeros(N)
+    nan[3] = np.nan
+    bad_shape = wire.encode_update(
+        wire.WireUpdate(wire.Encoding.FP32, 10, 0.0, np.zeros(N - 1, np.float32))
+    )
+    bad_dtype = wire.HEADER.pack(wire.MAGIC, 1, 7, 0, N, 10, 0.0) + bytes(4 * N)
+    cases = [
+        ("engine-00", fp32(nan), "non_finite", 422),
+        ("engine-01", bad_shape, "wrong_shape", 422),
+        ("engine-02", bad_dtype, "wrong_dtype", 422),
+        ("engine-03", fp32(np.full(N, 5.0)), "norm_too_large", 422),
+        ("engine-04", b"\0" * (live_hub.settings.fl_update_max_bytes + 1), "oversize", 413),
+        ("engine-05", fp32(np.zeros(N)), "not_participant", 403),
+    ]
+    # Execute + Assert: each refused with its reason
+    for device, body, reason, status in cases:
+        r = await live_hub.client.post(url, content=body, headers=live_hub.auth(device))
+        assert (r.status_code, r.json()["error"]["code"]) == (status, reason), r.text
+    r = await live_hub.client.post(
+        url,
+        content=fp32(np.zeros(N)),
+        headers={
+            "Authorization": "Basic " + __import__("base64").b64encode(b"ghost:nope").decode()
+        },
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (401, "unenrolled")
+    # a good update, then the same device again: duplicate
+    good = fp32(np.full(N, 0.01))
+    r = await live_hub.client.post(url, content=good, headers=live_hub.auth("engine-00"))
+    assert r.status_code == 202, r.text
+    r = await live_hub.client.post(url, content=good, headers=live_hub.auth("engine-00"))
+    assert r.json()["error"]["code"] == "duplicate"
+    # Assert: recorded with reasons, only the good one accepted and never a rejected one used
+    rows = (
+        await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}/updates", headers=ADMIN)
+    ).json()
+    reasons = sorted(u["reason"] for u in rows if not u["accepted"])
+    assert reasons == sorted(
+        [
+            "non_finite",
+            "wrong_shape",
+            "wrong_dtype",
+            "norm_too_large",
+            "oversize",
+            "not_participant",
+            "unenrolled",
+            "duplicate",
+        ]
+    )
+    assert [u["device_id"] for u in rows if u["accepted"]] == ["engine-00"]
+    engine = create_engine(live_hub.settings.sqlalchemy_url)
+    with engine.connect() as conn:
+        blobs = (
+            conn.execute(select(t.FlUpdate.blob).where(t.FlUpdate.accepted.is_(False)))
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert all(b is None for b in blobs)
+
+
+async def test_outlying_norm_is_excluded_at_aggregation(live_hub: LiveHub) -> None:
+    clients = await enroll_clients(live_hub, 5)
+    round_id = await start(live_hub, devices=sorted(clients), min_clients=3, deploy="none")
+    url = f"/api/v1/fl/rounds/{round_id}/updates"
+    rng = np.random.default_rng(0)
+    for i, device in enumerate(sorted(clients)):
+        scale = 30.0 if i == 4 else 1.0
+        values = rng.normal(0, 0.02, N) * scale
+        body = wire.encode_update(
+            wire.WireUpdate(wire.Encoding.FP32, 100, 0.0, values.astype(np.float32))
+        )
+        r = await live_hub.client.post(url, content=body, headers=live_hub.auth(device))
+        assert r.status_code == 202
+    body = await live_hub.wait_round(round_id, "published", "failed")
+    assert body["state"] == "published"
+    rows = (
+        await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}/updates", headers=ADMIN)
+    ).json()
+    assert [(u["device_id"], u["reason"]) for u in rows if not u["accepted"]] == [
+        ("engine-04", "outlying_norm")
+    ]
+
+
+async def test_secure_aggregation_stores_only_the_sum(live_hub: LiveHub) -> None:
+    # Prepare
+    clients = await enroll_clients(live_hub, 3)
+    round_id = await start(
+        live_hub, devices=sorted(clients), min_clients=3, secure_aggregation=True, deploy="none"
+    )
+    for device, args in commands(live_hub, round_id, "keys").items():
+        await clients[device].handle(args)
+    # Execute
+    trains = commands(live_hub, round_id, "train")
+    assert set(trains) == set(clients)
+    assert all(len(a["peers"]) == 3 for a in trains.values())
+    weights = np.frombuffer(
+        (await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}/weights", headers=ADMIN)).content,
+        "<f4",
+    ).copy()
+    for device, args in trains.items():
+        assert (await clients[device].handle(args))["status"] == 202
+    body = await live_hub.wait_round(round_id, "published", "failed")
+    # Assert: the result is the sample-weighted mean of the updates
+    assert body["state"] == "published", body["reason"]
+    samples = {d: len(c.data) for d, c in clients.items()}
+    expected = sum(
+        c.last_update * samples[d]
+        for d, c in clients.items()  # type: ignore[operator]
+    ) / sum(samples.values())
+    engine = create_engine(live_hub.settings.sqlalchemy_url)
+    with engine.connect() as conn:
+        final = conn.execute(select(t.FlRound.weights).where(t.FlRound.id == round_id)).scalar()
+        assert final is not None
+        assert_allclose(np.frombuffer(final, "<f4") - weights, expected, atol=1e-5)
+        # no stored bytes anywhere decode to (or near) any individual update
+        stored: list[bytes] = []
+        for table in inspect(engine).get_table_names():
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                stored += [v for v in row if isinstance(v, bytes)]
+    engine.dispose()
+    individual = [c.last_update for c in clients.values()]
+    for blob in stored:
+        for dtype in ("<f4", "<u8"):
+            if len(blob) % np.dtype(dtype).itemsize:
+                continue
+            arr = np.frombuffer(blob, dtype)
+            values = wire.from_fixed(arr) if dtype == "<u8" else arr.astype(np.float64)
+            for update in individual:
+                assert update is not None
+                if values.size == update.size:
+                    assert not np.allclose(values, update, atol=1e-4)
+                    assert not np.allclose(values, update * 300, atol=1e-2)
+    rows = (
+        await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}/updates", headers=ADMIN)
+    ).json()
+    assert {u["encoding"] for u in rows} == {"masked"}
+    assert all(u["norm"] is None for u in rows)
+
+
+async def test_secure_aggregation_fails_cleanly_when_a_client_drops(live_hub: LiveHub) -> None:
+    clients = await enroll_clients(live_hub, 3)
+    round_id = await start(
+        live_hub,
+        devices=sorted(clients),
+        min_clients=2,
+        deadline_s=1.0,
+        secure_aggregation=True,
+        deploy="none",
+    )
+    for device, args in commands(live_hub, round_id, "keys").items():
+        await clients[device].handle(args)
+    trains = commands(live_hub, round_id, "train")
+    for device in sorted(trains)[:2]:  # the third drops out after the key exchange
+        await clients[device].handle(trains[device])
+    body = await live_hub.wait_round(round_id, "published", "failed")
+    assert body["state"] == "failed"
+    assert "engine-02 dropped out" in body["reason"]
+    engine = create_engine(live_hub.settings.sqlalchemy_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(t.FlRound.accumulator)).scalar() is None
+    engine.dispose()
+
+
+async def test_async_round_takes_a_late_straggler_with_staleness(live_hub: LiveHub) -> None:
+    # Prepare: three clients, buffer of two; the straggler downloads the weights first
+    clients = await enroll_clients(live_hub, 3)
+    round_id = await start(
+        live_hub, devices=sorted(clients), min_clients=2, mode="async", buffer_size=2, deploy="none"
+    )
+    trains = commands(live_hub, round_id, "train")
+    straggler = "engine-02"
+    old_weights, old_step = await clients[straggler].fetch_weights(trains[straggler]["weights_url"])
+    assert old_step == 0
+    # Execute: the two fast ones make step 1 ...
+    for device in ("engine-00", "engine-01"):
+        assert (await clients[device].handle(trains[device]))["status"] == 202
+    body = await live_hub.wait_round(round_id, "training")
+    assert body["step"] == 1
+    # ... then the straggler arrives, computed from step 0
+    update, _metrics = clients[straggler].local_update(trains[straggler], old_weights)
+    r = await live_hub.client.post(
+        trains[straggler]["upload_url"],
+        content=update,
+        headers={**live_hub.auth(straggler), "X-Edgefleet-Base-Step": "0"},
+    )
+    assert r.status_code == 202, r.text
+    body = await live_hub.wait_round(round_id, "published", "failed")
+    # Assert
+    assert body["state"] == "published", body["reason"]
+    assert body["step"] == 2
+    rows = (
+        await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}/updates", headers=ADMIN)
+    ).json()
+    assert {u["device_id"]: u["staleness"] for u in rows} == {
+        "engine-00": 0,
+        "engine-01": 0,
+        "engine-02": 1,
+    }
+    assert all(u["aggregated"] for u in rows)
+
+
+@pytest.mark.parametrize("privacy", [{"clip_norm": 0.5, "noise_multiplier": 0.8}])
+async def test_dp_parameters_are_recorded_with_the_round(
+    live_hub: LiveHub, privacy: dict[str, float]
+) -> None:
+    clients = await enroll_clients(live_hub, 2)
+    round_id = await start(
+        live_hub, devices=sorted(clients), min_clients=2, privacy=privacy, deploy="none"
+    )
+    for device, args in commands(live_hub, round_id, "train").items():
+        assert args["clip_norm"] == 0.5
+        await clients[device].handle(args)
+    body = await live_hub.wait_round(round_id, "published", "failed")
+    assert body["privacy"]["enabled"] is True
+    assert body["privacy"]["noise_multiplier"] == 0.8
+    assert 0 < body["privacy"]["epsilon_round"] < float("inf")
+    for client in clients.values():
+        assert client.last_update is not None
+        assert float(np.linalg.norm(client.last_update)) <= 0.5 + 1e-5
+
+
+async def test_round_fails_cleanly_without_enough_candidates(live_hub: LiveHub) -> None:
+    await enroll_clients(live_hub, 1)
+    round_id = await start(live_hub, min_clients=2)  # nobody is online: no candidates
+    body = await live_hub.wait_round(round_id, "failed")
+    assert "min_clients 2" in body["reason"]
+    await asyncio.sleep(0)

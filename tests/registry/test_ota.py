@@ -1,0 +1,183 @@
+"""Signed over-the-air updates: a device runs a signed newer version, and refuses tampered,
+unsigned, wrongly signed and older artifacts while the old model keeps serving."""
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from broker.contract import Command, CommandReply, Topics, decode
+from edge_agent.config import parse_config
+from edge_agent.federated import DeviceLearning
+from edge_agent.link import Outbound
+from edge_agent.model_sync import Refused, verify_artifact
+from models.datasets.engine import engine_profile, generate_records
+from models.pipelines import load_pipeline
+from models.training import mlp
+from models.training.engine import SHAPE
+from models.training.manifest import Manifest, sign
+from models.training.onnx_export import export_onnx
+from tests.federated.conftest import ADMIN, LiveHub, live_hub  # noqa: F401 - fixture
+
+MODEL = "engine-fault"
+READING = json.dumps(
+    {k: v for k, v in generate_records(engine_profile(1), 1)[0].items() if k != "fault_status"}
+).encode()
+
+
+def _raw_key(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+
+def _public(key: Ed25519PrivateKey) -> str:
+    return base64.b64encode(
+        key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    ).decode()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda m, s, d: (m, None, d), "unsigned"),
+        (lambda m, s, d: (m, "AAAA" + s[4:], d), "bad_signature"),
+        (lambda m, s, d: (m, s, d[:-1] + b"x"), "tampered"),
+    ],
+)
+def test_verify_artifact_refuses(mutate: Any, reason: str) -> None:
+    key = Ed25519PrivateKey.generate()
+    data = b"model bytes"
+    import hashlib
+
+    manifest = Manifest(MODEL, "v2", 2, hashlib.sha256(data).hexdigest(), len(data), "onnx")
+    m, sig, d = mutate(manifest, sign(manifest, _raw_key(key)), data)
+    with pytest.raises(Refused) as info:
+        verify_artifact(d, m, sig, _public(key), 1)
+    assert info.value.reason == reason
+
+
+def test_verify_artifact_refuses_rollback_and_wrong_key() -> None:
+    import hashlib
+
+    key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    data = b"model"
+    manifest = Manifest(MODEL, "v1", 1, hashlib.sha256(data).hexdigest(), len(data), "onnx")
+    signature = sign(manifest, _raw_key(key))
+    verify_artifact(data, manifest, signature, _public(key), None)
+    with pytest.raises(Refused, match="not newer") as info:
+        verify_artifact(data, manifest, signature, _public(key), 3)
+    assert info.value.reason == "rollback"
+    with pytest.raises(Refused) as info:
+        verify_artifact(data, manifest, signature, _public(other), None)
+    assert info.value.reason == "bad_signature"
+
+
+class Device:
+    """A device's model slots and learning glue, publishing into a list."""
+
+    def __init__(self, hub: LiveHub, tmp: Path, device: str, public_key: str) -> None:
+        config = parse_config(
+            {
+                "device_id": device,
+                "models": [MODEL],
+                "hub": {"url": hub.url},
+                "model_dir": str(tmp / "models"),
+                "broker": {"username": device, "password": hub.secrets[device]},
+                "model_sync": {"public_key": public_key, "state_dir": str(tmp / f"state-{device}")},
+            }
+        )
+        self.published: list[Outbound] = []
+        self.learning = DeviceLearning(config, Topics(), self.published.append)
+        seed = load_pipeline(MODEL, model_dir=config.model_dir)
+        self.slot = self.learning.wrap({MODEL: [seed]})[MODEL][0]
+
+    async def update(self, args: dict[str, Any]) -> CommandReply:
+        await self.learning._update(Command(cmd_id="c1", args=args))
+        return decode(CommandReply, self.published[-1].payload)
+
+
+async def _register(hub: LiveHub, seed: int) -> dict[str, Any]:
+    params = mlp.train(SHAPE, mlp.init_params(SHAPE, seed), *_tiny(), epochs=1)
+    r = await hub.client.post(
+        f"/api/v1/models/{MODEL}/versions", headers=ADMIN, content=export_onnx(SHAPE, params)
+    )
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def _tiny() -> tuple[Any, Any]:
+    from models.datasets.engine import engine_data
+
+    data = engine_data(engine_profile(0), 50)
+    return data.x, data.y
+
+
+def _args(version: dict[str, Any], **override: Any) -> dict[str, Any]:
+    manifest = {k: version[k] for k in ("model", "version", "seq", "sha256", "size", "format")}
+    return {
+        "manifest": manifest,
+        "signature": version["signature"],
+        "deployment_id": None,
+        "url": version["download_url"],
+        **override,
+    }
+
+
+async def test_signed_update_runs_and_bad_ones_are_refused(
+    live_hub: LiveHub,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # Prepare
+    await live_hub.enroll("engine-a")
+    key = (await live_hub.client.get("/api/v1/models/signing-key", headers=ADMIN)).json()
+    device = Device(live_hub, tmp_path, "engine-a", key["public_key"])
+    v1, v2 = await _register(live_hub, 1), await _register(live_hub, 2)
+    # Execute: v2 (newer than the seed) is accepted and served
+    reply = await device.update(_args(v2))
+    # Assert
+    assert reply.ok, reply.error
+    assert (device.slot.version, device.slot.run(READING).label in range(4)) == ("v2", True)
+    rows = (await live_hub.client.get(f"/api/v1/models/{MODEL}/devices", headers=ADMIN)).json()
+    assert [(r["device_id"], r["version"], r["state"]) for r in rows] == [
+        ("engine-a", "v2", "running")
+    ]
+
+    # tampered: the stored artifact is changed on the hub after signing
+    v3 = await _register(live_hub, 3)
+    store = live_hub.settings.data_dir / "artifacts" / v3["sha256"][:2] / v3["sha256"]
+    store.write_bytes(store.read_bytes()[:-2] + b"\0\0")
+    other = Ed25519PrivateKey.generate()
+    forged = sign(
+        Manifest(MODEL, "v3", v3["seq"], v3["sha256"], v3["size"], "onnx"), _raw_key(other)
+    )
+    cases = [
+        (_args(v3), "tampered"),
+        (_args(v3, signature=None), "unsigned"),
+        (_args(v3, signature=forged), "bad_signature"),
+        (_args(v1), "rollback"),
+    ]
+    for args, reason in cases:
+        reply = await device.update(args)
+        assert not reply.ok
+        assert reply.error is not None
+        assert reply.error.startswith(reason), reply.error
+        # the old model keeps serving
+        assert device.slot.version == "v2"
+        assert device.slot.run(READING).label in range(4)
+    rows = (await live_hub.client.get(f"/api/v1/models/{MODEL}/devices", headers=ADMIN)).json()
+    assert rows[0]["state"] == "refused"
+    assert rows[0]["version"] == "v2"
+    assert rows[0]["reason"].startswith("rollback")
+
+    # a restart re-verifies the installed artifact and serves it
+    again = Device(live_hub, tmp_path, "engine-a", key["public_key"])
+    assert again.slot.version == "v2"
+    # with another pinned key the installed artifact is refused at start: seed serves
+    stranger = Device(live_hub, tmp_path, "engine-a", _public(other))
+    assert stranger.slot.version == "seed-1"
