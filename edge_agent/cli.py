@@ -25,6 +25,29 @@ async def _serve(config: AgentConfig) -> None:
     await agent.run()
 
 
+def _enroll_if_needed(config: Path) -> None:
+    """First start of a flashed device: `hub.url` + `hub.enrollment_token`, no credentials yet:
+    enroll, then the file holds the credentials and no token (edge_agent.provision)."""
+    from edge_agent.provision import ProvisionError, enroll_config_file, needs_enrollment, read_yaml
+
+    try:
+        if not needs_enrollment(read_yaml(config)):
+            return
+        result = enroll_config_file(config)
+    except ProvisionError as exc:
+        typer.echo(f"edgefleet agent: enrollment failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"edgefleet agent: cannot rewrite {config} after enrolling: {exc}", err=True)
+        raise typer.Exit(1) from None
+    logging.getLogger("edge_agent").info(
+        "enrolled as %s at %s; %s rewritten without the token",
+        result.device_id,
+        result.hub_url,
+        config,
+    )
+
+
 @app.command()
 def main(
     config: Annotated[Path, typer.Option("--config", "-c", help="Agent YAML configuration file")],
@@ -39,6 +62,8 @@ def main(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not validate_config:
+        _enroll_if_needed(config)
     try:
         cfg = load_config(config)
     except ConfigError as exc:

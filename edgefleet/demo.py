@@ -17,7 +17,12 @@ agents (each publishes its retained `offline` status), waits for them and stops 
 Agents run in their own session (a terminal's Ctrl-C reaches only the demo, which shuts down
 in order) and get SIGTERM from the kernel if the demo dies (PR_SET_PDEATHSIG): no orphans.
 
-The hub (a later issue) plugs in at `start_hub()`.
+Before the agents, it starts the hub (`edgefleet hub` as a process: SQLite in the workdir,
+its MQTT bridge on the embedded broker, `http://127.0.0.1:8000/` by default), creates an
+enrollment token with the hub's admin key and provisions each agent through the real
+`POST /api/v1/enroll` (edge_agent.provision), so the agents connect with their own
+credentials and the hub reports them online. The banner prints the dashboard URL and the admin
+key to sign in with.
 
 The process helpers (`write_agent_config`, `spawn_agent`, `stop_process`) are also used by
 `edgefleet bench edge`.
@@ -189,6 +194,18 @@ class DemoOptions:
     quiet: bool = False
     seed: int = 0
     agent_log_level: str = "INFO"
+    hub_port: int = 8000
+    health_interval_s: float = 5.0
+
+
+@dataclass
+class Hub:
+    """The demo's hub process and how to talk to it."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    admin_key: str
+    log: Path
 
 
 @dataclass
@@ -196,22 +213,112 @@ class Running:
     """What the demo started, for the startup summary and the shutdown."""
 
     agents: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    services: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # the hub
     logs: dict[str, Path] = field(default_factory=dict)
     lines: list[tuple[str, str]] = field(default_factory=list)  # (what, where) for the banner
+    hub: Hub | None = None
 
 
 def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def start_hub(opts: DemoOptions, running: Running) -> None:
-    """Hook for the hub and dashboard (a later issue): start `edgefleet hub` here.
+async def start_hub(opts: DemoOptions, broker_port: int, running: Running) -> Hub:
+    """`edgefleet hub` as a process: SQLite in `<workdir>/hub` (a fresh database per run, the
+    admin key kept across runs), bridge on the demo broker; returns once `/healthz` answers."""
+    import httpx
 
-    It should spawn the hub like the agents (`spawn(...)`, registered in `running.agents` so the
-    shutdown stops it), wait for `/readyz`, point agents at it, and add banner lines such as
-    `("hub", "http://127.0.0.1:8000/api/v1")` and `("dashboard", "http://127.0.0.1:8000/")`.
-    """
-    running.lines.append(("hub", "not part of this demo yet (coming with the cloud hub)"))
+    data_dir = (opts.workdir / "hub").absolute()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for old in data_dir.glob("hub.db*"):  # devices of an earlier run would clash (409)
+        old.unlink()
+    port = opts.hub_port or _free_port(opts.host)
+    url = f"http://{_url_host(opts.host)}:{port}"
+    log = opts.workdir / "logs" / "hub.log"
+    log.unlink(missing_ok=True)
+    env = {
+        "EDGEFLEET_ENVIRONMENT": "development",
+        "EDGEFLEET_DATA_DIR": str(data_dir),
+        "EDGEFLEET_DATABASE_URL": f"sqlite:///{data_dir / 'hub.db'}",
+        "EDGEFLEET_PUBLIC_URL": url,
+        "EDGEFLEET_MQTT_HOST": opts.host,
+        "EDGEFLEET_MQTT_PORT": str(broker_port),
+        "EDGEFLEET_MQTT_CLIENT_ID": f"edgefleet-demo-hub-{os.getpid()}",
+        "EDGEFLEET_HEARTBEAT_INTERVAL_S": str(opts.health_interval_s),
+        "EDGEFLEET_LOG_JSON": "false",
+    }
+    env = {k: v for k, v in env.items() if v} | {"PYTHONUNBUFFERED": "1"}
+    proc = spawn(
+        [*agent_command(), "hub", "--host", opts.host, "--port", str(port)],
+        log=log,
+        env=env,
+    )
+    running.services["hub"] = proc
+    running.logs["hub"] = log
+    key_file = data_dir / "admin.key"
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        while True:
+            if proc.poll() is not None:
+                raise DemoError(f"the hub exited with {proc.returncode}; its log:\n{tail(log)}")
+            if time.monotonic() > deadline:
+                raise DemoError(f"the hub did not answer on {url} within 60 s:\n{tail(log)}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(f"{url}/healthz")).status_code == 200 and key_file.exists():
+                    break
+            await asyncio.sleep(0.1)
+    hub = Hub(proc, url, key_file.read_text().strip(), log)
+    running.hub = hub
+    running.lines.append(("hub", f"{url}/api/v1  (pid {proc.pid}, SQLite in {data_dir})"))
+    running.lines.append(("dashboard", f"{url}/"))
+    running.lines.append(("admin key", f"{hub.admin_key}  (sign in to the dashboard with it)"))
+    return hub
+
+
+async def provision_agents(hub: Hub, configs: dict[str, Path]) -> None:
+    """One enrollment token for the fleet (admin key), then each agent enrolls with it."""
+    import httpx
+
+    from edge_agent.provision import (
+        enroll,
+        merge_enrollment,
+        read_yaml,
+        render_config,
+        write_secret_file,
+    )
+
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        r = await client.post(
+            f"{hub.url}/api/v1/enrollment-tokens",
+            json={"name": "edgefleet demo", "max_uses": len(configs), "tags": ["demo"]},
+            headers={"Authorization": f"Bearer {hub.admin_key}"},
+        )
+    if r.status_code != 201:
+        raise DemoError(f"creating an enrollment token failed: {r.status_code} {r.text}")
+    token = str(r.json()["token"])
+
+    def one(device_id: str, path: Path) -> None:
+        data = read_yaml(path)
+        result = enroll(hub.url, token, device_id=device_id, models=data.get("models", []))
+        write_secret_file(path, render_config(merge_enrollment(data, result)))
+
+    await asyncio.gather(*(asyncio.to_thread(one, d, p) for d, p in configs.items()))
+
+
+class DemoError(RuntimeError):
+    """The demo could not start one of its parts; the message says which and why."""
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _ensure_models(models: set[str]) -> None:
@@ -343,7 +450,9 @@ async def run_demo(opts: DemoOptions) -> int:
     if not clips:
         say("warning: espeak-ng not found - the simulated microphone stays silent")
 
-    settings = load_settings(host=opts.host, port=opts.port, allow_anonymous=True)
+    settings = load_settings(
+        host=opts.host, port=opts.port, allow_anonymous=True, persistence=False
+    )
     running = Running()
     async with running_broker(settings) as broker:
         running.lines.append(("broker", f"{broker.url}  (embedded amqtt, anonymous loopback)"))
@@ -366,15 +475,23 @@ async def _run_fleet(
     aiomqtt: Any,
 ) -> int:
     workdir = opts.workdir
-    for device in DEVICES:
-        cfg = write_agent_config(
+    hub = await start_hub(opts, port, running)
+    configs = {
+        device.device_id: write_agent_config(
             workdir / "agents" / f"{device.device_id}.yaml",
             device.device_id,
             device.models,
             port=port,
             host=opts.host,
             sensors=device.sensors,
+            health_interval_s=opts.health_interval_s,
+            extra={"hub": {"url": hub.url}},
         )
+        for device in DEVICES
+    }
+    await provision_agents(hub, configs)
+    for device in DEVICES:
+        cfg = configs[device.device_id]
         log = workdir / "logs" / f"{device.device_id}.log"
         log.unlink(missing_ok=True)
         running.agents[device.device_id] = spawn_agent(cfg, log=log, log_level=opts.agent_log_level)
@@ -389,7 +506,6 @@ async def _run_fleet(
                 f"(pid {pid}, {device.role}) <- {', '.join(subs)}",
             )
         )
-    start_hub(opts, running)
 
     online: set[str] = set()
     async with aiomqtt.Client(opts.host, port, identifier=f"edgefleet-demo-{os.getpid()}") as mq:
@@ -446,9 +562,9 @@ async def _until_stopped(running: Running, stop: asyncio.Event, duration_s: floa
     while not stop.is_set():
         if deadline is not None and time.monotonic() >= deadline:
             return
-        for device, proc in running.agents.items():
+        for device, proc in (running.agents | running.services).items():
             if proc.poll() is not None:
-                say(f"edgefleet demo: agent {device} exited ({proc.returncode}); stopping")
+                say(f"edgefleet demo: {device} exited ({proc.returncode}); stopping")
                 say(tail(running.logs[device]))
                 return
         with contextlib.suppress(TimeoutError):
@@ -456,11 +572,13 @@ async def _until_stopped(running: Running, stop: asyncio.Event, duration_s: floa
 
 
 async def _stop_fleet(running: Running) -> None:
-    procs = [p for p in running.agents.values() if p.poll() is None]
-    for proc in procs:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-    await asyncio.gather(*(asyncio.to_thread(stop_process, p, 10.0) for p in procs))
+    """Agents first (the hub records them offline), then the hub."""
+    for group in (running.agents, running.services):
+        procs = [p for p in group.values() if p.poll() is None]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        await asyncio.gather(*(asyncio.to_thread(stop_process, p, 10.0) for p in procs))
 
 
 def _banner(
@@ -494,6 +612,14 @@ def _banner(
         f"  mosquitto_pub -h {opts.host} -p {port} -t edgefleet/v1/hall-cam/infer/"
         f"{FACE_MODEL}/my-1 -f photo.jpg"
     )
+    if running.hub is not None:
+        say("open the dashboard (sign in with the admin key above):")
+        say(f"  {running.hub.url}/")
+        say("ask the hub:")
+        say(
+            f"  curl -H 'Authorization: Bearer {running.hub.admin_key}' "
+            f"{running.hub.url}/api/v1/devices"
+        )
     say("")
     until = f"for {opts.duration_s:g} s" if opts.duration_s > 0 else "until Ctrl-C"
     say(f"{READY_LINE} - running {until}")
@@ -514,8 +640,11 @@ def demo(
     ] = DEFAULT_WORKDIR,
     quiet: Annotated[bool, typer.Option("--quiet", help="Do not print each result")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the simulated sensor data")] = 0,
+    hub_port: Annotated[
+        int, typer.Option(help="Hub and dashboard HTTP port (0: any free port)")
+    ] = 8000,
 ) -> None:
-    """Run the embedded broker, three agents and simulated sensors until Ctrl-C."""
+    """Run the embedded broker, the hub, three agents and simulated sensors until Ctrl-C."""
     if host not in {"127.0.0.1", "::1", "localhost"}:
         typer.echo("edgefleet demo: binds loopback only (127.0.0.1 or ::1)", err=True)
         raise typer.Exit(2)
@@ -530,12 +659,14 @@ def demo(
         workdir=workdir,
         quiet=quiet,
         seed=seed,
+        hub_port=hub_port,
     )
     from broker.server import BrokerStartError
+    from edge_agent.provision import ProvisionError
 
     try:
         code = asyncio.run(run_demo(opts))
-    except BrokerStartError as exc:
+    except (BrokerStartError, DemoError, ProvisionError) as exc:
         typer.echo(f"edgefleet demo: {exc}", err=True)
         raise typer.Exit(1) from None
     say("edgefleet demo: stopped")

@@ -1,13 +1,15 @@
-"""`edgefleet demo` end to end: real broker, three agent processes, simulated sensors.
+"""`edgefleet demo` end to end: real broker, hub, three agent processes, simulated sensors.
 
-Starts the demo on a free port, subscribes like `mosquitto_sub -t 'edgefleet/v1/#'`, expects
-results from all three devices within 10 s of the ready line, then SIGTERMs the demo and checks
-it exits 0 with every agent offline and no child process left behind.
+Starts the demo on free ports, subscribes like `mosquitto_sub -t 'edgefleet/v1/#'`, expects
+results from all three devices within 10 s of the ready line and the hub (asked with the admin
+key the demo printed) to report the three enrolled devices `online`, then SIGTERMs the demo and
+checks it exits 0 with every agent offline and no child process left behind.
 """
 
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
 import psutil
 import pytest
@@ -29,8 +32,9 @@ DEVICES = {"door-cam", "hall-cam", "kitchen-mic"}
 
 
 class Demo:
-    def __init__(self, port: int, workdir: Path) -> None:
+    def __init__(self, port: int, workdir: Path, hub_port: int) -> None:
         self.port = port
+        self.hub_port = hub_port
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         self.proc = subprocess.Popen(
@@ -45,6 +49,8 @@ class Demo:
                 str(workdir),
                 "--interval",
                 "0.6",
+                "--hub-port",
+                str(hub_port),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -74,7 +80,7 @@ class Demo:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
-    running = Demo(free_port(), tmp_path)
+    running = Demo(free_port(), tmp_path, free_port())
     yield running
     if running.proc.poll() is None:  # test failed half-way: do not leave it running
         for child in psutil.Process(running.proc.pid).children(recursive=True):
@@ -131,6 +137,7 @@ def test_demo_serves_three_devices_and_stops_cleanly(demo: Demo) -> None:
             assert results[cam]["where"] == "edge"
             assert "faces" in results[cam]["output"]  # type: ignore[operator]
         assert statuses == dict.fromkeys(DEVICES, "online")  # retained births
+        _check_hub(demo)
 
         children = psutil.Process(demo.proc.pid).children(recursive=True)
         assert len(children) >= 3
@@ -154,3 +161,25 @@ def test_demo_serves_three_devices_and_stops_cleanly(demo: Demo) -> None:
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"orphans left behind: {alive}"
     assert len(gone) == len(children)
+
+
+def _check_hub(demo: Demo) -> None:
+    """The banner's dashboard URL and admin key work: the hub lists the three devices online."""
+    text = "\n".join(demo.output)
+    url = f"http://127.0.0.1:{demo.hub_port}"
+    assert f"dashboard  {url}/" in text
+    found = re.search(r"admin key\s+(efk_[A-Za-z0-9_-]+)", text)
+    assert found, text
+    headers = {"Authorization": f"Bearer {found.group(1)}"}
+    assert httpx.get(f"{url}/api/v1/devices", timeout=5).status_code == 401  # no key, no data
+    states: dict[str, str] = {}
+    deadline = time.monotonic() + 10
+    with httpx.Client(base_url=url, headers=headers, timeout=5) as client:
+        while time.monotonic() < deadline:
+            r = client.get("/api/v1/devices")
+            assert r.status_code == 200, r.text
+            states = {d["id"]: d["health"]["state"] for d in r.json()["items"]}
+            if states == dict.fromkeys(DEVICES, "online"):
+                return
+            time.sleep(0.2)  # the hub has no push API for tests; poll its registry
+    pytest.fail(f"hub reports {states}, expected the three demo devices online")

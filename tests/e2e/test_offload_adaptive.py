@@ -6,18 +6,21 @@ hub keeps answers flowing from the edge.
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from edgefleet.bench.procs import cpu_stress
 from tests.fixtures.brokers import BrokerProcess
-from tests.offload.fleet import FACE, T, jpeg, rid, running_fleet
+from tests.offload.fleet import FACE, Fleet, T, jpeg, rid, running_fleet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mosquitto]
 
 CPUS = sorted(os.sched_getaffinity(0))
-AGENT_CPU = {CPUS[0]}
+QUIET_WAIT_S = 60.0  # the machine is shared: how long to wait for the agent's CPU to calm down
 ADAPTIVE = {
     "offload": {
         "pipelines": {FACE: {"mode": "adaptive"}},
@@ -29,9 +32,9 @@ ADAPTIVE = {
 }
 
 
-def ask(fleet: object, device: str, n: int, start: int, period_s: float = 0.05) -> list[str]:
+def ask(fleet: Fleet, device: str, n: int, start: int, period_s: float = 0.05) -> list[str]:
     """Send `n` requests and return where each answer was computed."""
-    probe = fleet.probe  # type: ignore[attr-defined]
+    probe = fleet.probe
     payload = jpeg()
     where = []
     for seq in range(start, start + n):
@@ -42,39 +45,78 @@ def ask(fleet: object, device: str, n: int, start: int, period_s: float = 0.05) 
     return where
 
 
+def health_seq(fleet: Fleet, device: str) -> int:
+    """The sequence number of the newest health message seen from `device` (-1: none)."""
+    seqs = [m.json()["seq"] for m in fleet.probe.messages if m.topic == T.health(device)]
+    return max(seqs, default=-1)
+
+
+def wait_health(
+    fleet: Fleet, device: str, test: Callable[[dict[str, Any]], bool], timeout: float = 15.0
+) -> None:
+    """Wait for a health message newer than now that passes `test` (cpu sampled busy/idle)."""
+    after = health_seq(fleet, device)
+    fleet.probe.wait_for(
+        lambda m: m.topic == T.health(device) and (h := m.json())["seq"] > after and test(h),
+        timeout,
+    )
+
+
+def idlest_cpu() -> int:
+    per_cpu = psutil.cpu_percent(interval=0.5, percpu=True)
+    return min(CPUS, key=lambda c: per_cpu[c] if c < len(per_cpu) else 100.0)
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Pin every thread of a process (the inference worker threads too, not just the main)."""
+    for thread in psutil.Process(pid).threads():
+        os.sched_setaffinity(thread.id, cpus)
+
+
+def wait_quiet(fleet: Fleet, device: str) -> None:
+    """Other engineers' jobs share this machine: a CPU that stays busy without our stress
+    means there is no idle phase to test (skip), not a broken policy."""
+    try:
+        wait_health(fleet, device, lambda h: h["cpu"] < 0.5, QUIET_WAIT_S)
+    except AssertionError:
+        pytest.skip(f"the agent's CPU stayed >= 50 % busy for {QUIET_WAIT_S:.0f} s without stress")
+
+
+def offload_counters(fleet: Fleet, device: str) -> dict[str, Any]:
+    health = [m.json() for m in fleet.probe.messages if m.topic == T.health(device)]
+    last = health[-1] if health else {}
+    counters = {k: v for k, v in last.get("counters", {}).items() if "offload" in k}
+    return {"counters": counters, "cpu": last.get("cpu"), "infer_ms_p50": last.get("infer_ms_p50")}
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    reason="known gap: on a saturated core the agent's own loop inflates measured cloud calls "
-    "(>150 ms), so adaptive keeps choosing the edge; see docs/offload.md",
-    strict=False,
-)
+@pytest.mark.timeout(150)
 @pytest.mark.skipif(len(CPUS) < 2, reason="needs two CPUs: agent and stress on one, hub on another")
 def test_cpu_saturation_moves_to_cloud_and_back(
     tmp_path: Path, mosquitto_broker: BrokerProcess
 ) -> None:
+    """The cloud's cost is the hub's Server-Timing plus the link's floor RTT, so a starved
+    agent (whose own loop inflates every call it times) still sees a cheap cloud; its local
+    cost (queue wait + inference) grows, so traffic moves; once the load is gone, the stale
+    local numbers are re-measured and traffic comes back."""
     with running_fleet(tmp_path, mosquitto_broker, 1, **ADAPTIVE) as fleet:
         agent = fleet.agents[0]
         assert agent.proc is not None
-        os.sched_setaffinity(agent.proc.pid, AGENT_CPU)
+        agent_cpu = {idlest_cpu()}
+        pin(agent.proc.pid, agent_cpu)
         d = agent.device
+        wait_quiet(fleet, d)
         idle = ask(fleet, d, 20, 0)
-        assert idle[-10:].count("edge") >= 8, idle
-        with cpu_stress(3, seconds=30, cpus=AGENT_CPU):
-            time.sleep(1.5)  # the load sampler sees the CPU busy
+        assert idle[-10:].count("edge") >= 8, (idle, offload_counters(fleet, d))
+        with cpu_stress(3, seconds=60, cpus=agent_cpu):
+            wait_health(fleet, d, lambda h: h["cpu"] >= 0.9)  # the sampler sees the CPU busy
             loaded = ask(fleet, d, 30, 100)
-        health = [m.json() for m in fleet.probe.messages if m.topic == T.health(d)]
-        assert loaded[-15:].count("cloud") >= 10, (
-            loaded,
-            {k: v for k, v in health[-1]["counters"].items() if "offload" in k},
-            health[-1]["cpu"],
-            health[-1]["infer_ms_p50"],
-        )
-        time.sleep(2.0)
+        assert loaded[-15:].count("cloud") >= 10, (loaded, offload_counters(fleet, d))
+        wait_quiet(fleet, d)  # the load sampler sees the CPU idle again
         after = ask(fleet, d, 30, 200)
-        assert after[-10:].count("edge") >= 8, after
+        assert after[-10:].count("edge") >= 8, (after, offload_counters(fleet, d))
         print(f"idle {idle.count('cloud')}/20 cloud; loaded {loaded.count('cloud')}/30 cloud; "
-              f"after {after.count('cloud')}/30 cloud")  # fmt: skip
+              f"after {after.count('cloud')}/30 cloud; {offload_counters(fleet, d)}")  # fmt: skip
 
 
 @pytest.mark.timeout(120)

@@ -1,0 +1,1 @@
+"""`edgefleet bundle`: an offline-installable agent bundle for one CPU architecture."""

@@ -1,0 +1,19 @@
+# The hub image: this repository's wheel with the [hub] extra, pinned by constraints.txt.
+FROM python:3.11-slim
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY broker broker
+COPY edge_agent edge_agent
+COPY cloud_hub cloud_hub
+COPY models models
+COPY dashboard dashboard
+COPY deploy deploy
+COPY edgefleet edgefleet
+RUN pip install --no-cache-dir -c constraints.txt ".[hub]" \
+    && useradd --system --create-home edgefleet
+USER edgefleet
+ENV EDGEFLEET_DATA_DIR=/home/edgefleet/data
+# cloud-side model files, verified by sha256 at build time (no downloads at run time)
+RUN edgefleet models fetch face-detect-full wakeword-full || true
+EXPOSE 8000
+CMD ["edgefleet", "hub"]

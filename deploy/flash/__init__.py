@@ -1,0 +1,1 @@
+"""`edgefleet flash`: write cloud-init first-boot set-up into a Raspberry Pi OS image."""
