@@ -11,6 +11,11 @@ Every right is a list of MQTT filters:
   could match is matched by one of these), so `edgefleet/v1/+/cmd/#` or `#` is refused to a
   device whose scope is `edgefleet/v1/<its id>/cmd/+`.
 
+Home Assistant discovery (docs/home-assistant.md) lives outside the prefix, under the HA
+discovery prefix (`homeassistant` unless configured): a device may publish only its own
+device-based discovery config `<ha>/device/edgefleet_<d>/config` and read HA's birth
+`<ha>/status`; the hub may read and publish (clear) every `<ha>/device/+/config`.
+
 Devices subscribe strictly inside what they may read. Integrators and demo-anonymous clients
 may subscribe to any filter under the prefix (so `mosquitto_sub -t 'edgefleet/v1/#'` works) and
 receive only what `read` allows; both brokers then filter each message on delivery.
@@ -51,6 +56,23 @@ class Account:
 
 
 ANONYMOUS = Account(AccountKind.ANONYMOUS, "anonymous")
+DEFAULT_HA_PREFIX = "homeassistant"
+HA_NODE_PREFIX = "edgefleet_"
+"""A device's Home Assistant node id is `edgefleet_<device id>` (HA allows `[a-zA-Z0-9_-]`)."""
+
+
+def ha_node_id(device: str) -> str:
+    return f"{HA_NODE_PREFIX}{device}"
+
+
+def ha_discovery_topic(ha_prefix: str, device: str) -> str:
+    """The device-based discovery topic of one device: `<ha>/device/edgefleet_<d>/config`."""
+    return f"{ha_prefix.rstrip('/')}/device/{ha_node_id(device)}/config"
+
+
+def ha_status_topic(ha_prefix: str) -> str:
+    """Home Assistant's birth/last-will topic (`online` / `offline`)."""
+    return f"{ha_prefix.rstrip('/')}/status"
 
 
 @dataclass(frozen=True)
@@ -83,17 +105,30 @@ def default_integrator_rights(prefix: str = DEFAULT_PREFIX) -> tuple[tuple[str, 
     return publish, read
 
 
-def rights_for(account: Account, *, prefix: str = DEFAULT_PREFIX, demo: bool = False) -> Rights:
-    """What `account` may do. Anonymous clients get the public topics in demo mode, else nothing."""
+def rights_for(
+    account: Account,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    demo: bool = False,
+    ha_prefix: str | None = DEFAULT_HA_PREFIX,
+) -> Rights:
+    """What `account` may do. Anonymous clients get the public topics in demo mode, else nothing.
+
+    `ha_prefix` (None: no Home Assistant rights) adds the discovery topics of devices and hub.
+    """
     prefix = prefix.rstrip("/")
     everything = (f"{prefix}/#",)
     match account.kind:
         case AccountKind.HUB:
-            return Rights(everything, everything, everything)
+            ha = (f"{ha_prefix.rstrip('/')}/device/+/config",) if ha_prefix else ()
+            return Rights((*everything, *ha), (*everything, *ha), (*everything, *ha))
         case AccountKind.DEVICE:
             d = account.name
             publish = _filters(prefix, d, (s for s in TOPIC_SPECS if s.publisher is Role.DEVICE))
             own = _filters(prefix, d, (s for s in TOPIC_SPECS if s.subscriber is Role.DEVICE))
+            if ha_prefix:
+                publish = (*publish, ha_discovery_topic(ha_prefix, d))
+                own = (*own, ha_status_topic(ha_prefix))
             read = (*own, *(account.read or ()))
             return Rights(publish, read, read)
         case AccountKind.INTEGRATOR:

@@ -18,7 +18,7 @@ from typing import Any, Self
 
 import aiomqtt
 
-from broker.acl import Account, AccountKind, Rights, rights_for
+from broker.acl import DEFAULT_HA_PREFIX, Account, AccountKind, Rights, rights_for
 from broker.contract.topics import DEFAULT_PREFIX
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
@@ -61,6 +61,7 @@ def initial_config(
     admin: tuple[str, str],
     hub: tuple[str, str],
     prefix: str = DEFAULT_PREFIX,
+    ha_prefix: str | None = DEFAULT_HA_PREFIX,
 ) -> dict[str, Any]:
     """The dynsec file to start Mosquitto with: (username, password) of admin and hub."""
     hub_account = Account(AccountKind.HUB, hub[0])
@@ -82,7 +83,7 @@ def initial_config(
             {"rolename": ADMIN_ROLE, "acls": admin_acls},
             {
                 "rolename": role_name(hub_account),
-                "acls": role_acls(rights_for(hub_account, prefix=prefix)),
+                "acls": role_acls(rights_for(hub_account, prefix=prefix, ha_prefix=ha_prefix)),
             },
         ],
         "defaultACLAccess": {
@@ -95,7 +96,11 @@ def initial_config(
 
 
 def add_account_commands(
-    account: Account, password: str, *, prefix: str = DEFAULT_PREFIX
+    account: Account,
+    password: str,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    ha_prefix: str | None = DEFAULT_HA_PREFIX,
 ) -> list[Command]:
     """createRole + createClient + addClientRole; a device is pinned to its id as client id."""
     role = role_name(account)
@@ -106,10 +111,24 @@ def add_account_commands(
         {
             "command": "createRole",
             "rolename": role,
-            "acls": role_acls(rights_for(account, prefix=prefix)),
+            "acls": role_acls(rights_for(account, prefix=prefix, ha_prefix=ha_prefix)),
         },
         client,
         {"command": "addClientRole", "username": account.name, "rolename": role},
+    ]
+
+
+def set_password_commands(account: Account, password: str) -> list[Command]:
+    """setClientPassword: a rotated secret; Mosquitto keeps existing sessions connected, so
+    callers that must cut the old secret off also kick the client (`kick_commands`)."""
+    return [{"command": "setClientPassword", "username": account.name, "password": password}]
+
+
+def kick_commands(account: Account) -> list[Command]:
+    """Disconnect the client's current sessions (disable + enable: the account stays)."""
+    return [
+        {"command": "disableClient", "username": account.name},
+        {"command": "enableClient", "username": account.name},
     ]
 
 
@@ -170,9 +189,16 @@ class DynsecAdmin:
         return responses
 
     async def add_account(
-        self, account: Account, password: str, *, prefix: str = DEFAULT_PREFIX
+        self,
+        account: Account,
+        password: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        ha_prefix: str | None = DEFAULT_HA_PREFIX,
     ) -> None:
-        await self.execute(add_account_commands(account, password, prefix=prefix))
+        await self.execute(
+            add_account_commands(account, password, prefix=prefix, ha_prefix=ha_prefix)
+        )
 
     async def revoke(self, account: Account, *, delete: bool = False) -> None:
         await self.execute(revoke_commands(account, delete=delete))

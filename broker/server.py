@@ -179,7 +179,11 @@ def amqtt_config(settings: BrokerSettings) -> dict[str, Any]:
     plugins: dict[str, dict[str, Any]] = {}
     if settings.access_control:
         plugins[CREDENTIALS_AUTH] = _auth_config(settings)
-        plugins[TOPIC_ACL] = {"prefix": settings.topic_prefix, "demo": settings.demo}
+        plugins[TOPIC_ACL] = {
+            "prefix": settings.topic_prefix,
+            "demo": settings.demo,
+            "ha_prefix": settings.ha_discovery_prefix or None,
+        }
     else:
         plugins[ANONYMOUS_AUTH] = {"allow_anonymous": settings.allow_anonymous}
     if settings.max_payload_bytes:

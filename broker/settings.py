@@ -56,6 +56,11 @@ class BrokerSettings(BaseSettings):
     topic_prefix: str = DEFAULT_PREFIX
     """Prefix of the contract topics the ACL protects."""
 
+    ha_discovery_prefix: str | None = "homeassistant"
+    """Home Assistant discovery prefix: devices may publish their own discovery config under it
+    and read `<prefix>/status`, the hub may clear any (docs/home-assistant.md). Empty/None: no
+    Home Assistant rights."""
+
     persistence: bool = True
     """Keep sessions, subscriptions and retained messages in SQLite under `data_dir`, so that a
     broker restart (even SIGKILL) loses no QoS 1 message of an authenticated client."""

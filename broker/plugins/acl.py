@@ -36,6 +36,8 @@ class TopicAclPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no p
         """Topic prefix of the contract."""
         demo: bool = False
         """Anonymous clients may use the public topics (status, infer, result, event, error)."""
+        ha_prefix: str | None = "homeassistant"
+        """Home Assistant discovery prefix (None: no Home Assistant rights)."""
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
@@ -45,7 +47,10 @@ class TopicAclPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no p
     def rights(self, account: Account) -> Rights:
         if account not in self._rights:
             self._rights[account] = rights_for(
-                account, prefix=self.config.prefix, demo=self.config.demo
+                account,
+                prefix=self.config.prefix,
+                demo=self.config.demo,
+                ha_prefix=self.config.ha_prefix,
             )
         return self._rights[account]
 

@@ -141,3 +141,43 @@ def test_prefix_is_configurable() -> None:
     rights = rights_for(Account(AccountKind.DEVICE, "d1"), prefix="acme/mqtt/")
     assert decide(rights, P, "acme/mqtt/d1/status")
     assert not decide(rights, P, f"{V1}/d1/status")
+
+
+HA = "homeassistant"
+
+
+@pytest.mark.parametrize(
+    ("account", "action", "topic", "allowed"),
+    [
+        (CAM, P, f"{HA}/device/edgefleet_cam-1/config", True),
+        (CAM, P, f"{HA}/device/edgefleet_cam-2/config", False),  # not another device's
+        (CAM, P, f"{HA}/device/cam-1/config", False),  # only under its edgefleet_ node id
+        (CAM, P, f"{HA}/sensor/edgefleet_cam-1/x/config", False),  # device-based only
+        (CAM, P, f"{HA}/status", False),  # may not fake Home Assistant's birth
+        (CAM, S, f"{HA}/status", True),
+        (CAM, R, f"{HA}/status", True),
+        (CAM, S, f"{HA}/#", False),
+        (CAM, R, f"{HA}/device/edgefleet_cam-2/config", False),
+        (HUB, P, f"{HA}/device/edgefleet_cam-1/config", True),
+        (HUB, P, f"{HA}/device/other/config", True),
+        (HUB, S, f"{HA}/device/+/config", True),
+        (HUB, R, f"{HA}/device/edgefleet_cam-1/config", True),
+        (HUB, S, f"{HA}/#", False),
+        (HUB, P, f"{HA}/status", False),
+        (HUB, P, f"{HA}/sensor/x/config", False),
+        (ACME, P, f"{HA}/device/edgefleet_cam-1/config", False),
+    ],
+)
+def test_home_assistant_discovery_rights(
+    account: Account, action: Action, topic: str, allowed: bool
+) -> None:
+    assert decide(rights_for(account), action, topic) is allowed
+
+
+def test_home_assistant_prefix_is_configurable_and_can_be_off() -> None:
+    custom = rights_for(CAM, ha_prefix="ha-test")
+    assert decide(custom, P, "ha-test/device/edgefleet_cam-1/config")
+    assert not decide(custom, P, f"{HA}/device/edgefleet_cam-1/config")
+    off = rights_for(CAM, ha_prefix=None)
+    assert not any(t.startswith(HA) for t in (*off.publish, *off.read, *off.subscribe))
+    assert not decide(rights_for(HUB, ha_prefix=None), P, f"{HA}/device/edgefleet_cam-1/config")
