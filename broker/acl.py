@@ -186,3 +186,34 @@ def covers(grant: str, requested: str) -> bool:
         if r == "#" or (g != "+" and (r == "+" or r != g)):
             return False
     return len(r_levels) == len(g_levels)
+
+
+def overlaps(a: str, b: str) -> bool:
+    """True when some topic is matched by both filters `a` and `b`."""
+    a_levels, b_levels = a.split("/"), b.split("/")
+    for x, y in zip(a_levels, b_levels, strict=False):
+        if "#" in (x, y):
+            return True
+        if x != y and "+" not in (x, y):
+            return False
+    if len(a_levels) == len(b_levels):
+        return True
+    longer = a_levels if len(a_levels) > len(b_levels) else b_levels
+    return longer[min(len(a_levels), len(b_levels))] == "#"  # `a/#` also matches `a`
+
+
+def sensor_read_filters(
+    filters: Iterable[object], *, prefix: str = DEFAULT_PREFIX, ha_prefix: str | None = None
+) -> tuple[str, ...]:
+    """A device's extra read rights: its third-party sensor filters, as an admin set them.
+
+    Only valid filters that cannot match anything under the contract prefix (or the Home
+    Assistant prefix) are kept, so a sensor filter can never widen a device's rights into
+    another device's namespace.
+    """
+    guarded = [f"{prefix.rstrip('/')}/#", *([f"{ha_prefix.rstrip('/')}/#"] if ha_prefix else [])]
+    return tuple(
+        f
+        for f in filters
+        if isinstance(f, str) and valid_filter(f) and not any(overlaps(f, g) for g in guarded)
+    )

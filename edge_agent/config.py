@@ -45,7 +45,7 @@ class BrokerConfig(_Section):
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     """MQTT protocol version; 3.1.1 works with amqtt, 5 adds response-topic/correlation-data."""
     client_id: str | None = None
-    """MQTT client id; default `edgefleet-agent-{device_id}`."""
+    """MQTT client id; default: the device id, which a broker with per-device ACLs requires."""
     reconnect_min_s: float = Field(default=0.5, gt=0)
     """First reconnect delay; doubles per failed attempt, with jitter."""
     reconnect_max_s: float = Field(default=30.0, gt=0)
@@ -297,7 +297,7 @@ class AgentConfig(BaseSettings):
 
     @property
     def client_id(self) -> str:
-        return self.broker.client_id or f"edgefleet-agent-{self.device_id}"
+        return self.broker.client_id or self.device_id
 
     @classmethod
     def settings_customise_sources(

@@ -36,6 +36,7 @@ import ctypes
 import itertools
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -198,6 +199,18 @@ class DemoOptions:
     health_interval_s: float = 5.0
 
 
+@dataclass(frozen=True)
+class DemoSecrets:
+    """Fresh per run: the broker asks the hub who a client is (service key); the hub's bridge
+    and the simulated sensors (an integrator account) log in like any other client."""
+
+    service_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    hub_mqtt_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    sensors_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    SENSORS_USER = "demo-sensors"
+
+
 @dataclass
 class Hub:
     """The demo's hub process and how to talk to it."""
@@ -223,7 +236,9 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-async def start_hub(opts: DemoOptions, broker_port: int, running: Running) -> Hub:
+async def start_hub(
+    opts: DemoOptions, broker_port: int, running: Running, keys: DemoSecrets
+) -> Hub:
     """`edgefleet hub` as a process: SQLite in `<workdir>/hub` (a fresh database per run, the
     admin key kept across runs), bridge on the demo broker; returns once `/healthz` answers."""
     import httpx
@@ -232,7 +247,7 @@ async def start_hub(opts: DemoOptions, broker_port: int, running: Running) -> Hu
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob("hub.db*"):  # devices of an earlier run would clash (409)
         old.unlink()
-    port = opts.hub_port or _free_port(opts.host)
+    port = opts.hub_port
     url = f"http://{_url_host(opts.host)}:{port}"
     log = opts.workdir / "logs" / "hub.log"
     log.unlink(missing_ok=True)
@@ -246,6 +261,10 @@ async def start_hub(opts: DemoOptions, broker_port: int, running: Running) -> Hu
         "EDGEFLEET_MQTT_CLIENT_ID": f"edgefleet-demo-hub-{os.getpid()}",
         "EDGEFLEET_HEARTBEAT_INTERVAL_S": str(opts.health_interval_s),
         "EDGEFLEET_LOG_JSON": "false",
+        "EDGEFLEET_BROKER_SERVICE_KEY": keys.service_key,
+        "EDGEFLEET_MQTT_USERNAME": "hub",
+        "EDGEFLEET_MQTT_PASSWORD": keys.hub_mqtt_password,
+        "EDGEFLEET_BROKER_ACCOUNTS": json.dumps([_sensors_account(keys)]),
     }
     env = {k: v for k, v in env.items() if v} | {"PYTHONUNBUFFERED": "1"}
     proc = spawn(
@@ -303,6 +322,38 @@ async def provision_agents(hub: Hub, configs: dict[str, Path]) -> None:
         write_secret_file(path, render_config(merge_enrollment(data, result)))
 
     await asyncio.gather(*(asyncio.to_thread(one, d, p) for d, p in configs.items()))
+
+
+def _sensors_account(keys: DemoSecrets) -> dict[str, Any]:
+    """The simulated camera and microphone: an integrator that may publish camera frames to
+    the third-party sensor topics and inference requests, and read the public topics."""
+    from broker.acl import default_integrator_rights
+    from broker.credentials import hash_secret
+
+    publish, _ = default_integrator_rights()
+    return {
+        "name": keys.SENSORS_USER,
+        "kind": "integrator",
+        "secret_sha256": hash_secret(keys.sensors_password),
+        "publish": [*publish, "sensors/#"],
+    }
+
+
+async def grant_sensor_topics(hub: Hub) -> None:
+    """An admin sets which third-party topics each device's broker account may read."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        for device in DEVICES:
+            if not device.sensors:
+                continue
+            r = await client.patch(
+                f"{hub.url}/api/v1/devices/{device.device_id}",
+                json={"metadata": {"sensor_topics": [s["topic"] for s in device.sensors]}},
+                headers={"Authorization": f"Bearer {hub.admin_key}"},
+            )
+            if r.status_code != 200:
+                raise DemoError(f"granting sensor topics failed: {r.status_code} {r.text}")
 
 
 class DemoError(RuntimeError):
@@ -450,15 +501,28 @@ async def run_demo(opts: DemoOptions) -> int:
     if not clips:
         say("warning: espeak-ng not found - the simulated microphone stays silent")
 
+    # Demo mode (SPEC §1): anonymous loopback clients may use the public topics only; the
+    # agents, the hub and the simulated sensors log in, checked against the hub's registry.
+    keys = DemoSecrets()
+    if not opts.hub_port:
+        opts.hub_port = _free_port(opts.host)
     settings = load_settings(
-        host=opts.host, port=opts.port, allow_anonymous=True, persistence=False
+        host=opts.host,
+        port=opts.port,
+        demo=True,
+        hub_url=f"http://{_url_host(opts.host)}:{opts.hub_port}",
+        hub_service_key=keys.service_key,
+        persistence=True,
+        data_dir=opts.workdir / "broker",
     )
     running = Running()
     async with running_broker(settings) as broker:
-        running.lines.append(("broker", f"{broker.url}  (embedded amqtt, anonymous loopback)"))
+        running.lines.append(
+            ("broker", f"{broker.url}  (embedded amqtt; anonymous: public topics only)")
+        )
         try:
             return await _run_fleet(
-                opts, broker.port, topics, frames, clips, running, stop, aiomqtt
+                opts, broker.port, topics, frames, clips, running, stop, aiomqtt, keys
             )
         finally:
             await _stop_fleet(running)
@@ -473,9 +537,10 @@ async def _run_fleet(
     running: Running,
     stop: asyncio.Event,
     aiomqtt: Any,
+    keys: DemoSecrets,
 ) -> int:
     workdir = opts.workdir
-    hub = await start_hub(opts, port, running)
+    hub = await start_hub(opts, port, running, keys)
     configs = {
         device.device_id: write_agent_config(
             workdir / "agents" / f"{device.device_id}.yaml",
@@ -490,6 +555,7 @@ async def _run_fleet(
         for device in DEVICES
     }
     await provision_agents(hub, configs)
+    await grant_sensor_topics(hub)
     for device in DEVICES:
         cfg = configs[device.device_id]
         log = workdir / "logs" / f"{device.device_id}.log"
@@ -508,7 +574,13 @@ async def _run_fleet(
         )
 
     online: set[str] = set()
-    async with aiomqtt.Client(opts.host, port, identifier=f"edgefleet-demo-{os.getpid()}") as mq:
+    async with aiomqtt.Client(
+        opts.host,
+        port,
+        identifier=f"edgefleet-demo-{os.getpid()}",
+        username=keys.SENSORS_USER,
+        password=keys.sensors_password,
+    ) as mq:
         await mq.subscribe([(topics.filter(Kind(k)), 1) for k in _WATCHED])
         watcher = asyncio.create_task(_watch(mq, topics, opts.quiet, online))
         try:

@@ -10,7 +10,7 @@ from cloud_hub.core import security
 from cloud_hub.core.errors import NotFound, Unauthorized
 from cloud_hub.crud import devices as crud_devices
 from cloud_hub.db import tables as t
-from cloud_hub.schemas.devices import DeviceCreate
+from cloud_hub.schemas.devices import SENSOR_TOPICS_KEY, DeviceCreate
 from cloud_hub.schemas.enrollment import (
     EnrollmentTokenCreate,
     EnrollmentTokenPublic,
@@ -20,20 +20,33 @@ from cloud_hub.schemas.enrollment import (
 
 def to_public(row: t.EnrollmentToken) -> EnrollmentTokenPublic:
     return EnrollmentTokenPublic(
-        id=row.id, name=row.name, max_uses=row.max_uses, uses=row.uses,
-        expires_at=row.expires_at, revoked=row.revoked_at is not None,
-        created_at=row.created_at, site=row.site, tags=list(row.tags or []),
+        id=row.id,
+        name=row.name,
+        max_uses=row.max_uses,
+        uses=row.uses,
+        expires_at=row.expires_at,
+        revoked=row.revoked_at is not None,
+        created_at=row.created_at,
+        site=row.site,
+        tags=list(row.tags or []),
         metadata=row.meta or {},
     )
 
 
-def create_token(session: Session, *, data: EnrollmentTokenCreate,
-                 now: datetime) -> tuple[t.EnrollmentToken, str]:
+def create_token(
+    session: Session, *, data: EnrollmentTokenCreate, now: datetime
+) -> tuple[t.EnrollmentToken, str]:
     token = security.new_secret(security.ENROLL_TOKEN_PREFIX)
     row = t.EnrollmentToken(
-        name=data.name, token_hash=security.digest(token), max_uses=data.max_uses, uses=0,
-        expires_at=now + timedelta(seconds=data.expires_in_s), created_at=now,
-        site=data.site, tags=list(data.tags), meta=data.metadata,
+        name=data.name,
+        token_hash=security.digest(token),
+        max_uses=data.max_uses,
+        uses=0,
+        expires_at=now + timedelta(seconds=data.expires_in_s),
+        created_at=now,
+        site=data.site,
+        tags=list(data.tags),
+        meta=data.metadata,
     )
     session.add(row)
     session.flush()
@@ -54,8 +67,9 @@ def revoke_token(session: Session, *, token_id: int, now: datetime) -> t.Enrollm
 
 
 def _use_token(session: Session, *, token: str, now: datetime) -> t.EnrollmentToken:
-    row = session.scalar(select(t.EnrollmentToken).where(
-        t.EnrollmentToken.token_hash == security.digest(token)))
+    row = session.scalar(
+        select(t.EnrollmentToken).where(t.EnrollmentToken.token_hash == security.digest(token))
+    )
     if row is None:
         raise Unauthorized("unknown enrollment token", code="invalid_token")
     if row.revoked_at is not None:
@@ -65,9 +79,13 @@ def _use_token(session: Session, *, token: str, now: datetime) -> t.EnrollmentTo
     # Atomic check-and-increment: two devices racing for a single-use token cannot both win.
     used = session.execute(
         update(t.EnrollmentToken)
-        .where(t.EnrollmentToken.id == row.id,
-               or_(t.EnrollmentToken.max_uses.is_(None),
-                   t.EnrollmentToken.uses < t.EnrollmentToken.max_uses))
+        .where(
+            t.EnrollmentToken.id == row.id,
+            or_(
+                t.EnrollmentToken.max_uses.is_(None),
+                t.EnrollmentToken.uses < t.EnrollmentToken.max_uses,
+            ),
+        )
         .values(uses=t.EnrollmentToken.uses + 1)
         .execution_options(synchronize_session=False)
     )
@@ -76,8 +94,9 @@ def _use_token(session: Session, *, token: str, now: datetime) -> t.EnrollmentTo
     return row
 
 
-def enroll(session: Session, *, token: str, request: EnrollRequest,
-           now: datetime) -> tuple[t.Device, str]:
+def enroll(
+    session: Session, *, token: str, request: EnrollRequest, now: datetime
+) -> tuple[t.Device, str]:
     """Create a device from a token; returns it with its secret (shown once).
 
     Everything happens in the caller's transaction, so a failure (e.g. the device id is
@@ -87,11 +106,20 @@ def enroll(session: Session, *, token: str, request: EnrollRequest,
     secret = security.new_secret(security.DEVICE_SECRET_PREFIX)
     data = DeviceCreate(
         id=request.device_id or f"dev-{secrets.token_hex(6)}",
-        name=request.name, site=row.site, hardware=request.hardware,
-        agent_version=request.agent_version, capabilities=request.capabilities,
+        name=request.name,
+        site=row.site,
+        hardware=request.hardware,
+        agent_version=request.agent_version,
+        capabilities=request.capabilities,
         tags=list(dict.fromkeys([*(row.tags or []), *request.tags])),
-        metadata={**(row.meta or {}), **request.metadata},
+        # A device may describe itself, but not grant itself broker rights: the sensor
+        # topics it may read come from the admin (the token or a later PATCH) only.
+        metadata={
+            **(row.meta or {}),
+            **{k: v for k, v in request.metadata.items() if k != SENSOR_TOPICS_KEY},
+        },
     )
-    device = crud_devices.create_device(session, data=data, secret_hash=security.digest(secret),
-                                        now=now, enrolled_with=row.id)
+    device = crud_devices.create_device(
+        session, data=data, secret_hash=security.digest(secret), now=now, enrolled_with=row.id
+    )
     return device, secret

@@ -16,6 +16,11 @@ from cloud_hub.schemas.common import (
 State = Literal["online", "degraded", "offline", "lost"]
 
 
+SENSOR_TOPICS_KEY = "sensor_topics"
+"""Device metadata key an admin sets: the third-party topic filters (outside the contract
+prefix) the device's broker account may read. Devices cannot set it themselves at enrollment."""
+
+
 class ServiceRecord(RequestModel):
     """Service registration from the design brief: id, address and metadata (version, weight)."""
 

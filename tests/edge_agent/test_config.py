@@ -32,7 +32,7 @@ def test_good_file_and_defaults(tmp_path: Path) -> None:
     assert cfg.health_interval_s == 5
     assert cfg.workers_per_model == 1
     assert cfg.topic_prefix == "edgefleet/v1"
-    assert cfg.client_id == "edgefleet-agent-cam-01"
+    assert cfg.client_id == "cam-01"
     assert cfg.sensors[0].topic == "cameras/+/jpeg"
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from broker.acl import sensor_read_filters
 from broker.credentials import (
     AccountGrant,
     BrokerAuthRequest,
@@ -25,6 +26,7 @@ from cloud_hub.core.config import Settings
 from cloud_hub.core.db import Database
 from cloud_hub.core.errors import Unauthorized
 from cloud_hub.db import tables as t
+from cloud_hub.schemas.devices import SENSOR_TOPICS_KEY
 
 router = APIRouter(prefix="/broker", tags=["broker"])
 DENY = BrokerAuthResponse(allow=False)
@@ -38,12 +40,18 @@ def _check_service_key(settings: Settings, token: str) -> None:
         raise Unauthorized("invalid broker service key", code="invalid_credentials")
 
 
-def _device(db: Database, request: BrokerAuthRequest) -> AccountGrant | None:
+def _device(db: Database, settings: Settings, request: BrokerAuthRequest) -> AccountGrant | None:
     with db.session(write=False) as s:
         device = s.get(t.Device, request.username)
         if device is None or not security.matches(request.password, device.secret_hash):
             return None
-    return AccountGrant(kind="device", name=device.id)
+        wanted = device.meta.get(SENSOR_TOPICS_KEY) or []
+    sensors = sensor_read_filters(
+        wanted if isinstance(wanted, list) else [],
+        prefix=settings.topic_prefix,
+        ha_prefix=settings.ha_discovery_prefix or None,
+    )
+    return AccountGrant(kind="device", name=device.id, read=list(sensors) or None)
 
 
 def _configured(settings: Settings, request: BrokerAuthRequest) -> AccountGrant | None:
@@ -71,7 +79,7 @@ def authenticate(
 ) -> BrokerAuthResponse:
     grant = _configured(settings, request)
     if grant is None and request.username != settings.mqtt_username:
-        grant = _device(db, request) if request.username.strip() else None
+        grant = _device(db, settings, request) if request.username.strip() else None
     if grant is None or not client_id_allowed(grant.account(), request.client_id):
         return DENY
     return BrokerAuthResponse(allow=True, account=grant)
