@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from broker.contract import (
+    Ack,
     Command,
     CommandReply,
     ErrorCode,
@@ -48,6 +49,7 @@ SAMPLES: list[BaseModel] = [
     CommandReply(ts=TS, cmd_id="c1", ok=False, error="unknown model"),
     TwinDesired(ts=TS, version={"hub": 3}, state={"health_interval_s": 10}),
     TwinReported(ts=TS, version={"hub": 3, "cam-1": 7}, state={"health_interval_s": 10}),
+    Ack(ts=TS, msg_ids=["0b5e", "e1"]),
     FACES,
     WAKE,
     TABULAR,

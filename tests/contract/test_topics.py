@@ -30,6 +30,7 @@ ROUND_TRIPS = [
      ParsedTopic(Kind.TWIN_DESIRED, "cam-1")),
     (T.twin_reported("cam-1"), "edgefleet/v1/cam-1/twin/reported",
      ParsedTopic(Kind.TWIN_REPORTED, "cam-1")),
+    (T.ack("cam-1"), "edgefleet/v1/cam-1/ack", ParsedTopic(Kind.ACK, "cam-1")),
 ]  # fmt: skip
 
 
