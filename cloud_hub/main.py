@@ -26,6 +26,7 @@ from cloud_hub.api.routes import (
     session,
     twin,
 )
+from cloud_hub.api.routes import commands as command_routes
 from cloud_hub.api.routes import federated as federated_routes
 from cloud_hub.api.routes import models as model_routes
 from cloud_hub.core import security
@@ -68,6 +69,7 @@ def _api_router() -> APIRouter:
         api.include_router(module.router)
     for module in (twin, broker_auth):  # twin, broker auth (docs/twin.md, broker.md)
         api.include_router(module.router)
+    api.include_router(command_routes.router)  # device commands (docs/dashboard.md)
     return api
 
 

@@ -1,8 +1,9 @@
 """The dashboard against a live fleet: Mosquitto, `edgefleet hub` and the demo's three agents
 as real processes, enrolled through the API. Sign-in, the fleet table, a device going offline
-live, charts from real health history, the empty states of pages whose APIs are not here yet,
-and screenshots of every page for the docs."""
+live, charts from real health history, the empty Models and Federated pages, and screenshots
+of the login, fleet and device pages for the docs."""
 
+import re
 import signal
 import subprocess
 import time
@@ -30,6 +31,7 @@ pytestmark = [
     ),
 ]
 OFFLINE_WITHIN_S = 10.0
+UP = re.compile("^(online|degraded)$")  # degraded: connected, but CPU over its band on a busy CI
 
 
 def row(page: object, device: str) -> str:
@@ -101,9 +103,7 @@ def test_live_fleet_dashboard(
 
     sign_in(page, hub)
     for device in ids:  # the demo devices come online (agents load models, then connect)
-        expect(page.locator(row(page, device))).to_have_attribute(
-            "data-state", "online", timeout=30_000
-        )
+        expect(page.locator(row(page, device))).to_have_attribute("data-state", UP, timeout=30_000)
     _face_request(mosquitto_broker, "door-cam", DEVICES[0].models[0])
 
     # the device page draws its charts from the real health history
@@ -119,17 +119,16 @@ def test_live_fleet_dashboard(
     expect(page.locator(".tab-panel table tbody tr").first).to_be_visible(timeout=10_000)
     page.screenshot(animations="disabled", path=SCREENSHOTS / "device.png", full_page=True)
 
-    # pages whose hub APIs are not there yet say so instead of failing
+    # a fleet without a registered model or a round: the pages say so (test_registry.py fills
+    # them with real data and takes their screenshots)
     page.get_by_role("link", name="Models", exact=True).click()
-    expect(page.get_by_text("The model registry is not available on this hub yet")).to_be_visible()
-    page.screenshot(animations="disabled", path=SCREENSHOTS / "models.png")
+    expect(page.get_by_text("No models registered yet")).to_be_visible()
     page.get_by_role("link", name="Federated").click()
-    expect(page.get_by_text("Federated learning is not available on this hub yet")).to_be_visible()
-    page.screenshot(animations="disabled", path=SCREENSHOTS / "federated.png")
+    expect(page.get_by_text("No federated rounds yet")).to_be_visible()
 
     # SIGKILL an agent: its row turns offline live, without a reload
     page.get_by_role("link", name="Fleet", exact=True).click()
-    expect(page.locator(row(page, "kitchen-mic"))).to_have_attribute("data-state", "online")
+    expect(page.locator(row(page, "kitchen-mic"))).to_have_attribute("data-state", UP)
     expect(page.locator("#live-status")).to_have_attribute("data-live", "up")
     page.evaluate("window.__sameDocument = true")
     killed = time.monotonic()

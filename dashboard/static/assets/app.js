@@ -100,9 +100,10 @@ function route() {
   const hash = location.hash || '#/';
   if (view) view.destroy();
   const m = hash.match(/^#\/devices\/([^/?]+)/);
+  const sub = (hash.match(/^#\/(?:models|federated)\/([^/?]+)/) || [])[1];
   view = m ? deviceView(ctx, decodeURIComponent(m[1]))
-    : hash.startsWith('#/models') ? modelsView(ctx)
-      : hash.startsWith('#/federated') ? federatedView(ctx) : fleetView(ctx);
+    : hash.startsWith('#/models') ? modelsView(ctx, sub && decodeURIComponent(sub))
+      : hash.startsWith('#/federated') ? federatedView(ctx, sub) : fleetView(ctx);
   for (const a of frame.links) {
     const active = NAV.find(([, label]) => label === a.dataset.nav)[2].test(hash);
     if (active) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');

@@ -99,3 +99,66 @@ export function lineChart({ title, unit = '', format = (x) => String(x), fixedMa
     push(point) { points.push(point); if (points.length > 600) points.shift(); draw(); },
   };
 }
+
+/**
+ * Lines over categories (one point per round): `rows` [{label, values: {key: number}}], oldest
+ * first; `series` [{key, label, cls}]. Drawn on [0, fixedMax or a nice max]; a legend names
+ * each line (and its newest value), so colour is never the only cue.
+ */
+export function seriesChart({ title, rows, series, fixedMax, format = (x) => String(x) }) {
+  const W = 560, H = 210, L = 46, R = 14, T = 14, B = 26;
+  const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title });
+  const legend = h('div', { class: 'legend' });
+  const el = h('figure', { class: 'chart-card', 'data-chart': title, 'data-points': String(rows.length) },
+    h('figcaption', { class: 'caption-stack' }, h('span', { class: 'chart-title', text: title }), legend), svg);
+  const all = rows.flatMap((r) => series.map((sr) => r.values[sr.key])).filter((v) => typeof v === 'number');
+  if (!all.length) {
+    svg.append(s('text', { x: W / 2, y: H / 2, class: 'chart-empty', 'text-anchor': 'middle' }, 'No published round yet'));
+    return el;
+  }
+  const yMax = fixedMax ?? niceMax(Math.max(...all) * 1.1);
+  const n = rows.length;
+  const x = (i) => round(n === 1 ? (L + W - R) / 2 : L + (i / (n - 1)) * (W - L - R));
+  const y = (v) => round(T + (1 - Math.min(1, Math.max(0, v / yMax))) * (H - T - B));
+  for (let i = 0; i <= 4; i++) {
+    const v = (yMax * i) / 4;
+    svg.append(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }),
+      s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, format(v)));
+  }
+  const every = Math.max(1, Math.ceil(n / 12));
+  rows.forEach((r, i) => {
+    if (i % every === 0 || i === n - 1) {
+      svg.append(s('text', { x: x(i), y: H - 6, class: 'tick', 'text-anchor': 'middle' }, r.label));
+    }
+  });
+  for (const sr of series) {
+    const pts = rows.map((r, i) => [i, r.values[sr.key]]).filter(([, v]) => typeof v === 'number');
+    if (!pts.length) continue;
+    const d = pts.map(([i, v], k) => `${k ? 'L' : 'M'}${x(i)},${y(v)}`).join(' ');
+    svg.append(s('path', { class: `series-line ${sr.cls}`, d }));
+    for (const [i, v] of pts) {
+      svg.append(s('circle', { class: `series-dot ${sr.cls}`, cx: x(i), cy: y(v), r: 3 },
+        s('title', {}, `${r0(rows[i].label)} ${sr.label}: ${format(v)}`)));
+    }
+    const lastV = pts[pts.length - 1][1];
+    legend.append(h('span', { class: 'legend-item' }, h('span', { class: `swatch ${sr.cls}`, 'aria-hidden': 'true' }),
+      `${sr.label} `, h('strong', { text: format(lastV) })));
+  }
+  return el;
+}
+
+const r0 = (x) => String(x);
+
+/** Accuracy and loss per federated round, side by side. */
+export function roundsChart(rounds) {
+  const rows = rounds.map((r) => ({ label: r.label, values: r.metrics }));
+  return h('div', { class: 'charts charts-2' },
+    seriesChart({ title: 'Accuracy', rows, fixedMax: 1, format: (v) => `${Math.round(v * 100)}%`,
+      series: [
+        { key: 'validation_accuracy', label: 'validation', cls: 's1' },
+        { key: 'train_accuracy', label: 'clients after', cls: 's2' },
+        { key: 'train_accuracy_before', label: 'clients before', cls: 's3' },
+      ] }),
+    seriesChart({ title: 'Training loss', rows, format: (v) => (+v).toFixed(2),
+      series: [{ key: 'train_loss', label: 'mean client loss', cls: 's4' }] }));
+}

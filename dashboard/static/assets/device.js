@@ -79,27 +79,12 @@ export function deviceView(ctx, id) {
     }
     const out = h('div', { class: 'actions' });
     apiPaths().then((paths) => {
-      const commandPath = Object.keys(paths).find((p) => /\/devices\/\{[^}]+\}\/commands?$/.test(p));
-      const deployPath = Object.keys(paths).find((p) => /\/deployments$/.test(p));
-      const cmdName = h('input', { id: 'cmd-name', placeholder: 'reload_config', disabled: commandPath ? null : true });
-      const sendCmd = h('button', { class: 'btn', type: 'submit', disabled: commandPath ? null : true }, 'Send command');
-      const cmdForm = h('form', { class: 'action', 'aria-labelledby': 'act-cmd' },
-        h('h3', { id: 'act-cmd', text: 'Send a command' }),
-        h('div', { class: 'inline' }, h('label', { for: 'cmd-name', class: 'sr-only', text: 'Command name' }), cmdName, sendCmd),
-        commandPath ? null : h('p', { class: 'hint', text: 'This hub has no command API yet (coming with the next hub release).' }));
-      cmdForm.addEventListener('submit', async (e) => {
-        e.preventDefault();
-        const name = cmdName.value.trim();
-        if (!name || !(await confirmDialog({ title: `Send “${name}” to ${id}?`, body: 'The device runs it as soon as it receives it.', confirmLabel: 'Send' }))) return;
-        try {
-          await api(commandPath.replace(/^\/api\/v1/, '').replace(/\{[^}]+\}/, enc), { method: 'POST', body: { name } });
-          toast(`Command “${name}” sent to ${id}`, 'ok');
-        } catch (err) { toast(err.message, 'error'); }
-      });
-      const roll = h('div', { class: 'action' }, h('h3', { text: 'Roll a model version' }),
-        deployPath
-          ? h('p', {}, 'Start a rollout on the ', h('a', { href: '#/models' }, 'Models page'), '.')
-          : h('p', { class: 'hint', text: 'This hub has no model registry yet: rollouts appear here once it does.' }));
+      const commandPath = '/api/v1/devices/{device_id}/commands/{name}' in paths;
+      const deployPath = '/api/v1/devices/{device_id}/deployments' in paths;
+      const cmdForm = commandForm(commandPath);
+      const roll = deployPath ? rollForm(device)
+        : h('div', { class: 'action' }, h('h3', { text: 'Roll a model version' }),
+          h('p', { class: 'hint', text: 'This hub has no model registry yet: rollouts appear here once it does.' }));
       const disable = h('button', { class: 'btn btn-danger-outline', type: 'button' }, 'Disable device');
       disable.addEventListener('click', async () => {
         if (!(await confirmDialog({ title: `Disable ${id}?`, danger: true, confirmLabel: 'Disable device',
@@ -119,6 +104,86 @@ export function deviceView(ctx, id) {
         h('div', { class: 'inline' }, disable, del)));
     });
     return out;
+  }
+
+  function commandForm(available) {
+    const cmdName = h('input', { id: 'cmd-name', value: 'ping', autocomplete: 'off', spellcheck: 'false', disabled: available ? null : true });
+    const cmdArgs = h('input', { id: 'cmd-args', placeholder: '{"key": "value"}', autocomplete: 'off', spellcheck: 'false', disabled: available ? null : true });
+    const send = h('button', { class: 'btn', type: 'submit', disabled: available ? null : true }, 'Send command');
+    const out = h('div', { id: 'cmd-reply', class: 'reply', 'aria-live': 'polite' });
+    const form = h('form', { class: 'action', 'aria-labelledby': 'act-cmd' },
+      h('h3', { id: 'act-cmd', text: 'Send a command' }),
+      h('div', { class: 'inline' }, h('label', { for: 'cmd-name', class: 'sr-only', text: 'Command name' }), cmdName,
+        h('label', { for: 'cmd-args', class: 'sr-only', text: 'Arguments (JSON)' }), cmdArgs, send),
+      available ? h('p', { class: 'hint', text: 'The hub publishes cmd/<name> and waits up to 10 s for the reply. Agents answer ping.' })
+        : h('p', { class: 'hint', text: 'This hub has no command API yet (coming with the next hub release).' }), out);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const name = cmdName.value.trim();
+      let args = {};
+      try { args = cmdArgs.value.trim() ? JSON.parse(cmdArgs.value) : {}; } catch { toast('Arguments must be a JSON object', 'error'); return; }
+      if (!name || !(await confirmDialog({ title: `Send “${name}” to ${id}?`, body: 'The device runs it as soon as it receives it; the reply shows here.', confirmLabel: 'Send' }))) return;
+      send.disabled = true;
+      out.replaceChildren(h('span', { class: 'muted', text: `Waiting for ${id} to reply…` }));
+      try {
+        const r = await api(`/devices/${enc}/commands/${encodeURIComponent(name)}`, { method: 'POST', body: { args, timeout_s: 10 } });
+        out.replaceChildren(h('p', { class: 'reply' }, h('span', { class: r.ok ? 'reply-ok' : 'reply-bad', text: r.ok ? 'OK' : 'Refused' }),
+          ` · replied in ${ms(r.elapsed_ms)}`, r.error ? ` · ${r.error}` : ''), json(r.result));
+      } catch (err) {
+        out.replaceChildren(h('p', { class: 'reply reply-bad', text: err.message }));
+      } finally { send.disabled = false; }
+    });
+    return form;
+  }
+
+  function rollForm(device) {
+    const models = device.capabilities || [];
+    const model = h('select', { id: 'roll-model' }, models.map((m) => h('option', { value: m }, m)));
+    const version = h('select', { id: 'roll-version' });
+    const running = h('p', { class: 'hint', id: 'roll-running' });
+    const go = h('button', { class: 'btn btn-primary', type: 'submit', disabled: true }, 'Roll out');
+    const status = h('div', { id: 'roll-status', 'aria-live': 'polite' });
+    const form = h('form', { class: 'action', 'aria-labelledby': 'act-roll' }, h('h3', { id: 'act-roll', text: 'Roll a model version' }),
+      h('div', { class: 'inline' }, h('label', { for: 'roll-model', class: 'sr-only', text: 'Model' }), model,
+        h('label', { for: 'roll-version', class: 'sr-only', text: 'Version' }), version, go), running, status);
+    async function load() {
+      go.disabled = true;
+      if (!model.value) { running.textContent = 'This device reports no models.'; return; }
+      const m = encodeURIComponent(model.value);
+      const [versions, rows] = await Promise.all([api(`/models/${m}/versions`).catch(() => []), api(`/models/${m}/devices`).catch(() => [])]);
+      const mine = rows.find((r) => r.device_id === id);
+      version.replaceChildren(...versions.map((v) => h('option', { value: v.version }, `${v.version} (seq ${v.seq})`)));
+      running.replaceChildren(mine ? h('span', {}, 'Runs ', h('code', { text: mine.version, id: 'roll-current' }),
+        mine.state === 'refused' ? ` · refused ${mine.refused_version}: ${mine.reason}` : '') : 'Runs its catalogue version (no registry report yet).');
+      go.disabled = !versions.length;
+      version.hidden = !versions.length;
+      if (!versions.length) running.append(' The registry has no versions of this model to roll out.');
+    }
+    model.addEventListener('change', () => load());
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const v = version.value;
+      if (!(await confirmDialog({ title: `Roll ${model.value} ${v} out to ${id}?`, confirmLabel: 'Roll out',
+        body: 'The device downloads the signed artifact, verifies it and swaps models without dropping a request.' }))) return;
+      try {
+        const dep = await api(`/devices/${enc}/deployments`, { method: 'POST', body: { model: model.value, version: v } });
+        toast(`Rollout #${dep.id} of ${dep.version} sent to ${id}`, 'ok');
+        status.replaceChildren(h('span', { class: 'muted', text: `Rollout #${dep.id}: waiting for ${id} to report ${v}…` }));
+        const t0 = Date.now();
+        while (alive && Date.now() - t0 < 120000) {
+          const d = await api(`/deployments/${dep.id}`);
+          if (d.running || d.refused) {
+            status.replaceChildren(d.running ? h('span', { class: 'reply-ok', text: `${id} runs ${v} (rollout #${d.id})` })
+              : h('span', { class: 'reply-bad', text: `${id} refused ${v}; see Models` }));
+            await load();
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      } catch (err) { toast(err.message, 'error'); }
+    });
+    load();
+    return form;
   }
 
   function twinCard(twin) {

@@ -90,7 +90,7 @@ export function toast(message, kind = 'info') {
 }
 
 /** A modal confirmation; resolves true when confirmed. `typed` asks the user to type a word. */
-export function confirmDialog({ title, body, confirmLabel = 'Confirm', danger = false, typed }) {
+export function confirmDialog({ title, body, confirmLabel = 'Confirm', danger = false, typed, extra }) {
   return new Promise((resolve) => {
     const input = typed
       ? h('input', { id: 'confirm-typed', autocomplete: 'off', spellcheck: 'false' }) : null;
@@ -101,7 +101,7 @@ export function confirmDialog({ title, body, confirmLabel = 'Confirm', danger = 
       h('h2', { text: title, id: 'dialog-title' }), h('p', { text: body }),
       typed ? h('label', { for: 'confirm-typed' }, 'Type ', h('code', { text: typed }),
         ' to confirm') : null,
-      input, h('div', { class: 'dialog-actions' }, cancel, ok));
+      input, extra || null, h('div', { class: 'dialog-actions' }, cancel, ok));
     const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'dialog-title' }, form);
     if (input) input.addEventListener('input', () => { ok.disabled = input.value !== typed; });
     let result = false;
