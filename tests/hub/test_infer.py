@@ -5,6 +5,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from broker.contract import ErrorCode, InferResult, WakeWordOutput
@@ -136,7 +137,15 @@ async def test_real_face_detect_full(make_settings: Callable[..., Settings]) -> 
                                   headers=headers)
         assert r.status_code == 200, r.text
         assert r.json()["where"] == "cloud"
-        assert len(r.json()["output"]["faces"]) >= 1
+        cloud_best = max(r.json()["output"]["faces"], key=lambda f: f["score"])
+        # the edge's light model, through the same models/ code an agent runs
+        from models.pipelines import load_pipeline
+        from models.processing.vision import box_iou
+
+        edge = load_pipeline("face-detect-lite").run(jpeg.tobytes())
+        edge_best = max(edge.faces, key=lambda f: f.score)  # type: ignore[union-attr]
+        iou = box_iou(np.array(cloud_best["box"]), np.array([edge_best.box]))[0]
+        assert iou >= 0.5, (cloud_best, edge_best)
         r = await hub.client.post("/api/v1/infer/face-detect-full", content=b"not an image",
                                   headers=headers)
         assert r.status_code == 422
