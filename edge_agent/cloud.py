@@ -4,6 +4,7 @@ credentials, a circuit breaker with half-open probing, and EWMAs of what calls c
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +14,8 @@ import httpx
 from broker.contract import ContractError, InferResult, decode
 
 log = logging.getLogger(__name__)
+
+STALE_AFTER_S = 5.0  # a cloud cost average this old is replaced by the next sample
 
 
 class CloudError(Exception):
@@ -24,16 +27,64 @@ class CloudError(Exception):
 
 
 class Ewma:
-    """Exponentially weighted moving average; None until the first sample."""
+    """Exponentially weighted moving average; None until the first sample.
 
-    def __init__(self, alpha: float = 0.2) -> None:
-        self.alpha = alpha
+    With `stale_after_s`, a sample arriving after that long without one replaces the value
+    instead of blending into it: an old average (say, local inference times measured while
+    the CPU was saturated) says nothing about now."""
+
+    def __init__(
+        self,
+        alpha: float = 0.2,
+        stale_after_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.alpha, self.stale_after_s, self._clock = alpha, stale_after_s, clock
         self.value: float | None = None
+        self.updated = float("-inf")
+
+    def stale(self) -> bool:
+        return self.stale_after_s is not None and self.age() > self.stale_after_s
+
+    def age(self) -> float:
+        return self._clock() - self.updated
 
     def add(self, sample: float) -> float:
         v = self.value
-        self.value = sample if v is None else v + self.alpha * (sample - v)
+        fresh = v is None or self.stale()
+        self.value = sample if fresh or v is None else v + self.alpha * (sample - v)
+        self.updated = self._clock()
         return self.value
+
+
+class WindowMin:
+    """The smallest of the last `size` samples: a link's floor RTT. Scheduling delays on a
+    busy device only ever add to a measured RTT, so the minimum is the robust estimate."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+
+    def add(self, sample: float) -> None:
+        self._samples.append(sample)
+
+    @property
+    def value(self) -> float | None:
+        return min(self._samples) if self._samples else None
+
+
+def parse_server_timing(header: str | None) -> dict[str, float]:
+    """`total;dur=12.3, infer;dur=4.5` -> {"total": 12.3, "infer": 4.5} (bad parts ignored)."""
+    out: dict[str, float] = {}
+    for part in (header or "").split(","):
+        name, _, params = part.strip().partition(";")
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "dur" and name:
+                try:
+                    out[name] = float(value.strip('"'))
+                except ValueError:
+                    continue
+    return out
 
 
 class BreakerState(StrEnum):
@@ -90,6 +141,7 @@ class CloudAnswer:
     result: InferResult
     elapsed_ms: float
     sent_bytes: int
+    server_ms: float | None = None  # the hub's own time (Server-Timing `total`)
 
 
 class CloudClient:
@@ -111,7 +163,9 @@ class CloudClient:
         )
         self.breaker = breaker or CircuitBreaker()
         self.rtt = Ewma()  # light probes and calls: what the link + hub cost
+        self.net = WindowMin(4)  # floor of the link's cost: probes, calls minus server time
         self.call_ms: dict[str, Ewma] = {}  # per cloud model: whole offload calls
+        self.server_ms: dict[str, Ewma] = {}  # per cloud model: the hub's Server-Timing
         self.last_call: dict[str, float] = {}  # per cloud model: time.monotonic() of the last
         self.sent_bytes = 0
         self.calls = 0
@@ -121,10 +175,21 @@ class CloudClient:
         return self.breaker.available()
 
     def stale(self, model: str, max_age_s: float) -> bool:
-        """No offload call to `model` measured within `max_age_s`."""
+        """No offload call to `model` measured within `max_age_s`, and no way to estimate one:
+        once the hub has reported its own time for `model`, the probes keep the estimate
+        fresh without spending requests on exploration."""
+        if model in self.server_ms:
+            return False
         return time.monotonic() - self.last_call.get(model, float("-inf")) > max_age_s
 
     def cost_ms(self, model: str) -> float | None:
+        """Expected cost of an offload to `model`: the hub's reported time (EWMA) plus the
+        link's floor RTT, so that a starved device's own event loop, which inflates every
+        call it times, does not make the cloud look slow; the EWMA of whole calls when the
+        hub does not report its time."""
+        server, net = self.server_ms.get(model), self.net.value
+        if server is not None and server.value is not None and net is not None:
+            return server.value + net
         ewma = self.call_ms.get(model)
         return None if ewma is None else ewma.value
 
@@ -162,9 +227,13 @@ class CloudClient:
         self.calls += 1
         self.sent_bytes += len(payload)
         self.rtt.add(elapsed)
-        self.call_ms.setdefault(model, Ewma()).add(elapsed)
+        self.call_ms.setdefault(model, Ewma(stale_after_s=STALE_AFTER_S)).add(elapsed)
+        server = parse_server_timing(response.headers.get("server-timing")).get("total")
+        if server is not None:
+            self.server_ms.setdefault(model, Ewma(stale_after_s=STALE_AFTER_S)).add(server)
+            self.net.add(max(0.0, elapsed - server))
         self.last_call[model] = time.monotonic()
-        return CloudAnswer(result, elapsed, len(payload))
+        return CloudAnswer(result, elapsed, len(payload), server)
 
     def _failed(self) -> None:
         self.failures += 1
@@ -185,6 +254,7 @@ class CloudClient:
             return None
         elapsed = (time.perf_counter() - started) * 1000.0
         self.breaker.success()
+        self.net.add(elapsed)
         return self.rtt.add(elapsed)
 
     async def probe_forever(self, interval_s: float) -> None:

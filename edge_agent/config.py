@@ -29,6 +29,30 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class BrokerTlsConfig(_Section):
+    """MQTT over TLS (docs/agent.md): the CA to trust and this device's client certificate."""
+
+    ca_file: Path | None = None
+    """PEM CA certificate(s) the broker's certificate must chain to; None: the system CAs."""
+    cert_file: Path | None = None
+    """PEM client certificate of this device (its CN is the device id); needs `key_file`."""
+    key_file: Path | None = None
+    """PEM private key of `cert_file`, unencrypted."""
+    insecure: bool = False
+    """Skip the check that the broker's certificate names `broker.host` (the chain is still
+    verified against `ca_file`); for test set-ups only."""
+
+    @model_validator(mode="after")
+    def _files(self) -> "BrokerTlsConfig":
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: give both or neither")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {str(path)!r} is not a file")
+        return self
+
+
 class BrokerConfig(_Section):
     """Where the MQTT broker is and how to stay connected to it."""
 
@@ -50,6 +74,8 @@ class BrokerConfig(_Section):
     """First reconnect delay; doubles per failed attempt, with jitter."""
     reconnect_max_s: float = Field(default=30.0, gt=0)
     """Longest reconnect delay."""
+    tls: BrokerTlsConfig | None = None
+    """Connect over TLS (`port` is then the broker's TLS port, usually 8883); None: plain TCP."""
 
     @model_validator(mode="after")
     def _backoff_order(self) -> "BrokerConfig":
@@ -95,6 +121,11 @@ class PipelineOffloadConfig(_Section):
     uncertain: tuple[float, float] | None = None
     """Cascade band [low, high] of the light model's confidence sent to the cloud;
     default `offload.policy.uncertain_low/high`."""
+    priority: Literal["normal", "high"] = "normal"
+    """high: on an idle device (load < `offload.policy.full_model_load_max`) requests run on the
+    full model (`local_full_model`), loaded on demand and unloaded when idle (SPEC §2)."""
+    local_full_model: str | None = None
+    """Full model loaded on the device for high priority; default: the id with -lite -> -full."""
 
 
 class OffloadConfig(_Section):
@@ -116,6 +147,8 @@ class OffloadConfig(_Section):
     """Where cascade keeps hard samples while the cloud is down; default under the state dir."""
     hard_samples_max: int = Field(default=1000, ge=0)
     """Most hard samples kept (oldest deleted first); 0 keeps none."""
+    full_model_idle_s: float = Field(default=60.0, gt=0)
+    """A full model loaded on demand is unloaded after this long without a request."""
 
     @field_validator("policy")
     @classmethod

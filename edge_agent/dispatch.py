@@ -2,6 +2,7 @@
 and the hub (`cloud.py`). Runs on the event loop; counts every decision by reason."""
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -23,7 +24,7 @@ from edge_agent.link import Outbound
 from edge_agent.offload import Mode, Reason, Signals, Thresholds, Where
 from edge_agent.outbox import FullPolicy, MemoryStore, Outbox, OutboxStore, SqliteStore
 from edge_agent.replies import Replies
-from edge_agent.runner import Done, Job, Runner
+from edge_agent.runner import Done, Job, PipelineLike, Runner
 from edge_agent.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,12 @@ class LoadSampler:
         self.cpu = 0.0
         self.mem = 0.0
         self.battery: float | None = None
+        self.on_sample: Callable[[], None] | None = None  # e.g. unloading idle full models
         psutil.cpu_percent(percpu=True)  # prime
+
+    @property
+    def load(self) -> float:
+        return max(self.cpu, self.mem)
 
     def sample(self) -> None:
         per_cpu = psutil.cpu_percent(percpu=True)
@@ -81,7 +87,71 @@ class LoadSampler:
     async def run(self, interval_s: float = 0.5) -> None:
         while True:
             self.sample()
+            if self.on_sample is not None:
+                self.on_sample()
             await asyncio.sleep(interval_s)
+
+
+PipelineLoader = Callable[[str], PipelineLike]
+
+
+class FullModels:
+    """Light/full switching on the device (SPEC §2: the full model when device load < 0.5 and
+    the priority is high, else the light one). A high-priority pipeline's request on an idle
+    device runs on its full variant; the first such request loads it in a thread (the request
+    itself still runs on the light model), and a full model without requests for `idle_s`
+    is unloaded by `sweep()` (called after every load sample)."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        loader: PipelineLoader,
+        full_of: dict[str, str],  # light model -> its full variant, high-priority pipelines
+        thresholds: Thresholds,
+        *,
+        idle_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runner, self.loader, self.full_of = runner, loader, full_of
+        self.thresholds, self.idle_s, self._clock = thresholds, idle_s, clock
+        self.used: dict[str, float] = {}  # full model -> last request routed to it
+        self.loading: dict[str, asyncio.Future[PipelineLike]] = {}
+        self.loads = 0
+        self.unloads = 0
+
+    def route(self, job: Job, load: float) -> None:
+        """Point `job` at the full variant when the rule says so and it is loaded."""
+        full = self.full_of.get(job.model)
+        if full is None or not policy.want_full_model(load, True, self.thresholds):
+            return
+        self.used[full] = self._clock()
+        if self.runner.loaded(full):
+            job.run_on = full
+        elif full not in self.loading:
+            future = asyncio.ensure_future(asyncio.to_thread(self.loader, full))
+            self.loading[full] = future
+            future.add_done_callback(functools.partial(self._loaded, full))
+
+    def _loaded(self, model: str, future: "asyncio.Future[PipelineLike]") -> None:
+        self.loading.pop(model, None)
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            log.warning("cannot load the full model %s: %s", model, exc)
+            return
+        self.runner.add_model(model, future.result())
+        self.loads += 1
+        log.info("loaded the full model %s on demand", model)
+
+    def sweep(self) -> None:
+        """Unload full models idle for `idle_s` (those still busy: at the next sweep)."""
+        now = self._clock()
+        for model, last in list(self.used.items()):
+            if now - last >= self.idle_s and self.runner.remove_model(model):
+                del self.used[model]
+                self.unloads += 1
+                log.info("unloaded the idle full model %s", model)
 
 
 class Dispatcher:
@@ -111,6 +181,21 @@ class Dispatcher:
             voice = any(h in model for h in VOICE_HINTS)
             cloud_model = pc.cloud_model or default_cloud_model(model)
             self.plans[model] = Plan(Mode(pc.mode), cloud_model, t, voice)
+        full_of = {
+            model: pc.local_full_model or default_cloud_model(model)
+            for model, pc in config.offload.pipelines.items()
+            if pc.priority == "high"
+        }
+        self.full: FullModels | None = None
+        if full_of:
+            self.full = FullModels(
+                runner,
+                functools.partial(load_full_pipeline, model_dir=config.model_dir),
+                full_of,
+                base,
+                idle_s=config.offload.full_model_idle_s,
+            )
+            self.load.on_sample = self.full.sweep
         self.local_ms: dict[str, Ewma] = {}
         self.wait_ms: dict[str, Ewma] = {}
         self.previous: dict[str, Where] = {}
@@ -122,6 +207,7 @@ class Dispatcher:
     def signals(self, model: str, plan: Plan) -> Signals:
         cloud = self.cloud
         local, wait = self.local_ms.get(model), self.wait_ms.get(model)
+        local_stale = local is not None and local.stale()
         cloud_ms, stale = None, False
         if cloud is not None:
             cloud_ms = cloud.cost_ms(plan.cloud_model)
@@ -132,11 +218,12 @@ class Dispatcher:
             queue_wait_ms=(wait.value or 0.0) if wait else 0.0,
             local_ms=local.value if local else None,
             cloud_ms=cloud_ms,
-            rtt_ms=cloud.rtt.value if cloud is not None else None,
+            rtt_ms=cloud.net.value if cloud is not None else None,
             cloud_available=cloud is not None and cloud.available(),
             battery=self.load.battery,
             voice=plan.voice,
             cloud_stale=stale,
+            local_stale=local_stale,
         )
 
     @property
@@ -154,6 +241,8 @@ class Dispatcher:
     # --- before running ----------------------------------------------------------------------
     def submit(self, job: Job) -> None:
         """Edge (the runner's queue; may raise Rejected) or cloud (an async call)."""
+        if self.full is not None:
+            self.full.route(job, self.load.load)
         plan = self.plans.get(job.model)
         if plan is None or plan.mode is Mode.EDGE or self.cloud is None:
             self.runner.submit(job)
@@ -212,8 +301,9 @@ class Dispatcher:
         """Account a local answer; True when cascade takes it over (publishes later)."""
         model = done.job.model
         if done.error is None:
-            self.local_ms.setdefault(model, Ewma()).add(done.compute_ms)
-            self.wait_ms.setdefault(model, Ewma()).add(max(0.0, done.latency_ms - done.compute_ms))
+            fresh = functools.partial(Ewma, stale_after_s=EXPLORE_AFTER_S)
+            self.local_ms.setdefault(model, fresh()).add(done.compute_ms)
+            self.wait_ms.setdefault(model, fresh()).add(max(0.0, done.latency_ms - done.compute_ms))
         plan = self.plans.get(model)
         if done.error is not None or plan is None or plan.mode is not Mode.CASCADE:
             self.answers += done.error is None
@@ -253,6 +343,15 @@ class Dispatcher:
         meta = {"confidence": confidence, "rid": done.job.rid, "source": done.job.source_topic}
         self.stats.count("hard_samples.saved")
         self._spawn(asyncio.to_thread(hard.save, done.job.model, done.job.payload, meta))
+
+
+def load_full_pipeline(model: str, model_dir: Path | None = None) -> PipelineLike:
+    """A full model for on-demand use (runs in a thread: imports and file checks take time)."""
+    from models.catalogue import load_catalogue
+    from models.pipelines import load_pipeline
+
+    pipeline: PipelineLike = load_pipeline(model, load_catalogue(), model_dir)
+    return pipeline
 
 
 def state_dir() -> Path:

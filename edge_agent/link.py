@@ -19,6 +19,7 @@ from aiomqtt import MqttError
 from tenacity import RetryCallState, wait_exponential_jitter
 
 from edge_agent.config import BrokerConfig
+from edge_agent.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class Link:
         self._client: aiomqtt.Client | None = None
         self._pending: set[asyncio.Task[bool]] = set()
         self._v5 = config.protocol == "5"
+        # built once (it reads the files): every reconnect reuses it
+        self._tls = None if config.tls is None else client_context(config.tls)
         self.publish_failures = 0
 
     @property
@@ -120,6 +123,7 @@ class Link:
             # Small packets (PUBACK, then the result) back to back must not wait for the
             # broker's delayed ACK (~40 ms on Linux): no Nagle on the agent's socket.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            tls_context=self._tls,
         )
         client.pending_calls_threshold = 10_000  # results are published concurrently
         return client

@@ -41,7 +41,7 @@ class Reason(StrEnum):
     EDGE_FASTER = "edge_faster"
     CLOUD_FASTER = "cloud_faster"
     HOLD = "hold"  # the other side is better, but not by the hysteresis margin
-    EXPLORE = "explore"  # loaded device, stale cloud measurement: one call to refresh it
+    EXPLORE = "explore"  # a stale measurement of the unused side: one request to refresh it
     CONFIDENT = "confident"  # cascade: the light model is sure enough
     UNCERTAIN = "uncertain"  # cascade: confidence in the uncertain band -> full model
 
@@ -54,12 +54,13 @@ class Signals:
     mem: float = 0.0
     queue_wait_ms: float = 0.0  # EWMA of time spent queued before the worker took it
     local_ms: float | None = None  # EWMA of local inference time (None: not measured yet)
-    cloud_ms: float | None = None  # EWMA of whole offload calls (None: none made yet)
-    rtt_ms: float | None = None  # EWMA of light probes and calls (network + hub overhead)
+    cloud_ms: float | None = None  # expected offload cost: hub's Server-Timing + floor RTT
+    rtt_ms: float | None = None  # link RTT (floor of probes and calls minus server time)
     cloud_available: bool = False  # circuit breaker closed or half-open trial allowed
     battery: float | None = None  # None: mains powered
     voice: bool = False  # a voice pipeline (wake word / VAD)
     cloud_stale: bool = False  # no offload call measured recently
+    local_stale: bool = False  # no local inference measured recently
 
     @property
     def load(self) -> float:
@@ -153,6 +154,8 @@ def adaptive(s: Signals, t: Thresholds, previous: Where | None = None) -> Decisi
         return _cloud(Reason.DEVICE_OVERLOADED)  # shed load while the cloud is acceptable
     if overloaded and s.cloud_stale:
         return _cloud(Reason.EXPLORE)
+    if not overloaded and s.local_stale and previous is Where.CLOUD:
+        return _edge(Reason.EXPLORE)  # the edge's numbers date from a busier time: re-measure
     return _faster(edge, cloud, t, previous)
 
 

@@ -1,18 +1,24 @@
 """Inference off the event loop: per model a bounded queue and workers, each worker with its own
-pipeline instance and single-thread executor (TFLite interpreters are not thread-safe).
+pipeline instance and thread (TFLite interpreters are not thread-safe).
 
-A worker hands up to `prefetch` jobs to its thread without waiting for the previous one to be
-published, so the thread computes back to back while the loop does MQTT I/O (pipelining). The
-whole per-request tail (run, latency, encoding the reply) happens in the worker thread; the
-loop only receives the ready-to-publish messages.
+The queue lives on the thread side (a deque under a condition variable): a worker thread takes
+its next job itself, without an event-loop round trip per job, and computes back to back while
+the loop does MQTT I/O. The whole per-request tail (run, latency, encoding the reply) happens in
+the worker thread; finished jobs are handed back to the loop in batches (one wake-up of the loop
+for whatever finished since the last one), where `on_done` publishes them.
+
+Admission: a model accepts `prefetch` jobs per worker (handed to its worker) plus `queue_limit`
+waiting ones; beyond that `submit` raises Rejected(overloaded).
 """
 
 import asyncio
+import contextlib
 import functools
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,6 +52,11 @@ class Job:
     arrived: float  # time.perf_counter() at arrival
     response_topic: str | None = None
     correlation: bytes | None = None
+    run_on: str | None = None  # another loaded model answering for `model` (its full variant)
+
+    @property
+    def queue(self) -> str:
+        return self.run_on or self.model
 
 
 @dataclass(slots=True)
@@ -87,47 +98,104 @@ def _compute(pipeline: PipelineLike, encode: Encoder, job: Job) -> Done:
     )
 
 
+class _Jobs:
+    """One model's jobs, shared by its worker threads: FIFO under a condition variable."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.items: deque[Job] = deque()
+        self.closed = False
+
+    def put(self, job: Job) -> None:
+        with self.cond:
+            self.items.append(job)
+            self.cond.notify()
+
+    def take(self, most: int) -> list[Job]:
+        """Block until there is work; take up to `most` jobs ([] once closed)."""
+        with self.cond:
+            while not self.items and not self.closed:
+                self.cond.wait()
+            if self.closed:
+                return []
+            n = min(most, len(self.items))
+            return [self.items.popleft() for _ in range(n)]
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+
 class Worker:
-    """Feeds one pipeline instance, on its own thread, from the model's queue."""
+    """One pipeline instance on its own thread, fed from the model's thread-side queue."""
 
     def __init__(
         self,
         pipeline: PipelineLike,
-        queue: "asyncio.Queue[Job]",
+        jobs: _Jobs,
         encode: Encoder,
-        on_done: Callable[[Done], None],
-        prefetch: int = 2,
+        deliver: Callable[[Done], None],
+        batch: int = 2,
     ) -> None:
         self._pipeline = pipeline
-        self._queue = queue
+        self._jobs = jobs
         self._compute = functools.partial(_compute, pipeline, encode)
-        self._on_done = on_done
-        self._slots = asyncio.Semaphore(prefetch)
-        self.in_flight = 0
+        self._deliver = deliver
+        self._batch = max(1, batch)
+        self.thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while batch := self._jobs.take(self._batch):
+            for job in batch:
+                self._deliver(self._compute(job))
+
+    def start(self) -> None:
+        """Start the thread unless it runs."""
+        if self.thread is None or not self.thread.is_alive():
+            name = f"infer-{self._pipeline.model_id}"
+            self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+            self.thread.start()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        executor = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{self._pipeline.model_id}")
+        """Start the thread (once) and keep it until cancelled."""
+        self.start()
         try:
-            while True:
-                await self._slots.acquire()
-                job = await self._queue.get()
-                self.in_flight += 1
-                future = loop.run_in_executor(executor, self._compute, job)
-                future.add_done_callback(self._finished)
+            await asyncio.Event().wait()  # until cancelled (agent shutdown)
         finally:
-            executor.shutdown(wait=False, cancel_futures=True)
+            self._jobs.close()  # the thread ends after its current job
 
-    def _finished(self, future: "asyncio.Future[Done]") -> None:
-        self.in_flight -= 1
-        self._slots.release()
-        if future.cancelled():
-            return
-        exc = future.exception()
-        if exc is not None:  # pragma: no cover - _compute catches everything
-            log.error("worker failed: %r", exc)
-            return
-        self._on_done(future.result())
+
+class _Results:
+    """Finished jobs from worker threads to the loop: one loop wake-up per burst, not per job."""
+
+    def __init__(self, on_done: Callable[[Done], None]) -> None:
+        self._on_done = on_done
+        self._lock = threading.Lock()
+        self._items: list[Done] = []
+        self._scheduled = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.delivered = 0  # jobs handed to on_done (the loop thread only)
+
+    def put(self, done: Done) -> None:  # worker threads
+        with self._lock:
+            self._items.append(done)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        assert self.loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
+            self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:  # the loop
+        with self._lock:
+            items, self._items, self._scheduled = self._items, [], False
+        for done in items:
+            self.delivered += 1
+            try:
+                self._on_done(done)
+            except Exception:
+                log.exception("handling a result of %s failed", done.job.model)
 
 
 class Runner:
@@ -143,11 +211,15 @@ class Runner:
         prefetch: int = 2,
     ) -> None:
         self.pipelines = {m: list(p) for m, p in pipelines.items()}
-        self._queues: dict[str, asyncio.Queue[Job]] = {
-            m: asyncio.Queue(maxsize=queue_limit) for m in self.pipelines
-        }
+        self._prefetch = max(1, prefetch)
+        self._queue_limit = queue_limit
+        self._jobs = {m: _Jobs() for m in self.pipelines}
+        self._accepted = dict.fromkeys(self.pipelines, 0)  # accepted, not yet delivered
+        self._results = _Results(self._delivered)
+        self._on_done = on_done
+        self._encode = encode
         self._workers = {
-            m: [Worker(p, self._queues[m], encode, on_done, prefetch) for p in ps]
+            m: [Worker(p, self._jobs[m], encode, self._results.put, prefetch) for p in ps]
             for m, ps in self.pipelines.items()
         }
 
@@ -158,30 +230,71 @@ class Runner:
     def version(self, model: str) -> str:
         return self.pipelines[model][0].version
 
+    def _handed(self, model: str) -> int:
+        return self._prefetch * len(self._workers[model])
+
     def submit(self, job: Job) -> None:
         """Queue a job; raise Rejected(overloaded) if the model's queue is full."""
-        queue = self._queues.get(job.model)
-        if queue is None:
-            raise Rejected(ErrorCode.UNKNOWN_MODEL, f"model {job.model!r} is not loaded", job.rid)
-        try:
-            queue.put_nowait(job)
-        except asyncio.QueueFull:
+        key = job.queue
+        jobs = self._jobs.get(key)
+        if jobs is None:
+            raise Rejected(ErrorCode.UNKNOWN_MODEL, f"model {key!r} is not loaded", job.rid)
+        accepted = self._accepted[key]
+        if accepted >= self._handed(key) + self._queue_limit:
             raise Rejected(
                 ErrorCode.OVERLOADED,
-                f"model {job.model!r} has {queue.qsize()} requests waiting",
+                f"model {key!r} has {accepted - self._handed(key)} requests waiting",
                 job.rid,
-            ) from None
+            )
+        if self._results.loop is None:
+            self._results.loop = asyncio.get_running_loop()
+        self._accepted[key] = accepted + 1
+        jobs.put(job)
+
+    def _delivered(self, done: Done) -> None:
+        self._accepted[done.job.queue] -= 1
+        self._on_done(done)
+
+    # --- models loaded on demand (the full variant of a light model) --------------------------
+    def add_model(self, model: str, pipeline: PipelineLike) -> None:
+        """Serve `model` from now on (one worker, its thread started here, on the loop)."""
+        if model in self._jobs:
+            return
+        if self._results.loop is None:
+            self._results.loop = asyncio.get_running_loop()
+        self._jobs[model] = jobs = _Jobs()
+        self._accepted[model] = 0
+        worker = Worker(pipeline, jobs, self._encode, self._results.put, self._prefetch)
+        self._workers[model] = [worker]
+        self.pipelines[model] = [pipeline]
+        worker.start()
+
+    def remove_model(self, model: str) -> bool:
+        """Stop serving `model` once nothing of it is pending; False while busy (retry)."""
+        if model not in self._jobs or self._accepted[model]:
+            return False
+        self._jobs.pop(model).close()  # its thread ends; the pipeline goes with it
+        del self._accepted[model], self._workers[model], self.pipelines[model]
+        return True
+
+    def loaded(self, model: str) -> bool:
+        return model in self._jobs
 
     def queued(self) -> int:
-        """Requests waiting for a worker."""
-        return sum(q.qsize() for q in self._queues.values())
+        """Requests waiting beyond those handed to the workers (`prefetch` per worker)."""
+        return sum(max(0, n - self._handed(m)) for m, n in self._accepted.items())
 
     def depth(self) -> int:
         """Requests accepted but not finished: queued plus being computed."""
-        return self.queued() + sum(w.in_flight for ws in self._workers.values() for w in ws)
+        return sum(self._accepted.values())
 
     def workers(self) -> list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]:
         """(task name, coroutine factory) per worker, for the agent to run as named tasks."""
         return [
             (f"worker:{m}:{i}", w.run) for m, ws in self._workers.items() for i, w in enumerate(ws)
         ]
+
+    def close(self) -> None:
+        """Let the worker threads end (each after its current job)."""
+        for jobs in self._jobs.values():
+            jobs.close()

@@ -41,8 +41,15 @@ class _Job:
 class ModelWorker:
     """Owns one pipeline instance, its thread and its queue."""
 
-    def __init__(self, model_id: str, loader: PipelineLoader, *, max_batch: int,
-                 queue_max: int, metrics: HubMetrics) -> None:
+    def __init__(
+        self,
+        model_id: str,
+        loader: PipelineLoader,
+        *,
+        max_batch: int,
+        queue_max: int,
+        metrics: HubMetrics,
+    ) -> None:
         self.model_id, self.loader, self.metrics = model_id, loader, metrics
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(queue_max)
@@ -74,8 +81,9 @@ class ModelWorker:
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
-            raise Unavailable(f"model {self.model_id} is overloaded; retry later",
-                              code="overloaded") from None
+            raise Unavailable(
+                f"model {self.model_id} is overloaded; retry later", code="overloaded"
+            ) from None
         return await job.future
 
     async def _serve(self) -> None:
@@ -91,7 +99,8 @@ class ModelWorker:
             self.metrics.infer_batch.labels(self.model_id).observe(len(batch))
             try:
                 results = await loop.run_in_executor(
-                    self._thread, self._run_batch, [j.payload for j in batch])
+                    self._thread, self._run_batch, [j.payload for j in batch]
+                )
             except Exception as exc:  # loading failed: every job in the batch gets it
                 results = [exc] * len(batch)
             done = time.perf_counter()
@@ -101,9 +110,14 @@ class ModelWorker:
                 if isinstance(result, BaseException):
                     job.future.set_exception(result)
                 else:
-                    job.future.set_result(Outcome(
-                        result, str(self._pipeline.version),
-                        (done - job.enqueued) * 1000, len(batch)))
+                    job.future.set_result(
+                        Outcome(
+                            result,
+                            str(self._pipeline.version),
+                            (done - job.enqueued) * 1000,
+                            len(batch),
+                        )
+                    )
 
     def _run_batch(self, payloads: list[bytes]) -> list[BaseModel | Exception]:
         pipeline = self._load()

@@ -12,8 +12,16 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPES: dict[str, frozenset[str]] = {
     "image": frozenset({"image/jpeg", "image/png"}),
-    "audio": frozenset({"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave",
-                        "audio/l16", "application/octet-stream"}),
+    "audio": frozenset(
+        {
+            "audio/wav",
+            "audio/x-wav",
+            "audio/wave",
+            "audio/vnd.wave",
+            "audio/l16",
+            "application/octet-stream",
+        }
+    ),
     "tabular": frozenset({"application/json"}),
 }
 
@@ -36,14 +44,25 @@ def input_kind(model_id: str) -> str | None:
 
 
 class InferenceService:
-    def __init__(self, models: Iterable[str], *, loader: PipelineLoader | None,
-                 max_batch: int, queue_max: int, metrics: HubMetrics,
-                 kinds: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        models: Iterable[str],
+        *,
+        loader: PipelineLoader | None,
+        max_batch: int,
+        queue_max: int,
+        metrics: HubMetrics,
+        kinds: dict[str, str] | None = None,
+    ) -> None:
         self.metrics = metrics
         self._loader = loader or default_loader
         self._kinds = dict(kinds or {})
-        self._workers = {m: ModelWorker(m, self._loader, max_batch=max_batch,
-                                        queue_max=queue_max, metrics=metrics) for m in models}
+        self._workers = {
+            m: ModelWorker(
+                m, self._loader, max_batch=max_batch, queue_max=queue_max, metrics=metrics
+            )
+            for m in models
+        }
 
     @property
     def models(self) -> list[str]:
@@ -61,8 +80,10 @@ class InferenceService:
         """404 for a model not served here, 415 for a content type it cannot take."""
         worker = self._workers.get(model_id)
         if worker is None:
-            raise NotFound(f"model {model_id!r} is not served by this hub; served: "
-                           f"{', '.join(self.models)}", code="unknown_model")
+            raise NotFound(
+                f"model {model_id!r} is not served by this hub; served: {', '.join(self.models)}",
+                code="unknown_model",
+            )
         kind = self._kinds.get(model_id)
         if kind is None:
             kind = self._kinds[model_id] = input_kind(model_id) or "unknown"
@@ -71,12 +92,14 @@ class InferenceService:
         if accepted is not None and media not in accepted:
             raise UnsupportedMediaType(
                 f"model {model_id} takes {', '.join(sorted(accepted))}; got {media or 'none'}",
-                detail={"accepted": sorted(accepted)})
+                detail={"accepted": sorted(accepted)},
+            )
         return worker
 
     async def infer(self, worker: ModelWorker, payload: bytes) -> Outcome:
         try:
             return await worker.submit(payload)
         except (ImportError, OSError) as exc:
-            raise Unavailable(f"model {worker.model_id} cannot be loaded: {exc}",
-                              code="model_unavailable") from exc
+            raise Unavailable(
+                f"model {worker.model_id} cannot be loaded: {exc}", code="model_unavailable"
+            ) from exc

@@ -86,6 +86,47 @@ def edge(
     raise typer.Exit(0 if report.passed else 1)
 
 
+@app.command("offload")
+def offload(
+    out: OutOption = DEFAULT_OUT,
+    faces: Annotated[int, typer.Option(help="Labelled images (vision data set)")] = 40,
+    clips: Annotated[int, typer.Option(help="Labelled espeak-ng clips (voice; 0: none)")] = 24,
+    warmup: Annotated[int, typer.Option(help="Unmeasured requests per mode and data set")] = 4,
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario", "-s", help="idle, cpu, delay, down (repeatable)", show_default=False
+        ),
+    ] = None,
+    broker: Annotated[str, typer.Option(help="mosquitto, amqtt or auto")] = "auto",
+    time_limit: Annotated[
+        float, typer.Option(help="Seconds cap per scenario and data set (counts stop early)")
+    ] = 40.0,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
+) -> None:
+    """Collaborative table: edge-only, cloud-only, adaptive, cascade x idle, CPU saturated,
+    +300 ms, cloud down; p50/p99, accuracy on labelled data, bytes sent, model size.
+    Exits 1 if a target fails."""
+    from edgefleet.bench.offload import SCENARIOS, OffloadBenchConfig, run_offload_bench
+
+    config = OffloadBenchConfig(
+        faces=faces,
+        clips=clips,
+        warmup=warmup,
+        scenarios=tuple(scenarios or SCENARIOS),
+        broker=broker,
+        time_limit_s=time_limit,
+        plots=plots,
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        typer.echo(f"edgefleet bench offload: {exc}", err=True)
+        raise typer.Exit(2) from None
+    report = run_offload_bench(config, out)
+    raise typer.Exit(0 if report.passed else 1)
+
+
 @app.command("hub")
 def hub(out: OutOption = DEFAULT_OUT) -> None:
     """Hub: health ingest (SQLite/PostgreSQL x Mosquitto/amqtt), fleet API p99 at 10k devices."""

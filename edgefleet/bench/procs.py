@@ -198,10 +198,11 @@ def _burn(deadline: float) -> None:  # pragma: no cover - runs in the stress pro
 
 @contextlib.contextmanager
 def cpu_stress(
-    processes: int, seconds: float, cpus: set[int] | None = None
+    processes: int, seconds: float, cpus: set[int] | None = None, nice: int = 0
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`processes` busy loops, each ending by itself after `seconds` (bounded), pinned to
-    `cpus` when given; stopped on exit of the block."""
+    `cpus` when given, at priority `nice` (negative needs privileges; ignored without them);
+    stopped on exit of the block."""
     code = (
         "import time\n"
         f"d = time.monotonic() + {seconds}\n"
@@ -215,6 +216,9 @@ def cpu_stress(
         if cpus and hasattr(os, "sched_setaffinity"):
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(p.pid, cpus)
+        if nice:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, p.pid, nice)
         procs.append(p)
     try:
         yield procs
@@ -224,10 +228,14 @@ def cpu_stress(
 
 
 class DelayProxy:
-    """A loopback TCP proxy adding `delay_ms` to every chunk in each direction, in a thread."""
+    """A loopback TCP proxy adding `delay_ms` to every chunk in each direction, in a thread.
 
-    def __init__(self, target_port: int, delay_ms: float) -> None:
+    `delay` (seconds, round trip) may be changed while it runs; `sent` counts the bytes
+    forwarded to the target (what a device sends to the cloud, HTTP headers included)."""
+
+    def __init__(self, target_port: int, delay_ms: float = 0.0) -> None:
         self.target_port, self.delay = target_port, delay_ms / 1000.0
+        self.sent = 0
         self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -263,9 +271,11 @@ class DelayProxy:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pipe(reader, up_w), self._pipe(up_r, writer))
+        await asyncio.gather(self._pipe(reader, up_w, True), self._pipe(up_r, writer))
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool = False
+    ) -> None:
         """Each chunk is delivered `delay` after it arrived (one-way latency, not serialised)."""
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
@@ -282,6 +292,8 @@ class DelayProxy:
         try:
             while True:
                 data = await reader.read(65536)
+                if up:
+                    self.sent += len(data)
                 queue.put_nowait((time.monotonic() + self.delay / 2, data))
                 if not data:
                     break

@@ -4,7 +4,15 @@ import httpx
 import pytest
 
 from broker.contract import InferResult, encode
-from edge_agent.cloud import BreakerState, CircuitBreaker, CloudClient, CloudError, Ewma
+from edge_agent.cloud import (
+    BreakerState,
+    CircuitBreaker,
+    CloudClient,
+    CloudError,
+    Ewma,
+    WindowMin,
+    parse_server_timing,
+)
 
 
 class Clock:
@@ -45,6 +53,72 @@ def test_ewma() -> None:
     assert e.value is None
     assert e.add(10) == 10
     assert e.add(20) == 15
+
+
+def test_stale_ewma_is_replaced_not_blended() -> None:
+    clock = Clock()
+    e = Ewma(alpha=0.5, stale_after_s=2.0, clock=clock)
+    e.add(40)
+    clock.now = 1.0
+    assert e.add(20) == 30
+    assert not e.stale()
+    clock.now = 3.5
+    assert e.stale()
+    assert e.add(2) == 2  # a measurement from a busier time says nothing about now
+    assert not e.stale()
+
+
+def test_window_min() -> None:
+    w = WindowMin(size=3)
+    assert w.value is None
+    for v in (50.0, 3.0, 40.0):
+        w.add(v)
+    assert w.value == 3.0
+    w.add(60.0)
+    w.add(45.0)  # 3.0 falls out of the window
+    assert w.value == 40.0
+
+
+@pytest.mark.parametrize(
+    ("header", "parsed"),
+    [
+        ("total;dur=12.5, infer;dur=4", {"total": 12.5, "infer": 4.0}),
+        ('total;desc="hub";dur="7.25"', {"total": 7.25}),
+        ("total;dur=abc, ;dur=3, infer", {}),
+        (None, {}),
+    ],
+)
+def test_parse_server_timing(header: str | None, parsed: dict[str, float]) -> None:
+    assert parse_server_timing(header) == parsed
+
+
+async def test_cost_is_server_time_plus_floor_rtt_not_the_inflated_call() -> None:
+    """A starved device measures slow calls; the hub's own time plus the link floor is what
+    an offload costs (the CPU-saturation fix, docs/offload.md)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/healthz":
+            return httpx.Response(200, json={"status": "ok"})
+        return httpx.Response(200, content=_result(), headers={"server-timing": "total;dur=5"})
+
+    client = CloudClient("http://hub", "d", "s", transport=httpx.MockTransport(handler))
+    answer = await client.infer("face-detect-full", b"x", "image/jpeg")
+    assert answer.server_ms == 5.0
+    for _ in range(8):  # calls and probes timed by a starved loop
+        client.net.add(300.0)
+    client.net.add(1.5)  # one quick probe: the link's floor
+    client.call_ms["face-detect-full"].value = 400.0
+    assert client.cost_ms("face-detect-full") == pytest.approx(6.5)
+    await client.aclose()
+
+
+async def test_cost_without_server_timing_is_the_call_ewma() -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, content=_result()))
+    client = CloudClient("http://hub", "d", "s", transport=transport)
+    answer = await client.infer("m", b"x", "image/jpeg")
+    assert answer.server_ms is None
+    assert client.cost_ms("m") == pytest.approx(answer.elapsed_ms)
+    await client.aclose()
 
 
 def _result() -> bytes:

@@ -74,6 +74,14 @@ ADAPTIVE = [
      **UP), E, E, Reason.CLOUD_SLOW),
     ("probe RTT only: RTT + local time estimates the cloud", Signals(local_ms=3, rtt_ms=1, **UP),
      None, E, Reason.EDGE_FASTER),
+    # back from the cloud: a stale local time (measured under load) is re-measured once
+    ("after cloud, load gone, stale local numbers: explore the edge",
+     Signals(cpu=0.1, local_ms=40, cloud_ms=8, local_stale=True, **UP), C, E, Reason.EXPLORE),
+    ("after cloud, still loaded: no edge exploration",
+     Signals(cpu=0.9, local_ms=40, cloud_ms=8, local_stale=True, **UP), C, C,
+     Reason.DEVICE_OVERLOADED),
+    ("fresh local numbers, cloud clearly faster: stay", Signals(cpu=0.1, local_ms=40, cloud_ms=8,
+     **UP), C, C, Reason.CLOUD_FASTER),
 ]  # fmt: skip
 
 

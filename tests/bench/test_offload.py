@@ -1,0 +1,103 @@
+"""`edgefleet bench offload` with tiny counts: the structure of its JSON, never wall-clock values;
+plus the pure helpers (IoU matching, scoring) on hand-made cases."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgefleet.bench.offload import (
+    MODES,
+    SCENARIOS,
+    VISION,
+    VOICE,
+    OffloadBenchConfig,
+    Tally,
+    iou,
+    match_faces,
+    run_offload_bench,
+    score,
+)
+from models.catalogue import load_catalogue
+from models.fetch import verified_files
+
+MODELS = ("face-detect-lite", "face-detect-full", "wakeword-lite", "wakeword-full")
+
+
+def _available() -> bool:
+    try:
+        catalogue = load_catalogue()
+        for model in MODELS:
+            verified_files(catalogue.get(model))
+    except Exception:
+        return False
+    return shutil.which("espeak-ng") is not None
+
+
+def test_iou_and_greedy_matching() -> None:
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    truth = [(0.0, 0.0, 10.0, 10.0), (100.0, 100.0, 120.0, 120.0)]
+    # one good box, one box overlapping too little, one far away
+    found = [[1, 1, 10, 10], [100, 100, 107, 107], [300, 300, 310, 310]]
+    assert match_faces(truth, found) == (1, 2)
+    assert match_faces(truth, []) == (0, 0)
+    assert match_faces([], found) == (0, 3)
+
+
+def test_score_vision_and_voice() -> None:
+    t = Tally()
+    score(VISION, t, [(0.0, 0.0, 10.0, 10.0)], {"where": "cloud", "output": {"faces": [
+        {"box": [0, 0, 10, 10], "score": 0.9}]}})  # fmt: skip
+    assert (t.faces, t.hits, t.false_faces, t.cloud_answers) == (1, 1, 0, 1)
+    assert t.accuracy(VISION) == 100.0
+    v = Tally()
+    score(VOICE, v, "alexa", {"where": "edge", "output": {"detected": True}})
+    score(VOICE, v, None, {"where": "edge", "output": {"detected": True}})  # a false alarm
+    score(VOICE, v, None, {"where": "edge", "output": {"detected": False}})
+    assert (v.positives, v.detected, v.negatives, v.false_alarms) == (1, 1, 2, 1)
+    assert v.accuracy(VOICE) == pytest.approx(200 / 3)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="scenarios"):
+        OffloadBenchConfig(scenarios=("idle", "moon")).validate()
+    with pytest.raises(ValueError, match="modes"):
+        OffloadBenchConfig(modes=("edge", "fog")).validate()
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(not _available(), reason="needs fetched models and espeak-ng")
+def test_tiny_run_writes_the_table(tmp_path: Path) -> None:
+    cfg = OffloadBenchConfig(faces=2, clips=2, warmup=0, time_limit_s=5.0, plots=True)
+    report = run_offload_bench(cfg, tmp_path)
+    data = json.loads((tmp_path / "offload.json").read_text())
+    assert data["benchmark"] == "offload"
+    assert set(data["results"]) == {VISION, VOICE}
+    for kind in (VISION, VOICE):
+        rows = data["results"][kind]
+        assert [(r["scenario"], r["mode"]) for r in rows] == [
+            (s, m) for s in SCENARIOS for m in MODES
+        ]
+        for row in rows:
+            assert row["n"] + row["errors"] + row["lost"] == 2
+            for key in ("p50_ms", "p99_ms", "accuracy", "bytes_sent", "device_mb", "cloud_mb"):
+                assert key in row
+            assert row["device_mb"] > 0
+            assert (row["bytes_sent"] == 0) if row["mode"] == "edge" else True
+    names = [c["name"] for c in data["checks"]]
+    assert sum("adaptive p99" in n for n in names) == 2 * len(SCENARIOS)
+    assert sum("cascade accuracy" in n for n in names) == 2
+    assert sum(n.startswith("cloud down") for n in names) == 4
+    assert all(c["verdict"] in {"PASS", "FAIL", "n/a"} for c in data["checks"])
+    assert data["passed"] == report.passed
+    assert set(data["plots"]) == {
+        f"offload-{k}-{what}.png"
+        for k in (VISION, VOICE)
+        for what in ("latency", "accuracy", "bytes")
+    }
+    assert all((tmp_path / p).stat().st_size > 0 for p in data["plots"])
