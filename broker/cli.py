@@ -42,6 +42,28 @@ def broker(
             show_default="no-demo",
         ),
     ] = None,
+    tls_port: Annotated[
+        int | None,
+        typer.Option(help="Open a TLS listener on this port too (e.g. 8883); 0 picks a free one"),
+    ] = None,
+    tls_certfile: Annotated[
+        Path | None, typer.Option(help="PEM server certificate of the TLS listener")
+    ] = None,
+    tls_keyfile: Annotated[
+        Path | None, typer.Option(help="PEM private key of --tls-certfile (unencrypted)")
+    ] = None,
+    tls_cafile: Annotated[
+        Path | None, typer.Option(help="PEM CA that client certificates must be signed by")
+    ] = None,
+    tls_require_client_cert: Annotated[
+        bool | None,
+        typer.Option(
+            "--tls-require-client-cert/--no-tls-require-client-cert",
+            help="Refuse TLS clients without a certificate from --tls-cafile; its CN must be "
+            "the username (device id)",
+            show_default="no-tls-require-client-cert",
+        ),
+    ] = None,
     validate_config: Annotated[
         bool, typer.Option("--validate-config", help="Check the settings, print them and exit")
     ] = False,
@@ -59,6 +81,11 @@ def broker(
             allow_anonymous=allow_anonymous,
             credentials_file=credentials_file,
             demo=demo,
+            tls_port=tls_port,
+            tls_certfile=tls_certfile,
+            tls_keyfile=tls_keyfile,
+            tls_cafile=tls_cafile,
+            tls_require_client_cert=tls_require_client_cert,
         )
     except BrokerConfigError as exc:
         typer.echo(f"edgefleet broker: {exc}", err=True)
@@ -88,5 +115,7 @@ async def _serve(settings: BrokerSettings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running_broker(settings) as running:
+        if running.tls_url is not None:
+            typer.echo(f"broker TLS listener on {running.tls_url}")  # before the ready line
         typer.echo(f"broker listening on {running.url}")  # scripts and tests wait for this line
         await stop.wait()

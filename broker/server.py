@@ -6,6 +6,7 @@ no `plugins` key, costing 35-40 % of throughput (SPEC §8); we always pass an ex
 """
 
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ from amqtt.plugins.base import BaseTopicPlugin
 from amqtt.session import ApplicationMessage, Session
 from amqtt.utils import gen_client_id
 
-from broker.plugins import ACCOUNT_ATTR, CredentialsAuthPlugin, TopicAclPlugin
+from broker.plugins import ACCOUNT_ATTR, ClientCertPlugin, CredentialsAuthPlugin, TopicAclPlugin
 from broker.settings import BrokerSettings
+from broker.tls import TlsConfigError, server_context
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ SESSION_DB = "amqtt.contrib.persistence.SessionDBPlugin"
 PAYLOAD_LIMIT = f"{__name__}.PayloadLimitPlugin"
 CREDENTIALS_AUTH = "broker.plugins.auth.CredentialsAuthPlugin"
 TOPIC_ACL = "broker.plugins.acl.TopicAclPlugin"
+CLIENT_CERT = "broker.plugins.auth.ClientCertPlugin"
+TLS_LISTENER = "tls"
 
 
 class BrokerStartError(RuntimeError):
@@ -50,6 +54,8 @@ class RunningBroker:
     port: int
     settings: BrokerSettings
     broker: Broker
+    tls_port: int | None = None
+    """Port of the TLS listener; None without one."""
 
     @property
     def url(self) -> str:
@@ -57,12 +63,20 @@ class RunningBroker:
         return f"mqtt://{host}:{self.port}"
 
     @property
+    def tls_url(self) -> str | None:
+        if self.tls_port is None:
+            return None
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"mqtts://{host}:{self.tls_port}"
+
+    @property
     def denied(self) -> dict[str, int]:
         """Denied attempts so far: `connect_credentials`, `connect_anonymous`, `publish`,
-        `subscribe`, `receive` (deliveries filtered out of wide subscriptions)."""
+        `subscribe`, `receive` (deliveries filtered out of wide subscriptions),
+        `connect_certificate` (client certificate CN not the username)."""
         counts: dict[str, int] = {}
         for plugin in self.broker.plugins_manager.plugins:
-            if isinstance(plugin, CredentialsAuthPlugin | TopicAclPlugin):
+            if isinstance(plugin, CredentialsAuthPlugin | TopicAclPlugin | ClientCertPlugin):
                 for key, value in plugin.denied.items():
                     counts[key] = counts.get(key, 0) + value
         return counts
@@ -75,7 +89,22 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
     *before* asking the auth plugins: a refused client using a device's client id would
     still disconnect that device and drop its subscriptions. Here a refused CONNECT gets
     CONNACK "not authorized" and leaves every other session alone.
+
+    It also serves the TLS listener with `ssl_context` (broker/tls.py) instead of the context
+    amqtt builds from file names, which never requires a client certificate.
     """
+
+    def __init__(
+        self, config: dict[str, Any], *, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        super().__init__(config)
+        self._ssl_context = ssl_context
+
+    def _create_ssl_context(self, listener: Any) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            context: ssl.SSLContext = super()._create_ssl_context(listener)
+            return context
+        return self._ssl_context
 
     async def _initialize_client_session(
         self, reader: Any, writer: Any, remote_address: str, remote_port: int
@@ -113,7 +142,7 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
         elif session.client_id in self._sessions:
             existing, _ = self._sessions[session.client_id]
             for name in ("will_flag", "will_message", "will_topic", "will_qos", "keep_alive",
-                         "username", "password"):  # fmt: skip
+                         "username", "password", "ssl_object"):  # fmt: skip
                 setattr(existing, name, getattr(session, name))
             for name in (ACCOUNT_ATTR,):  # the account the auth plugin just established
                 setattr(existing, name, getattr(session, name, None))
@@ -186,6 +215,8 @@ def amqtt_config(settings: BrokerSettings) -> dict[str, Any]:
         }
     else:
         plugins[ANONYMOUS_AUTH] = {"allow_anonymous": settings.allow_anonymous}
+    if settings.tls_port is not None and settings.tls_cafile is not None:
+        plugins[CLIENT_CERT] = {}  # client certificates are verified: bind their CN
     if settings.max_payload_bytes:
         plugins[PAYLOAD_LIMIT] = {"max_payload_bytes": settings.max_payload_bytes}
     if settings.persistence:
@@ -193,10 +224,19 @@ def amqtt_config(settings: BrokerSettings) -> dict[str, Any]:
             "connection": f"sqlite+aiosqlite:///{settings.database.resolve()}",
             "clear_on_shutdown": False,  # a clean restart must keep sessions and retained messages
         }
-    return {
-        "listeners": {"default": {"type": "tcp", "bind": settings.bind}},
-        "plugins": plugins,
-    }
+    listeners: dict[str, dict[str, Any]] = {"default": {"type": "tcp", "bind": settings.bind}}
+    files = settings.tls_files
+    if files is not None:
+        listeners[TLS_LISTENER] = {
+            "type": "tcp",
+            "bind": settings.tls_bind,
+            "ssl": True,
+            # informational: GuardedBroker serves the context from broker.tls.server_context
+            "certfile": str(files.certfile.resolve()),
+            "keyfile": str(files.keyfile.resolve()),
+            **({"cafile": str(files.cafile.resolve())} if files.cafile else {}),
+        }
+    return {"listeners": listeners, "plugins": plugins}
 
 
 def _auth_config(settings: BrokerSettings) -> dict[str, Any]:
@@ -212,9 +252,9 @@ def _auth_config(settings: BrokerSettings) -> dict[str, Any]:
     return config
 
 
-def _bound_port(broker: Broker, fallback: int) -> int:
+def _bound_port(broker: Broker, fallback: int, listener: str = "default") -> int:
     """The port actually bound (differs from the setting when that is 0)."""
-    server = broker._servers.get("default")  # amqtt keeps listeners private
+    server = broker._servers.get(listener)  # amqtt keeps listeners private
     sockets = getattr(getattr(server, "instance", None), "sockets", None) or ()
     for sock in sockets:
         return int(sock.getsockname()[1])
@@ -227,13 +267,23 @@ async def running_broker(settings: BrokerSettings | None = None) -> AsyncIterato
     settings = settings or BrokerSettings()
     if settings.persistence:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    files = settings.tls_files
+    where = settings.bind if files is None else f"{settings.bind} and {settings.tls_bind} (TLS)"
     try:
-        broker = GuardedBroker(amqtt_config(settings))
+        context = None if files is None else server_context(files)
+        broker = GuardedBroker(amqtt_config(settings), ssl_context=context)
         await broker.start()
-    except (BrokerError, PluginError, PluginLoadError, OSError) as exc:
+    except (BrokerError, PluginError, PluginLoadError, OSError, TlsConfigError) as exc:
         cause = exc.__cause__ or exc
-        raise BrokerStartError(f"broker could not start on {settings.bind}: {cause}") from exc
-    handle = RunningBroker(settings.host, _bound_port(broker, settings.port), settings, broker)
+        raise BrokerStartError(f"broker could not start on {where}: {cause}") from exc
+    tls_port = None
+    if settings.tls_port is not None:
+        tls_port = _bound_port(broker, settings.tls_port, TLS_LISTENER)
+    handle = RunningBroker(
+        settings.host, _bound_port(broker, settings.port), settings, broker, tls_port
+    )
+    if handle.tls_url is not None:
+        log.info("broker TLS listener on %s", handle.tls_url)
     log.info("broker listening on %s", handle.url)
     try:
         yield handle

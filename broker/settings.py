@@ -9,7 +9,9 @@ from pydantic import SecretStr, ValidationError, field_validator, model_validato
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.contract.topics import DEFAULT_PREFIX
+from broker.tls import TlsFiles, check_files
 
+_TLS_FILE_SETTINGS = ("tls_certfile", "tls_keyfile", "tls_cafile")
 MQTT_MAX_PAYLOAD = 268_435_455  # the largest remaining length MQTT can encode
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
 
@@ -73,6 +75,24 @@ class BrokerSettings(BaseSettings):
     `message_size_limit`. 0 (default): no limit beyond MQTT's 256 MB. Off by default because
     the check costs amqtt ~15-30 % of its message rate and agents enforce their own limit."""
 
+    tls_port: int | None = None
+    """Port of a second, TLS listener on `host` (MQTT over TLS, usually 8883); None (default):
+    no TLS listener; 0 picks a free port. Needs `tls_certfile` and `tls_keyfile`."""
+
+    tls_certfile: Path | None = None
+    """PEM server certificate (chain) of the TLS listener."""
+
+    tls_keyfile: Path | None = None
+    """PEM private key of `tls_certfile`, unencrypted (no passphrase option)."""
+
+    tls_cafile: Path | None = None
+    """PEM CA certificate(s) that client certificates are verified against; required with
+    `tls_require_client_cert`. Without it, clients are not asked for a certificate."""
+
+    tls_require_client_cert: bool = False
+    """Refuse TLS clients without a certificate signed by `tls_cafile`; a client certificate's
+    CN must then equal the username (the device id) of the CONNECT (docs/broker.md, TLS)."""
+
     @field_validator("host")
     @classmethod
     def _host_is_an_address(cls, value: str) -> str:
@@ -93,6 +113,13 @@ class BrokerSettings(BaseSettings):
     @classmethod
     def _port_in_range(cls, value: int) -> int:
         if not 0 <= value <= 65535:
+            raise ValueError(f"must be between 1 and 65535 (or 0 for any free port), got {value}")
+        return value
+
+    @field_validator("tls_port")
+    @classmethod
+    def _tls_port_in_range(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= 65535:
             raise ValueError(f"must be between 1 and 65535 (or 0 for any free port), got {value}")
         return value
 
@@ -133,6 +160,48 @@ class BrokerSettings(BaseSettings):
                 "point EDGEFLEET_BROKER_DATA_DIR at a directory"
             )
         return self
+
+    @model_validator(mode="after")
+    def _tls_usable(self) -> "BrokerSettings":
+        files = self.tls_files
+        if files is None:
+            given = [name for name in _TLS_FILE_SETTINGS if getattr(self, name) is not None]
+            if self.tls_require_client_cert:
+                given.append("tls_require_client_cert")
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} given but no tls_port: set tls_port "
+                    "(EDGEFLEET_BROKER_TLS_PORT, e.g. 8883) to open the TLS listener"
+                )
+            return self
+        if self.tls_port == self.port and self.port != 0:
+            raise ValueError(
+                f"tls_port and port are both {self.port}; give the TLS listener its own port"
+            )
+        check_files(files)  # TlsConfigError is a ValueError: reported like any bad setting
+        return self
+
+    @property
+    def tls_files(self) -> TlsFiles | None:
+        """The TLS listener's files, or None without a TLS listener."""
+        if self.tls_port is None:
+            return None
+        missing = [name for name in ("tls_certfile", "tls_keyfile") if getattr(self, name) is None]
+        if missing or self.tls_certfile is None or self.tls_keyfile is None:
+            raise ValueError(
+                f"tls_port needs {' and '.join(missing)}: the PEM server certificate and its key"
+            )
+        return TlsFiles(
+            self.tls_certfile, self.tls_keyfile, self.tls_cafile, self.tls_require_client_cert
+        )
+
+    @property
+    def tls_bind(self) -> str | None:
+        """`host:tls_port` for amqtt, or None without a TLS listener."""
+        if self.tls_port is None:
+            return None
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.tls_port}"
 
     @property
     def access_control(self) -> bool:

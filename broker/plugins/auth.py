@@ -11,6 +11,7 @@ from amqtt.session import Session
 
 from broker.acl import ANONYMOUS
 from broker.credentials import CredentialSource, HubCredentials, StaticCredentials
+from broker.tls import peer_common_name
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,37 @@ class CredentialsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ship
     async def close(self) -> None:
         if self._source is not None:
             await self._source.close()
+
+
+class ClientCertPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no py.typed
+    """Binds a TLS client certificate to the account: its subject CN must equal the CONNECT's
+    username (a device's id), or the client id when there is no username.
+
+    Loaded next to the credentials (or anonymous) plugin when the TLS listener verifies client
+    certificates. No opinion (None) on connections without a certificate (the plain listener);
+    the other plugin still checks the password, so a certificate alone never logs a device in.
+    """
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self.denied: Counter[str] = Counter()
+
+    async def authenticate(self, *, session: Session) -> bool | None:
+        common_name = peer_common_name(getattr(session, "ssl_object", None))
+        if common_name is None:
+            return None
+        expected = session.username or session.client_id
+        if common_name != expected:
+            self.denied["connect_certificate"] += 1
+            log.warning(
+                "connect denied for client %r: certificate CN %r is not %s %r",
+                session.client_id,
+                common_name,
+                "username" if session.username else "client id",
+                expected,
+            )
+            return False
+        return True
 
 
 def _make_source(config: CredentialsAuthPlugin.Config) -> CredentialSource | None:
