@@ -39,6 +39,7 @@ from cloud_hub.inference.service import InferenceService
 from cloud_hub.ingest.bridge import MqttBridge
 from cloud_hub.ingest.writer import IngestWriter
 from cloud_hub.integrations import twin_sync
+from cloud_hub.schemas.common import error_responses
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -63,7 +64,9 @@ def admin_key(settings: Settings) -> str:
 
 
 def _api_router() -> APIRouter:
-    api = APIRouter(prefix=API_PREFIX)
+    # every /api/v1 route may answer these, with the hub's error body (not FastAPI's default
+    # `HTTPValidationError` for 422, which the hub never sends)
+    api = APIRouter(prefix=API_PREFIX, responses=error_responses(400, 401, 403, 404, 422))
     for module in (devices, enrollment, keys, fleet, infer, session, live, model_routes,
                    federated_routes):
         api.include_router(module.router)

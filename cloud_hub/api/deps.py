@@ -9,7 +9,7 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from cloud_hub.core import security
 from cloud_hub.core.config import Settings
@@ -20,6 +20,7 @@ from cloud_hub.crud import keys as crud_keys
 from cloud_hub.db import tables as t
 from cloud_hub.inference.service import InferenceService
 from cloud_hub.ingest.writer import IngestWriter
+from cloud_hub.schemas.common import MAX_ROW_ID
 
 
 def get_settings(request: Request) -> Settings:
@@ -46,6 +47,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]
 WriterDep = Annotated[IngestWriter | None, Depends(get_writer)]
 InferenceDep = Annotated[InferenceService, Depends(get_inference)]
+# A numeric row id in a path: out of the database's integer range is a 422, not a 500.
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def bearer_token(request: Request) -> str:

@@ -39,6 +39,12 @@ class HubMiddleware:
             await send(message)
 
         try:
+            if b"%00" in scope.get("query_string", b""):
+                # PostgreSQL refuses NUL in text parameters (a 500 from the driver otherwise)
+                status = 422
+                await _send_json(send, 422, error_body(
+                    "validation_error", "query parameters must not contain NUL (%00)"))
+                return
             limited = await self._limit(scope, receive)
             if limited is None:
                 status = 413

@@ -16,7 +16,9 @@ from cloud_hub.schemas.common import (
 
 class EnrollmentTokenCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
-    max_uses: int | None = Field(default=1, ge=1, description="null: unlimited until expiry")
+    max_uses: int | None = Field(
+        default=1, ge=1, le=2**31 - 1, description="null: unlimited until expiry"
+    )
     expires_in_s: int = Field(default=24 * 3600, ge=60, le=366 * 24 * 3600)
     site: str | None = Field(default=None, max_length=200, description="given to its devices")
     tags: Tags = Field(default_factory=list, description="given to its devices")

@@ -39,7 +39,7 @@ class RoundCreate(RequestModel):
         default=None, description="candidates; default: every online device running the model"
     )
     deploy: Literal["all", "none"] = Field(default="all", description="roll out the new version")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1, description="random generator seed")
 
 
 class ParticipantPublic(BaseModel):

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from cloud_hub.schemas.common import RequestModel, Tag
+from cloud_hub.schemas.common import MAX_ROW_ID, RequestModel, Tag
 
 
 class SigningKeyPublic(BaseModel):
@@ -82,12 +82,14 @@ class DeploymentPublic(BaseModel):
 class DeviceModelReport(RequestModel):
     """What a device tells the hub after a `model-update` command (or at start)."""
 
-    version: str
-    seq: int | None = None
+    # bounds of the `device_models` columns (String(64), Integer): beyond them PostgreSQL
+    # refused the row with a 500
+    version: str = Field(max_length=64)
+    seq: int | None = Field(default=None, ge=0, le=MAX_ROW_ID)
     state: Literal["running", "refused"]
     reason: str | None = Field(default=None, max_length=2000)
-    refused_version: str | None = None
-    deployment_id: int | None = None
+    refused_version: str | None = Field(default=None, max_length=64)
+    deployment_id: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
 
 
 class DeviceModelPublic(BaseModel):

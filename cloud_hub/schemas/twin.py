@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cloud_hub.schemas.common import StorableModel
+
 
 class TwinPublic(BaseModel):
     reported: dict[str, Any] | None
@@ -12,7 +14,7 @@ class TwinPublic(BaseModel):
     ts: datetime | None
 
 
-class TwinDesiredWrite(BaseModel):
+class TwinDesiredWrite(StorableModel):
     """`PUT` (replace) or `PATCH` (merge; a null value removes the key) of the desired state."""
 
     state: dict[str, Any]

@@ -166,3 +166,52 @@ async def test_bad_filter_values(fleet: Hub) -> None:
     for params in ({"state": "sleeping"}, {"limit": 0}, {"limit": 5000}):
         r = await fleet.client.get(DEVICES, headers=fleet.admin, params=params)
         assert r.status_code == 422, params
+
+
+async def test_nul_characters_are_422_and_write_nothing(hub: Hub) -> None:
+    """Found by schemathesis: PostgreSQL refuses NUL in text and jsonb, so a NUL in a body
+    (values or keys of free-form objects) or in a query parameter was a 500 there; so was a
+    NaN / Infinity in JSON metadata (Python's json parser accepts them). Deeply nested
+    metadata was stored and then failed to serialize in the answer (a 500 after the write)."""
+    await _create(hub, "cam-1", name="before")
+    for body in ({"name": "a\x00b"}, {"metadata": {"k\x00": 1}},
+                 {"metadata": {"k": ["x", {"y": "\x00"}]}}):
+        r = await hub.client.patch(f"{DEVICES}/cam-1", headers=hub.admin, json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["error"]["code"] == "validation_error"
+    r = await hub.client.put(f"{DEVICES}/cam-1/service", headers=hub.admin,
+                             json={"service_id": "svc\x00", "address": "10.0.0.1:80"})
+    assert r.status_code == 422, r.text
+    r = await hub.client.put(f"{DEVICES}/cam-1/twin/desired", headers=hub.admin,
+                             json={"state": {"\x00": 1}})
+    assert r.status_code == 422, r.text
+    for raw in (b'{"metadata": {"x": NaN}}', b'{"metadata": {"x": [1e999]}}',
+                b'{"name": "ok", "metadata": {"x": -Infinity}}'):
+        r = await hub.client.patch(f"{DEVICES}/cam-1", headers={
+            **hub.admin, "content-type": "application/json"}, content=raw)
+        assert r.status_code == 422, (raw, r.text)
+        assert "finite" in r.json()["error"]["message"]
+    deep = b'{"metadata": {"x": ' + b"[" * 900 + b"]" * 900 + b"}}"
+    r = await hub.client.patch(f"{DEVICES}/cam-1", headers={
+        **hub.admin, "content-type": "application/json"}, content=deep)
+    assert r.status_code in (400, 422), r.text  # not a RecursionError in a validator
+    device = (await hub.client.get(f"{DEVICES}/cam-1", headers=hub.admin)).json()
+    assert device["name"] == "before"
+    assert device["metadata"] == {}
+    assert device["service"] is None
+    for params in ({"q": "a\x00"}, {"site": "\x00"}, {"tag": "x\x00"}):
+        r = await hub.client.get(DEVICES, headers=hub.admin, params=params)
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["error"]["code"] == "validation_error"
+
+
+async def test_health_history_since_far_future_is_empty_not_500(hub: Hub) -> None:
+    """Found by schemathesis: the roll-up `minute` of a `since` in year 9195 overflowed the
+    Integer column on PostgreSQL (500)."""
+    await _create(hub, "cam-1")
+    for resolution in ("minute", "raw"):
+        r = await hub.client.get(f"{DEVICES}/cam-1/health/history", headers=hub.admin,
+                                 params={"resolution": resolution,
+                                         "since": "9195-05-27T21:57:46Z"})
+        assert r.status_code == 200, (resolution, r.text)
+        assert r.json() == []

@@ -141,3 +141,17 @@ async def test_bad_enrollment_bodies_are_clear_errors(hub: Hub) -> None:
     r = await hub.client.post("/api/v1/enroll", json={"colour": "red"}, headers=headers)
     assert r.status_code == 422
     assert await _device_count(hub) == 0
+
+
+async def test_out_of_range_numbers_are_422_not_500(hub: Hub) -> None:
+    """Found by schemathesis: `max_uses` above a 32-bit INTEGER and path ids above it
+    overflowed in the driver (500 on PostgreSQL and SQLite)."""
+    r = await hub.client.post("/api/v1/enrollment-tokens", headers=hub.admin,
+                              json={"name": "big", "max_uses": 2**31})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"
+    assert (await hub.client.get("/api/v1/enrollment-tokens", headers=hub.admin)).json() == []
+    for path in ("/api/v1/enrollment-tokens/", "/api/v1/api-keys/"):
+        r = await hub.client.delete(f"{path}{2**31}", headers=hub.admin)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["error"]["code"] == "validation_error"

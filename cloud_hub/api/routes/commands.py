@@ -27,7 +27,7 @@ from cloud_hub.crud import registry as crud
 from cloud_hub.db import tables as t
 from cloud_hub.ingest.bridge import MqttBridge
 from cloud_hub.registry.service import Registry
-from cloud_hub.schemas.common import RequestModel
+from cloud_hub.schemas.common import RequestModel, error_responses
 from cloud_hub.schemas.registry import DeploymentCreate, DeploymentPublic
 
 router = APIRouter(tags=["devices"])
@@ -124,7 +124,9 @@ async def _await_reply(
     )
 
 
-@router.post("/devices/{device_id}/commands/{name}", responses={504: {}, 503: {}, 404: {}})
+@router.post(
+    "/devices/{device_id}/commands/{name}", responses=error_responses(404, 503, 504)
+)
 async def send_command(
     device_id: DevicePath,
     name: CommandPath,
@@ -161,7 +163,7 @@ async def send_command(
 @router.post(
     "/devices/{device_id}/deployments",
     status_code=status.HTTP_201_CREATED,
-    responses={404: {}, 409: {}},
+    responses=error_responses(404, 409),
 )
 def deploy_to_device(
     device_id: DevicePath,

@@ -22,7 +22,7 @@ from cloud_hub.crud import devices as crud
 from cloud_hub.crud import twin as crud_twin
 from cloud_hub.db import tables as t
 from cloud_hub.integrations import dynsec, homeassistant
-from cloud_hub.schemas.common import Page
+from cloud_hub.schemas.common import MAX_ROW_ID, Page, error_responses
 from cloud_hub.schemas.devices import (
     DeviceCreate,
     DeviceCredentials,
@@ -66,7 +66,7 @@ def list_devices(db: DbDep, _: ReaderDep, state: State | None = None, site: str 
         return Page(items=[crud.to_public(d) for d in rows], total=total, next_cursor=nxt)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def create_device(data: DeviceCreate, db: DbDep, settings: SettingsDep, writer: WriterDep,
                   _: AdminDep) -> DeviceCredentials:
     """Register a device directly (no token); returns its secret once."""
@@ -167,7 +167,9 @@ def health_history(device_id: DeviceIdPath, db: DbDep, _: ReaderDep,
         q2 = (select(hr).where(hr.device_id == device_id).order_by(hr.minute.desc())
               .limit(limit))
         if since:
-            q2 = q2.where(hr.minute >= int(since.timestamp() // 60))
+            # `minute` is an Integer column: a `since` after year 6053 is clamped (no rows
+            # either way) rather than overflowing in the driver (500 on PostgreSQL)
+            q2 = q2.where(hr.minute >= min(int(since.timestamp() // 60), MAX_ROW_ID))
         return [HealthRollupPublic(
             minute=datetime.fromtimestamp(r.minute * 60, UTC), n=r.n, cpu_avg=r.cpu_avg,
             cpu_max=r.cpu_max, mem_avg=r.mem_avg, mem_max=r.mem_max, rtt_ms_avg=r.rtt_ms_avg,

@@ -7,13 +7,14 @@ and gets back the device id, its secret and where the broker is.
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, status
 
-from cloud_hub.api.deps import AdminDep, DbDep, SettingsDep, WriterDep, bearer_token
+from cloud_hub.api.deps import AdminDep, DbDep, RowIdPath, SettingsDep, WriterDep, bearer_token
 from cloud_hub.api.routes.devices import credentials
 from cloud_hub.core.clock import utcnow
 from cloud_hub.crud import enrollment as crud
 from cloud_hub.integrations import dynsec
+from cloud_hub.schemas.common import error_responses
 from cloud_hub.schemas.devices import DeviceCredentials
 from cloud_hub.schemas.enrollment import (
     EnrollmentTokenCreate,
@@ -40,13 +41,13 @@ def list_tokens(db: DbDep, _: AdminDep) -> list[EnrollmentTokenPublic]:
 
 
 @router.delete("/enrollment-tokens/{token_id}")
-def revoke_token(token_id: Annotated[int, Path(ge=1)], db: DbDep,
+def revoke_token(token_id: RowIdPath, db: DbDep,
                  _: AdminDep) -> EnrollmentTokenPublic:
     with db.session(write=True) as s:
         return crud.to_public(crud.revoke_token(s, token_id=token_id, now=utcnow()))
 
 
-@router.post("/enroll", status_code=status.HTTP_201_CREATED)
+@router.post("/enroll", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def enroll(data: EnrollRequest, token: Annotated[str, Depends(bearer_token)], db: DbDep,
            settings: SettingsDep, writer: WriterDep) -> DeviceCredentials:
     """Exchange an enrollment token for a device id and a per-device secret (shown once)."""

@@ -4,21 +4,23 @@ updates here (docs/federated.md)."""
 import base64
 import binascii
 import json
+import math
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from cloud_hub.api.deps import AdminDep, DbDep, ReaderDep, SettingsDep, get_principal
+from cloud_hub.api.deps import AdminDep, DbDep, ReaderDep, RowIdPath, SettingsDep, get_principal
 from cloud_hub.core.errors import Forbidden, Unauthorized, error_body
 from cloud_hub.core.security import Principal, Role
 from cloud_hub.crud import federated as crud
 from cloud_hub.federated.rounds import RoundService
+from cloud_hub.schemas.common import MAX_ROW_ID, error_responses, unstorable
 from cloud_hub.schemas.federated import KeyAnnouncement, RoundCreate, RoundPublic, UpdatePublic
 
 router = APIRouter(prefix="/fl", tags=["federated"])
-RoundId = Annotated[int, Path(ge=1)]
+RoundId = RowIdPath
 
 
 def get_rounds(request: Request) -> RoundService:
@@ -29,7 +31,7 @@ def get_rounds(request: Request) -> RoundService:
 RoundsDep = Annotated[RoundService, Depends(get_rounds)]
 
 
-@router.post("/rounds", status_code=status.HTTP_201_CREATED)
+@router.post("/rounds", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def start_round(data: RoundCreate, db: DbDep, rounds: RoundsDep, _: AdminDep) -> RoundPublic:
     """Start a round: pick participants, send them `cmd/fl-train`."""
     round_id = rounds.start(data)
@@ -116,13 +118,38 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not finite")
+    return value
+
+
+def _refuse_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _metrics(header: str | None) -> dict[str, Any]:
+    """The optional metrics header, dropped (like malformed JSON) unless the database can
+    store it: Python's json accepts NaN, Infinity and 1e999, and a NUL may come escaped,
+    all of which PostgreSQL's json refuses (a 500 otherwise)."""
+    if not header:
+        return {}
+    try:
+        value = json.loads(header, parse_float=_finite, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # json.JSONDecodeError included
+        return {}
+    return value if isinstance(value, dict) and unstorable(value) is None else {}
+
+
 def upload_principal(request: Request, db: DbDep, rounds: RoundsDep) -> Principal:
     """Device credentials; a wrong or unknown device is recorded as `unenrolled` first."""
     try:
         return get_principal(request, db)
     except Unauthorized as exc:
         round_id = str(request.path_params.get("round_id", ""))
-        if exc.code == "invalid_credentials" and round_id.isdigit():
+        if (exc.code == "invalid_credentials" and round_id.isascii() and round_id.isdigit()
+                and 1 <= int(round_id) <= MAX_ROW_ID):
             out = rounds.reject(
                 int(round_id),
                 _claimed_device(request),
@@ -139,7 +166,7 @@ def upload_principal(request: Request, db: DbDep, rounds: RoundsDep) -> Principa
 @router.post(
     "/rounds/{round_id}/updates",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={413: {}, 422: {}, 401: {}, 409: {}},
+    responses=error_responses(401, 409, 413, 422),
 )
 async def upload_update(
     round_id: RoundId,
@@ -164,17 +191,14 @@ async def upload_update(
             rounds.reject, round_id, device, declared, "oversize", f"body over {limit} bytes"
         )
         return _refused(413, "oversize", out.detail or "", out.update_id)
-    try:
-        metrics = json.loads(metrics_header) if metrics_header else {}
-    except json.JSONDecodeError:
-        metrics = {}
+    metrics = _metrics(metrics_header)
     out = await anyio.to_thread.run_sync(
         rounds.receive,
         round_id,
         device,
         body,
         base_step,
-        metrics if isinstance(metrics, dict) else {},
+        metrics,
     )
     if not out.accepted:
         code = (

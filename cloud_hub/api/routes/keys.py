@@ -1,11 +1,9 @@
 """`/api/v1/api-keys` (admin) and `/api/v1/whoami` (anyone with credentials)."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel
 
-from cloud_hub.api.deps import AdminDep, CurrentPrincipal, DbDep
+from cloud_hub.api.deps import AdminDep, CurrentPrincipal, DbDep, RowIdPath
 from cloud_hub.core.clock import utcnow
 from cloud_hub.crud import keys as crud
 from cloud_hub.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
@@ -38,6 +36,6 @@ def list_keys(db: DbDep, _: AdminDep) -> list[ApiKeyPublic]:
 
 
 @router.delete("/api-keys/{key_id}")
-def revoke_key(key_id: Annotated[int, Path(ge=1)], db: DbDep, _: AdminDep) -> ApiKeyPublic:
+def revoke_key(key_id: RowIdPath, db: DbDep, _: AdminDep) -> ApiKeyPublic:
     with db.session(write=True) as s:
         return crud.to_public(crud.revoke_key(s, key_id=key_id, now=utcnow()))

@@ -5,12 +5,13 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from cloud_hub.api.deps import AdminDep, CurrentPrincipal, DbDep, DeviceDep, ReaderDep
+from cloud_hub.api.deps import AdminDep, CurrentPrincipal, DbDep, DeviceDep, ReaderDep, RowIdPath
 from cloud_hub.core.clock import utcnow
 from cloud_hub.core.errors import Forbidden, Unprocessable
 from cloud_hub.core.security import Role
 from cloud_hub.crud import registry as crud
 from cloud_hub.registry.service import Registry
+from cloud_hub.schemas.common import error_responses
 from cloud_hub.schemas.registry import (
     DeploymentCreate,
     DeploymentPublic,
@@ -67,7 +68,11 @@ def list_versions(model: ModelPath, db: DbDep, _: ReaderDep) -> list[VersionPubl
         return [crud.version_public(s, r) for r in crud.list_versions(s, model=model)]
 
 
-@router.post("/models/{model}/versions", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/models/{model}/versions",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(409),
+)
 async def upload_version(
     model: ModelPath,
     request: Request,
@@ -149,7 +154,7 @@ def list_deployments(model: ModelPath, db: DbDep, _: ReaderDep) -> list[Deployme
 
 @router.get("/deployments/{deployment_id}")
 def get_deployment(
-    deployment_id: Annotated[int, Path(ge=1)], db: DbDep, _: ReaderDep
+    deployment_id: RowIdPath, db: DbDep, _: ReaderDep
 ) -> DeploymentPublic:
     with db.session(write=False) as s:
         return crud.deployment_public(s, crud.get_deployment(s, deployment_id))
@@ -157,7 +162,7 @@ def get_deployment(
 
 @router.post("/deployments/{deployment_id}/rollback")
 def rollback(
-    deployment_id: Annotated[int, Path(ge=1)], db: DbDep, registry: RegistryDep, _: AdminDep
+    deployment_id: RowIdPath, db: DbDep, registry: RegistryDep, _: AdminDep
 ) -> DeploymentPublic:
     """Return the deployment's devices to the parent version (re-signed as a newer one)."""
     registry.rollback(deployment_id, "rolled back by an operator")

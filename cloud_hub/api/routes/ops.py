@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cloud_hub.api.deps import DbDep, ReaderDep
 from cloud_hub.core.metrics import HubMetrics
 from cloud_hub.crud import devices as crud
+from cloud_hub.schemas.common import error_responses
 
 router = APIRouter(tags=["ops"])
 
@@ -20,7 +21,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={
+    **error_responses(401, 403),
+    503: {"description": "not ready: `{\"status\": \"not_ready\", \"checks\": {...}}`"},
+})
 async def readyz(request: Request, db: DbDep, _: ReaderDep) -> JSONResponse:
     """Readiness: the database answers and (when enabled) the MQTT bridge is connected."""
     checks: dict[str, str] = {}
@@ -41,7 +45,7 @@ async def readyz(request: Request, db: DbDep, _: ReaderDep) -> JSONResponse:
                         status_code=200 if ready else 503)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=error_responses(401, 403))
 def metrics(request: Request, db: DbDep, _: ReaderDep) -> Response:
     m: HubMetrics = request.app.state.metrics
     with db.session(write=False) as s:

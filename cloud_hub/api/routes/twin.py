@@ -16,6 +16,7 @@ from cloud_hub.core.db import Database
 from cloud_hub.crud import devices as crud_devices
 from cloud_hub.crud import twin as crud
 from cloud_hub.integrations.mqtt import publish
+from cloud_hub.schemas.common import error_responses
 from cloud_hub.schemas.twin import TwinDesiredPublic, TwinDesiredWrite
 
 router = APIRouter(prefix="/devices", tags=["twin"])
@@ -66,7 +67,7 @@ async def get_desired(
     return await anyio.to_thread.run_sync(_read, db, device_id)
 
 
-@router.put("/{device_id}/twin/desired")
+@router.put("/{device_id}/twin/desired", responses=error_responses(409))
 async def put_desired(
     device_id: DeviceIdPath, data: TwinDesiredWrite, request: Request, db: DbDep, _: AdminDep
 ) -> TwinDesiredPublic:
@@ -74,7 +75,7 @@ async def put_desired(
     return await _change(request, db, device_id, data, patch=False)
 
 
-@router.patch("/{device_id}/twin/desired")
+@router.patch("/{device_id}/twin/desired", responses=error_responses(409))
 async def patch_desired(
     device_id: DeviceIdPath, data: TwinDesiredWrite, request: Request, db: DbDep, _: AdminDep
 ) -> TwinDesiredPublic:
