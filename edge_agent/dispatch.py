@@ -20,6 +20,7 @@ from edge_agent.cloud import CircuitBreaker, CloudClient, CloudError, Ewma
 from edge_agent.config import AgentConfig
 from edge_agent.errors import Rejected
 from edge_agent.hard_samples import HardSamples
+from edge_agent.health import cpu_utilisation
 from edge_agent.link import Outbound
 from edge_agent.offload import Mode, Reason, Signals, Thresholds, Where
 from edge_agent.outbox import FullPolicy, MemoryStore, Outbox, OutboxStore, SqliteStore
@@ -76,10 +77,7 @@ class LoadSampler:
         return max(self.cpu, self.mem)
 
     def sample(self) -> None:
-        per_cpu = psutil.cpu_percent(percpu=True)
-        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-        mine = [per_cpu[i] for i in cpus if i < len(per_cpu)] or per_cpu
-        self.cpu = min(sum(mine) / max(len(mine), 1) / 100.0, 1.0)
+        self.cpu = cpu_utilisation()
         self.mem = psutil.virtual_memory().percent / 100.0
         battery = psutil.sensors_battery() if hasattr(psutil, "sensors_battery") else None
         self.battery = None if battery is None or battery.power_plugged else battery.percent / 100

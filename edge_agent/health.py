@@ -1,6 +1,7 @@
 """The `health` heartbeat: psutil load, queue depth, median inference time, counters."""
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -10,6 +11,15 @@ import psutil
 
 from broker.contract import Health, encode
 from edge_agent.stats import Stats
+
+
+def cpu_utilisation() -> float:
+    """Busy share (0..1) of the CPUs this process may run on: all of them on a device, the
+    pinned ones when an operator (or a test) confines the agent to some cores."""
+    per_cpu = psutil.cpu_percent(percpu=True)
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    mine = [per_cpu[i] for i in cpus if i < len(per_cpu)] or per_cpu
+    return min(sum(mine) / max(len(mine), 1) / 100.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +50,7 @@ class HealthReporter:
         self._started = time.monotonic()
         self._seq = 0
         self._process = psutil.Process()
-        psutil.cpu_percent(interval=None)  # prime: the first reading is meaningless
+        psutil.cpu_percent(percpu=True)  # prime: the first reading is meaningless
 
     @property
     def interval_s(self) -> float:
@@ -55,7 +65,7 @@ class HealthReporter:
         extras = self._extras()
         rtt = None if extras.rtt_ms is None else round(extras.rtt_ms, 3)
         health = Health(
-            cpu=min(psutil.cpu_percent(interval=None) / 100.0, 1.0),
+            cpu=cpu_utilisation(),
             mem=min(psutil.virtual_memory().percent / 100.0, 1.0),
             queue_depth=self._depth(),
             infer_ms_p50=self._stats.infer_ms_p50(),

@@ -21,7 +21,7 @@ class RoundCreate(RequestModel):
     model: str = "engine-fault"
     fraction: float = Field(default=1.0, gt=0, le=1, description="share of candidates invited")
     min_clients: int = Field(default=2, ge=1)
-    deadline_s: float = Field(default=120.0, gt=0)
+    deadline_s: float = Field(default=120.0, gt=0, le=7 * 24 * 3600, description="at most 7 days")
     local_epochs: int = Field(default=1, ge=1, le=100)
     learning_rate: float = Field(default=0.1, gt=0, le=10)
     batch_size: int = Field(default=32, ge=1, le=4096)

@@ -40,9 +40,11 @@ async def test_device_paths_with_huge_round_ids_are_422(hub: Hub) -> None:
         assert r.status_code in (401, 422), r.text
 
 
-async def test_negative_round_seed_is_422_and_starts_nothing(hub: Hub) -> None:
-    """Found by schemathesis: a negative `seed` reached numpy's generator (500)."""
-    r = await hub.client.post("/api/v1/fl/rounds", headers=hub.admin, json={"seed": -1})
+@pytest.mark.parametrize("body", [{"seed": -1}, {"deadline_s": 1e300}])
+async def test_bad_round_config_is_422_and_starts_nothing(hub: Hub, body: dict[str, float]) -> None:
+    """Found by schemathesis: a negative `seed` reached numpy's generator, a huge `deadline_s`
+    overflowed `timedelta` (both 500)."""
+    r = await hub.client.post("/api/v1/fl/rounds", headers=hub.admin, json=body)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "validation_error"
     r = await hub.client.get("/api/v1/fl/rounds", headers=hub.admin)
