@@ -7,25 +7,16 @@ from pathlib import Path
 import pytest
 
 from edgefleet.bench.edge import EdgeBenchConfig, run_edge_bench
-from models.catalogue import load_catalogue
-from models.fetch import verified_files
+from tests.fixtures.requires import require_models, require_tools
 
 MODELS = ("face-detect-lite", "wakeword-lite")
 
 
-def _models_available() -> bool:
-    try:
-        catalogue = load_catalogue()
-        for model in MODELS:
-            verified_files(catalogue.get(model))
-    except Exception:
-        return False
-    return shutil.which("espeak-ng") is not None
+@pytest.fixture(autouse=True)
+def _components() -> None:
+    require_models(*MODELS)
+    require_tools("espeak-ng")
 
-
-pytestmark = pytest.mark.skipif(
-    not _models_available(), reason="needs fetched models (edgefleet models fetch) and espeak-ng"
-)
 
 TINY = {
     "requests": 3,
@@ -61,7 +52,7 @@ def test_in_process_only(tmp_path: Path) -> None:
 @pytest.mark.mosquitto
 def test_full_path_against_both_brokers(tmp_path: Path) -> None:
     if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
-        pytest.skip("mosquitto is not installed")
+        require_tools("mosquitto")
     cfg = EdgeBenchConfig(models=("face-detect-lite",), cold_starts=1, **TINY)
     run_edge_bench(cfg, tmp_path)
     data = json.loads((tmp_path / "edge.json").read_text())

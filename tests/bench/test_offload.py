@@ -2,7 +2,6 @@
 plus the pure helpers (IoU matching, scoring) on hand-made cases."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,9 @@ from edgefleet.bench.offload import (
     run_offload_bench,
     score,
 )
-from models.catalogue import load_catalogue
-from models.fetch import verified_files
+from tests.fixtures.requires import require_models, require_tools
 
 MODELS = ("face-detect-lite", "face-detect-full", "wakeword-lite", "wakeword-full")
-
-
-def _available() -> bool:
-    try:
-        catalogue = load_catalogue()
-        for model in MODELS:
-            verified_files(catalogue.get(model))
-    except Exception:
-        return False
-    return shutil.which("espeak-ng") is not None
 
 
 def test_iou_and_greedy_matching() -> None:
@@ -71,8 +59,9 @@ def test_config_validation() -> None:
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-@pytest.mark.skipif(not _available(), reason="needs fetched models and espeak-ng")
 def test_tiny_run_writes_the_table(tmp_path: Path) -> None:
+    require_models(*MODELS)
+    require_tools("espeak-ng")
     cfg = OffloadBenchConfig(faces=2, clips=2, warmup=0, time_limit_s=5.0, plots=True)
     report = run_offload_bench(cfg, tmp_path)
     data = json.loads((tmp_path / "offload.json").read_text())

@@ -38,6 +38,7 @@ from edge_agent.tls import client_context
 from tests.fixtures.brokers import MOSQUITTO, BrokerProcess, _launch
 from tests.fixtures.pki import Issued, Pki, make_pki
 from tests.fixtures.ports import free_port
+from tests.fixtures.requires import require_tools
 
 EDGEFLEET = str(Path(sys.executable).with_name("edgefleet"))
 V311 = aiomqtt.ProtocolVersion.V311
@@ -100,7 +101,7 @@ def _amqtt_tls(tmp_path: Path, pki: Pki) -> Iterator[TlsBroker]:
 
 def _mosquitto_tls(tmp_path: Path, pki: Pki) -> Iterator[TlsBroker]:
     if not Path(MOSQUITTO).exists():
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+        require_tools("mosquitto")
     workdir = tmp_path / "mosquitto-tls"
     workdir.mkdir()
     tls_ports: list[int] = []

@@ -16,11 +16,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import playwright.sync_api as playwright_sync
 import pytest
 
 from tests.fixtures.ports import free_port
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
+from tests.fixtures.requires import require_tools
 
 CHROMIUM = "/usr/bin/chromium"
 EDGEFLEET = str(Path(sys.executable).with_name("edgefleet"))
@@ -170,8 +170,7 @@ class Browser:
 def chromium() -> Iterator[Any]:
     """Per test: Playwright's sync API runs an event loop of its own, which must be gone before
     a pytest-asyncio test runs."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    require_tools(CHROMIUM)
     # Playwright gives every launch a fresh temporary profile (it refuses --user-data-dir in
     # `args`); the environment's TMPDIR keeps it out of the user's home.
     with playwright_sync.sync_playwright() as pw:

@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 from models.datasets import speech
+from tests.fixtures.requires import require_tools
 
-pytestmark = pytest.mark.skipif(not speech.espeak_available(), reason="needs espeak-ng")
+
+@pytest.fixture(autouse=True)
+def _espeak() -> None:
+    require_tools("espeak-ng")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ images do; the written files are read back with mtools (`mdir`, `mtype`).
 """
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +13,12 @@ import pytest
 import yaml
 
 from deploy.flash.image import boot_partition, read_partitions
+from tests.fixtures.requires import require_tools
 
-pytestmark = pytest.mark.skipif(
-    not all(shutil.which(t) for t in ("sfdisk", "mkfs.vfat", "mcopy", "mtype", "mdir")),
-    reason="needs sfdisk (fdisk), mkfs.vfat (dosfstools) and mtools",
-)
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    require_tools("sfdisk", "mkfs.vfat", "mcopy", "mtype", "mdir")
 
 EDGEFLEET = [sys.executable, "-c", "from edgefleet.cli import main; main()"]
 TOKEN = "eft_" + "Tk0-_" * 8 + "abc"

@@ -20,6 +20,7 @@ from broker.contract import ErrorMessage, InferResult, Status, Topics, decode
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.contract import assert_follows_contract
 from tests.fixtures.mqtt import MqttProbe, Received
+from tests.fixtures.requires import require_tools
 
 pytestmark = [
     pytest.mark.e2e,
@@ -95,7 +96,7 @@ def speech_wav(tmp_path: Path, phrase: str) -> Path:
     from scipy.signal import resample_poly
 
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed")
+        require_tools("espeak-ng")
     raw = tmp_path / "espeak.wav"
     subprocess.run(
         ["espeak-ng", "-v", "en-us", "-w", str(raw), phrase],

@@ -22,6 +22,7 @@ from edgefleet.demo import spawn, stop_process
 from tests.deploy.bundles import x86_64_bundle
 from tests.deploy.hubproc import running_hub
 from tests.fixtures.brokers import BrokerProcess
+from tests.fixtures.requires import require_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 __all__ = ["x86_64_bundle"]  # the session fixture
@@ -59,7 +60,7 @@ def test_bundle_installs_offline_and_agent_enrolls(
     x86_64_bundle: Path, amqtt_broker: BrokerProcess, tmp_path: Path
 ) -> None:
     if not Path(SYSTEM_PYTHON).exists() or shutil.which("sha256sum") is None:
-        pytest.skip("needs Debian's python3 and coreutils")
+        require_tools(SYSTEM_PYTHON, "sha256sum")
     fresh = tmp_path / "device"
     fresh.mkdir()
     with tarfile.open(x86_64_bundle) as tar:

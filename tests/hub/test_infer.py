@@ -11,6 +11,7 @@ import pytest
 from broker.contract import ErrorCode, InferResult, WakeWordOutput
 from cloud_hub.core.config import Settings
 from models.errors import InputError
+from tests.fixtures.requires import require_models
 from tests.hub.conftest import Hub, basic, running_hub
 
 
@@ -111,20 +112,10 @@ async def test_infer_errors_are_clear(hub_infer: Hub, fake: FakePipeline) -> Non
     assert r.status_code == 403
 
 
-def _real_pipeline_or_skip(model_id: str) -> None:
-    try:
-        from models.catalogue import load_catalogue
-        from models.fetch import verified_files
-
-        verified_files(load_catalogue().get(model_id))
-    except Exception as exc:
-        pytest.skip(f"{model_id} not fetched ({type(exc).__name__}); run `edgefleet models fetch`")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_real_face_detect_full(make_settings: Callable[..., Settings]) -> None:
-    _real_pipeline_or_skip("face-detect-full")
+    require_models("face-detect-full")
     import cv2
     from skimage import data
 

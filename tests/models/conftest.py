@@ -11,6 +11,7 @@ from models.catalogue import Catalogue, load_catalogue
 from models.errors import ModelError
 from models.fetch import default_model_dir, ensure_files, verified_files
 from models.pipelines import AnyPipeline, load_pipeline
+from tests.fixtures.requires import require_tools
 
 SAMPLE_RATE = 16_000
 
@@ -42,7 +43,7 @@ def pipelines(catalogue: Catalogue, model_dir: Path) -> dict[str, AnyPipeline]:
 def synthesize(text: str, voice: str = "en-us", speed: int = 150) -> np.ndarray:
     """espeak-ng (22,050 Hz WAV) -> sox -> int16 16 kHz mono, with 0.5 s of silence each side."""
     if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
-        pytest.skip("espeak-ng and sox are needed (scripts/bootstrap.sh installs them)")
+        require_tools("espeak-ng", "sox")
     wav = subprocess.run(
         ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
         capture_output=True,
