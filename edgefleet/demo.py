@@ -49,6 +49,7 @@ from typing import IO, Annotated, Any
 import typer
 
 from broker.contract import Kind, Topics
+from cloud_hub.serving import free_port
 
 app = typer.Typer(add_completion=False, help="Run broker and simulated devices on this machine.")
 
@@ -360,14 +361,6 @@ class DemoError(RuntimeError):
     """The demo could not start one of its parts; the message says which and why."""
 
 
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -505,7 +498,7 @@ async def run_demo(opts: DemoOptions) -> int:
     # agents, the hub and the simulated sensors log in, checked against the hub's registry.
     keys = DemoSecrets()
     if not opts.hub_port:
-        opts.hub_port = _free_port(opts.host)
+        opts.hub_port = free_port(opts.host)
     settings = load_settings(
         host=opts.host,
         port=opts.port,

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.contract import Topics
+from cloud_hub.serving import free_port
 from edgefleet.bench.report import (
     Check,
     Column,
@@ -254,12 +255,6 @@ def _mosquitto_path() -> str | None:
     return shutil.which("mosquitto") or next(
         (p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:

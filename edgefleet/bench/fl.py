@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from cloud_hub.serving import free_port
 from edgefleet.bench.report import (
     DEFAULT_OUT,
     Column,
@@ -160,14 +161,8 @@ class Sim:
 # --- the live part ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int, str]:
-    port = _free_port()
+    port = free_port()
     if mosquitto := shutil.which("mosquitto") or (
         "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
     ):
@@ -233,10 +228,10 @@ async def _client_loop(
 
 async def _live(cfg: FlBenchConfig, workdir: Path) -> dict[str, Any]:
     import httpx
-    import uvicorn
 
     from cloud_hub.core.config import Settings
     from cloud_hub.main import create_app
+    from cloud_hub.serving import served
 
     broker, mqtt_port, broker_name = _start_broker(workdir)
     settings = Settings(
@@ -244,85 +239,79 @@ async def _live(cfg: FlBenchConfig, workdir: Path) -> dict[str, Any]:
         admin_api_key=ADMIN_KEY,
         mqtt_port=mqtt_port,
         mqtt_username=None,
-        port=_free_port(),
+        port=free_port(),
         log_json=False,
         log_level="WARNING",
         fl_tick_s=0.2,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    url, admin = f"http://127.0.0.1:{settings.port}", {"Authorization": f"Bearer {ADMIN_KEY}"}
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     rows: list[dict[str, Any]] = []
     tasks: list[asyncio.Task[None]] = []
     try:
-        for _ in range(400):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
-        async with httpx.AsyncClient(base_url=url, headers=admin, timeout=60) as http:
-            devices = []
-            for i in range(cfg.clients):
-                device = f"engine-{i:03d}"
-                r = await http.post(
-                    "/api/v1/devices", json={"id": device, "capabilities": ["engine-fault"]}
-                )
-                r.raise_for_status()
-                ready = asyncio.Event()
-                tasks.append(
-                    asyncio.create_task(
-                        _client_loop(
-                            device, r.json()["device_secret"], url, mqtt_port, i, cfg, ready
-                        )
-                    )
-                )
-                await asyncio.wait_for(ready.wait(), 30)
-                devices.append(device)
-            for r_i in range(cfg.live_rounds):
-                for quant in ("none", "int8"):
+        async with (
+            served(create_app(settings), port=settings.port) as url,
+            httpx.AsyncClient(base_url=url, headers=admin, timeout=60) as http,
+        ):
+            try:
+                devices = []
+                for i in range(cfg.clients):
+                    device = f"engine-{i:03d}"
                     r = await http.post(
-                        "/api/v1/fl/rounds",
-                        json={
-                            "devices": devices,
-                            "min_clients": cfg.clients,
-                            "deadline_s": 300,
-                            "quantization": quant,
-                            "local_epochs": cfg.local_epochs,
-                            "learning_rate": cfg.learning_rate,
-                            "deploy": "none",
-                            "seed": r_i,
-                        },
+                        "/api/v1/devices", json={"id": device, "capabilities": ["engine-fault"]}
                     )
                     r.raise_for_status()
-                    round_id = r.json()["id"]
-                    t0 = time.perf_counter()
-                    for _ in range(6000):  # bounded: 300 s
-                        body = (await http.get(f"/api/v1/fl/rounds/{round_id}")).json()
-                        if body["state"] in ("published", "failed"):
-                            break
-                        await asyncio.sleep(0.05)
-                    updates = (await http.get(f"/api/v1/fl/rounds/{round_id}/updates")).json()
-                    rows.append(
-                        {
-                            "round": round_id,
-                            "quantization": quant,
-                            "state": body["state"],
-                            "clients": body["updates"]["accepted"],
-                            "aggregation_ms": body["aggregation_ms"],
-                            "round_s": time.perf_counter() - t0,
-                            "bytes_per_update": float(np.mean([u["size_bytes"] for u in updates])),
-                            "accuracy": 100.0 * body["metrics"].get("validation_accuracy", 0.0),
-                        }
+                    ready = asyncio.Event()
+                    tasks.append(
+                        asyncio.create_task(
+                            _client_loop(
+                                device, r.json()["device_secret"], url, mqtt_port, i, cfg, ready
+                            )
+                        )
                     )
+                    await asyncio.wait_for(ready.wait(), 30)
+                    devices.append(device)
+                for r_i in range(cfg.live_rounds):
+                    for quant in ("none", "int8"):
+                        r = await http.post(
+                            "/api/v1/fl/rounds",
+                            json={
+                                "devices": devices,
+                                "min_clients": cfg.clients,
+                                "deadline_s": 300,
+                                "quantization": quant,
+                                "local_epochs": cfg.local_epochs,
+                                "learning_rate": cfg.learning_rate,
+                                "deploy": "none",
+                                "seed": r_i,
+                            },
+                        )
+                        r.raise_for_status()
+                        round_id = r.json()["id"]
+                        t0 = time.perf_counter()
+                        for _ in range(6000):  # bounded: 300 s
+                            body = (await http.get(f"/api/v1/fl/rounds/{round_id}")).json()
+                            if body["state"] in ("published", "failed"):
+                                break
+                            await asyncio.sleep(0.05)
+                        updates = (await http.get(f"/api/v1/fl/rounds/{round_id}/updates")).json()
+                        size = float(np.mean([u["size_bytes"] for u in updates]))
+                        rows.append(
+                            {
+                                "round": round_id,
+                                "quantization": quant,
+                                "state": body["state"],
+                                "clients": body["updates"]["accepted"],
+                                "aggregation_ms": body["aggregation_ms"],
+                                "round_s": time.perf_counter() - t0,
+                                "bytes_per_update": size,
+                                "accuracy": 100.0 * body["metrics"].get("validation_accuracy", 0.0),
+                            }
+                        )
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        server.should_exit = True
-        await serving
         broker.kill()
         broker.wait()
     return {"rows": rows, "broker": broker_name}

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cloud_hub.serving import free_port
 from edgefleet.bench.report import (
     Column,
     Report,
@@ -50,14 +51,6 @@ class HubBenchConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # ---------------------------------------------------------------------------- components
 @contextlib.contextmanager
 def postgres() -> Iterator[str]:
@@ -66,7 +59,7 @@ def postgres() -> Iterator[str]:
     owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if owner:
         shutil.chown(base, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         [
             *owner,
@@ -121,7 +114,7 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def broker(kind: str, workdir: Path) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     if kind == "mosquitto":
         conf = workdir / "mosquitto.conf"
         conf.write_text(
@@ -215,7 +208,7 @@ def hub(url: str, workdir: Path, mqtt_port: int | None) -> Iterator[tuple[Any, i
         mqtt_client_id=f"bench-hub-{os.getpid()}",
     )
     app = create_app(settings)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,14 +19,10 @@ from typing import Any
 
 import httpx
 
+from cloud_hub.serving import free_port
+
 EDGEFLEET = str(Path(sys.executable).with_name("edgefleet"))
 ADMIN_KEY = "efk_bench-admin-key-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _spawn(

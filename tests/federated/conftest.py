@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from cloud_hub.core.config import Settings
 from cloud_hub.main import create_app
+from cloud_hub.serving import served
 from tests.fixtures.ports import free_port
 
 ADMIN_KEY = "efk_test-admin-key-0123456789abcdef"
@@ -64,22 +64,11 @@ class LiveHub:
 
 async def serve(settings: Settings) -> AsyncIterator[LiveHub]:
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    url = f"http://127.0.0.1:{settings.port}"
-    for _ in range(1000):  # bounded: 20 s
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "the hub did not start"
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with (
+        served(app, port=settings.port) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
         yield LiveHub(url, settings, app, client)
-    server.should_exit = True
-    await task
 
 
 def hub_settings(tmp_path: Path, **overrides: Any) -> Settings:

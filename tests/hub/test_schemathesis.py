@@ -20,15 +20,13 @@ by itself, so such cases have their own tests (test_devices, test_api_smoke).
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import hypothesis
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -39,7 +37,7 @@ from schemathesis.errors import FailureGroup
 from broker.contract import WakeWordOutput
 from cloud_hub.core.config import Settings
 from cloud_hub.main import create_app
-from tests.fixtures.ports import free_port
+from cloud_hub.serving import served
 from tests.hub.conftest import ADMIN_KEY
 
 MAX_EXAMPLES = 25
@@ -78,26 +76,6 @@ class FakeWakeWord:
         return WakeWordOutput(
             detected=False, wake_word=None, probability=0.1, duration_s=len(payload) / 32000
         )
-
-
-@asynccontextmanager
-async def served(app: Any) -> AsyncIterator[str]:
-    """Serve `app` on a free loopback port (lifespan included); yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
 
 
 def _strategy(operation: Any) -> st.SearchStrategy[Any]:

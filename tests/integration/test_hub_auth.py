@@ -13,8 +13,8 @@ from broker.server import running_broker
 from broker.settings import BrokerSettings
 from cloud_hub.core.config import Settings
 from cloud_hub.main import create_app
+from cloud_hub.serving import served
 from tests.hub.conftest import ADMIN_KEY
-from tests.integration.conftest import served
 
 SERVICE_KEY = "svc-key-0123456789abcdef0123"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
