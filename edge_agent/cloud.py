@@ -1,5 +1,6 @@
 """The hub's cloud inference as seen from a device: an httpx client with the device's Basic
-credentials, a circuit breaker with half-open probing, and EWMAs of what calls cost."""
+credentials, a circuit breaker with half-open probing, and the link's RTT (what an offload
+costs end to end is measured by the dispatcher, alike for both sides)."""
 
 import asyncio
 import logging
@@ -14,8 +15,6 @@ import httpx
 from broker.contract import ContractError, InferResult, decode
 
 log = logging.getLogger(__name__)
-
-STALE_AFTER_S = 5.0  # a cloud cost average this old is replaced by the next sample
 
 
 class CloudError(Exception):
@@ -162,36 +161,14 @@ class CloudClient:
             base_url=url.rstrip("/"), auth=auth, timeout=timeout_s, transport=transport
         )
         self.breaker = breaker or CircuitBreaker()
-        self.rtt = Ewma()  # light probes and calls: what the link + hub cost
+        self.rtt = Ewma()  # light probes and calls: what the link + hub cost (health)
         self.net = WindowMin(4)  # floor of the link's cost: probes, calls minus server time
-        self.call_ms: dict[str, Ewma] = {}  # per cloud model: whole offload calls
-        self.server_ms: dict[str, Ewma] = {}  # per cloud model: the hub's Server-Timing
-        self.last_call: dict[str, float] = {}  # per cloud model: time.monotonic() of the last
         self.sent_bytes = 0
         self.calls = 0
         self.failures = 0
 
     def available(self) -> bool:
         return self.breaker.available()
-
-    def stale(self, model: str, max_age_s: float) -> bool:
-        """No offload call to `model` measured within `max_age_s`, and no way to estimate one:
-        once the hub has reported its own time for `model`, the probes keep the estimate
-        fresh without spending requests on exploration."""
-        if model in self.server_ms:
-            return False
-        return time.monotonic() - self.last_call.get(model, float("-inf")) > max_age_s
-
-    def cost_ms(self, model: str) -> float | None:
-        """Expected cost of an offload to `model`: the hub's reported time (EWMA) plus the
-        link's floor RTT, so that a starved device's own event loop, which inflates every
-        call it times, does not make the cloud look slow; the EWMA of whole calls when the
-        hub does not report its time."""
-        server, net = self.server_ms.get(model), self.net.value
-        if server is not None and server.value is not None and net is not None:
-            return server.value + net
-        ewma = self.call_ms.get(model)
-        return None if ewma is None else ewma.value
 
     async def infer(
         self, model: str, payload: bytes, content_type: str, rid: str | None = None
@@ -227,12 +204,9 @@ class CloudClient:
         self.calls += 1
         self.sent_bytes += len(payload)
         self.rtt.add(elapsed)
-        self.call_ms.setdefault(model, Ewma(stale_after_s=STALE_AFTER_S)).add(elapsed)
         server = parse_server_timing(response.headers.get("server-timing")).get("total")
         if server is not None:
-            self.server_ms.setdefault(model, Ewma(stale_after_s=STALE_AFTER_S)).add(server)
             self.net.add(max(0.0, elapsed - server))
-        self.last_call[model] = time.monotonic()
         return CloudAnswer(result, elapsed, len(payload), server)
 
     def _failed(self) -> None:

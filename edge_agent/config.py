@@ -120,12 +120,32 @@ class PipelineOffloadConfig(_Section):
     """Model the hub runs for this pipeline; default: the id with `-lite` -> `-full`."""
     uncertain: tuple[float, float] | None = None
     """Cascade band [low, high] of the light model's confidence sent to the cloud;
-    default `offload.policy.uncertain_low/high`."""
+    default `offload.policy.uncertain_low/high`. Wake words use it only with `rescue_words: []`."""
+    rescue_words: list[str] | None = None
+    """Cascade, wake-word outputs: words the cloud may add a detection of when the edge stays
+    silent (docs/offload.md); None: `okay_nabu` and `alexa`, the hub's high-precision words;
+    []: no rescue, the band rule (`uncertain`) with the cloud's answer replacing the edge's."""
+    rescue_min_probability: float = Field(default=0.1, ge=0, le=1)
+    """Cascade rescue: ask the cloud only when the silent edge gave a rescue word at least this
+    probability (saves traffic; 0 asks about every silent clip)."""
     priority: Literal["normal", "high"] = "normal"
     """high: on an idle device (load < `offload.policy.full_model_load_max`) requests run on the
     full model (`local_full_model`), loaded on demand and unloaded when idle (SPEC §2)."""
     local_full_model: str | None = None
     """Full model loaded on the device for high priority; default: the id with -lite -> -full."""
+
+    @field_validator("rescue_words")
+    @classmethod
+    def _rescue_words(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        bad = [w for w in value if not w.strip()]
+        if bad:
+            raise ValueError(f"rescue_words must be wake word ids such as 'okay_nabu', got {bad!r}")
+        duplicates = sorted({w for w in value if value.count(w) > 1})
+        if duplicates:
+            raise ValueError(f"rescue_words lists {duplicates} more than once")
+        return value
 
 
 class OffloadConfig(_Section):
@@ -160,6 +180,36 @@ class OffloadConfig(_Section):
         if unknown:
             raise ValueError(f"unknown policy keys {unknown}; known: {sorted(known)}")
         return value
+
+    @model_validator(mode="after")
+    def _rescue_words_known(self) -> "OffloadConfig":
+        """Rescue words must be words of both the device's and the hub's wake-word model (for
+        models in the catalogue): a word either side lacks could never be rescued."""
+        from models.catalogue import load_catalogue
+        from models.errors import ModelError
+
+        try:
+            catalogue = load_catalogue()
+        except ModelError:
+            return self  # the agent reports the broken catalogue when it loads its models
+        for model, pc in self.pipelines.items():
+            if not pc.rescue_words:
+                continue
+            where = f"offload.pipelines.{model}.rescue_words"
+            lite = model.endswith("-lite")
+            cloud = pc.cloud_model or (model.removesuffix("-lite") + "-full" if lite else model)
+            for side in dict.fromkeys((model, cloud)):
+                if side not in catalogue:
+                    continue  # not a catalogue model: nothing to check against
+                spec = catalogue.get(side)
+                if spec.task != "wakeword":
+                    raise ValueError(f"{where}: {side} is a {spec.task} model, not a wake-word one")
+                unknown = [w for w in pc.rescue_words if w not in spec.labels]
+                if unknown:
+                    raise ValueError(
+                        f"{where}: {unknown} are not words of {side}; it knows {spec.labels}"
+                    )
+        return self
 
 
 class OutboxConfig(_Section):

@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 
 from broker.contract import InferResult
+from edge_agent import cascade
 from edge_agent import offload as policy
 from edge_agent.cloud import CircuitBreaker, CloudClient, CloudError, Ewma
 from edge_agent.config import AgentConfig
@@ -30,7 +31,8 @@ from edge_agent.stats import Stats
 
 log = logging.getLogger(__name__)
 
-EXPLORE_AFTER_S = 2.0  # a loaded device re-measures the cloud at most this often
+EXPLORE_AFTER_S = 2.0  # a side unused this long is re-measured by a shadow copy of a request
+CLOUD_EXPLORE_MAX_S = 16.0  # ... the cloud, when far slower than the edge, up to this long
 VOICE_HINTS = ("wakeword", "vad", "speech", "voice")
 
 
@@ -59,6 +61,7 @@ class Plan:
     cloud_model: str
     thresholds: Thresholds
     voice: bool
+    rescue: cascade.Rescue | None = None  # cascade on wake-word outputs; None: the band rule
 
 
 class LoadSampler:
@@ -178,7 +181,9 @@ class Dispatcher:
                 t = replace(base, uncertain_low=pc.uncertain[0], uncertain_high=pc.uncertain[1])
             voice = any(h in model for h in VOICE_HINTS)
             cloud_model = pc.cloud_model or default_cloud_model(model)
-            self.plans[model] = Plan(Mode(pc.mode), cloud_model, t, voice)
+            words = cascade.DEFAULT_RESCUE_WORDS if pc.rescue_words is None else pc.rescue_words
+            rescue = cascade.Rescue(tuple(words), pc.rescue_min_probability) if words else None
+            self.plans[model] = Plan(Mode(pc.mode), cloud_model, t, voice, rescue)
         full_of = {
             model: pc.local_full_model or default_cloud_model(model)
             for model, pc in config.offload.pipelines.items()
@@ -194,34 +199,56 @@ class Dispatcher:
                 idle_s=config.offload.full_model_idle_s,
             )
             self.load.on_sample = self.full.sweep
-        self.local_ms: dict[str, Ewma] = {}
-        self.wait_ms: dict[str, Ewma] = {}
+        # per model, measured alike on both sides: arrival -> answer ready (docs/offload.md)
+        self.edge_ms: dict[str, Ewma] = {}
+        self.cloud_ms: dict[str, Ewma] = {}
+        self.service_ms: dict[str, Ewma] = {}  # pipeline.run() alone: what each queued job adds
         self.previous: dict[str, Where] = {}
+        self._shadow_after: dict[int, Plan] = {}  # id(job) -> its plan: shadow-run once answered
+        self._shadowing: set[str] = set()  # models with a shadow run planned or in flight
+        self.shadows = 0
         self.answers = 0
         self.cloud_answers = 0
         self._tasks: set[asyncio.Future[Any]] = set()
 
     # --- signals -----------------------------------------------------------------------------
+    def _edge_expected(self, model: str) -> float | None:
+        """Time to a local answer for a request arriving now: the measured arrival -> answer,
+        plus one service time per request already waiting for the model."""
+        latency, service = self.edge_ms.get(model), self.service_ms.get(model)
+        if latency is None or latency.value is None:
+            return None
+        per_job = service.value if service is not None and service.value is not None else 0.0
+        return latency.value + self.runner.pending(model) * per_job
+
+    @staticmethod
+    def _cloud_stale(via_cloud: Ewma | None, edge_ms: float | None) -> bool:
+        """Whether to re-measure the cloud: after 2 s, stretched by how much slower than the
+        edge it last was (up to 16 s). A shadow upload costs bytes and the hub's time, and a
+        cloud 300 ms behind a 5 ms edge is not about to win; one almost as fast is checked
+        often. (The edge is re-measured every 2 s: it is what recovers when a load ends.)"""
+        if via_cloud is None or via_cloud.value is None:
+            return True
+        ratio = via_cloud.value / edge_ms if edge_ms else 1.0
+        wait = min(CLOUD_EXPLORE_MAX_S, EXPLORE_AFTER_S * max(1.0, ratio))
+        return via_cloud.age() > wait
+
     def signals(self, model: str, plan: Plan) -> Signals:
         cloud = self.cloud
-        local, wait = self.local_ms.get(model), self.wait_ms.get(model)
-        local_stale = local is not None and local.stale()
-        cloud_ms, stale = None, False
-        if cloud is not None:
-            cloud_ms = cloud.cost_ms(plan.cloud_model)
-            stale = cloud.stale(plan.cloud_model, EXPLORE_AFTER_S)
+        edge, via_cloud = self.edge_ms.get(model), self.cloud_ms.get(model)
+        edge_ms = self._edge_expected(model)
+        measuring = model in self._shadowing  # one shadow run at a time per model
         return Signals(
             cpu=self.load.cpu,
             mem=self.load.mem,
-            queue_wait_ms=(wait.value or 0.0) if wait else 0.0,
-            local_ms=local.value if local else None,
-            cloud_ms=cloud_ms,
+            edge_ms=edge_ms,
+            cloud_ms=via_cloud.value if via_cloud is not None else None,
             rtt_ms=cloud.net.value if cloud is not None else None,
             cloud_available=cloud is not None and cloud.available(),
             battery=self.load.battery,
             voice=plan.voice,
-            cloud_stale=stale,
-            local_stale=local_stale,
+            edge_stale=not measuring and (edge is None or edge.stale()),
+            cloud_stale=not measuring and self._cloud_stale(via_cloud, edge_ms),
         )
 
     @property
@@ -252,10 +279,14 @@ class Dispatcher:
             self.previous[job.model] = decision.where
         if decision.where is Where.EDGE:
             self.runner.submit(job)
+            if decision.shadow:
+                self._plan_shadow(job, plan)
             if plan.mode is not Mode.CASCADE:
                 self._count(decision)
             return
         self._count(decision)
+        if decision.shadow:
+            self._plan_shadow(job, plan)
         self._spawn(self._offload(job, plan))
 
     async def _offload(self, job: Job, plan: Plan) -> None:
@@ -266,12 +297,81 @@ class Dispatcher:
         except CloudError as exc:
             log.debug("offload of %s failed, running locally: %s", job.model, exc)
             self.stats.count("offload.fallback")
+            self._unplan_shadow(job)  # the edge answers: it gets measured anyway
             try:
                 self.runner.submit(job)
             except Rejected as rejected:
                 self._reject(job.source_topic, rejected)
             return
-        self._answer_cloud(job, answer.result, _since(job), None)
+        latency = _since(job)
+        self._measure(self.cloud_ms, job.model, latency)
+        shadow = self._unplan_shadow(job) is not None  # before publishing, which may raise
+        self._answer_cloud(job, answer.result, latency, None)
+        if shadow:
+            self._shadow_edge(job)
+
+    # --- measuring the side not in use ------------------------------------------------------
+    def _plan_shadow(self, job: Job, plan: Plan) -> None:
+        if job.model in self._shadowing:
+            return  # one shadow run at a time per model (`explore` asks on every request)
+        self._shadow_after[id(job)] = plan
+        self._shadowing.add(job.model)
+
+    def _unplan_shadow(self, job: Job) -> Plan | None:
+        """The plan of a shadow run `job` asked for (None: none); the model is free to plan the
+        next one unless the caller starts this one."""
+        plan = self._shadow_after.pop(id(job), None)
+        if plan is not None:
+            self._shadowing.discard(job.model)
+        return plan
+
+    @staticmethod
+    def _measure(ewmas: dict[str, Ewma], model: str, sample: float) -> None:
+        ewmas.setdefault(model, Ewma(stale_after_s=EXPLORE_AFTER_S)).add(sample)
+
+    def _measure_edge(self, done: Done) -> bool:
+        """Account a local answer's times; True for a shadow run (measured, never published).
+        A job the policy marked starts its cloud shadow now that it is answered."""
+        job = done.job
+        if done.error is None:
+            self._measure(self.edge_ms, job.model, done.latency_ms)
+            self._measure(self.service_ms, job.model, done.compute_ms)
+        if job.shadow:
+            self._shadowing.discard(job.model)
+            return True
+        plan = self._unplan_shadow(job)
+        if plan is not None and done.error is None and self.cloud is not None:
+            self._shadowing.add(job.model)
+            self._spawn(self._shadow_cloud(job, plan))
+        return False
+
+    def _shadow_edge(self, job: Job) -> None:
+        """Run a copy of an offloaded request locally to measure the edge (after its answer,
+        so it never delays it)."""
+        copy = replace(job, arrived=time.perf_counter(), shadow=True, rid=None)
+        try:
+            self.runner.submit(copy)
+        except Rejected:
+            return  # the queue is full: the edge is busy enough not to be measured now
+        self._shadowing.add(job.model)  # until its Done comes back
+        self.shadows += 1
+        self.stats.count("offload.shadow.edge")
+
+    async def _shadow_cloud(self, job: Job, plan: Plan) -> None:
+        """Send a copy of a locally answered request to the hub to measure the cloud."""
+        assert self.cloud is not None
+        started = time.perf_counter()
+        try:
+            await self.cloud.infer(
+                plan.cloud_model, job.payload, content_type(job.payload, plan.voice), None
+            )
+        except CloudError:
+            return  # the breaker has been told
+        finally:
+            self._shadowing.discard(job.model)
+        self._measure(self.cloud_ms, job.model, (time.perf_counter() - started) * 1000.0)
+        self.shadows += 1
+        self.stats.count("offload.shadow.cloud")
 
     def _answer_cloud(
         self, job: Job, cloud_result: InferResult, latency_ms: float, edge_conf: float | None
@@ -286,7 +386,7 @@ class Dispatcher:
             msg_id=uuid.uuid4().hex,
             source_topic=job.source_topic,
             edge_confidence=edge_conf,
-            cloud_confidence=policy.confidence_of(cloud_result.output),
+            cloud_confidence=cascade.confidence_of(cloud_result.output),
         )
         self.answers += 1
         self.cloud_answers += 1
@@ -297,28 +397,28 @@ class Dispatcher:
     # --- after the local model answered ------------------------------------------------------
     def done(self, done: Done) -> bool:
         """Account a local answer; True when cascade takes it over (publishes later)."""
+        if self._measure_edge(done):
+            return True  # a shadow run: measured, not published
         model = done.job.model
-        if done.error is None:
-            fresh = functools.partial(Ewma, stale_after_s=EXPLORE_AFTER_S)
-            self.local_ms.setdefault(model, fresh()).add(done.compute_ms)
-            self.wait_ms.setdefault(model, fresh()).add(max(0.0, done.latency_ms - done.compute_ms))
         plan = self.plans.get(model)
         if done.error is not None or plan is None or plan.mode is not Mode.CASCADE:
             self.answers += done.error is None
             return False
         confidence = done.confidence if done.confidence is not None else 1.0
         signals = self.signals(model, plan)
-        decision = policy.second_opinion(confidence, signals, plan.thresholds)
-        self._count(decision)
-        if decision.where is Where.CLOUD:
-            self._spawn(self._second_opinion(done, plan, confidence))
+        asked = cascade.ask(done.output, signals, plan.thresholds, plan.rescue)
+        self._count(asked.decision)
+        if asked.decision.where is Where.CLOUD:
+            self._spawn(self._second_opinion(done, plan, confidence, asked))
             return True
         self.answers += 1
-        if decision.reason is not Reason.CONFIDENT:  # unsure, and the cloud is away
+        if asked.decision.reason is not Reason.CONFIDENT:  # would ask, but the cloud is away
             self._keep_hard(done, confidence)
         return False
 
-    async def _second_opinion(self, done: Done, plan: Plan, confidence: float) -> None:
+    async def _second_opinion(
+        self, done: Done, plan: Plan, confidence: float, asked: cascade.Ask
+    ) -> None:
         assert self.cloud is not None
         job = done.job
         ctype = content_type(job.payload, plan.voice)
@@ -327,12 +427,18 @@ class Dispatcher:
         except CloudError as exc:
             log.debug("cascade: cloud unavailable (%s); answering from the edge", exc)
             self.stats.count("offload.edge.cloud_failed")
-            self.answers += 1
             self._keep_hard(done, confidence)
-            for message in done.replies:
-                self._publish(message)
-            return
-        self._answer_cloud(job, answer.result, _since(job), confidence)
+        else:
+            merged = cascade.merge(asked, answer.result.output)
+            if merged.where is Where.CLOUD:
+                self._answer_cloud(job, answer.result, _since(job), confidence)
+                return
+            self._count(merged)  # rescue not confirmed: the edge's own answer stands
+        # the edge's reply (its latency_ms is the edge's; health counts the wait for the cloud)
+        self.answers += 1
+        self.stats.infer_ms(_since(job))
+        for message in done.replies:
+            self._publish(message)
 
     def _keep_hard(self, done: Done, confidence: float) -> None:
         hard = self.hard

@@ -41,26 +41,31 @@ class Reason(StrEnum):
     EDGE_FASTER = "edge_faster"
     CLOUD_FASTER = "cloud_faster"
     HOLD = "hold"  # the other side is better, but not by the hysteresis margin
-    EXPLORE = "explore"  # a stale measurement of the unused side: one request to refresh it
+    EXPLORE = "explore"  # a side never measured: answer from the other, shadow-run it here
     CONFIDENT = "confident"  # cascade: the light model is sure enough
     UNCERTAIN = "uncertain"  # cascade: confidence in the uncertain band -> full model
+    RESCUE = "rescue"  # cascade, wake words: the edge is silent but heard a word worth a check
+    NOT_CONFIRMED = "not_confirmed"  # cascade, rescue: the cloud did not detect that word
 
 
 @dataclass(frozen=True, slots=True)
 class Signals:
-    """What the policy sees for one request. Times in ms; loads and battery 0..1."""
+    """What the policy sees for one request. Times in ms; loads and battery 0..1.
+
+    `edge_ms` and `cloud_ms` are measured alike, on the device, from the request's arrival to
+    its answer being ready (`Dispatcher` keeps them): whatever slows the device (a starved CPU,
+    a busy event loop) shows in both, so they can be compared."""
 
     cpu: float = 0.0
     mem: float = 0.0
-    queue_wait_ms: float = 0.0  # EWMA of time spent queued before the worker took it
-    local_ms: float | None = None  # EWMA of local inference time (None: not measured yet)
-    cloud_ms: float | None = None  # expected offload cost: hub's Server-Timing + floor RTT
-    rtt_ms: float | None = None  # link RTT (floor of probes and calls minus server time)
+    edge_ms: float | None = None  # expected time to a local answer, queue included (None: never)
+    cloud_ms: float | None = None  # expected time to an answer through the hub (None: never)
+    rtt_ms: float | None = None  # the link's floor RTT (light probes)
     cloud_available: bool = False  # circuit breaker closed or half-open trial allowed
     battery: float | None = None  # None: mains powered
     voice: bool = False  # a voice pipeline (wake word / VAD)
-    cloud_stale: bool = False  # no offload call measured recently
-    local_stale: bool = False  # no local inference measured recently
+    edge_stale: bool = False  # no local answer measured recently
+    cloud_stale: bool = False  # no answer through the hub measured recently
 
     @property
     def load(self) -> float:
@@ -89,8 +94,12 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """Where a request runs and why; `shadow`: once it is answered, run a copy on the other side
+    (answer discarded) because that side's measurement is missing or stale."""
+
     where: Where
     reason: Reason
+    shadow: bool = False
 
     @property
     def counter(self) -> str:
@@ -101,20 +110,6 @@ def load_score(s: Signals, rtt_ms: float | None = None) -> float:
     """The brief's score for choosing an execution node: 0.4·CPU + 0.3·mem + 0.3·RTT/100 ms."""
     rtt = s.rtt_ms if rtt_ms is None else rtt_ms
     return 0.4 * s.cpu + 0.3 * s.mem + 0.3 * ((rtt or 0.0) / 100.0)
-
-
-def edge_cost_ms(s: Signals) -> float:
-    """Expected time to an answer on the device: queueing plus inference."""
-    return s.queue_wait_ms + (s.local_ms or 0.0)
-
-
-def cloud_cost_ms(s: Signals) -> float | None:
-    """Expected time to an answer from the hub: measured calls, else probe RTT + local time."""
-    if s.cloud_ms is not None:
-        return s.cloud_ms
-    if s.rtt_ms is not None:
-        return s.rtt_ms + (s.local_ms or 0.0)
-    return None
 
 
 def _edge(reason: Reason) -> Decision:
@@ -134,40 +129,61 @@ def _blocked(s: Signals, t: Thresholds) -> Decision | None:
     return None
 
 
+def blocked(s: Signals, t: Thresholds) -> Decision | None:
+    """The rules that keep any request on the device (cloud down, battery low); the cascade's
+    second opinion (`edge_agent.cascade`) obeys them too."""
+    return _blocked(s, t)
+
+
 def adaptive(s: Signals, t: Thresholds, previous: Where | None = None) -> Decision:
-    """Edge or cloud for one request; `previous` (the last decision) adds hysteresis."""
+    """Edge or cloud for one request; `previous` (the last decision) adds hysteresis.
+
+    SPEC §2's rules decide when they apply (cloud down, battery, voice link, a lightly loaded
+    device with a slow cloud); otherwise the side expected to answer sooner wins, and a device
+    out of its healthy bands sheds load to the cloud whenever the cloud is no slower. It does not
+    shed at a latency cost: SPEC §6 bounds adaptive's p99 by the better of edge-only and
+    cloud-only, and a starved device pays for an offload call too (docs/offload.md)."""
     blocked = _blocked(s, t)
     if blocked is not None:
         return blocked
-    cloud = cloud_cost_ms(s)
     if s.voice and (s.rtt_ms is None or s.rtt_ms >= t.voice_rtt_max_ms):
         return _edge(Reason.VOICE_RTT)
+    edge, cloud = s.edge_ms, s.cloud_ms
     band = t.hysteresis if previous is Where.EDGE else 0.0
     if s.load < t.local_load_max + band and cloud is not None and cloud > t.cloud_slow_ms:
-        return _edge(Reason.CLOUD_SLOW)
+        return Decision(Where.EDGE, Reason.CLOUD_SLOW, shadow=s.cloud_stale)
     band = -t.hysteresis if previous is Where.CLOUD else 0.0
     overloaded = s.cpu >= t.cpu_healthy + band or s.mem >= t.mem_healthy + band
-    edge = edge_cost_ms(s)
-    if cloud is None:  # never measured: only a device out of its bands tries the cloud
-        return _cloud(Reason.DEVICE_OVERLOADED) if overloaded else _edge(Reason.EDGE_FASTER)
-    if overloaded and (cloud <= t.cloud_slow_ms or cloud <= edge * (1 + t.margin)):
-        return _cloud(Reason.DEVICE_OVERLOADED)  # shed load while the cloud is acceptable
-    if overloaded and s.cloud_stale:
-        return _cloud(Reason.EXPLORE)
-    if not overloaded and s.local_stale and previous is Where.CLOUD:
-        return _edge(Reason.EXPLORE)  # the edge's numbers date from a busier time: re-measure
-    return _faster(edge, cloud, t, previous)
+    if edge is None or cloud is None:  # a side never measured: measure it with a shadow copy
+        to_edge = edge is not None or (cloud is None and not overloaded)
+        where = Where.EDGE if to_edge else Where.CLOUD
+        return Decision(where, Reason.EXPLORE, shadow=True)
+    decision = _faster(edge, cloud, t, previous, overloaded)
+    stale = s.cloud_stale if decision.where is Where.EDGE else s.edge_stale
+    return Decision(decision.where, decision.reason, shadow=stale)
 
 
-def _faster(edge: float, cloud: float, t: Thresholds, previous: Where | None) -> Decision:
-    """Compare expected latencies; switching sides needs a clear margin."""
+def _clearly(slower: float, faster: float, t: Thresholds) -> bool:
+    """Whether `faster` beats `slower` by the switching margin (relative and absolute)."""
+    return slower - faster >= max(t.margin * faster, t.margin_ms)
+
+
+def _faster(
+    edge: float, cloud: float, t: Thresholds, previous: Where | None, overloaded: bool
+) -> Decision:
+    """Compare expected latencies; switching sides needs a clear margin, except that an
+    overloaded device moves to a cloud that is no slower (and stays until the edge is clearly
+    faster)."""
+    if overloaded:
+        if cloud <= edge or (previous is Where.CLOUD and not _clearly(cloud, edge, t)):
+            return _cloud(Reason.DEVICE_OVERLOADED)
+        return _edge(Reason.EDGE_FASTER)
     best = Where.EDGE if edge <= cloud else Where.CLOUD
     reason = Reason.EDGE_FASTER if best is Where.EDGE else Reason.CLOUD_FASTER
     if previous is None or previous is best:
         return Decision(best, reason)
     kept, other = (cloud, edge) if previous is Where.CLOUD else (edge, cloud)
-    clear = kept - other >= max(t.margin * other, t.margin_ms)
-    return Decision(best, reason) if clear else Decision(previous, Reason.HOLD)
+    return Decision(best, reason) if _clearly(kept, other, t) else Decision(previous, Reason.HOLD)
 
 
 def decide(mode: Mode, s: Signals, t: Thresholds, previous: Where | None = None) -> Decision:
@@ -179,25 +195,6 @@ def decide(mode: Mode, s: Signals, t: Thresholds, previous: Where | None = None)
     return adaptive(s, t, previous)
 
 
-def second_opinion(confidence: float, s: Signals, t: Thresholds) -> Decision:
-    """Cascade, after the light model answered: ask the full model when unsure."""
-    if not t.uncertain_low <= confidence <= t.uncertain_high:
-        return _edge(Reason.CONFIDENT)
-    return _blocked(s, t) or _cloud(Reason.UNCERTAIN)
-
-
 def want_full_model(load: float, high_priority: bool, t: Thresholds) -> bool:
     """On-demand loading: the full model locally only on an idle device for high priority."""
     return high_priority and load < t.full_model_load_max
-
-
-def confidence_of(output: object) -> float | None:
-    """The light model's confidence in its answer: best face score (0 with no face), wake-word
-    probability; None for outputs without one. Accepts an output model or its JSON dict."""
-    data = output if isinstance(output, dict) else getattr(output, "__dict__", {})
-    faces = data.get("faces")
-    if isinstance(faces, list | tuple):
-        scores = [f["score"] if isinstance(f, dict) else f.score for f in faces]
-        return float(max(scores, default=0.0))
-    probability = data.get("probability")
-    return float(probability) if isinstance(probability, int | float) else None

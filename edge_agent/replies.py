@@ -7,9 +7,9 @@ from pydantic import BaseModel
 
 from broker.contract import ErrorMessage, Event, InferResult, Kind, Status, Topics, encode
 from broker.contract.topics import SPEC_BY_KIND
+from edge_agent.cascade import confidence_of
 from edge_agent.errors import Rejected
 from edge_agent.link import Outbound
-from edge_agent.offload import confidence_of
 from edge_agent.runner import Job, PipelineLike
 
 

@@ -25,9 +25,9 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from broker.contract import ErrorCode
+from edge_agent.cascade import confidence_of
 from edge_agent.errors import Rejected
 from edge_agent.link import Outbound
-from edge_agent.offload import confidence_of
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class Job:
     response_topic: str | None = None
     correlation: bytes | None = None
     run_on: str | None = None  # another loaded model answering for `model` (its full variant)
+    shadow: bool = False  # a copy run only to measure this side (offload policy): not published
 
     @property
     def queue(self) -> str:
@@ -69,6 +70,7 @@ class Done:
     compute_ms: float = 0.0  # pipeline.run() alone
     latency_ms: float = 0.0  # arrival -> result ready, queueing included
     confidence: float | None = None  # the model's confidence in its answer (cascade)
+    output: BaseModel | None = None  # the model's answer: what cascade merges with the cloud's
 
 
 # Runs in the worker thread: (job, pipeline, output, latency_ms) -> messages to publish.
@@ -95,6 +97,7 @@ def _compute(pipeline: PipelineLike, encode: Encoder, job: Job) -> Done:
         compute_ms=(ready - start) * 1000.0,
         latency_ms=latency_ms,
         confidence=confidence_of(output),
+        output=output,
     )
 
 
@@ -283,6 +286,11 @@ class Runner:
     def queued(self) -> int:
         """Requests waiting beyond those handed to the workers (`prefetch` per worker)."""
         return sum(max(0, n - self._handed(m)) for m, n in self._accepted.items())
+
+    def pending(self, model: str) -> int:
+        """`model`'s requests accepted but not finished, per worker: the queue a new one joins."""
+        workers = len(self._workers.get(model, ())) or 1
+        return self._accepted.get(model, 0) // workers
 
     def depth(self) -> int:
         """Requests accepted but not finished: queued plus being computed."""
