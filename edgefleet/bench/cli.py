@@ -89,8 +89,8 @@ def edge(
 @app.command("offload")
 def offload(
     out: OutOption = DEFAULT_OUT,
-    faces: Annotated[int, typer.Option(help="Labelled images (vision data set)")] = 40,
-    clips: Annotated[int, typer.Option(help="Labelled espeak-ng clips (voice; 0: none)")] = 24,
+    faces: Annotated[int, typer.Option(help="Labelled images (vision data set)")] = 100,
+    clips: Annotated[int, typer.Option(help="Labelled espeak-ng clips (voice; 0: none)")] = 120,
     warmup: Annotated[int, typer.Option(help="Unmeasured requests per mode and data set")] = 4,
     scenarios: Annotated[
         list[str] | None,

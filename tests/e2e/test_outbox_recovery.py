@@ -1,4 +1,4 @@
-"""Durable outbox end to end: real Mosquitto, hub and agent processes.
+"""Durable outbox end to end: real brokers (amqtt and Mosquitto), hub and agent processes.
 
 * hub down 60 s while three agents publish results at 10/s: afterwards every result is in the
   hub exactly once and in per-device order;
@@ -13,7 +13,7 @@ import pytest
 from tests.fixtures.brokers import BrokerProcess
 from tests.offload.fleet import FACE, Driver, T, hub_results, in_order, running_fleet, wait_results
 
-pytestmark = [pytest.mark.e2e, pytest.mark.mosquitto]
+pytestmark = [pytest.mark.e2e]
 
 
 def result_topic(device: str, rid: str) -> str:
@@ -23,23 +23,47 @@ def result_topic(device: str, rid: str) -> str:
 AGENT = {"outbox": {"ack_timeout_s": 2.0}}
 
 
+class OutOfOrder(AssertionError):
+    """Results stored in another order than requested (everything else held)."""
+
+
+def amqtt_order_gap(request: pytest.FixtureRequest, broker: BrokerProcess) -> None:
+    """amqtt drops QoS 1 messages for an absent subscriber; the outbox resends them from the
+    oldest unacknowledged (go-back-N), but later ones of the same window may have got through
+    first. Nothing is lost or doubled (asserted before the order); keeping the order needs the
+    hub to accept each device's messages in sequence only (docs/offload.md, Known gaps)."""
+    if broker.name == "amqtt":
+        reason = "amqtt: no session for the absent hub, so a resent window can land out of order"
+        request.applymarker(pytest.mark.xfail(raises=OutOfOrder, strict=False, reason=reason))
+
+
 def check_exactly_once_in_order(db: Path, sent: dict[str, list[str]]) -> dict[str, int]:
     """Per device: every sent rid stored once, insertion order = request order; returns the
-    number lost per device (0 expected)."""
+    number lost per device (0 expected). Loss and duplicates are checked for every device
+    before the order (raised as `OutOfOrder`)."""
     rows = hub_results(db)
-    lost = {}
+    lost, disorder = {}, []
     for device, rids in sent.items():
         stored = [r for _, r, _ in rows.get(device, [])]
         assert len(stored) == len(set(stored)), f"{device}: duplicates in the hub"
-        assert in_order(stored), f"{device}: results stored out of order"
         lost[device] = len(set(rids) - set(stored))
+        if not in_order(stored):
+            disorder.append(device)
+    assert lost == dict.fromkeys(sent, 0), f"lost per device: {lost}"
+    if disorder:
+        raise OutOfOrder(f"results stored out of order for {disorder} (none lost or doubled)")
     return lost
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_hub_down_60s_nothing_lost(tmp_path: Path, mosquitto_broker: BrokerProcess) -> None:
-    with running_fleet(tmp_path, mosquitto_broker, 3, **AGENT) as fleet:
+def test_hub_down_60s_nothing_lost(
+    tmp_path: Path, broker: BrokerProcess, request: pytest.FixtureRequest
+) -> None:
+    """On both brokers: zero loss comes from the outbox and the hub's acks, not from the broker
+    keeping a session (amqtt keeps none for the hub while it is away)."""
+    amqtt_order_gap(request, broker)
+    with running_fleet(tmp_path, broker, 3, **AGENT) as fleet:
         driver = Driver(fleet.probe, fleet.devices, period_s=0.1, max_requests=800)
         driver.start()
         try:
@@ -59,8 +83,10 @@ def test_hub_down_60s_nothing_lost(tmp_path: Path, mosquitto_broker: BrokerProce
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_broker_kill_restart_5_times(tmp_path: Path, mosquitto_broker: BrokerProcess) -> None:
-    broker = mosquitto_broker
+def test_broker_kill_restart_5_times(
+    tmp_path: Path, broker: BrokerProcess, request: pytest.FixtureRequest
+) -> None:
+    amqtt_order_gap(request, broker)
     with running_fleet(tmp_path, broker, 3, **AGENT) as fleet:
         sender = type(fleet.probe)(broker.host, broker.port).connect()
         driver = Driver(sender, fleet.devices, period_s=0.1, max_requests=1000)
@@ -71,8 +97,8 @@ def test_broker_kill_restart_5_times(tmp_path: Path, mosquitto_broker: BrokerPro
                 time.sleep(2)
                 driver.pause(True)
                 for d, rids in driver.sent.items():  # the newest request answered
-                    last = rids[-1]
-                    fleet.probe.wait_for(lambda m, d=d, r=last: m.topic == result_topic(d, r), 15)
+                    topic = result_topic(d, rids[-1])
+                    fleet.probe.wait_for(lambda m, t=topic: bool(m.topic == t), 15)
                 broker.kill()
                 fleet.probe.close()
                 killed = time.monotonic()
@@ -91,6 +117,6 @@ def test_broker_kill_restart_5_times(tmp_path: Path, mosquitto_broker: BrokerPro
             driver.stop()
             driver.probe.close()
         wait_results(fleet.hub.db_path, driver.sent, timeout=30)
+        print(f"broker {broker.name} restarts: reconnect s {report}; sent {driver.total()}")
         lost = check_exactly_once_in_order(fleet.hub.db_path, driver.sent)
-        print(f"broker restarts: reconnect s {report}; sent {driver.total()}; lost {lost}")
         assert lost == dict.fromkeys(fleet.devices, 0)
