@@ -12,10 +12,12 @@ import getpass
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -475,11 +477,60 @@ def test_not_a_certificate_is_refused(pki: Pki) -> None:
         load_settings(**_tls_settings(pki, tls_certfile=pki.server.key))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+NOBODY = 65534
+
+
+def _refusal_as_nobody(settings: dict[str, object]) -> str:
+    """`load_settings(**settings)` in a forked child running as `nobody` (root reads any
+    file); returns the BrokerConfigError message, or what went wrong instead."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read)
+        try:
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            load_settings(**settings)  # type: ignore[arg-type]
+            message = "accepted"
+        except BrokerConfigError as exc:
+            message = str(exc)
+        except BaseException as exc:  # anything else is reported, never raised in the child
+            message = f"unexpected {exc!r}"
+        os.write(write, message.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return message
+
+
 def test_unreadable_key_is_refused(pki: Pki) -> None:
-    pki.server.key.chmod(0)
-    with pytest.raises(BrokerConfigError, match="is not readable"):
-        load_settings(**_tls_settings(pki))
+    """Under root (CI) the check runs as `nobody` in a forked child, on copies in a directory
+    that user may enter: root itself reads any file."""
+    if os.geteuid() != 0:
+        pki.server.key.chmod(0)
+        with pytest.raises(BrokerConfigError, match="is not readable"):
+            load_settings(**_tls_settings(pki))
+        return
+    shared = Path(tempfile.mkdtemp(prefix="edgefleet-tls-"))
+    try:
+        shared.chmod(0o755)
+        copies = {}
+        for name, source, mode in (("cert", pki.server.cert, 0o644),
+                                   ("key", pki.server.key, 0o600),  # root's only
+                                   ("ca", pki.ca.path, 0o644)):  # fmt: skip
+            copies[name] = shared / source.name
+            copies[name].write_bytes(source.read_bytes())
+            copies[name].chmod(mode)
+        settings = _tls_settings(
+            pki, tls_certfile=copies["cert"], tls_keyfile=copies["key"], tls_cafile=copies["ca"]
+        )
+        assert "is not readable" in _refusal_as_nobody(settings)
+        copies["key"].chmod(0o644)  # the same check passes once nobody may read the key
+        assert _refusal_as_nobody(settings) == "accepted"
+    finally:
+        shutil.rmtree(shared)
 
 
 def test_cli_validate_config_reports_a_key_mismatch(pki: Pki) -> None:

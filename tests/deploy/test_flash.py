@@ -20,6 +20,7 @@ from tests.fixtures.requires import require_tools
 def _tools() -> None:
     require_tools("sfdisk", "mkfs.vfat", "mcopy", "mtype", "mdir")
 
+
 EDGEFLEET = [sys.executable, "-c", "from edgefleet.cli import main; main()"]
 TOKEN = "eft_" + "Tk0-_" * 8 + "abc"
 HUB = "http://hub.example.test:8000"
@@ -207,13 +208,20 @@ def test_device_must_be_a_block_device(tmp_path: Path) -> None:
     assert "is not a block device" in done.stderr
 
 
-def test_system_disk_is_refused() -> None:
-    from deploy.flash.device import _disk_of, _mounted_sources, check_target
+def test_system_disk_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk holding `/` is refused. In a container whose `/` is an overlay, a real block
+    device of the machine is declared mounted on `/` instead (the mount table is the input)."""
+    from deploy.flash import device as flash_device
     from deploy.flash.image import ImageError
 
-    root = {d for d, where in _mounted_sources().items() if where == "/"}
+    root = {d for d, where in flash_device._mounted_sources().items() if where == "/"}
     if not root:
-        pytest.skip("/ is not on a block device here (container overlay)")
-    disk = _disk_of(next(iter(root)))
-    with pytest.raises(ImageError, match=r"running system|mounted"):
-        check_target(Path("/dev") / disk)
+        disks = sorted(p.name for p in Path("/sys/class/block").glob("*")
+                       if (Path("/dev") / p.name).is_block_device())  # fmt: skip
+        if not disks:
+            pytest.skip("no block device at all on this machine")
+        root = {disks[0]}
+        monkeypatch.setattr(flash_device, "_mounted_sources", lambda: {disks[0]: "/"})
+    disk = flash_device._disk_of(next(iter(root)))
+    with pytest.raises(ImageError, match="holds the running system"):
+        flash_device.check_target(Path("/dev") / disk)
