@@ -69,8 +69,12 @@ class Done:
     error: Rejected | None = None
     compute_ms: float = 0.0  # pipeline.run() alone
     latency_ms: float = 0.0  # arrival -> result ready, queueing included
-    confidence: float | None = None  # the model's confidence in its answer (cascade)
     output: BaseModel | None = None  # the model's answer: what cascade merges with the cloud's
+
+    @property
+    def confidence(self) -> float | None:
+        """The model's confidence in its answer (cascade; None without one)."""
+        return None if self.output is None else confidence_of(self.output)
 
 
 # Runs in the worker thread: (job, pipeline, output, latency_ms) -> messages to publish.
@@ -96,7 +100,6 @@ def _compute(pipeline: PipelineLike, encode: Encoder, job: Job) -> Done:
         replies,
         compute_ms=(ready - start) * 1000.0,
         latency_ms=latency_ms,
-        confidence=confidence_of(output),
         output=output,
     )
 

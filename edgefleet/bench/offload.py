@@ -510,7 +510,7 @@ def run_offload_bench(cfg: OffloadBenchConfig, out: Path, console: Any = None) -
         "to it); the JSON has cloud_mb, the full model on the hub",
         "device CPU busy before each scenario's requests (%): "
         + ", ".join(f"{k} {v:.0f}" for k, v in report.extra["device_cpu_busy_pct"].items())
-        + " - the adaptive policy sheds load to the cloud at >= 70 % (SPEC §2)",
+        + " - at >= 70 % adaptive sheds load to the cloud when it is no slower (docs/offload.md)",
         f"cpu: {cfg.stress_processes} busy loops pinned to the agents' CPU "
         f"{sorted(device_cpus)} at nice {cfg.stress_nice}; delay: +{cfg.delay_ms:.0f} ms round "
         "trip through a loopback proxy; down: the hub process killed",

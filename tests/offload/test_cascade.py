@@ -259,7 +259,6 @@ class Harness:
             self.replies.result(job, pipeline, output, 5.0),
             compute_ms=4.0,
             latency_ms=5.0,
-            confidence=confidence_of(output),
             output=output,
         )
         if not self.dispatch.done(done):  # answered at once: the agent publishes the replies

@@ -1,10 +1,11 @@
 """`/api/v1/devices`: the registry, service records, health and per-device telemetry."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from sqlalchemy import select
+from sqlalchemy import ScalarResult, select
+from sqlalchemy.orm import Session
 
 from cloud_hub.api.deps import (
     AdminDep,
@@ -188,16 +189,24 @@ def state_changes(device_id: DeviceIdPath, db: DbDep, _: ReaderDep,
         return [StateChangePublic.model_validate(r, from_attributes=True) for r in rows]
 
 
+def _newest(
+    s: Session, table: Any, device_id: str, limit: int, **equal: str | None
+) -> ScalarResult[Any]:
+    """A device's rows of `table`, newest first, filtered on the given columns when set."""
+    q = select(table).where(table.device_id == device_id)
+    for column, value in equal.items():
+        if value:
+            q = q.where(getattr(table, column) == value)
+    return s.scalars(q.order_by(table.ts.desc()).limit(limit))
+
+
 @router.get("/{device_id}/results")
 def results(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
             model: str | None = None, limit: Limit = 100) -> list[ResultPublic]:
     check_device_access(who, device_id, write=False)
     with db.session(write=False) as s:
         crud.get_device(s, device_id=device_id)
-        q = select(t.Result).where(t.Result.device_id == device_id)
-        if model:
-            q = q.where(t.Result.model == model)
-        rows = s.scalars(q.order_by(t.Result.ts.desc()).limit(limit))
+        rows = _newest(s, t.Result, device_id, limit, model=model)
         return [ResultPublic.model_validate(r, from_attributes=True) for r in rows]
 
 
@@ -207,10 +216,7 @@ def events(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
     check_device_access(who, device_id, write=False)
     with db.session(write=False) as s:
         crud.get_device(s, device_id=device_id)
-        q = select(t.EventRow).where(t.EventRow.device_id == device_id)
-        if kind:
-            q = q.where(t.EventRow.kind == kind)
-        rows = s.scalars(q.order_by(t.EventRow.ts.desc()).limit(limit))
+        rows = _newest(s, t.EventRow, device_id, limit, kind=kind)
         return [EventPublic.model_validate(r, from_attributes=True) for r in rows]
 
 
@@ -220,8 +226,7 @@ def errors(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
     check_device_access(who, device_id, write=False)
     with db.session(write=False) as s:
         crud.get_device(s, device_id=device_id)
-        rows = s.scalars(select(t.DeviceError).where(t.DeviceError.device_id == device_id)
-                         .order_by(t.DeviceError.ts.desc()).limit(limit))
+        rows = _newest(s, t.DeviceError, device_id, limit)
         return [DeviceErrorPublic.model_validate(r, from_attributes=True) for r in rows]
 
 
