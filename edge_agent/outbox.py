@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from broker.contract import Delivery, stamp
 from edge_agent.link import Outbound
 
 
@@ -45,7 +47,9 @@ NewEntry = tuple[str, str, bytes, int, bool, str]  # msg_id, topic, payload, qos
 
 
 class OutboxStore(Protocol):
-    """A bounded FIFO keyed by msg_id."""
+    """A bounded FIFO keyed by msg_id. Entry ids grow and are never reused within `epoch`."""
+
+    epoch: str  # names this store: a new file (or a restart of a memory store) is a new epoch
 
     def append(self, entries: Sequence[NewEntry]) -> int:
         """Store entries; return how many messages the full-queue policy dropped."""
@@ -68,6 +72,7 @@ class MemoryStore:
         self.max_rows, self.policy = max_rows, policy
         self._rows: OrderedDict[str, Entry] = OrderedDict()
         self._next = 1
+        self.epoch = uuid.uuid4().hex[:16]
 
     def append(self, entries: Sequence[NewEntry]) -> int:
         dropped = 0
@@ -111,7 +116,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     qos INTEGER NOT NULL,
     retain INTEGER NOT NULL,
     label TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -127,7 +133,12 @@ class SqliteStore:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (uuid.uuid4().hex[:16],)
+        )
+        epoch = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        self.epoch = str(epoch[0])
         self._count = int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
     def append(self, entries: Sequence[NewEntry]) -> int:
@@ -241,6 +252,11 @@ class Outbox:
         self.acked += removed
         return removed
 
+    def oldest(self) -> int:
+        """Id of the oldest entry held (0: empty); the hub need not wait for any before it."""
+        head = self.store.head(1)
+        return head[0].id if head else 0
+
     def next_timeout(self) -> float | None:
         """Seconds until the oldest unacknowledged message times out (None: nothing sent)."""
         if not self._sent:
@@ -273,7 +289,9 @@ class Sender(Protocol):
 class OutboxTask:
     """The `outbox` duty: sends due entries whenever something changes, keeps acks flowing.
 
-    `hub_acks`: entries leave only on the hub's `{d}/ack`; else on the broker's PUBACK.
+    `hub_acks`: entries leave only on the hub's `{d}/ack`, and each is sent stamped with its
+    `delivery` (the hub then keeps this device's order); else they leave on the broker's PUBACK,
+    unstamped: a hub that held back a message the device already deleted would lose it.
     """
 
     def __init__(
@@ -315,8 +333,13 @@ class OutboxTask:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     def _send(self, entries: list[Entry]) -> None:
+        since = self.outbox.oldest() if entries and self.hub_acks else 0
         for e in entries:
-            message = Outbound(e.topic, e.payload, e.qos, e.retain, label=e.label, msg_id=e.msg_id)
+            payload = e.payload
+            if self.hub_acks:  # its place in this device's stream, for the hub's order
+                delivery = Delivery(epoch=self.outbox.store.epoch, seq=e.id, since=min(since, e.id))
+                payload = stamp(payload, delivery)
+            message = Outbound(e.topic, payload, e.qos, e.retain, label=e.label, msg_id=e.msg_id)
             if self.hub_acks:
                 if not self._link.publish(message):
                     return  # session gone: the reconnect rewinds

@@ -7,6 +7,7 @@ plugins and third-party tools can all share it.
 from broker.contract.ack import Ack
 from broker.contract.base import Message, decode, encode, utcnow
 from broker.contract.command import Command, CommandReply
+from broker.contract.delivery import Delivery, stamp
 from broker.contract.errors import ContractError, ErrorCode
 from broker.contract.event import Event
 from broker.contract.health import Health
@@ -31,6 +32,7 @@ __all__ = [
     "Command",
     "CommandReply",
     "ContractError",
+    "Delivery",
     "ErrorCode",
     "ErrorMessage",
     "Event",
@@ -50,6 +52,7 @@ __all__ = [
     "WakeWordOutput",
     "decode",
     "encode",
+    "stamp",
     "utcnow",
     "validate_device_id",
 ]

@@ -5,6 +5,7 @@ from typing import Any
 from pydantic import Field
 
 from broker.contract.base import Message
+from broker.contract.delivery import Delivery
 
 
 class Event(Message):
@@ -12,4 +13,7 @@ class Event(Message):
     model: str
     rid: str | None = None
     msg_id: str
+    delivery: Delivery | None = Field(
+        default=None, description="place in the device's outbox stream (per-device order)"
+    )
     data: dict[str, Any] = Field(default_factory=dict)

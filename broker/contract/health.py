@@ -3,6 +3,7 @@
 from pydantic import Field
 
 from broker.contract.base import Message
+from broker.contract.delivery import Delivery
 
 
 class Health(Message):
@@ -17,6 +18,9 @@ class Health(Message):
     rss_mb: float | None = Field(default=None, ge=0, description="agent resident memory")
     msg_id: str | None = Field(
         default=None, description="unique id; the hub acknowledges it on `{d}/ack`"
+    )
+    delivery: Delivery | None = Field(
+        default=None, description="place in the device's outbox stream (per-device order)"
     )
     counters: dict[str, int] = Field(
         default_factory=dict, description="monotonic counters: requests, results, errors by code"

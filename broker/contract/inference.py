@@ -5,6 +5,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from broker.contract.base import Message
+from broker.contract.delivery import Delivery
 from broker.contract.errors import ErrorCode
 
 
@@ -16,6 +17,9 @@ class InferResult(Message):
     output: dict[str, Any] = Field(description="task-specific, see broker.contract.outputs")
     rid: str | None = Field(default=None, description="request id, echoed from the topic")
     msg_id: str = Field(description="unique id, lets the hub ingest idempotently")
+    delivery: Delivery | None = Field(
+        default=None, description="place in the device's outbox stream (per-device order)"
+    )
     source_topic: str | None = Field(default=None, description="topic the input arrived on")
     edge_confidence: float | None = Field(
         default=None, ge=0, le=1, description="cascade: the light (edge) model's confidence"

@@ -26,6 +26,9 @@ class HubMetrics:
                                     registry=r)
         self.queue_depth = Gauge("edgefleet_hub_ingest_queue_depth",
                                  "messages waiting for the SQL writer", registry=r)
+        self.held = Gauge("edgefleet_hub_ingest_held",
+                          "messages held back until their device's earlier ones arrive",
+                          registry=r)
         self.devices = Gauge("edgefleet_hub_devices", "registered devices by health state",
                              ["state"], registry=r)
         self.transitions = Counter("edgefleet_hub_device_transitions",

@@ -6,6 +6,7 @@ SQL at start, so states survive restarts). Besides batches it runs the presence 
 lost heartbeats) and maintenance (roll-ups, retention) on their own clocks.
 """
 
+import json
 import logging
 import queue
 import threading
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from broker.contract import (
     ContractError,
+    Delivery,
     ErrorCode,
     ErrorMessage,
     Event,
@@ -39,11 +41,19 @@ from cloud_hub.db import tables as t
 from cloud_hub.health import state as hs
 from cloud_hub.ingest import rows as r
 from cloud_hub.ingest import sql
+from cloud_hub.ingest.order import DeviceOrder, Verdict
 
 log = logging.getLogger(__name__)
 INGESTED_KINDS = (Kind.STATUS, Kind.HEALTH, Kind.TWIN_REPORTED, Kind.RESULT, Kind.EVENT,
                   Kind.ERROR)
 _UNKNOWN_TTL_S = 5.0
+
+
+class _OutOfTurn(Exception):
+    """A message ahead of its device's next expected seq: held back, not acknowledged."""
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +102,10 @@ class IngestWriter:
         self._queue: queue.Queue[Inbound | None] = queue.Queue(settings.ingest_queue_max)
         self._devices: dict[str, hs.Runtime] = {}
         self._unknown: dict[str, float] = {}
+        # per-device order, except when a shared subscription splits a device's stream over
+        # several replicas (each would wait for what another one got; docs/offload.md)
+        self._order: DeviceOrder[Inbound] | None = (
+            None if settings.mqtt_shared_group else DeviceOrder())
         self._dirty_minutes: set[int] = set()
         self._lock = threading.Lock()  # guards _devices against forget()/refresh() callers
         self._thread = threading.Thread(target=self._run, name="hub-sql-writer", daemon=True)
@@ -206,6 +220,8 @@ class IngestWriter:
             if isinstance(arg, list):
                 self.metrics.rejected.labels("batch", "db_error").inc(len(arg))
                 self._finish(len(arg))
+                if self._order is not None:  # nothing of the batch is stored or acknowledged
+                    self._order.forget()
             self._reload_safely()
 
     def _reload_safely(self) -> None:
@@ -240,8 +256,12 @@ class IngestWriter:
         started = time.perf_counter()
         batch = r.Batch()
         for m in messages:
-            self._decode(m, batch)
+            device = self._decode(m, batch)
+            while device is not None and (turn := self._release(device)) is not None:
+                device = self._decode(turn, batch)  # held back for this turn
         self._flush(batch)
+        if self._order is not None:
+            self.metrics.held.set(self._order.held())
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_size.observe(len(messages))
         self._finish(len(messages))
@@ -249,24 +269,59 @@ class IngestWriter:
     def _reject(self, kind: str, reason: str) -> None:
         self.metrics.rejected.labels(kind, reason).inc()
 
-    def _decode(self, m: Inbound, batch: r.Batch) -> None:
+    def _decode(self, m: Inbound, batch: r.Batch) -> str | None:
+        """Ingest one message into `batch`; the device whose stream it moved on (None: it was
+        refused or held back)."""
         try:
             parsed = self.topics.parse(m.topic)
         except ContractError:
-            return self._reject("unknown", "bad_topic")
+            self._reject("unknown", "bad_topic")
+            return None
         kind, device = parsed.kind, parsed.device
         if kind not in INGESTED_KINDS:
-            return self._reject(kind, "not_ingested")
+            self._reject(kind, "not_ingested")
+            return None
         rt = self._runtime(device, m.received)
         if rt is None:
-            return self._reject(kind, "unknown_device")
+            self._reject(kind, "unknown_device")
+            return None
         try:
             self._apply(kind, device, rt, m, batch)
         except ContractError as exc:
             log.debug("rejected %s from %s: %s", kind, device, exc)
-            return self._reject(kind, "invalid_payload")
-        self.metrics.ingested.labels(kind).inc()
-        return None
+            self._ack_refused(device, m.payload, batch)
+            self._reject(kind, "invalid_payload")
+        except _OutOfTurn as ahead:
+            assert self._order is not None
+            self._order.hold(device, ahead.seq, m)
+            self._reject(kind, "out_of_order")
+            return None
+        else:
+            self.metrics.ingested.labels(kind).inc()
+        return device
+
+    def _release(self, device: str) -> Inbound | None:
+        """The message held back for `device`'s next turn, now that its stream moved on."""
+        return None if self._order is None else self._order.release(device)
+
+    def _in_turn(self, device: str, delivery: Delivery | None) -> None:
+        """Raise `_OutOfTurn` when `delivery` is ahead of the device's next expected seq."""
+        if self._order is not None and self._order.check(device, delivery) is Verdict.GAP:
+            assert delivery is not None
+            raise _OutOfTurn(delivery.seq)
+
+    def _ack_refused(self, device: str, payload: bytes, batch: r.Batch) -> None:
+        """An outbox message refused for good (invalid) is acknowledged all the same, in its
+        turn: re-sending cannot fix it, and waiting for it would hold the device's stream."""
+        try:
+            raw = json.loads(payload)
+            msg_id = raw.get("msg_id")
+            delivery = Delivery.model_validate(raw["delivery"]) if "delivery" in raw else None
+            self._in_turn(device, delivery)
+        except (ValueError, AttributeError, _OutOfTurn):
+            return
+        if isinstance(msg_id, str):
+            batch.ack(device, msg_id)
 
     def _offload_metrics(self, device: str, counters: dict[str, int]) -> None:
         """`offload.{where}.{reason}` counters of the agent -> the hub's /metrics."""
@@ -291,6 +346,7 @@ class IngestWriter:
         now = m.received
         if kind is Kind.HEALTH:
             h = decode(Health, m.payload)
+            self._in_turn(device, h.delivery)
             batch.ack(device, h.msg_id)
             self._offload_metrics(device, h.counters)
             batch.health.append(r.health_row(device, h))
@@ -308,10 +364,12 @@ class IngestWriter:
             self._transition(device, rt, hs.on_status(rt, st.state == "online", now), now, batch)
         elif kind is Kind.RESULT:
             res = decode(InferResult, m.payload)
+            self._in_turn(device, res.delivery)
             batch.results.append(r.result_row(device, res))
             batch.ack(device, res.msg_id)
         elif kind is Kind.EVENT:
             ev = decode(Event, m.payload)
+            self._in_turn(device, ev.delivery)
             batch.events.append(r.event_row(device, ev))
             batch.ack(device, ev.msg_id)
         elif kind is Kind.ERROR:

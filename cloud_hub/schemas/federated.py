@@ -1,9 +1,10 @@
 """Federated round resources (docs/federated.md)."""
 
+from collections import Counter
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from cloud_hub.schemas.common import DeviceId, RequestModel
 
@@ -36,10 +37,19 @@ class RoundCreate(RequestModel):
     max_update_norm: float = Field(default=50.0, gt=0, description="larger updates rejected")
     outlier_threshold: float = Field(default=6.0, gt=0, description="robust z-score of a norm")
     devices: list[DeviceId] | None = Field(
-        default=None, description="candidates; default: every online device running the model"
+        default=None,
+        description="candidates, each once; default: every online device running the model",
     )
     deploy: Literal["all", "none"] = Field(default="all", description="roll out the new version")
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="random generator seed")
+
+    @field_validator("devices")
+    @classmethod
+    def _each_device_once(cls, devices: list[str] | None) -> list[str] | None:
+        twice = sorted(d for d, n in Counter(devices or []).items() if n > 1)
+        if twice:
+            raise ValueError(f"devices listed more than once: {', '.join(twice)}")
+        return devices
 
 
 class ParticipantPublic(BaseModel):

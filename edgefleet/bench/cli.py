@@ -89,8 +89,8 @@ def edge(
 @app.command("offload")
 def offload(
     out: OutOption = DEFAULT_OUT,
-    faces: Annotated[int, typer.Option(help="Labelled images (vision data set)")] = 100,
-    clips: Annotated[int, typer.Option(help="Labelled espeak-ng clips (voice; 0: none)")] = 120,
+    faces: Annotated[int, typer.Option(help="Labelled images (vision data set)")] = 500,
+    clips: Annotated[int, typer.Option(help="Labelled espeak-ng clips (voice; 0: none)")] = 500,
     warmup: Annotated[int, typer.Option(help="Unmeasured requests per mode and data set")] = 4,
     scenarios: Annotated[
         list[str] | None,
@@ -101,7 +101,7 @@ def offload(
     broker: Annotated[str, typer.Option(help="mosquitto, amqtt or auto")] = "auto",
     time_limit: Annotated[
         float, typer.Option(help="Seconds cap per scenario and data set (counts stop early)")
-    ] = 40.0,
+    ] = 400.0,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
 ) -> None:
     """Collaborative table: edge-only, cloud-only, adaptive, cascade x idle, CPU saturated,

@@ -57,6 +57,16 @@ def commands(hub: LiveHub, round_id: int, phase: str) -> dict[str, dict[str, Any
     }
 
 
+async def test_a_device_listed_twice_is_a_clear_422(live_hub: LiveHub) -> None:
+    """Found by the API fuzzer: it was an IntegrityError (500) on the participants table."""
+    await enroll_clients(live_hub, 1)
+    r = await live_hub.client.post(
+        "/api/v1/fl/rounds", headers=ADMIN, json={"devices": ["engine-00", "engine-00"]}
+    )
+    assert r.status_code == 422, r.text
+    assert "devices listed more than once: engine-00" in r.text
+
+
 async def test_sync_round_publishes_a_signed_version_and_deploys_it(live_hub: LiveHub) -> None:
     # Prepare
     clients = await enroll_clients(live_hub, 3)

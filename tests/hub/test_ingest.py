@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from broker.contract import Health, InferResult, Status, Topics, encode
+from broker.contract import Delivery, Health, InferResult, Status, Topics, encode, stamp
 from cloud_hub.core import security
 from cloud_hub.core.clock import utcnow
 from cloud_hub.core.config import Settings
@@ -190,3 +190,91 @@ def test_writer_thread_drains_the_queue(writer: IngestWriter, db: Database) -> N
     finally:
         writer.stop()
     assert count(db, t.HealthSample, device_id="dev-b") == 300
+
+
+# ---- per-device order: the hub accepts each device's outbox stream in sequence only -------
+
+
+def stamped(rid: str, seq: int, since: int = 1, epoch: str = "e1") -> Inbound:
+    result = InferResult(model="face-detect-lite", model_version="1", where="edge",
+                         latency_ms=1.0, output={"faces": []}, msg_id=f"m-{rid}", rid=rid)
+    payload = stamp(encode(result), Delivery(epoch=epoch, seq=seq, since=since))
+    return msg(T.result("dev-a", "face-detect-lite", rid), payload)
+
+
+def stored_rids(db: Database) -> list[str | None]:
+    with db.session(write=False) as s:
+        return list(s.scalars(select(t.Result.rid).where(t.Result.device_id == "dev-a")
+                              .order_by(t.Result.id)))
+
+
+def acked(writer: IngestWriter) -> list[list[str]]:
+    got: list[list[str]] = []
+    writer.listeners.append(lambda batch: got.append(batch.acks.get("dev-a", [])))
+    return got
+
+
+def rejected(writer: IngestWriter, reason: str) -> float:
+    samples = writer.metrics.rejected.collect()[0].samples
+    return sum(s.value for s in samples
+               if s.labels.get("reason") == reason and s.name.endswith("_total"))
+
+
+def test_a_message_ahead_of_its_turn_is_held_until_the_gap_fills(db: Database,
+                                                                  writer: IngestWriter) -> None:
+    """What a broker does with more than its in-flight limit queued: 3 arrives before 2. The
+    hub holds 3 back (no ack) and stores it right after 2: the table holds 1, 2, 3."""
+    acks = acked(writer)
+    writer.write_batch([stamped("r1", 1)])
+    writer.write_batch([stamped("r3", 3)])
+    writer.write_batch([stamped("r2", 2)])
+    assert stored_rids(db) == ["r1", "r2", "r3"]
+    assert acks == [["m-r1"], [], ["m-r2", "m-r3"]]
+    assert rejected(writer, "out_of_order") == 1
+
+
+def test_a_lost_message_comes_back_with_the_resend(db: Database, writer: IngestWriter) -> None:
+    """What amqtt does to a message for an absent hub: 2 never arrives. The device's go-back-N
+    resend brings 2 and 3 again; each is stored once, in order, and acknowledged."""
+    acks = acked(writer)
+    writer.write_batch([stamped("r1", 1), stamped("r3", 3)])
+    writer.write_batch([stamped("r2", 2), stamped("r3", 3)])  # the resend, in order
+    writer.write_batch([stamped("r1", 1)])  # a late duplicate: stored once, acked again
+    assert stored_rids(db) == ["r1", "r2", "r3"]
+    assert acks == [["m-r1"], ["m-r2", "m-r3", "m-r3"], ["m-r1"]]
+
+
+def test_since_skips_what_the_device_dropped_and_a_new_epoch_starts_over(
+        db: Database, writer: IngestWriter) -> None:
+    """`since` moves the expected seq past messages a full outbox dropped; a new outbox store
+    (epoch) restarts at its own oldest, so neither can hold the stream up for good."""
+    acks = acked(writer)
+    writer.write_batch([stamped("r1", 1), stamped("r5", 5, since=5)])  # 2-4 dropped
+    writer.write_batch([stamped("r7", 7, since=6)])  # 6 still due: refused
+    writer.write_batch([stamped("x3", 3, since=3, epoch="e2")])  # a new store, seqs anew
+    assert stored_rids(db) == ["r1", "r5", "x3"]
+    assert acks == [["m-r1", "m-r5"], [], ["m-x3"]]
+
+
+def test_an_invalid_outbox_message_is_acknowledged_in_its_turn(db: Database,
+                                                               writer: IngestWriter) -> None:
+    """Re-sending cannot fix a refused payload, so the hub acknowledges it (and counts it
+    invalid) instead of holding every later message of the device behind it."""
+    acks = acked(writer)
+    bad = json.dumps({"model": "face-detect-lite", "msg_id": "m-bad", "latency_ms": -1,
+                      "delivery": {"epoch": "e1", "seq": 1, "since": 1}}).encode()
+    writer.write_batch([msg(T.result("dev-a", "face-detect-lite"), bad), stamped("r2", 2)])
+    assert stored_rids(db) == ["r2"]
+    assert acks == [["m-bad", "m-r2"]]
+    assert rejected(writer, "invalid_payload") == 1
+
+
+def test_with_a_shared_subscription_the_stream_is_stored_as_it_comes(
+        db: Database, make_settings: Any) -> None:
+    """Replicas sharing a subscription each see part of a device's stream; none may wait for
+    a seq another one got, so order is not enforced there (docs/offload.md)."""
+    writer = IngestWriter(db, make_settings(mqtt_shared_group="hubs"), HubMetrics())
+    writer.load()
+    writer.write_batch([stamped("r1", 1), stamped("r3", 3)])
+    assert stored_rids(db) == ["r1", "r3"]
+

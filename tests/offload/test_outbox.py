@@ -1,11 +1,23 @@
 """The outbox stores (SQLite and memory) and the windowed, in-order, go-back-N sending."""
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from edge_agent.outbox import FullPolicy, MemoryStore, NewEntry, Outbox, OutboxStore, SqliteStore
+from broker.contract import Delivery, InferResult, decode, encode
+from edge_agent.link import Outbound
+from edge_agent.outbox import (
+    FullPolicy,
+    MemoryStore,
+    NewEntry,
+    Outbox,
+    OutboxStore,
+    OutboxTask,
+    SqliteStore,
+)
+from tests.edge_agent.fakes import FakeLink
 
 StoreFactory = Callable[[int, FullPolicy], OutboxStore]
 
@@ -78,3 +90,60 @@ def test_window_ack_and_go_back_n(make_store: StoreFactory) -> None:
     box.ack(["m5"])
     assert len(box) == 0
     assert box.next_timeout() is None
+
+
+def test_sqlite_epoch_is_kept_by_the_file_and_new_for_a_new_file(tmp_path: Path) -> None:
+    """The epoch names the id sequence: the hub restarts its expected seq only when it changes."""
+    first = SqliteStore(tmp_path / "a.sqlite", 10)
+    epoch = first.epoch
+    first.close()
+    again = SqliteStore(tmp_path / "a.sqlite", 10)
+    other = SqliteStore(tmp_path / "b.sqlite", 10)
+    assert again.epoch == epoch
+    assert other.epoch != epoch
+    assert MemoryStore(10).epoch != MemoryStore(10).epoch
+    again.close()
+    other.close()
+
+
+def result(i: int) -> Outbound:
+    payload = encode(InferResult(model="m", model_version="1", where="edge", latency_ms=1.0,
+                                 output={}, msg_id=f"m{i}"))
+    return Outbound(f"t/{i}", payload, label="result", msg_id=f"m{i}")
+
+
+async def sent_after(link: FakeLink, task: OutboxTask, n: int) -> list[Delivery | None]:
+    """Run the task until the link has `n` messages; their delivery stamps."""
+    runner = asyncio.create_task(task.run())
+    try:
+        async with asyncio.timeout(5):
+            while len(link.published) < n:
+                link.changed.clear()
+                await link.changed.wait()
+    finally:
+        runner.cancel()
+    return [decode(InferResult, m.payload).delivery for m in link.published]
+
+
+async def test_hub_acked_messages_carry_their_place_in_the_stream() -> None:
+    """With hub acks each message says its seq and the oldest still held (`since`), so the hub
+    can keep this device's order; with PUBACK ones nothing is stamped (the device deletes on
+    PUBACK, so a hub that held a message back would lose it)."""
+    store = MemoryStore(100)
+    link = FakeLink()
+    task = OutboxTask(Outbox(store, window=10), link, hub_acks=True)
+    for i in (1, 2, 3):
+        task.put(result(i))
+    first = await sent_after(link, task, 3)
+    task.acked(["m1"])
+    task.put(result(4))
+    later = await sent_after(link, task, 4)
+    assert [(d.seq, d.since, d.epoch) for d in first if d] == [(1, 1, store.epoch),
+                                                              (2, 1, store.epoch),
+                                                              (3, 1, store.epoch)]
+    assert later[3] == Delivery(epoch=store.epoch, seq=4, since=2)
+
+    plain = FakeLink()
+    task = OutboxTask(Outbox(MemoryStore(100), window=10), plain, hub_acks=False)
+    task.put(result(1))
+    assert await sent_after(plain, task, 1) == [None]
