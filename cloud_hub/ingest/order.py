@@ -45,12 +45,14 @@ class DeviceOrder(Generic[T]):
     def __init__(self, held_per_device: int = HELD_PER_DEVICE) -> None:
         self.held_per_device = held_per_device
         self._streams: dict[str, _Stream[T]] = {}
+        self._held = 0  # across devices, kept as it changes (read after every batch)
 
     def check(self, device: str, delivery: Delivery | None) -> Verdict:
         if delivery is None:
             return Verdict.UNORDERED
         stream = self._streams.get(device)
         if stream is None or stream.epoch != delivery.epoch:  # first sight or a new store
+            self.forget(device)
             stream = self._streams[device] = _Stream(delivery.epoch, delivery.since)
         expected = max(stream.next, delivery.since)
         stream.next = expected
@@ -67,6 +69,7 @@ class DeviceOrder(Generic[T]):
         stream = self._streams.get(device)
         if stream is None or len(stream.held) >= self.held_per_device:
             return False
+        self._held += seq not in stream.held
         stream.held[seq] = message
         return True
 
@@ -77,15 +80,19 @@ class DeviceOrder(Generic[T]):
             return None
         for seq in [s for s in stream.held if s < stream.next]:
             del stream.held[seq]
-        return stream.held.pop(stream.next, None)
+            self._held -= 1
+        message = stream.held.pop(stream.next, None)
+        self._held -= message is not None
+        return message
 
     def held(self) -> int:
-        return sum(len(s.held) for s in self._streams.values())
+        return self._held
 
     def forget(self, device: str | None = None) -> None:
         """Drop what is known and held (one device, or all after a failed batch): safe, since
         the next message accepted is then the oldest the device holds."""
         if device is None:
             self._streams.clear()
-        else:
-            self._streams.pop(device, None)
+            self._held = 0
+        elif (stream := self._streams.pop(device, None)) is not None:
+            self._held -= len(stream.held)

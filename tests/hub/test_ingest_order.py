@@ -54,6 +54,18 @@ def test_held_messages_come_out_in_turn_and_are_bounded() -> None:
     assert order.held() == 0
 
 
+def test_the_held_count_follows_new_epochs_and_forgetting() -> None:
+    order: DeviceOrder[str] = DeviceOrder()
+    for device in ("a", "b"):
+        assert order.check(device, d(3)) is G
+        assert order.hold(device, 3, f"{device}3")
+    assert order.held() == 2
+    assert order.check("a", d(1, epoch="e2")) is N  # a new store: what was held is void
+    assert order.held() == 1
+    order.forget()
+    assert order.held() == 0
+
+
 def test_forgetting_restarts_at_the_oldest_held() -> None:
     """After a failed batch nothing of it was stored: the device's oldest must come first."""
     order = DeviceOrder()
