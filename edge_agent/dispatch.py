@@ -206,7 +206,6 @@ class Dispatcher:
         self.previous: dict[str, Where] = {}
         self._shadow_after: dict[int, Plan] = {}  # id(job) -> its plan: shadow-run once answered
         self._shadowing: set[str] = set()  # models with a shadow run planned or in flight
-        self.shadows = 0
         self.answers = 0
         self.cloud_answers = 0
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -250,6 +249,12 @@ class Dispatcher:
             edge_stale=not measuring and (edge is None or edge.stale()),
             cloud_stale=not measuring and self._cloud_stale(via_cloud, edge_ms),
         )
+
+    @property
+    def shadows(self) -> int:
+        """Shadow runs done (both sides), from the `offload.shadow.*` counters."""
+        counters = self.stats.counters
+        return counters["offload.shadow.edge"] + counters["offload.shadow.cloud"]
 
     @property
     def offload_ratio(self) -> float:
@@ -354,7 +359,6 @@ class Dispatcher:
         except Rejected:
             return  # the queue is full: the edge is busy enough not to be measured now
         self._shadowing.add(job.model)  # until its Done comes back
-        self.shadows += 1
         self.stats.count("offload.shadow.edge")
 
     async def _shadow_cloud(self, job: Job, plan: Plan) -> None:
@@ -370,7 +374,6 @@ class Dispatcher:
         finally:
             self._shadowing.discard(job.model)
         self._measure(self.cloud_ms, job.model, (time.perf_counter() - started) * 1000.0)
-        self.shadows += 1
         self.stats.count("offload.shadow.cloud")
 
     def _answer_cloud(

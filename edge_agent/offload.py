@@ -10,7 +10,7 @@ and counts the returned reason. Defaults follow the design brief's rules of thum
 * the full model is loaded when device load < 0.5 and priority is high.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -120,19 +120,14 @@ def _cloud(reason: Reason) -> Decision:
     return Decision(Where.CLOUD, reason)
 
 
-def _blocked(s: Signals, t: Thresholds) -> Decision | None:
-    """Rules that keep a request on the device whatever the mode asks for."""
+def blocked(s: Signals, t: Thresholds) -> Decision | None:
+    """The rules that keep any request on the device whatever the mode asks for (cloud down,
+    battery low); the cascade's second opinion (`edge_agent.cascade`) obeys them too."""
     if not s.cloud_available:
         return _edge(Reason.CLOUD_DOWN)
     if s.battery is not None and s.battery <= t.battery_min:
         return _edge(Reason.BATTERY_LOW)
     return None
-
-
-def blocked(s: Signals, t: Thresholds) -> Decision | None:
-    """The rules that keep any request on the device (cloud down, battery low); the cascade's
-    second opinion (`edge_agent.cascade`) obeys them too."""
-    return _blocked(s, t)
 
 
 def adaptive(s: Signals, t: Thresholds, previous: Where | None = None) -> Decision:
@@ -143,9 +138,9 @@ def adaptive(s: Signals, t: Thresholds, previous: Where | None = None) -> Decisi
     out of its healthy bands sheds load to the cloud whenever the cloud is no slower. It does not
     shed at a latency cost: SPEC §6 bounds adaptive's p99 by the better of edge-only and
     cloud-only, and a starved device pays for an offload call too (docs/offload.md)."""
-    blocked = _blocked(s, t)
-    if blocked is not None:
-        return blocked
+    kept = blocked(s, t)
+    if kept is not None:
+        return kept
     if s.voice and (s.rtt_ms is None or s.rtt_ms >= t.voice_rtt_max_ms):
         return _edge(Reason.VOICE_RTT)
     edge, cloud = s.edge_ms, s.cloud_ms
@@ -160,7 +155,7 @@ def adaptive(s: Signals, t: Thresholds, previous: Where | None = None) -> Decisi
         return Decision(where, Reason.EXPLORE, shadow=True)
     decision = _faster(edge, cloud, t, previous, overloaded)
     stale = s.cloud_stale if decision.where is Where.EDGE else s.edge_stale
-    return Decision(decision.where, decision.reason, shadow=stale)
+    return replace(decision, shadow=stale)
 
 
 def _clearly(slower: float, faster: float, t: Thresholds) -> bool:
@@ -191,7 +186,7 @@ def decide(mode: Mode, s: Signals, t: Thresholds, previous: Where | None = None)
     if mode is Mode.EDGE or mode is Mode.CASCADE:
         return _edge(Reason.MODE_EDGE)
     if mode is Mode.CLOUD:
-        return _blocked(s, t) or _cloud(Reason.MODE_CLOUD)
+        return blocked(s, t) or _cloud(Reason.MODE_CLOUD)
     return adaptive(s, t, previous)
 
 
