@@ -7,7 +7,7 @@ no `plugins` key, costing 35-40 % of throughput (SPEC §8); we always pass an ex
 
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +28,7 @@ from amqtt.session import ApplicationMessage, Session
 from amqtt.utils import gen_client_id
 
 from broker.plugins import ACCOUNT_ATTR, ClientCertPlugin, CredentialsAuthPlugin, TopicAclPlugin
+from broker.presence import expire_presence
 from broker.settings import BrokerSettings
 from broker.tls import TlsConfigError, server_context
 
@@ -82,6 +83,28 @@ class RunningBroker:
         return counts
 
 
+class SnapshotDict(dict[str, list[tuple[Session, int]]]):
+    """The broker's subscription table, iterated over a snapshot.
+
+    amqtt 0.12.1 awaits (ACL checks, retained publishes) while it iterates its subscription
+    dict; a client subscribing or leaving meanwhile raised `RuntimeError: dictionary changed
+    size during iteration`, which ended that message's broadcast half-way: the subscribers not
+    yet served never got it (a lost QoS 1 message). Iterating a copy makes that impossible.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
+    def items(self) -> Any:
+        return list(super().items())
+
+    def keys(self) -> Any:
+        return list(super().keys())
+
+    def values(self) -> Any:
+        return list(super().values())
+
+
 class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
     """amqtt's broker, authenticating a CONNECT before it touches an existing session.
 
@@ -99,6 +122,7 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
     ) -> None:
         super().__init__(config)
         self._ssl_context = ssl_context
+        self._subscriptions: dict[str, list[tuple[Session, int]]] = SnapshotDict()
 
     def _create_ssl_context(self, listener: Any) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -273,6 +297,7 @@ async def running_broker(settings: BrokerSettings | None = None) -> AsyncIterato
         context = None if files is None else server_context(files)
         broker = GuardedBroker(amqtt_config(settings), ssl_context=context)
         await broker.start()
+        await expire_presence(broker, settings.topic_prefix)
     except (BrokerError, PluginError, PluginLoadError, OSError, TlsConfigError) as exc:
         cause = exc.__cause__ or exc
         raise BrokerStartError(f"broker could not start on {where}: {cause}") from exc
