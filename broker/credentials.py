@@ -38,6 +38,10 @@ class CredentialSource(Protocol):
         self, username: str | None, password: str | None, client_id: str
     ) -> Account | None: ...
 
+    def reserves(self, client_id: str) -> bool:
+        """True when `client_id` is a device's id, so only that device may connect with it."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -165,6 +169,7 @@ class StaticCredentials:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._by_name: dict[str, FileEntry] = {}
+        self._devices: frozenset[str] = frozenset()
         self._reload()
 
     def _reload(self) -> None:
@@ -173,17 +178,21 @@ class StaticCredentials:
         if stamp != self._stamp:
             loaded = load_credentials_file(self.path)
             self._by_name = {a.name: a for a in loaded.accounts}
+            self._devices = frozenset(a.name for a in loaded.accounts if a.kind == "device")
             self._stamp = stamp
+
+    def _refresh(self) -> None:
+        try:
+            self._reload()
+        except (OSError, CredentialsError) as exc:  # keep the last good table
+            log.error("cannot reload credentials: %s", exc)
 
     async def authenticate(
         self, username: str | None, password: str | None, client_id: str
     ) -> Account | None:
         if not username or password is None:
             return None
-        try:
-            self._reload()
-        except (OSError, CredentialsError) as exc:  # keep the last good table
-            log.error("cannot reload credentials: %s", exc)
+        self._refresh()
         entry = self._by_name.get(username)
         if entry is None or entry.disabled:
             return None
@@ -191,6 +200,11 @@ class StaticCredentials:
             return None
         account = entry.account()
         return account if client_id_allowed(account, client_id) else None
+
+    def reserves(self, client_id: str) -> bool:
+        """Every device entry's id, disabled ones too: a revoked device's id stays its own."""
+        self._refresh()
+        return client_id in self._devices
 
     async def close(self) -> None:
         return None
@@ -245,6 +259,11 @@ class HubCredentials:
         self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
         self._cache[key] = (now + self._ttl, account)
         return account
+
+    def reserves(self, client_id: str) -> bool:
+        """Unknown here: the hub sees the client id of every CONNECT it is asked about, and the
+        broker still never hands a session to another identity (`CredentialsAuthPlugin`)."""
+        return False
 
     async def close(self) -> None:
         await self._client.aclose()

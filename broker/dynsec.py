@@ -99,14 +99,21 @@ def add_account_commands(
     account: Account,
     password: str,
     *,
+    client_id: str | None = None,
     prefix: str = DEFAULT_PREFIX,
     ha_prefix: str | None = DEFAULT_HA_PREFIX,
 ) -> list[Command]:
-    """createRole + createClient + addClientRole; a device is pinned to its id as client id."""
+    """createRole + createClient + addClientRole; a device is pinned to its id as client id.
+
+    `client_id` pins another account to one client id. Dynsec cannot reserve a client id for
+    its device, so pinning is the only way to keep an integrator off a device's id (Mosquitto
+    would hand it the device's session); the hub uses many ids and stays unpinned.
+    """
     role = role_name(account)
     client: Command = {"command": "createClient", "username": account.name, "password": password}
-    if account.kind is AccountKind.DEVICE:
-        client["clientid"] = account.name
+    pinned = account.name if account.kind is AccountKind.DEVICE else client_id
+    if pinned is not None:
+        client["clientid"] = pinned
     return [
         {
             "command": "createRole",
@@ -193,12 +200,14 @@ class DynsecAdmin:
         account: Account,
         password: str,
         *,
+        client_id: str | None = None,
         prefix: str = DEFAULT_PREFIX,
         ha_prefix: str | None = DEFAULT_HA_PREFIX,
     ) -> None:
-        await self.execute(
-            add_account_commands(account, password, prefix=prefix, ha_prefix=ha_prefix)
+        commands = add_account_commands(
+            account, password, client_id=client_id, prefix=prefix, ha_prefix=ha_prefix
         )
+        await self.execute(commands)
 
     async def revoke(self, account: Account, *, delete: bool = False) -> None:
         await self.execute(revoke_commands(account, delete=delete))

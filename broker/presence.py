@@ -23,8 +23,8 @@ async def expire_presence(broker: Broker, prefix: str) -> list[str]:
     stale: list[tuple[str, Status, int]] = []
     for topic, retained in list(broker.retained_messages.items()):
         try:
-            if topics.parse(topic).kind is not Kind.STATUS:
-                continue
+            if retained.source_session is not None or topics.parse(topic).kind is not Kind.STATUS:
+                continue  # only what the database restored: a live birth is the truth
             status = decode(Status, bytes(retained.data or b""))
         except ContractError:
             continue

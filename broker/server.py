@@ -5,6 +5,7 @@ list. amqtt 0.12.1 loads its event/packet loggers and the `$SYS` publisher when 
 no `plugins` key, costing 35-40 % of throughput (SPEC §8); we always pass an explicit list.
 """
 
+import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator
@@ -14,19 +15,12 @@ from typing import Any
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action, BaseContext
-from amqtt.errors import (
-    AMQTTError,
-    BrokerError,
-    MQTTError,
-    NoDataError,
-    PluginError,
-    PluginLoadError,
-)
-from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.errors import AMQTTError, BrokerError, PluginError, PluginLoadError
 from amqtt.plugins.base import BaseTopicPlugin
 from amqtt.session import ApplicationMessage, Session
 from amqtt.utils import gen_client_id
 
+from broker.handler import KEEP_ALIVE_GRACE, GuardedHandler
 from broker.plugins import ACCOUNT_ATTR, ClientCertPlugin, CredentialsAuthPlugin, TopicAclPlugin
 from broker.presence import expire_presence
 from broker.settings import BrokerSettings
@@ -74,7 +68,8 @@ class RunningBroker:
     def denied(self) -> dict[str, int]:
         """Denied attempts so far: `connect_credentials`, `connect_anonymous`, `publish`,
         `subscribe`, `receive` (deliveries filtered out of wide subscriptions),
-        `connect_certificate` (client certificate CN not the username)."""
+        `connect_certificate` (client certificate CN not the username), `connect_client_id`
+        (another device's client id), `connect_takeover` (another identity's session)."""
         counts: dict[str, int] = {}
         for plugin in self.broker.plugins_manager.plugins:
             if isinstance(plugin, CredentialsAuthPlugin | TopicAclPlugin | ClientCertPlugin):
@@ -111,7 +106,11 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
     Stock amqtt 0.12.1 deletes a clean session's namesake, or takes over a connected one,
     *before* asking the auth plugins: a refused client using a device's client id would
     still disconnect that device and drop its subscriptions. Here a refused CONNECT gets
-    CONNACK "not authorized" and leaves every other session alone.
+    CONNACK "not authorized" and leaves every other session alone; `CredentialsAuthPlugin`
+    refuses a CONNECT that would take another identity's session.
+
+    Retained and queued messages go only where the ACL lets the receiver read them, and on
+    CONNECT only for the session's own subscriptions (amqtt used every filter in its table).
 
     It also serves the TLS listener with `ssl_context` (broker/tls.py) instead of the context
     amqtt builds from file names, which never requires a client certificate.
@@ -123,6 +122,21 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
         super().__init__(config)
         self._ssl_context = ssl_context
         self._subscriptions: dict[str, list[tuple[Session, int]]] = SnapshotDict()
+        self._accepting = asyncio.Event()
+
+    def accept_clients(self) -> None:
+        """Serve CONNECTs from now on; `running_broker()` calls it once start-up is complete."""
+        self._accepting.set()
+
+    async def _client_connected(self, listener_name: str, reader: Any, writer: Any) -> None:
+        """Hold a new connection until start-up is complete.
+
+        amqtt opens its listeners before its persistence plugin restores retained messages and
+        before `expire_presence()` runs: an agent reconnecting in that window had its fresh
+        `online` birth overwritten by the restored (or expired) one and looked offline for good.
+        """
+        await self._accepting.wait()
+        await super()._client_connected(listener_name, reader, writer)
 
     def _create_ssl_context(self, listener: Any) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -133,20 +147,11 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
     async def _initialize_client_session(
         self, reader: Any, writer: Any, remote_address: str, remote_port: int
     ) -> tuple[Any, Any]:
-        if not self.plugins_manager._auth_plugins:  # nothing to check: stock behaviour
-            handler, session = await super()._initialize_client_session(
-                reader, writer, remote_address, remote_port
-            )
-            return handler, session
-        try:
-            handler, session = await BrokerProtocolHandler.init_from_connect(
-                reader, writer, self.plugins_manager
-            )
-        except MQTTError:
-            await writer.close()
-            raise
-        except NoDataError as exc:
-            raise AMQTTError(exc) from exc
+        # GuardedHandler: keep-alive, checked packets, one-line errors (broker/handler.py).
+        # Without auth plugins amqtt refuses every client too, just after touching sessions.
+        handler, session = await GuardedHandler.init_from_connect(
+            reader, writer, self.plugins_manager
+        )
         if not await self._authenticate(session, None):
             session.parent = 0
             handler.attach(session, reader, writer)
@@ -165,8 +170,10 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
             session.parent = 0
         elif session.client_id in self._sessions:
             existing, _ = self._sessions[session.client_id]
-            for name in ("will_flag", "will_message", "will_topic", "will_qos", "keep_alive",
-                         "username", "password", "ssl_object"):  # fmt: skip
+            # clean_session too: a persistent CONNECT that finds its own earlier clean session
+            # (amqtt drops those ~1 s after they end) kept the old flag and queued nothing.
+            for name in ("clean_session", "will_flag", "will_message", "will_topic", "will_qos",
+                         "keep_alive", "username", "password", "ssl_object"):  # fmt: skip
                 setattr(existing, name, getattr(session, name))
             for name in (ACCOUNT_ATTR,):  # the account the auth plugin just established
                 setattr(existing, name, getattr(session, name, None))
@@ -175,9 +182,58 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
         else:
             session.parent = 0
         delay = self.config.get("timeout-disconnect-delay", 0)
-        if session.keep_alive > 0 and isinstance(delay, int):
-            session.keep_alive += delay
+        if session.keep_alive > 0 and isinstance(delay, int):  # amqtt's read timeout: §3.1.2.10
+            session.keep_alive = KEEP_ALIVE_GRACE * session.keep_alive + delay
         return handler, session
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        """Send the retained messages of one of `session`'s own subscriptions that it may read.
+
+        amqtt calls this on SUBSCRIBE and, on CONNECT, with every filter anyone subscribed to,
+        and never asks the ACL (its live deliveries do): a device subscribed to nothing got
+        other devices' retained `twin/desired`, and a wide filter got whatever it matched.
+        """
+        topic_filter = subscription[0]
+        qos = self._granted_qos(session, topic_filter)
+        handler = self._get_handler(session)
+        if qos is None or handler is None:
+            return
+        tasks = []
+        for topic, retained in self._retained_messages.copy().items():
+            if self._matches(topic, topic_filter) and await self._may_receive(session, topic):
+                sent_qos = min(qos, retained.qos or 0)
+                publish = handler.mqtt_publish(topic, retained.data, sent_qos, retain=True)
+                tasks.append(asyncio.ensure_future(publish))
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _publish_session_retained_messages(self, session: Session) -> None:
+        """Deliver what was queued for `session` while it was away, if it may still read it:
+        its rights can have narrowed since, and a session restored from the database can
+        have been resumed by a client its queue was not checked for."""
+        handler = self._get_handler(session)
+        queue = session.retained_messages
+        tasks = []
+        for _ in range(queue.qsize() if handler is not None else 0):
+            queued = queue.get_nowait()
+            if await self._may_receive(session, queued.topic):
+                publish = handler.mqtt_publish(queued.topic, queued.data, queued.qos, retain=True)
+                tasks.append(asyncio.ensure_future(publish))
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _granted_qos(self, session: Session, topic_filter: str) -> int | None:
+        """The QoS `session` holds `topic_filter` with; None if that is not its subscription."""
+        for subscriber, qos in self._subscriptions.get(topic_filter, ()):
+            if subscriber.client_id == session.client_id:
+                return qos
+        return None
+
+    async def _may_receive(self, session: Session, topic: str) -> bool:
+        allowed: bool = await self._topic_filtering(session, topic, Action.RECEIVE)
+        return allowed
 
 
 class PayloadLimitPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no py.typed
@@ -298,6 +354,7 @@ async def running_broker(settings: BrokerSettings | None = None) -> AsyncIterato
         broker = GuardedBroker(amqtt_config(settings), ssl_context=context)
         await broker.start()
         await expire_presence(broker, settings.topic_prefix)
+        broker.accept_clients()
     except (BrokerError, PluginError, PluginLoadError, OSError, TlsConfigError) as exc:
         cause = exc.__cause__ or exc
         raise BrokerStartError(f"broker could not start on {where}: {cause}") from exc

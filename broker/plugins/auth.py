@@ -9,7 +9,7 @@ from amqtt.contexts import BaseContext
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import Session
 
-from broker.acl import ANONYMOUS
+from broker.acl import ANONYMOUS, Account, AccountKind
 from broker.credentials import CredentialSource, HubCredentials, StaticCredentials
 from broker.tls import peer_common_name
 
@@ -45,21 +45,45 @@ class CredentialsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ship
         self._source = _make_source(self.config)
 
     async def authenticate(self, *, session: Session) -> bool:
+        account = await self._account(session)
+        if account is None or not self._may_use_client_id(account, session):
+            return False
+        setattr(session, ACCOUNT_ATTR, account)
+        session.is_anonymous = account.kind is AccountKind.ANONYMOUS
+        return True
+
+    async def _account(self, session: Session) -> Account | None:
+        """Who is connecting; None (counted and logged) when the CONNECT is refused."""
         client_id = str(session.client_id)
         if not session.username:
             if self.config.demo and session.password is None:
-                setattr(session, ACCOUNT_ATTR, ANONYMOUS)
-                session.is_anonymous = True
-                return True
-            return self._deny("anonymous", client_id, "no username")
+                return ANONYMOUS
+            self._deny("anonymous", client_id, "no username")
+            return None
         account = None
         if self._source is not None:
             account = await self._source.authenticate(session.username, session.password, client_id)
         if account is None:
-            return self._deny("credentials", client_id, f"refused user {session.username!r}")
-        setattr(session, ACCOUNT_ATTR, account)
-        session.is_anonymous = False
-        return True
+            self._deny("credentials", client_id, f"refused user {session.username!r}")
+        return account
+
+    def _may_use_client_id(self, account: Account, session: Session) -> bool:
+        """A device's client id is that device's, and a session stays with its owner.
+
+        amqtt would hand a newcomer with the same client id the existing session (its
+        subscriptions and queued commands) or cut its connected client off. The device a
+        client id names may always take it, even from a squatter.
+        """
+        client_id = str(session.client_id)
+        if account.kind is AccountKind.DEVICE and account.name == client_id:
+            return True
+        who = f"{account.kind} {account.name!r}"
+        if self._source is not None and self._source.reserves(client_id):
+            return self._deny("client_id", client_id, f"a device's client id, used by {who}")
+        existing = self.context.get_session(client_id)
+        if existing is None or existing is session or _may_resume(existing, account):
+            return True
+        return self._deny("takeover", client_id, f"its session belongs to another than {who}")
 
     def _deny(self, reason: str, client_id: str, detail: str) -> bool:
         self.denied[f"connect_{reason}"] += 1
@@ -100,6 +124,16 @@ class ClientCertPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no 
             )
             return False
         return True
+
+
+def _may_resume(session: Session, account: Account) -> bool:
+    """Same owner: kind and name (rights may have changed since). A session restored from the
+    database has no owner on record; it goes to the first authenticated, non-anonymous client
+    allowed to use its client id (device ids are reserved before this is asked)."""
+    owner = getattr(session, ACCOUNT_ATTR, None)
+    if isinstance(owner, Account):
+        return (owner.kind, owner.name) == (account.kind, account.name)
+    return account.kind is not AccountKind.ANONYMOUS
 
 
 def _make_source(config: CredentialsAuthPlugin.Config) -> CredentialSource | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiomqtt
 
 from broker.contract import Status, Topics, encode
-from broker.server import running_broker
+from broker.server import GuardedBroker, amqtt_config, running_broker
 from broker.settings import BrokerSettings
 
 T = Topics()
@@ -79,3 +79,21 @@ async def test_subscription_table_survives_a_subscribe_while_iterated(tmp_path: 
                     await second.subscribe("load/2", qos=1)
             assert seen == ["load/1"]
             assert set(table) == {"load/1", "load/2"}
+
+
+async def test_no_client_is_served_before_start_up_is_complete(tmp_path: Path) -> None:
+    """Listeners open before the database's retained messages are restored and expired: a
+    client served in that window had its fresh birth overwritten by a restored one."""
+    settings = _settings(tmp_path, persistence=False)
+    broker = GuardedBroker(amqtt_config(settings))
+    await broker.start()
+    try:
+        port = broker._servers["default"].instance.sockets[0].getsockname()[1]
+        connecting = asyncio.ensure_future(_client(port, "early").__aenter__())
+        done, _ = await asyncio.wait({connecting}, timeout=0.5)
+        assert not done, "CONNACK before start-up was complete"
+        broker.accept_clients()
+        client = await asyncio.wait_for(connecting, 10)
+        await client.__aexit__(None, None, None)
+    finally:
+        await broker.shutdown()
