@@ -290,6 +290,30 @@ class Agent:
         self._publish(self.replies.error(topic, rejected))
 
     def _on_message(self, message: Inbound) -> None:
+        """The link's callback; nothing escapes it. An exception would end the link task, and
+        with its session every request already taken from the broker but not yet handled."""
+        try:
+            self._handle(message)
+        except Exception as exc:
+            self._failed(message.topic, exc)
+
+    def _failed(self, topic: str, exc: Exception) -> None:
+        """An unexpected failure handling `topic`: logged, answered with `internal`."""
+        log.error("internal error handling a message on %s", topic, exc_info=exc)
+        reason = f"internal error ({type(exc).__name__}); the device log has the details"
+        try:
+            self._reject(topic, Rejected(ErrorCode.INTERNAL, reason, self._rid_of(topic)))
+        except Exception:
+            log.exception("could not publish the error for %s", topic)
+
+    def _rid_of(self, topic: str) -> str | None:
+        """The request id of a contract infer topic, if `topic` is one."""
+        try:
+            return self.topics.parse(topic).rid
+        except ContractError:
+            return None
+
+    def _handle(self, message: Inbound) -> None:
         assert self.router is not None
         assert self.runner is not None
         self.stats.count("received")

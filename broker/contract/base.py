@@ -17,8 +17,17 @@ def _rfc3339(ts: datetime) -> str:
 
 
 def _as_utc(ts: datetime) -> datetime:
-    """Aware UTC always: a naive time is read as UTC (not local time), others are converted."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    """Aware UTC always: a naive time is read as UTC (not local time), others are converted.
+
+    A time whose UTC equivalent is outside years 1..9999 is a validation error: OverflowError
+    is not one pydantic catches, so it would escape `decode()` and crash the caller.
+    """
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{ts.isoformat()} is out of range in UTC (years 1..9999)") from None
 
 
 Timestamp = Annotated[

@@ -145,11 +145,25 @@ def to_features(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return x
 
 
+FAR = 100.0  # range widths: a reading further out is a broken sensor, not an engine state
+
+
+def _check_number(key: str, value: object) -> None:
+    """A number within FAR range widths of its range, else ValueError: far out, it would
+    overflow the float32 features to inf and the model would answer NaN probabilities."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a finite number, got {value!r}")
+    lo, hi = RANGES[key]
+    slack = FAR * (hi - lo)
+    if not lo - slack <= value <= hi + slack:  # NaN and inf fail too; big ints compare exactly
+        raise ValueError(f"{key} must be a finite number in {lo - slack:g}..{hi + slack:g}")
+
+
 def parse_reading(payload: bytes) -> dict[str, Any]:
     """One reading (JSON object) or a batch (JSON list); raises ValueError with the reason."""
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # deep nesting
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object with the engine readings")
@@ -157,9 +171,7 @@ def parse_reading(payload: bytes) -> dict[str, Any]:
     if missing:
         raise ValueError(f"missing fields: {', '.join(missing)}")
     for key in NUMERIC:
-        value = data[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-            raise ValueError(f"{key} must be a finite number, got {value!r}")
+        _check_number(key, data[key])
     if data["operating_mode"] not in MODES:
         raise ValueError(f"operating_mode must be one of {', '.join(MODES)}")
     return data

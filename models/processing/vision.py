@@ -12,7 +12,10 @@ from broker.contract.errors import ErrorCode
 from models.errors import InputError
 
 MAX_SIDE = 8192
-MAX_PIXELS = 40_000_000
+# The pixel budget: 12 MP (a 4:3 phone photo, 4K video) decodes to 36 MiB of RGB. A payload
+# of a few kB can declare far more (a decompression bomb), so the header is checked first.
+MAX_PIXELS = 4096 * 3072
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NUM_KEYPOINTS = 6
 
 
@@ -21,7 +24,7 @@ NUM_KEYPOINTS = 6
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG IHDR or a JPEG SOF marker, without decoding pixels."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if data[:2] != b"\xff\xd8":
         return None
@@ -55,19 +58,25 @@ def _check_size(width: int, height: int) -> None:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """JPEG/PNG (anything OpenCV reads) -> HxWx3 RGB uint8; InputError(BAD_IMAGE) otherwise."""
+    """JPEG/PNG -> HxWx3 RGB uint8; InputError(BAD_IMAGE) otherwise.
+
+    The size in the header must fit the pixel budget before a pixel is decoded: OpenCV
+    allocates whatever the header declares. Formats whose header is not read here (WebP,
+    TIFF, ... which OpenCV would decode too) are refused for the same reason.
+    """
     if not data:
         raise InputError(ErrorCode.BAD_IMAGE, "empty image payload")
     size = _header_size(data)
-    if size is not None:  # refuse decompression bombs before allocating pixels
-        _check_size(*size)
+    if size is None:
+        raise InputError(
+            ErrorCode.BAD_IMAGE, f"not a JPEG/PNG with a readable size ({len(data)} bytes)"
+        )
+    _check_size(*size)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise InputError(
-            ErrorCode.BAD_IMAGE, f"cannot decode image ({len(data)} bytes, not JPEG/PNG?)"
-        )
+        raise InputError(ErrorCode.BAD_IMAGE, f"cannot decode image ({len(data)} bytes)")
     _check_size(image.shape[1], image.shape[0])
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: no second copy
 
 
 # --- letterbox --------------------------------------------------------------------------------

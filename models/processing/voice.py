@@ -27,8 +27,9 @@ def _decode_wav(data: bytes) -> np.ndarray:
                 )
             frames = wav.getnframes()
             pcm = wav.readframes(frames)
-    except (wave.Error, EOFError) as exc:
-        raise _bad(f"invalid WAV: {exc}") from exc
+    # RuntimeError: what `wave` raises, bare, for a chunk size that points past the data
+    except (wave.Error, EOFError, RuntimeError) as exc:
+        raise _bad(f"invalid WAV: {exc or 'a chunk overruns the data'}") from exc
     if len(pcm) != frames * 2:
         raise _bad(f"truncated WAV: header promises {frames} samples, data holds {len(pcm) // 2}")
     return np.frombuffer(pcm, dtype="<i2").astype(np.int16)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import BaseModel
 
-from broker.contract import ContractError, ErrorCode, Health, Status, decode, encode
+from broker.contract import Command, ContractError, ErrorCode, Health, Status, decode, encode
 from tests.contract.samples import SAMPLES
 
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -78,6 +78,9 @@ def test_unknown_fields_are_ignored_so_the_contract_can_grow() -> None:
         (Health, b'{"cpu": 0, "mem": 0, "queue_depth": -1, "uptime_s": 0, "seq": 0}',
          "queue_depth:"),
         (Status, b'{"state": "online", "agent_version": "1", "ts": "yesterday"}', "ts:"),
+        # in range as written, out of range in UTC: once an OverflowError, not a ContractError
+        (Command, b'{"cmd_id": "x", "ts": "0001-01-01T00:00:00+14:00"}', "ts: Value error"),
+        (Command, b'{"cmd_id": "x", "ts": "9999-12-31T23:59:59-14:00"}', "out of range in UTC"),
     ],
 )  # fmt: skip
 def test_bad_payloads_raise_contract_error(

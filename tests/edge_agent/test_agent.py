@@ -21,6 +21,7 @@ from broker.contract import (
 from edge_agent.agent import Agent, State
 from edge_agent.config import AgentConfig, parse_config
 from edge_agent.link import Inbound
+from edge_agent.router import Route, Router
 from tests.edge_agent.fakes import FakeLink, FakePipeline
 
 T = Topics()
@@ -118,6 +119,8 @@ async def test_no_face_no_event_and_wakeword_event(agent: FakeAgent) -> None:
         (T.infer(D, "fake-face", "r9"), b"x" * 101, "too_large"),
         (f"{T.prefix}/{D}/infer/fake-face/a/b", b"face", "bad_topic"),
         (T.cmd(D, "ping"), b"not json", "bad_command"),
+        # +14:00 of year 1 is before year 1 in UTC: OverflowError once crashed the link task
+        (T.cmd(D, "ping"), b'{"cmd_id": "x", "ts": "0001-01-01T00:00:00+14:00"}', "bad_command"),
     ],
 )
 async def test_bad_input_gets_error_and_counter_then_agent_still_serves(
@@ -157,6 +160,41 @@ async def test_full_queue_is_overloaded(agent: FakeAgent) -> None:
     await agent.fake_link.wait_for(5)
     assert runner.depth() == 0
     assert agent.stats.counters["published.result"] == 4
+
+
+class BrokenRouter:
+    """Fails on topics ending in `/boom` as an unforeseen bug would; routes the rest."""
+
+    def __init__(self, real: Router) -> None:
+        self.real = real
+
+    def route(self, topic: str, size: int) -> Route:
+        if topic.endswith("/boom"):
+            raise OverflowError("date value out of range")
+        return self.real.route(topic, size)
+
+
+async def test_unexpected_failure_is_an_internal_error_never_a_crash(
+    agent: FakeAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert agent.router is not None
+    agent.router = BrokenRouter(agent.router)  # type: ignore[assignment]
+    send(agent, T.infer(D, "fake-face", "held"), b"hold")  # accepted before the failure
+    assert await asyncio.to_thread(agent.fakes["fake-face"].entered.wait, 5)
+    send(agent, T.infer(D, "fake-face", "boom"), b"face")  # returns: nothing escapes
+    send(agent, T.cmd(D, "boom"), b"{}")
+    send(agent, T.infer(D, "fake-face", "after"), b"none")
+    agent.fakes["fake-face"].release.set()
+    published = await agent.fake_link.wait_for(4)
+    errors = [decode(ErrorMessage, m.payload) for m in published if m.label == "error"]
+    assert [(e.code.value, e.topic, e.rid) for e in errors] == [
+        ("internal", T.infer(D, "fake-face", "boom"), "boom"),
+        ("internal", T.cmd(D, "boom"), None),
+    ]
+    answered = {decode(InferResult, m.payload).rid for m in published if m.label == "result"}
+    assert answered == {"held", "after"}
+    assert agent.stats.counters["errors.internal"] == 2
+    assert "OverflowError: date value out of range" in caplog.text
 
 
 async def test_sensor_topic_answers_under_own_result(agent: FakeAgent) -> None:

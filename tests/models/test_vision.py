@@ -116,15 +116,58 @@ def _png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + (13).to_bytes(4, "big") + b"IHDR" + ihdr + b"\0\0\0\0"
 
 
+def _webp() -> bytes:
+    ok, buf = cv2.imencode(".webp", np.zeros((8, 8, 3), np.uint8))
+    assert ok
+    return bytes(buf.tobytes())
+
+
+def _jpeg_sof(width: int, height: int) -> bytes:
+    """SOI and a baseline SOF0 declaring the size; nothing to decode after it."""
+    sof = height.to_bytes(2, "big") + width.to_bytes(2, "big") + b"\x03" + bytes(9)
+    return b"\xff\xd8\xff\xc0" + (8 + 9).to_bytes(2, "big") + b"\x08" + sof + bytes(16)
+
+
 @pytest.mark.parametrize(
     "payload",
-    [b"", b"not an image at all", _jpeg(data.astronaut())[:200], _png_header(100_000, 100_000)],
-    ids=["empty", "garbage", "truncated-jpeg", "absurd-png"],
+    [
+        b"",
+        b"not an image at all",
+        _jpeg(data.astronaut())[:200],
+        _jpeg(data.astronaut())[:-200],
+        _png_header(100_000, 100_000),
+        _png_header(20_000, 20_000),
+        _png_header(4097, 3073),
+        _jpeg_sof(65_000, 65_000),
+        _webp(),
+        b"P6\n30000 30000\n255\n" + bytes(64),
+    ],
+    ids=[
+        "empty",
+        "garbage",
+        "truncated-header",
+        "truncated-scan",
+        "absurd-png",
+        "bomb-png",
+        "over-budget",
+        "bomb-jpeg",
+        "webp",
+        "ppm",
+    ],
 )
 def test_bad_images_raise_input_error(payload: bytes) -> None:
     with pytest.raises(InputError) as info:
         vision.decode_image(payload)
     assert info.value.code is ErrorCode.BAD_IMAGE
+
+
+def test_pixel_budget_is_checked_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bomb never reaches OpenCV, which would allocate every pixel the header declares."""
+    calls: list[int] = []
+    monkeypatch.setattr(vision.cv2, "imdecode", lambda *a: calls.append(1))
+    with pytest.raises(InputError, match="4097x3073"):
+        vision.decode_image(_png_header(4097, 3073))
+    assert not calls
 
 
 def test_pipeline_rejects_bad_image(pipelines: dict[str, AnyPipeline]) -> None:

@@ -1,6 +1,7 @@
 """Audio decoding: WAV or raw s16le at 16 kHz mono; everything else is a clear InputError."""
 
 import io
+import tracemalloc
 import wave
 
 import numpy as np
@@ -23,6 +24,12 @@ def _wav(rate: int = 16000, channels: int = 1, width: int = 2, frames: int = 160
     return buffer.getvalue()
 
 
+def _declaring(data_bytes: int) -> bytes:
+    """A 16 kHz mono 16-bit WAV whose data chunk claims `data_bytes` but holds 64."""
+    wav = _wav(frames=32)
+    return wav[:40] + data_bytes.to_bytes(4, "little") + wav[44:]
+
+
 def test_wav_and_raw_decode_to_the_same_samples() -> None:
     np.testing.assert_array_equal(decode_audio(encode_wav(TONE)), TONE)
     np.testing.assert_array_equal(decode_audio(TONE.astype("<i2").tobytes()), TONE)
@@ -41,6 +48,8 @@ def test_wav_and_raw_decode_to_the_same_samples() -> None:
         (b"RIFF\x00\x00\x00\x00AVI LIST", ErrorCode.BAD_AUDIO),
         (_wav(frames=0), ErrorCode.BAD_AUDIO),
         (bytes(2 * 16000 * 11), ErrorCode.TOO_LARGE),  # 11 s of raw audio
+        (_declaring(0xFFFF_FFF0), ErrorCode.BAD_AUDIO),  # 4 GB promised, 64 bytes held
+        (_wav()[:36] + b"LIST\xff\xff\xff\x7f", ErrorCode.BAD_AUDIO),  # chunk past the end
     ],
     ids=[
         "empty",
@@ -53,6 +62,8 @@ def test_wav_and_raw_decode_to_the_same_samples() -> None:
         "riff-avi",
         "no-samples",
         "too-long",
+        "gigabytes",
+        "chunk-overrun",
     ],
 )
 def test_bad_audio(payload: bytes, code: ErrorCode) -> None:
@@ -60,6 +71,17 @@ def test_bad_audio(payload: bytes, code: ErrorCode) -> None:
         decode_audio(payload)
     assert info.value.code is code
     assert info.value.message
+
+
+def test_a_header_declaring_gigabytes_allocates_nothing_like_it() -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="truncated WAV"):
+            decode_audio(_declaring(0xFFFF_FFF0))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
 
 
 def test_clip_limit_is_configurable() -> None:
