@@ -165,7 +165,8 @@ def agent(
             [EDGEFLEET, "agent", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # its own outbox: one left in ~/.local/state by an earlier run would be sent here
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "EDGEFLEET_STATE_DIR": str(tmp_path)},
         )
     running = RunningAgent(proc, log, probe)
     try:

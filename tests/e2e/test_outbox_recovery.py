@@ -2,7 +2,8 @@
 
 * hub down 60 s while three agents publish results at 10/s: afterwards every result is in the
   hub exactly once and in per-device order;
-* broker SIGKILL + restart, five times: agents reconnect within 5 s, nothing lost.
+* broker SIGKILL + restart, five times: agents are online again within 5 s of the broker
+  listening, nothing lost.
 """
 
 import time
@@ -11,7 +12,17 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.brokers import BrokerProcess
-from tests.offload.fleet import FACE, Driver, T, hub_results, in_order, running_fleet, wait_results
+from tests.offload.fleet import (
+    FACE,
+    Driver,
+    Fleet,
+    T,
+    hub_results,
+    in_order,
+    outbox_pending,
+    running_fleet,
+    wait_results,
+)
 
 pytestmark = [pytest.mark.e2e]
 
@@ -23,12 +34,12 @@ def result_topic(device: str, rid: str) -> str:
 AGENT = {"outbox": {"ack_timeout_s": 2.0}}
 
 
-def check_exactly_once_in_order(db: Path, sent: dict[str, list[str]]) -> dict[str, int]:
+def check_exactly_once_in_order(fleet: Fleet, sent: dict[str, list[str]]) -> dict[str, int]:
     """Per device: every sent rid stored once, insertion order = request order; returns the
     number lost per device (0 expected). Loss and duplicates are checked for every device
     before the order. On amqtt, which drops QoS 1 messages for the absent hub, the order holds
     because the hub accepts each device's stream in sequence only (docs/offload.md)."""
-    rows = hub_results(db)
+    rows = hub_results(fleet.hub.db_path)
     lost, disorder = {}, []
     for device, rids in sent.items():
         stored = [r for _, r, _ in rows.get(device, [])]
@@ -36,13 +47,14 @@ def check_exactly_once_in_order(db: Path, sent: dict[str, list[str]]) -> dict[st
         lost[device] = len(set(rids) - set(stored))
         if not in_order(stored):
             disorder.append(device)
-    assert lost == dict.fromkeys(sent, 0), f"lost per device: {lost}"
+    pending = outbox_pending(fleet.agents) if any(lost.values()) else {}
+    assert lost == dict.fromkeys(sent, 0), f"lost per device: {lost}; still in outboxes: {pending}"
     assert not disorder, f"results stored out of order for {disorder} (none lost or doubled)"
     return lost
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(330)
 def test_hub_down_60s_nothing_lost(tmp_path: Path, broker: BrokerProcess) -> None:
     """On both brokers: zero loss comes from the outbox and the hub's acks, not from the broker
     keeping a session (amqtt keeps none for the hub while it is away)."""
@@ -57,8 +69,8 @@ def test_hub_down_60s_nothing_lost(tmp_path: Path, broker: BrokerProcess) -> Non
             time.sleep(5)
         finally:
             driver.stop()
-        found = wait_results(fleet.hub.db_path, driver.sent, timeout=60)
-        lost = check_exactly_once_in_order(fleet.hub.db_path, driver.sent)
+        found = wait_results(fleet.hub.db_path, driver.sent, stall_s=30)
+        lost = check_exactly_once_in_order(fleet, driver.sent)
         print(f"hub down 60 s: sent {driver.total()}, lost per device {lost}")
         assert sum(len(v) for v in found.values()) == driver.total()
         assert lost == dict.fromkeys(fleet.devices, 0)
@@ -71,7 +83,8 @@ def test_broker_kill_restart_5_times(tmp_path: Path, broker: BrokerProcess) -> N
         sender = type(fleet.probe)(broker.host, broker.port).connect()
         driver = Driver(sender, fleet.devices, period_s=0.1, max_requests=1000)
         driver.start()
-        report = []
+        report: list[float] = []
+        starts: list[float] = []
         try:
             for round_ in range(5):
                 time.sleep(2)
@@ -83,10 +96,12 @@ def test_broker_kill_restart_5_times(tmp_path: Path, broker: BrokerProcess) -> N
                 fleet.probe.close()
                 killed = time.monotonic()
                 broker.start()
+                back = time.monotonic()  # the agents' reconnect is timed from here: a loaded
+                starts.append(round(back - killed, 2))  # machine starts a broker slowly
                 fleet.probe = type(fleet.probe)(broker.host, broker.port).connect()
                 fleet.probe.subscribe("edgefleet/v1/+/status")
                 fleet.wait_online(timeout=10)
-                reconnect_s = time.monotonic() - killed
+                reconnect_s = time.monotonic() - back
                 fleet.probe.subscribe("edgefleet/v1/#")
                 driver.probe.close()
                 driver.probe = type(fleet.probe)(broker.host, broker.port).connect()
@@ -96,7 +111,10 @@ def test_broker_kill_restart_5_times(tmp_path: Path, broker: BrokerProcess) -> N
         finally:
             driver.stop()
             driver.probe.close()
-        wait_results(fleet.hub.db_path, driver.sent, timeout=30)
-        print(f"broker {broker.name} restarts: reconnect s {report}; sent {driver.total()}")
-        lost = check_exactly_once_in_order(fleet.hub.db_path, driver.sent)
+        wait_results(fleet.hub.db_path, driver.sent, stall_s=30)
+        print(
+            f"broker {broker.name} restarts: broker start s {starts}, agents online s "
+            f"{report} after it; sent {driver.total()}"
+        )
+        lost = check_exactly_once_in_order(fleet, driver.sent)
         assert lost == dict.fromkeys(fleet.devices, 0)
