@@ -82,7 +82,14 @@ def authenticate(
         grant = _device(db, settings, request) if request.username.strip() else None
     if grant is None or not client_id_allowed(grant.account(), request.client_id):
         return DENY
+    if grant.kind != "device" and _is_device(db, request.client_id):
+        return DENY  # a device's client id is that device's alone: no squatting on it
     return BrokerAuthResponse(allow=True, account=grant)
+
+
+def _is_device(db: Database, client_id: str) -> bool:
+    with db.session(write=False) as s:
+        return s.get(t.Device, client_id) is not None
 
 
 @router.post("/auth", response_model_exclude_none=True)
