@@ -143,6 +143,9 @@ export function fleetView(ctx) {
   async function load() {
     const my = ++seq;
     el.setAttribute('aria-busy', 'true');
+    // Until this page is in there is no cursor for the next one: a second quick "Next" was
+    // silently dropped. Disabled buttons say so (and a test's click waits for them).
+    prev.disabled = next.disabled = true;
     loadSummary();
     try {
       const res = await api(`/devices${qs({ q: filters.q, state: filters.state, tag: filters.tag,
@@ -169,6 +172,7 @@ export function fleetView(ctx) {
     } catch (err) {
       if (my !== seq) return;
       tbody.replaceChildren(h('tr', {}, h('td', { colspan: 9 }, errorState(err, load))));
+      prev.disabled = page === 0;
       el.removeAttribute('aria-busy');
     }
   }
