@@ -1,10 +1,12 @@
 """A paho MQTT 3.1.1 client as its own process, for tests that SIGSTOP it.
 
 One stdout line per event: `connected <reason>`, `subscribed`, `pong` (a PINGRESP arrived)
-and `message <topic> <payload>`. It runs until killed.
+and `message <topic> <payload>`. It runs until killed. The password comes from the
+environment (`MQTT_PASSWORD`): a secret starting with "-" is no argument for argparse.
 """
 
 import argparse
+import os
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -21,13 +23,13 @@ def main() -> None:
     parser.add_argument("--id", required=True)
     parser.add_argument("--keepalive", type=int, default=60)
     parser.add_argument("--will", nargs=2, metavar=("TOPIC", "PAYLOAD"))
-    parser.add_argument("--user", nargs=2, metavar=("NAME", "PASSWORD"))
+    parser.add_argument("--user", metavar="NAME", help="user name; password in MQTT_PASSWORD")
     parser.add_argument("--sub", action="append", default=[])
     args = parser.parse_args()
 
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=args.id, protocol=paho.MQTTv311)
     if args.user:
-        client.username_pw_set(*args.user)
+        client.username_pw_set(args.user, os.environ["MQTT_PASSWORD"])
     if args.will:
         client.will_set(args.will[0], args.will[1], qos=1)
 

@@ -5,6 +5,7 @@ whose network is cut kept its session and never triggered its Will. Each client 
 separate process (tests/broker/paho_process.py); waits are on its output lines, bounded.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -31,11 +32,12 @@ Creds = tuple[str, str] | None
 class ClientProcess:
     """One `paho_process.py` client; its stdout lines are kept and waited on."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], password: str | None = None) -> None:
         self.lines: list[str] = []
         self._cond = threading.Condition()
+        env = {**os.environ, **({"MQTT_PASSWORD": password} if password is not None else {})}
         self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
@@ -99,8 +101,8 @@ def launch(target: Target) -> Iterator[Launch]:
     def start(client_id: str, *extra: str, user: str | None = None) -> ClientProcess:
         creds = target.creds(user or client_id)
         argv = [sys.executable, str(CLIENT), "--port", str(target.process.port),
-                "--id", client_id, *extra, *(["--user", *creds] if creds else [])]  # fmt: skip
-        client = ClientProcess(argv)
+                "--id", client_id, *extra, *(["--user", creds[0]] if creds else [])]  # fmt: skip
+        client = ClientProcess(argv, creds[1] if creds else None)
         started.append(client)
         return client
 
