@@ -200,14 +200,12 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
         handler = self._get_handler(session)
         if qos is None or handler is None:
             return
-        tasks = []
-        for topic, retained in self._retained_messages.copy().items():
-            if self._matches(topic, topic_filter) and await self._may_receive(session, topic):
-                sent_qos = min(qos, retained.qos or 0)
-                publish = handler.mqtt_publish(topic, retained.data, sent_qos, retain=True)
-                tasks.append(asyncio.ensure_future(publish))
-        if tasks:
-            await asyncio.wait(tasks)
+        readable = [
+            (topic, retained.data, min(qos, retained.qos or 0))
+            for topic, retained in self._retained_messages.copy().items()
+            if self._matches(topic, topic_filter) and await self._may_receive(session, topic)
+        ]
+        await _publish_retained(handler, readable)
 
     async def _publish_session_retained_messages(self, session: Session) -> None:
         """Deliver what was queued for `session` while it was away, if it may still read it:
@@ -215,14 +213,11 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
         have been resumed by a client its queue was not checked for."""
         handler = self._get_handler(session)
         queue = session.retained_messages
-        tasks = []
-        for _ in range(queue.qsize() if handler is not None else 0):
-            queued = queue.get_nowait()
-            if await self._may_receive(session, queued.topic):
-                publish = handler.mqtt_publish(queued.topic, queued.data, queued.qos, retain=True)
-                tasks.append(asyncio.ensure_future(publish))
-        if tasks:
-            await asyncio.wait(tasks)
+        queued = [queue.get_nowait() for _ in range(queue.qsize() if handler is not None else 0)]
+        readable = [
+            (m.topic, m.data, m.qos) for m in queued if await self._may_receive(session, m.topic)
+        ]
+        await _publish_retained(handler, readable)
 
     def _granted_qos(self, session: Session, topic_filter: str) -> int | None:
         """The QoS `session` holds `topic_filter` with; None if that is not its subscription."""
@@ -234,6 +229,13 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
     async def _may_receive(self, session: Session, topic: str) -> bool:
         allowed: bool = await self._topic_filtering(session, topic, Action.RECEIVE)
         return allowed
+
+
+async def _publish_retained(handler: Any, messages: list[tuple[str, Any, Any]]) -> None:
+    """Publish `(topic, data, qos)` to one client with the retain flag, all at once."""
+    tasks = [asyncio.ensure_future(handler.mqtt_publish(*m, retain=True)) for m in messages]
+    if tasks:
+        await asyncio.wait(tasks)
 
 
 class PayloadLimitPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no py.typed
