@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from broker.contract.topics import DEFAULT_PREFIX, TOPIC_SPECS, Role, TopicSpec
+from contract.topics import DEFAULT_PREFIX, TOPIC_SPECS, Role, TopicSpec
 
 
 class Action(StrEnum):

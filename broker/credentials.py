@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from broker.acl import Account, AccountKind, valid_filter
-from broker.contract.topics import DEVICE_ID_RE
+from contract.topics import DEVICE_ID_RE
 
 log = logging.getLogger(__name__)
 

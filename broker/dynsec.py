@@ -19,7 +19,7 @@ from typing import Any, Self
 import aiomqtt
 
 from broker.acl import DEFAULT_HA_PREFIX, Account, AccountKind, Rights, rights_for
-from broker.contract.topics import DEFAULT_PREFIX
+from contract.topics import DEFAULT_PREFIX
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"

@@ -12,7 +12,7 @@ import logging
 
 from amqtt.broker import Broker
 
-from broker.contract import ContractError, Kind, Status, Topics, decode, encode, utcnow
+from contract import ContractError, Kind, Status, Topics, decode, encode, utcnow
 
 log = logging.getLogger(__name__)
 

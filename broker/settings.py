@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from broker.contract.topics import DEFAULT_PREFIX
 from broker.tls import TlsFiles, check_files
+from contract.topics import DEFAULT_PREFIX
 
 _TLS_FILE_SETTINGS = ("tls_certfile", "tls_keyfile", "tls_cafile")
 MQTT_MAX_PAYLOAD = 268_435_455  # the largest remaining length MQTT can encode

@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from typing import Any
 
-from broker.contract import (
+from contract import (
     Ack,
     Command,
     CommandReply,
@@ -21,8 +21,8 @@ from broker.contract import (
     Topics,
     TwinReported,
 )
-from broker.contract import decode as decode_message
-from broker.contract import encode as encode_message
+from contract import decode as decode_message
+from contract import encode as encode_message
 from edge_agent.config import AgentConfig
 from edge_agent.dispatch import Dispatcher, hub_acks, make_cloud, make_hard_samples, make_outbox
 from edge_agent.errors import AgentError, Rejected

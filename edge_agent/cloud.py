@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import httpx
 
-from broker.contract import ContractError, InferResult, decode
+from contract import ContractError, InferResult, decode
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from broker.contract.topics import DEFAULT_PREFIX, DEVICE_ID_RE, SEGMENT_RE
+from contract.topics import DEFAULT_PREFIX, DEVICE_ID_RE, SEGMENT_RE
 from edge_agent.errors import ConfigError
 
 ENV_PREFIX = "EDGEFLEET_AGENT_"

@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 
-from broker.contract import InferResult
+from contract import InferResult
 from edge_agent import cascade
 from edge_agent import offload as policy
 from edge_agent.cloud import CircuitBreaker, CloudClient, CloudError, Ewma

@@ -1,6 +1,6 @@
 """The agent's exceptions: configuration problems and rejected inputs (each with an ErrorCode)."""
 
-from broker.contract import ErrorCode
+from contract import ErrorCode
 
 
 class AgentError(Exception):

@@ -24,7 +24,7 @@ import anyio
 import httpx
 import numpy as np
 
-from broker.contract import Command, CommandReply, Topics, encode
+from contract import Command, CommandReply, Topics, encode
 from edge_agent.config import AgentConfig
 from edge_agent.link import Outbound
 from edge_agent.model_sync import ModelSync, Refused

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from broker.contract import Health, encode
+from contract import Health, encode
 from edge_agent.stats import Stats
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.acl import ha_discovery_topic, ha_node_id, ha_status_topic
-from broker.contract import Kind, Topics
-from broker.contract.topics import SPEC_BY_KIND
+from contract import Kind, Topics
+from contract.topics import SPEC_BY_KIND
 from edge_agent.link import Outbound
 
 ORIGIN_NAME = "edgefleet"

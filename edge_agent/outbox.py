@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from broker.contract import Delivery, stamp
+from contract import Delivery, stamp
 from edge_agent.link import Outbound
 
 

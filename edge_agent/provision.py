@@ -29,7 +29,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from broker.contract.topics import DEVICE_ID_RE
+from contract.topics import DEVICE_ID_RE
 
 TOKEN_RE = re.compile(r"eft_[A-Za-z0-9_-]{20,200}")
 DEFAULT_CONFIG = Path("/etc/edgefleet/agent.yaml")

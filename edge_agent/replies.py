@@ -5,8 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from broker.contract import ErrorMessage, Event, InferResult, Kind, Status, Topics, encode
-from broker.contract.topics import SPEC_BY_KIND
+from contract import ErrorMessage, Event, InferResult, Kind, Status, Topics, encode
+from contract.topics import SPEC_BY_KIND
 from edge_agent.cascade import confidence_of
 from edge_agent.errors import Rejected
 from edge_agent.link import Outbound

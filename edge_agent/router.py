@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from paho.mqtt.client import topic_matches_sub
 
-from broker.contract import ContractError, ErrorCode, Kind, Topics
+from contract import ContractError, ErrorCode, Kind, Topics
 from edge_agent.config import SensorConfig
 from edge_agent.errors import Rejected
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from broker.contract import ErrorCode
+from contract import ErrorCode
 from edge_agent.cascade import confidence_of
 from edge_agent.errors import Rejected
 from edge_agent.link import Outbound

@@ -3,7 +3,7 @@
 import statistics
 from collections import Counter, deque
 
-from broker.contract import ErrorCode
+from contract import ErrorCode
 
 
 class Stats:

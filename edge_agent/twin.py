@@ -4,7 +4,7 @@ Keys are flat and dotted (`health_interval_s`, `pipelines.<model>.min_score`,
 `offload.<model>.mode`); a nested desired object is flattened first. Each key the agent can
 change at run time is a `Knob`; any other key is reported as rejected, never fatal.
 
-Version vectors (`broker.contract.vector_clock`): the hub counts its edits under `hub`, the
+Version vectors (`contract.vector_clock`): the hub counts its edits under `hub`, the
 device its local edits under its device id. A desired state whose vector dominates ours is
 applied as is; one ours dominates is stale and ignored; a concurrent one is merged three-way
 against the last desired we processed, and keys both sides changed to different values are
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from broker.contract import ContractError, TwinDesired, TwinReported, decode
-from broker.contract.twin import TwinConflict, flatten_state
-from broker.contract.vector_clock import Order, compare, increment, merge
+from contract import ContractError, TwinDesired, TwinReported, decode
+from contract.twin import TwinConflict, flatten_state
+from contract.vector_clock import Order, compare, increment, merge
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("deploy.bundle.cli", "Build an offline-installable agent bundle for a device"),
     "flash": ("deploy.flash.cli", "Write first-boot set-up into a Raspberry Pi OS image"),
     "models": ("models.cli", "Fetch, verify and list catalogue models"),
-    "contract": ("broker.contract.cli", "Export the MQTT contract (JSON Schemas, AsyncAPI)"),
+    "contract": ("contract.cli", "Export the MQTT contract (JSON Schemas, AsyncAPI)"),
     "bench": ("edgefleet.bench.cli", "Benchmarks: print a table, write JSON, draw PNG plots"),
     "fl": ("edgefleet.fl_cli", "Federated learning rounds: start, status, history"),
 }

@@ -48,8 +48,8 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from broker.contract import Kind, Topics
 from cloud_hub.serving import free_port
+from contract import Kind, Topics
 
 app = typer.Typer(add_completion=False, help="Run broker and simulated devices on this machine.")
 

@@ -1,6 +1,6 @@
 """Errors of the `models` package: a small hierarchy the agent and hub translate at their edge."""
 
-from broker.contract.errors import ErrorCode
+from contract.errors import ErrorCode
 
 
 class ModelError(Exception):

@@ -10,8 +10,8 @@ from amqtt.plugins.base import BaseTopicPlugin
 from amqtt.session import Session
 
 from broker.acl import Account, AccountKind, Action, Rights, decide, rights_for
-from broker.contract.topics import DEFAULT_PREFIX, DEVICE_ID_RE
 from broker.plugins.auth import ACCOUNT_ATTR
+from contract.topics import DEFAULT_PREFIX, DEVICE_ID_RE
 
 log = logging.getLogger(__name__)
 

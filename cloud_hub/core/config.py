@@ -7,8 +7,8 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from broker.contract import DEFAULT_PREFIX
 from broker.credentials import FileEntry
+from contract import DEFAULT_PREFIX
 
 _WEAK_SECRETS = {"", "changethis", "admin", "secret", "password"}
 

@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from broker.contract import TwinReported
-from broker.contract.twin import flatten_state
-from broker.contract.vector_clock import Order, compare, increment, merge
 from cloud_hub.core.errors import Conflict
 from cloud_hub.db import tables as t
 from cloud_hub.schemas.twin import TwinConflictRecord, TwinDesiredPublic
+from contract import TwinReported
+from contract.twin import flatten_state
+from contract.vector_clock import Order, compare, increment, merge
 
 HUB_WRITER = "hub"
 MAX_CONFLICTS = 20  # newest kept per device

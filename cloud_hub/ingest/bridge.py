@@ -12,12 +12,12 @@ import time
 
 import aiomqtt
 
-from broker.contract import Ack, Topics, encode
-from broker.contract.topics import SPEC_BY_KIND
 from cloud_hub.core.config import Settings
 from cloud_hub.core.metrics import HubMetrics
 from cloud_hub.ingest.rows import Batch
 from cloud_hub.ingest.writer import INGESTED_KINDS, Inbound, IngestWriter
+from contract import Ack, Topics, encode
+from contract.topics import SPEC_BY_KIND
 
 log = logging.getLogger(__name__)
 ACK_CHUNK = 500  # msg_ids per `{d}/ack` message (~17 kB)

@@ -1,7 +1,7 @@
 """Per-device order: store each device's outbox stream in sequence (a reordering receiver).
 
 A device stamps what it sends from its outbox with `delivery` (epoch, seq, since; see
-`broker.contract.delivery`). The hub stores a message only when its seq is the next one it
+`contract.delivery`). The hub stores a message only when its seq is the next one it
 expects from that device. One that is ahead is held back (bounded) until the gap fills:
 brokers reorder QoS 1 deliveries (Mosquitto sends a queued message after a newer one once more
 than `max_inflight_messages` are in flight to the hub), and the missing one usually follows
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from broker.contract import Delivery
+from contract import Delivery
 
 HELD_PER_DEVICE = 1024  # messages held back per device (4 outbox windows)
 

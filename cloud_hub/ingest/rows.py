@@ -4,7 +4,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.contract import ErrorMessage, Event, Health, InferResult, TwinReported
+from contract import ErrorMessage, Event, Health, InferResult, TwinReported
 
 
 @dataclass

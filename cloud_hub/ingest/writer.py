@@ -20,7 +20,15 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from broker.contract import (
+from cloud_hub.core.config import Settings
+from cloud_hub.core.db import Database
+from cloud_hub.core.metrics import HubMetrics
+from cloud_hub.db import tables as t
+from cloud_hub.health import state as hs
+from cloud_hub.ingest import rows as r
+from cloud_hub.ingest import sql
+from cloud_hub.ingest.order import DeviceOrder, Verdict
+from contract import (
     ContractError,
     Delivery,
     ErrorCode,
@@ -34,14 +42,6 @@ from broker.contract import (
     TwinReported,
     decode,
 )
-from cloud_hub.core.config import Settings
-from cloud_hub.core.db import Database
-from cloud_hub.core.metrics import HubMetrics
-from cloud_hub.db import tables as t
-from cloud_hub.health import state as hs
-from cloud_hub.ingest import rows as r
-from cloud_hub.ingest import sql
-from cloud_hub.ingest.order import DeviceOrder, Verdict
 
 log = logging.getLogger(__name__)
 INGESTED_KINDS = (Kind.STATUS, Kind.HEALTH, Kind.TWIN_REPORTED, Kind.RESULT, Kind.EVENT,

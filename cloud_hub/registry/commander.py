@@ -12,8 +12,8 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from broker.contract import Command, Topics, encode
 from cloud_hub.core.config import Settings
+from contract import Command, Topics, encode
 
 log = logging.getLogger(__name__)
 

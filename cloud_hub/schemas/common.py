@@ -6,7 +6,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from broker.contract.topics import DEVICE_ID_RE
+from contract.topics import DEVICE_ID_RE
 
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID_RE.pattern, examples=["cam-kitchen-01"])]
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:=/-]{0,99}$")]

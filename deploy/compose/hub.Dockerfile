@@ -2,6 +2,7 @@
 FROM python:3.11-slim
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
+COPY contract contract
 COPY broker broker
 COPY edge_agent edge_agent
 COPY cloud_hub cloud_hub

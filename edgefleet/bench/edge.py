@@ -39,8 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from broker.contract import Topics
 from cloud_hub.serving import free_port
+from contract import Topics
 from edgefleet.bench.report import (
     Check,
     Column,

@@ -203,7 +203,7 @@ async def _client_loop(
 ) -> None:
     import aiomqtt
 
-    from broker.contract import Command, Topics, decode
+    from contract import Command, Topics, decode
     from edge_agent.config import parse_config
     from edge_agent.federated import FederatedClient
 

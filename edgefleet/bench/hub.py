@@ -234,7 +234,7 @@ def _publish(port: int, devices: list[str], messages: int, ready: Any) -> None:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from broker.contract import Health, Topics, encode
+    from contract import Health, Topics, encode
 
     topics = Topics()
     base = datetime.now(UTC)
@@ -294,8 +294,8 @@ def _count_rows(app: Any) -> int:
 
 
 def ingest_run(db_kind: str, broker_kind: str | None, cfg: HubBenchConfig) -> dict[str, Any]:
-    from broker.contract import Health, Topics, encode
     from cloud_hub.ingest.writer import Inbound
+    from contract import Health, Topics, encode
 
     with tempfile.TemporaryDirectory() as tmp, database(db_kind, Path(tmp)) as url:
         devices = seed(url, cfg.devices)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from broker.contract.outputs import Face, FaceDetectionOutput
+from contract.outputs import Face, FaceDetectionOutput
 from models.catalogue import ModelSpec
 from models.errors import CatalogueError
 from models.pipelines.base import Pipeline

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from broker.contract.outputs import WakeWordOutput
+from contract.outputs import WakeWordOutput
 from models.catalogue import ModelSpec
 from models.pipelines.base import Pipeline
 from models.pipelines.wakeword import wakeword_output

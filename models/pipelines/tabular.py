@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from broker.contract import ErrorCode
-from broker.contract.outputs import TabularOutput
+from contract import ErrorCode
+from contract.outputs import TabularOutput
 from models.catalogue import ModelSpec
 from models.datasets.engine import parse_reading, to_features
 from models.errors import CatalogueError, InputError

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from pymicro_features import MicroFrontend
 
-from broker.contract.outputs import WakeWordOutput
+from contract.outputs import WakeWordOutput
 from models.catalogue import ModelSpec
 from models.pipelines.base import Pipeline
 from models.processing import voice

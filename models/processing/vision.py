@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from broker.contract.errors import ErrorCode
+from contract.errors import ErrorCode
 from models.errors import InputError
 
 MAX_SIDE = 8192

@@ -5,7 +5,7 @@ import wave
 
 import numpy as np
 
-from broker.contract.errors import ErrorCode
+from contract.errors import ErrorCode
 from models.errors import InputError
 
 SAMPLE_RATE = 16_000

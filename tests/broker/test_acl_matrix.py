@@ -17,8 +17,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from broker.contract import Kind, Topics
-from broker.contract.topics import TOPIC_SPECS, Role
+from contract import Kind, Topics
+from contract.topics import TOPIC_SPECS, Role
 from tests.fixtures.brokers import SecuredBroker
 
 pytestmark = pytest.mark.timeout(60)

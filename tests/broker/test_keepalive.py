@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.contract import Kind, Topics
+from contract import Kind, Topics
 from tests.fixtures.brokers import BrokerProcess, SecuredBroker
 
 pytestmark = pytest.mark.timeout(90)

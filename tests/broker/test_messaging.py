@@ -4,7 +4,7 @@ import signal
 import subprocess
 import sys
 
-from broker.contract import Status, Topics, decode, encode
+from contract import Status, Topics, decode, encode
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import ProbeFactory
 

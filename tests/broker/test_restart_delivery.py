@@ -13,9 +13,9 @@ from pathlib import Path
 
 import aiomqtt
 
-from broker.contract import Status, Topics, encode
 from broker.server import GuardedBroker, amqtt_config, running_broker
 from broker.settings import BrokerSettings
+from contract import Status, Topics, encode
 
 T = Topics()
 V311 = aiomqtt.ProtocolVersion.V311

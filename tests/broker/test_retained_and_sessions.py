@@ -25,7 +25,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from broker.acl import Account, AccountKind
-from broker.contract import Kind, Topics
 from broker.credentials import (
     CredentialsFile,
     FileEntry,
@@ -36,6 +35,7 @@ from broker.credentials import (
 from broker.dynsec import DynsecAdmin
 from broker.server import running_broker
 from broker.settings import BrokerSettings
+from contract import Kind, Topics
 from tests.fixtures.brokers import Creds, SecuredBroker
 
 pytestmark = pytest.mark.timeout(60)

@@ -30,10 +30,10 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from paho.mqtt.enums import CallbackAPIVersion
 
-from broker.contract import Topics
 from broker.credentials import CredentialsFile, FileEntry, hash_secret, new_secret
 from broker.server import running_broker
 from broker.settings import BrokerConfigError, BrokerSettings, load_settings
+from contract import Topics
 from edge_agent.config import BrokerTlsConfig, parse_config
 from edge_agent.errors import ConfigError
 from edge_agent.tls import client_context

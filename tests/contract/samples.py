@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from broker.contract import (
+from contract import (
     Ack,
     Command,
     CommandReply,

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
-from broker.contract import TOPIC_SPECS, encode
-from broker.contract.asyncapi import document, generate
+from contract import TOPIC_SPECS, encode
+from contract.asyncapi import document, generate
 from tests.contract.samples import SAMPLES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -1,6 +1,6 @@
 """The e2e contract checker (tests/fixtures/contract.py) must be able to fail."""
 
-from broker.contract import Health, InferResult, Status, Topics, encode
+from contract import Health, InferResult, Status, Topics, encode
 from tests.fixtures.contract import contract_violations
 from tests.fixtures.mqtt import Received
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import BaseModel
 
-from broker.contract import Command, ContractError, ErrorCode, Health, Status, decode, encode
+from contract import Command, ContractError, ErrorCode, Health, Status, decode, encode
 from tests.contract.samples import SAMPLES
 
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

@@ -9,8 +9,8 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from broker.contract import TOPIC_SPECS, encode, schemas
-from broker.contract.cli import app
+from contract import TOPIC_SPECS, encode, schemas
+from contract.cli import app
 from tests.contract.samples import SAMPLES
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "schemas"

@@ -3,7 +3,7 @@
 import pytest
 from paho.mqtt.client import topic_matches_sub
 
-from broker.contract import TOPIC_SPECS, ContractError, Kind, ParsedTopic, Topics
+from contract import TOPIC_SPECS, ContractError, Kind, ParsedTopic, Topics
 
 T = Topics()
 

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 from skimage import data as skdata
 
-from broker.contract import Topics
+from contract import Topics
 from edgefleet.demo import DEVICES, spawn_agent, stop_process, write_agent_config
 from tests.dashboard.conftest import SCREENSHOTS, Browser, HubProcess, sign_in
 from tests.fixtures.brokers import BrokerProcess

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from broker.contract import Topics
+from contract import Topics
 from models.datasets.engine import MODES, NUMERIC, RANGES
 from models.processing.voice import encode_wav
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from broker.contract import ErrorMessage, InferResult, Status, Topics, decode
+from contract import ErrorMessage, InferResult, Status, Topics, decode
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.contract import assert_follows_contract
 from tests.fixtures.mqtt import MqttProbe, Received

@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 
-from broker.contract import Kind, Topics
+from contract import Kind, Topics
 from edgefleet.bench.procs import AgentProcess, agent_config
 from tests.e2e.hostile import (
     DEVICE,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.contract import Kind
+from contract import Kind
 from edgefleet.bench.procs import AgentProcess, agent_config
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe

@@ -5,7 +5,7 @@ import threading
 
 from pydantic import BaseModel
 
-from broker.contract import ErrorCode, Face, FaceDetectionOutput, WakeWordOutput
+from contract import ErrorCode, Face, FaceDetectionOutput, WakeWordOutput
 from edge_agent.link import Outbound
 
 

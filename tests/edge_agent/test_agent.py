@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from broker.contract import (
+from contract import (
     CommandReply,
     ErrorMessage,
     Event,

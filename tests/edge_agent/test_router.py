@@ -2,7 +2,7 @@
 
 import pytest
 
-from broker.contract import ErrorCode, Topics
+from contract import ErrorCode, Topics
 from edge_agent.config import SensorConfig
 from edge_agent.errors import Rejected
 from edge_agent.router import CommandRoute, InferRoute, Route, Router

@@ -9,8 +9,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from broker.contract import Health, InferResult, Status, Topics, TwinReported, encode
 from cloud_hub.core.config import Settings
+from contract import Health, InferResult, Status, Topics, TwinReported, encode
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
 from tests.hub.conftest import Hub, running_hub

@@ -12,8 +12,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from broker.contract import Command, CommandReply, Topics, decode, encode
 from cloud_hub.core.config import Settings
+from contract import Command, CommandReply, Topics, decode, encode
 from models.training import mlp
 from models.training.engine import SHAPE
 from models.training.onnx_export import export_onnx

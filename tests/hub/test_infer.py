@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from broker.contract import ErrorCode, InferResult, WakeWordOutput
 from cloud_hub.core.config import Settings
+from contract import ErrorCode, InferResult, WakeWordOutput
 from models.errors import InputError
 from tests.fixtures.requires import require_models
 from tests.hub.conftest import Hub, basic, running_hub

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from broker.contract import Delivery, Health, InferResult, Status, Topics, encode, stamp
 from cloud_hub.core import security
 from cloud_hub.core.clock import utcnow
 from cloud_hub.core.config import Settings
@@ -23,6 +22,7 @@ from cloud_hub.crud.devices import create_device
 from cloud_hub.db import tables as t
 from cloud_hub.ingest.writer import Inbound, IngestWriter
 from cloud_hub.schemas.devices import DeviceCreate
+from contract import Delivery, Health, InferResult, Status, Topics, encode, stamp
 
 T = Topics()
 

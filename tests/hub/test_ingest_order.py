@@ -2,8 +2,8 @@
 
 import pytest
 
-from broker.contract import ContractError, Delivery, InferResult, decode, encode, stamp
 from cloud_hub.ingest.order import DeviceOrder, Verdict
+from contract import ContractError, Delivery, InferResult, decode, encode, stamp
 
 N, P, G = Verdict.NEXT, Verdict.PASSED, Verdict.GAP
 

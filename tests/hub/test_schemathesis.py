@@ -34,10 +34,10 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
 from schemathesis.errors import FailureGroup
 
-from broker.contract import WakeWordOutput
 from cloud_hub.core.config import Settings
 from cloud_hub.main import create_app
 from cloud_hub.serving import served
+from contract import WakeWordOutput
 from tests.hub.conftest import ADMIN_KEY
 
 MAX_EXAMPLES = 25

@@ -25,8 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from broker.contract import Event, Kind, Topics, encode
 from cloud_hub.core.config import Settings
+from contract import Event, Kind, Topics, encode
 from edge_agent.agent import Agent, State
 from edge_agent.config import parse_config
 from edge_agent.link import Inbound

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from broker.contract import Kind, Topics
 from cloud_hub.core.config import Settings
+from contract import Kind, Topics
 from tests.fixtures.brokers import SecuredBroker
 from tests.fixtures.mqtt import MqttProbe
 from tests.hub.conftest import running_hub

@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from broker.contract import Topics
 from cloud_hub.core.config import Settings
+from contract import Topics
 from edge_agent.agent import Agent, State
 from edge_agent.config import AgentConfig, parse_config
 from edge_agent.homeassistant import discovery_config

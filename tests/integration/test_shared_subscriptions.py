@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
-from broker.contract import Event, Topics, encode
 from cloud_hub.core.config import Settings
 from cloud_hub.core.metrics import HubMetrics
 from cloud_hub.ingest.bridge import MqttBridge, subscriptions
 from cloud_hub.ingest.writer import Inbound
+from contract import Event, Topics, encode
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
 

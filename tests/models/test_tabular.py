@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from broker.contract.errors import ErrorCode
+from contract.errors import ErrorCode
 from models.datasets.engine import MODES, NUMERIC, RANGES, parse_reading
 from models.errors import InputError
 from models.pipelines import AnyPipeline

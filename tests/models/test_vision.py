@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from broker.contract.errors import ErrorCode
+from contract.errors import ErrorCode
 from models.errors import InputError
 from models.pipelines import AnyPipeline
 from models.processing import vision

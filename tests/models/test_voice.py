@@ -7,7 +7,7 @@ import wave
 import numpy as np
 import pytest
 
-from broker.contract.errors import ErrorCode
+from contract.errors import ErrorCode
 from models.errors import InputError
 from models.processing.voice import decode_audio, encode_wav
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from broker.contract.errors import ErrorCode
+from contract.errors import ErrorCode
 from models.errors import InputError
 from models.pipelines import AnyPipeline
 from models.processing.voice import encode_wav

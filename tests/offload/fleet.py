@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 from skimage import data
 
-from broker.contract import Topics
+from contract import Topics
 from edgefleet.bench.procs import AgentProcess, HubProcess, agent_config
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from broker.contract import InferResult, Topics, WakeWordOutput, decode, encode
+from contract import InferResult, Topics, WakeWordOutput, decode, encode
 from edge_agent.cascade import (
     Ask,
     Rescue,

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from broker.contract import InferResult, encode
+from contract import InferResult, encode
 from edge_agent.cloud import (
     BreakerState,
     CircuitBreaker,

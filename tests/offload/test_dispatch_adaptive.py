@@ -11,7 +11,7 @@ from typing import Literal
 import httpx
 import pytest
 
-from broker.contract import InferResult, Topics, decode, encode
+from contract import InferResult, Topics, decode, encode
 from edge_agent.cloud import CloudClient, Ewma
 from edge_agent.config import parse_config
 from edge_agent.dispatch import EXPLORE_AFTER_S, Dispatcher

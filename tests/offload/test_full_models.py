@@ -150,7 +150,7 @@ async def test_normal_priority_and_failed_loads_stay_light(harness: Harness) -> 
 
 
 async def test_dispatcher_wires_high_priority_pipelines(harness: Harness) -> None:
-    from broker.contract import Topics
+    from contract import Topics
     from edge_agent.config import parse_config
     from edge_agent.dispatch import Dispatcher, default_cloud_model
     from edge_agent.replies import Replies

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.contract import Delivery, InferResult, decode, encode
+from contract import Delivery, InferResult, decode, encode
 from edge_agent.link import Outbound
 from edge_agent.outbox import (
     FullPolicy,

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.contract import Command, CommandReply, Topics, decode
+from contract import Command, CommandReply, Topics, decode
 from edge_agent.config import parse_config
 from edge_agent.federated import DeviceLearning
 from edge_agent.link import Outbound

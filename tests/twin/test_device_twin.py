@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from broker.contract import TwinDesired, encode
+from contract import TwinDesired, encode
 from edge_agent.twin import DeviceTwin, Knob, positive_float, three_way, unit_float
 
 D = "cam-1"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from broker.contract.vector_clock import Order, compare, concurrent, dominates, increment, merge
+from contract.vector_clock import Order, compare, concurrent, dominates, increment, merge
 
 
 @pytest.mark.parametrize(

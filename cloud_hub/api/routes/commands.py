@@ -18,7 +18,6 @@ import anyio
 from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, Field
 
-from broker.contract import Command, CommandReply, ContractError, Topics, decode, encode
 from cloud_hub.api.deps import AdminDep, DbDep, SettingsDep
 from cloud_hub.core.config import Settings
 from cloud_hub.core.db import Database
@@ -29,6 +28,7 @@ from cloud_hub.ingest.bridge import MqttBridge
 from cloud_hub.registry.service import Registry
 from cloud_hub.schemas.common import RequestModel, error_responses
 from cloud_hub.schemas.registry import DeploymentCreate, DeploymentPublic
+from contract import Command, CommandReply, ContractError, Topics, decode, encode
 
 router = APIRouter(tags=["devices"])
 DevicePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request, Response
 
-from broker.contract import InferResult
 from cloud_hub.api.deps import DeviceOrAdminDep, InferenceDep, SettingsDep
 from cloud_hub.core.errors import PayloadTooLarge, Unavailable, Unprocessable
+from contract import InferResult
 from models.errors import InputError, ModelError
 
 router = APIRouter(tags=["inference"])

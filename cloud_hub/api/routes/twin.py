@@ -9,7 +9,6 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Path, Request
 
-from broker.contract import Topics, TwinDesired, encode
 from cloud_hub.api.deps import AdminDep, CurrentPrincipal, DbDep, check_device_access
 from cloud_hub.core.clock import utcnow
 from cloud_hub.core.db import Database
@@ -18,6 +17,7 @@ from cloud_hub.crud import twin as crud
 from cloud_hub.integrations.mqtt import publish
 from cloud_hub.schemas.common import error_responses
 from cloud_hub.schemas.twin import TwinDesiredPublic, TwinDesiredWrite
+from contract import Topics, TwinDesired, encode
 
 router = APIRouter(prefix="/devices", tags=["twin"])
 DeviceIdPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]

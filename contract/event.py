@@ -4,8 +4,8 @@ from typing import Any
 
 from pydantic import Field
 
-from broker.contract.base import Message
-from broker.contract.delivery import Delivery
+from contract.base import Message
+from contract.delivery import Delivery
 
 
 class Event(Message):

@@ -2,8 +2,8 @@
 
 from pydantic import Field
 
-from broker.contract.base import Message
-from broker.contract.delivery import Delivery
+from contract.base import Message
+from contract.delivery import Delivery
 
 
 class Health(Message):

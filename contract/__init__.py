@@ -4,17 +4,17 @@ Depends on the standard library and pydantic only, so a device, the hub, the bro
 plugins and third-party tools can all share it.
 """
 
-from broker.contract.ack import Ack
-from broker.contract.base import Message, decode, encode, utcnow
-from broker.contract.command import Command, CommandReply
-from broker.contract.delivery import Delivery, stamp
-from broker.contract.errors import ContractError, ErrorCode
-from broker.contract.event import Event
-from broker.contract.health import Health
-from broker.contract.inference import ErrorMessage, InferResult
-from broker.contract.outputs import Face, FaceDetectionOutput, TabularOutput, WakeWordOutput
-from broker.contract.status import Status
-from broker.contract.topics import (
+from contract.ack import Ack
+from contract.base import Message, decode, encode, utcnow
+from contract.command import Command, CommandReply
+from contract.delivery import Delivery, stamp
+from contract.errors import ContractError, ErrorCode
+from contract.event import Event
+from contract.health import Health
+from contract.inference import ErrorMessage, InferResult
+from contract.outputs import Face, FaceDetectionOutput, TabularOutput, WakeWordOutput
+from contract.status import Status
+from contract.topics import (
     DEFAULT_PREFIX,
     TOPIC_SPECS,
     Kind,
@@ -23,7 +23,7 @@ from broker.contract.topics import (
     TopicSpec,
     validate_device_id,
 )
-from broker.contract.twin import TwinDesired, TwinReported
+from contract.twin import TwinDesired, TwinReported
 
 __all__ = [
     "DEFAULT_PREFIX",

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from broker.contract.outputs import FaceDetectionOutput, TabularOutput, WakeWordOutput
-from broker.contract.topics import DEFAULT_PREFIX, DEVICE_ID_RE, SEGMENT_RE, TOPIC_SPECS
+from contract.outputs import FaceDetectionOutput, TabularOutput, WakeWordOutput
+from contract.topics import DEFAULT_PREFIX, DEVICE_ID_RE, SEGMENT_RE, TOPIC_SPECS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 OUTPUT_MODELS: tuple[type[BaseModel], ...] = (FaceDetectionOutput, WakeWordOutput, TabularOutput)

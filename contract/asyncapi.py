@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from broker.contract.schemas import file_name
-from broker.contract.topics import (
+from contract.schemas import file_name
+from contract.topics import (
     DEFAULT_PREFIX,
     DEVICE_ID_RE,
     SEGMENT_RE,
@@ -132,7 +132,7 @@ def document(schema_dir: str = "schemas") -> dict[str, Any]:
             "description": (
                 "Topics and payloads of contract v1 (prefix `edgefleet/v1`, configurable). "
                 "All JSON payloads are UTF-8 objects with an RFC 3339 UTC `ts`. Generated "
-                "from broker/contract/topics.py by `edgefleet contract asyncapi`; see "
+                "from contract/topics.py by `edgefleet contract asyncapi`; see "
                 "docs/integrate-mqtt.md."
             ),
         },

@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import Field
 
-from broker.contract.base import Message
+from contract.base import Message
 
 
 class Command(Message):

@@ -10,14 +10,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from broker.contract.ack import Ack
-from broker.contract.command import Command, CommandReply
-from broker.contract.errors import ContractError
-from broker.contract.event import Event
-from broker.contract.health import Health
-from broker.contract.inference import ErrorMessage, InferResult
-from broker.contract.status import Status
-from broker.contract.twin import TwinDesired, TwinReported
+from contract.ack import Ack
+from contract.command import Command, CommandReply
+from contract.errors import ContractError
+from contract.event import Event
+from contract.health import Health
+from contract.inference import ErrorMessage, InferResult
+from contract.status import Status
+from contract.twin import TwinDesired, TwinReported
 
 DEFAULT_PREFIX = "edgefleet/v1"
 DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

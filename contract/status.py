@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from broker.contract.base import Message
+from contract.base import Message
 
 
 class Status(Message):

@@ -4,9 +4,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from broker.contract.base import Message
-from broker.contract.delivery import Delivery
-from broker.contract.errors import ErrorCode
+from contract.base import Message
+from contract.delivery import Delivery
+from contract.errors import ErrorCode
 
 
 class InferResult(Message):
@@ -14,7 +14,7 @@ class InferResult(Message):
     model_version: str
     where: Literal["edge", "cloud"]
     latency_ms: float = Field(ge=0, description="input received -> result ready")
-    output: dict[str, Any] = Field(description="task-specific, see broker.contract.outputs")
+    output: dict[str, Any] = Field(description="task-specific, see contract.outputs")
     rid: str | None = Field(default=None, description="request id, echoed from the topic")
     msg_id: str = Field(description="unique id, lets the hub ingest idempotently")
     delivery: Delivery | None = Field(

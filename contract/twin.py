@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from broker.contract.base import Message
+from contract.base import Message
 
 
 class TwinDesired(Message):

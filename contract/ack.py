@@ -7,7 +7,7 @@ outbox. A device re-sends what stays unacknowledged; the hub ingests idempotentl
 
 from pydantic import Field
 
-from broker.contract.base import Message
+from contract.base import Message
 
 
 class Ack(Message):

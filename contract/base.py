@@ -5,7 +5,7 @@ from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
-from broker.contract.errors import ContractError
+from contract.errors import ContractError
 
 
 def utcnow() -> datetime:

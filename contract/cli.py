@@ -5,8 +5,8 @@ from typing import Annotated
 
 import typer
 
-from broker.contract import asyncapi as asyncapi_doc
-from broker.contract import schemas as schema_docs
+from contract import asyncapi as asyncapi_doc
+from contract import schemas as schema_docs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
