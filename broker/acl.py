@@ -25,6 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from contract.homeassistant import (
+    DEFAULT_HA_PREFIX,
+    ha_discovery_filter,
+    ha_discovery_topic,
+    ha_status_topic,
+)
 from contract.topics import DEFAULT_PREFIX, TOPIC_SPECS, Role, TopicSpec
 
 
@@ -56,23 +62,6 @@ class Account:
 
 
 ANONYMOUS = Account(AccountKind.ANONYMOUS, "anonymous")
-DEFAULT_HA_PREFIX = "homeassistant"
-HA_NODE_PREFIX = "edgefleet_"
-"""A device's Home Assistant node id is `edgefleet_<device id>` (HA allows `[a-zA-Z0-9_-]`)."""
-
-
-def ha_node_id(device: str) -> str:
-    return f"{HA_NODE_PREFIX}{device}"
-
-
-def ha_discovery_topic(ha_prefix: str, device: str) -> str:
-    """The device-based discovery topic of one device: `<ha>/device/edgefleet_<d>/config`."""
-    return f"{ha_prefix.rstrip('/')}/device/{ha_node_id(device)}/config"
-
-
-def ha_status_topic(ha_prefix: str) -> str:
-    """Home Assistant's birth/last-will topic (`online` / `offline`)."""
-    return f"{ha_prefix.rstrip('/')}/status"
 
 
 @dataclass(frozen=True)
@@ -120,7 +109,7 @@ def rights_for(
     everything = (f"{prefix}/#",)
     match account.kind:
         case AccountKind.HUB:
-            ha = (f"{ha_prefix.rstrip('/')}/device/+/config",) if ha_prefix else ()
+            ha = (ha_discovery_filter(ha_prefix),) if ha_prefix else ()
             return Rights((*everything, *ha), (*everything, *ha), (*everything, *ha))
         case AccountKind.DEVICE:
             d = account.name

@@ -1,9 +1,10 @@
 """Who is connecting: credential sources mapping (username, password, client id) to an `Account`.
 
 Two sources: a static YAML/JSON file of hashed secrets (one machine, the demo, tests) and the
-hub (`POST {hub}/api/v1/broker/auth`, cached for a few seconds so a revoked device is refused
-within `ttl_s`). Both refuse a device whose client id is not its device id: a device must not
-take over another's session (and with it its subscriptions and Last Will).
+hub (`POST` to its broker-auth path, `AUTH_PATH` from contract/http.py; cached for a few
+seconds so a revoked device is refused within `ttl_s`). Both refuse a device whose client id
+is not its device id: a device must not take over another's session (and with it its
+subscriptions and Last Will).
 """
 
 import hashlib
@@ -20,11 +21,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from broker.acl import Account, AccountKind, valid_filter
-from contract.topics import DEVICE_ID_RE
+from contract import http
+from contract.ids import ID_PATTERN, is_id
 
 log = logging.getLogger(__name__)
 
-AUTH_PATH = "/api/v1/broker/auth"
+AUTH_PATH = http.path(http.BROKER_AUTH)
 
 
 class CredentialsError(ValueError):
@@ -90,8 +92,8 @@ class AccountGrant(BaseModel):
 
     @model_validator(mode="after")
     def _kind_rules(self) -> "AccountGrant":
-        if self.kind == "device" and not DEVICE_ID_RE.fullmatch(self.name):
-            raise ValueError(f"device name {self.name!r} must match {DEVICE_ID_RE.pattern}")
+        if self.kind == "device" and not is_id(self.name):
+            raise ValueError(f"device name {self.name!r} must match {ID_PATTERN}")
         if self.kind != "integrator" and self.publish is not None:
             raise ValueError(f"only integrators have configurable publish rights ({self.name})")
         return self
@@ -103,7 +105,7 @@ class AccountGrant(BaseModel):
 
 
 class BrokerAuthRequest(BaseModel):
-    """Body of `POST {hub}/api/v1/broker/auth` (header `Authorization: Bearer <service key>`)."""
+    """Body of `POST {hub}{AUTH_PATH}` (header `Authorization: Bearer <service key>`)."""
 
     model_config = ConfigDict(extra="forbid")
 

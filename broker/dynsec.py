@@ -18,7 +18,8 @@ from typing import Any, Self
 
 import aiomqtt
 
-from broker.acl import DEFAULT_HA_PREFIX, Account, AccountKind, Rights, rights_for
+from broker.acl import Account, AccountKind, Rights, rights_for
+from contract.homeassistant import DEFAULT_HA_PREFIX
 from contract.topics import DEFAULT_PREFIX
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"

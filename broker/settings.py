@@ -9,6 +9,7 @@ from pydantic import SecretStr, ValidationError, field_validator, model_validato
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.tls import TlsFiles, check_files
+from contract.homeassistant import DEFAULT_HA_PREFIX
 from contract.topics import DEFAULT_PREFIX
 
 _TLS_FILE_SETTINGS = ("tls_certfile", "tls_keyfile", "tls_cafile")
@@ -41,8 +42,8 @@ class BrokerSettings(BaseSettings):
     authentication and the topic ACL. Re-read when it changes."""
 
     hub_url: str | None = None
-    """Authenticate against the hub (`POST {hub_url}/api/v1/broker/auth`) instead of a file;
-    enables the topic ACL."""
+    """Authenticate against the hub (`POST` to its broker-auth path, contract/http.py) instead
+    of a file; enables the topic ACL."""
 
     hub_service_key: SecretStr | None = None
     """Bearer key the broker presents to the hub; required with `hub_url`."""
@@ -58,7 +59,7 @@ class BrokerSettings(BaseSettings):
     topic_prefix: str = DEFAULT_PREFIX
     """Prefix of the contract topics the ACL protects."""
 
-    ha_discovery_prefix: str | None = "homeassistant"
+    ha_discovery_prefix: str | None = DEFAULT_HA_PREFIX
     """Home Assistant discovery prefix: devices may publish their own discovery config under it
     and read `<prefix>/status`, the hub may clear any (docs/home-assistant.md). Empty/None: no
     Home Assistant rights."""

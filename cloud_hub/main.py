@@ -40,9 +40,9 @@ from cloud_hub.ingest.bridge import MqttBridge
 from cloud_hub.ingest.writer import IngestWriter
 from cloud_hub.integrations import twin_sync
 from cloud_hub.schemas.common import error_responses
+from contract.http import API_PREFIX
 
 log = logging.getLogger(__name__)
-API_PREFIX = "/api/v1"
 
 
 def admin_key(settings: Settings) -> str:
@@ -64,7 +64,7 @@ def admin_key(settings: Settings) -> str:
 
 
 def _api_router() -> APIRouter:
-    # every /api/v1 route may answer these, with the hub's error body (not FastAPI's default
+    # every API route may answer these, with the hub's error body (not FastAPI's default
     # `HTTPValidationError` for 422, which the hub never sends)
     api = APIRouter(prefix=API_PREFIX, responses=error_responses(400, 401, 403, 404, 422))
     for module in (devices, enrollment, keys, fleet, infer, session, live, model_routes,
@@ -100,6 +100,8 @@ def create_app(settings: Settings | None = None, *,
                                      queue_max=settings.infer_queue_max, metrics=metrics)
         inference.start()
         app.state.db, app.state.writer, app.state.bridge = db, writer, bridge
+        # the one outbound MQTT path (commands, replies, twin, acks) on the bridge's session
+        app.state.messenger = bridge.messenger if bridge is not None else None
         app.state.inference = inference
         # Move start-up objects (ORM, pydantic, device runtimes) out of the collector's reach:
         # full collections over them were the p99 of the fleet API (65 ms -> 6 ms).
@@ -111,7 +113,8 @@ def create_app(settings: Settings | None = None, *,
             async with learning(app, db, settings):  # registry, FL rounds, ticker
                 yield
         finally:
-            if bridge_task is not None:
+            if bridge is not None and bridge_task is not None:
+                await bridge.messenger.settle(2.0)  # commands the rounds just sent
                 bridge_task.cancel()
                 with suppress(asyncio.CancelledError):
                     await bridge_task
@@ -125,7 +128,7 @@ def create_app(settings: Settings | None = None, *,
                   description="Device registry, enrollment, health, MQTT ingest and cloud "
                               "inference. All routes but /healthz need credentials.")
     app.state.settings, app.state.metrics = settings, metrics
-    app.state.db = app.state.writer = app.state.bridge = None
+    app.state.db = app.state.writer = app.state.bridge = app.state.messenger = None
     errors.install(app)
     app.include_router(ops.router)
     app.include_router(_api_router())

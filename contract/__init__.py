@@ -1,17 +1,53 @@
-"""The MQTT topic contract v1: topics, payloads and output shapes, importable without a broker.
+"""The device <-> hub contract v1: MQTT topics, payloads and output shapes, the HTTP paths
+devices and the broker call (`contract.http`), ids, device states and health bands,
+importable without a broker.
 
 Depends on the standard library and pydantic only, so a device, the hub, the broker's ACL
 plugins and third-party tools can all share it.
 """
 
+from contract import http
 from contract.ack import Ack
 from contract.base import Message, decode, encode, utcnow
-from contract.command import Command, CommandReply
+from contract.command import (
+    COMMAND_SPECS,
+    AnyArgs,
+    Command,
+    CommandName,
+    CommandReply,
+    CommandSpec,
+    FlTrainArgs,
+    FlTrainResult,
+    ModelUpdateArgs,
+    ModelUpdateResult,
+    PingArgs,
+    PingResult,
+    name_of,
+    parse_args,
+)
 from contract.delivery import Delivery, stamp
-from contract.errors import ContractError, ErrorCode
+from contract.enrollment import Enrollment, MqttAccess
+from contract.errors import CommandError, ContractError, ErrorCode
 from contract.event import Event
-from contract.health import Health
+from contract.health import (
+    CPU_HEALTHY_MAX,
+    LIVE_STATES,
+    MEM_HEALTHY_MAX,
+    RTT_HEALTHY_MS,
+    DeviceState,
+    Health,
+)
+from contract.homeassistant import (
+    DEFAULT_HA_PREFIX,
+    ha_discovery_filter,
+    ha_discovery_topic,
+    ha_node_id,
+    ha_status_topic,
+)
+from contract.http import API_PREFIX
+from contract.ids import ID_PATTERN, DeviceId, ModelId, full_model, is_id
 from contract.inference import ErrorMessage, InferResult
+from contract.manifest import ModelManifest
 from contract.outputs import Face, FaceDetectionOutput, TabularOutput, WakeWordOutput
 from contract.status import Status
 from contract.topics import (
@@ -26,23 +62,47 @@ from contract.topics import (
 from contract.twin import TwinDesired, TwinReported
 
 __all__ = [
+    "API_PREFIX",
+    "COMMAND_SPECS",
+    "CPU_HEALTHY_MAX",
+    "DEFAULT_HA_PREFIX",
     "DEFAULT_PREFIX",
+    "ID_PATTERN",
+    "LIVE_STATES",
+    "MEM_HEALTHY_MAX",
+    "RTT_HEALTHY_MS",
     "TOPIC_SPECS",
     "Ack",
+    "AnyArgs",
     "Command",
+    "CommandError",
+    "CommandName",
     "CommandReply",
+    "CommandSpec",
     "ContractError",
     "Delivery",
+    "DeviceId",
+    "DeviceState",
+    "Enrollment",
     "ErrorCode",
     "ErrorMessage",
     "Event",
     "Face",
     "FaceDetectionOutput",
+    "FlTrainArgs",
+    "FlTrainResult",
     "Health",
     "InferResult",
     "Kind",
     "Message",
+    "ModelId",
+    "ModelManifest",
+    "ModelUpdateArgs",
+    "ModelUpdateResult",
+    "MqttAccess",
     "ParsedTopic",
+    "PingArgs",
+    "PingResult",
     "Status",
     "TabularOutput",
     "TopicSpec",
@@ -52,6 +112,15 @@ __all__ = [
     "WakeWordOutput",
     "decode",
     "encode",
+    "full_model",
+    "ha_discovery_filter",
+    "ha_discovery_topic",
+    "ha_node_id",
+    "ha_status_topic",
+    "http",
+    "is_id",
+    "name_of",
+    "parse_args",
     "stamp",
     "utcnow",
     "validate_device_id",

@@ -57,7 +57,11 @@ def decode(cls: type[M], payload: bytes | str) -> M:
     try:
         return cls.model_validate_json(payload)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ContractError(f"invalid {cls.__name__} payload: {problems}") from exc
+        raise ContractError(f"invalid {cls.__name__} payload: {problems(exc)}") from exc
+
+
+def problems(exc: ValidationError) -> str:
+    """`field.path: reason; ...`, one entry per problem, for error messages."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+    )

@@ -1,4 +1,4 @@
-"""`edgefleet contract`: export the MQTT contract in machine-readable form."""
+"""`edgefleet contract`: export the contract in machine-readable form."""
 
 from pathlib import Path
 from typing import Annotated
@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from contract import asyncapi as asyncapi_doc
+from contract import javascript
 from contract import schemas as schema_docs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -53,4 +54,23 @@ def asyncapi(
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(asyncapi_doc.generate(), encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def js(
+    out: Annotated[Path, typer.Option(help="The ES module")] = javascript.DEFAULT_OUT,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the file is out of date")
+    ] = False,
+) -> None:
+    """Write the dashboard's `contract.js` (API prefix, device states, health bands)."""
+    if check:
+        if not javascript.is_up_to_date(out):
+            typer.echo(f"{out}: out of date; run `edgefleet contract js`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out}: up to date")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(javascript.generate(), encoding="utf-8")
     typer.echo(f"wrote {out}")

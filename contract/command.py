@@ -1,19 +1,185 @@
-"""`{d}/cmd/{name}` and `{d}/cmd/{name}/reply`: hub-to-device commands."""
+"""`{d}/cmd/{name}` and `{d}/cmd/{name}/reply`: hub-to-device commands, typed per name.
 
-from typing import Any
+On the wire a command is `{"cmd_id", "args": {...}}` and its reply `{"cmd_id", "ok",
+"result": {...}, "error", "code"}`; the topic names the command. `COMMAND_SPECS` gives each
+name its args and result models: senders build with `Command.of(FlTrainArgs(...))`, receivers
+read with `parse_args(name, command)`, which raises CommandError carrying the reply's code.
+"""
 
-from pydantic import Field
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, Self
+from uuid import uuid4
 
-from contract.base import Message
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from contract.base import Message, problems
+from contract.errors import CommandError, ContractError, ErrorCode
+from contract.ids import DeviceId, ModelId
+from contract.manifest import ModelManifest
+
+
+class CommandName(StrEnum):
+    PING = "ping"
+    MODEL_UPDATE = "model-update"
+    FL_TRAIN = "fl-train"
+
+
+class _Body(BaseModel):
+    """Strict types (`"3"` is not a number, as in the schema); unknown keys are ignored so a
+    newer sender still reaches an older device."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
+class PingArgs(_Body):
+    """`ping` takes no arguments."""
+
+
+class PingResult(_Body):
+    state: str = Field(description="the agent's state: `running`, `reconnecting`, ...")
+    models: list[str] = Field(description="models the device serves")
+
+
+class ModelUpdateArgs(_Body):
+    """`model-update`: download, verify and serve a signed model version."""
+
+    manifest: ModelManifest
+    signature: str | None = Field(
+        default=None,
+        description="the hub's Ed25519 signature of the manifest, base64; a device refuses an "
+        "unsigned artifact (and says so in its reply)",
+    )
+    url: str = Field(description="the artifact's download path on the hub (device credentials)")
+    deployment_id: int | None = Field(
+        default=None, description="the rollout this belongs to, echoed in the device's report"
+    )
+
+
+class ModelUpdateResult(_Body):
+    model: str
+    version: str = Field(description="the version now serving")
+    seq: int
+    unchanged: bool = Field(default=False, description="that seq was already serving")
+
+
+class FlTrainArgs(_Body):
+    """`fl-train`: one phase of a federated round. `keys`: post a fresh X25519 public key to
+    `keys_url`; `train`: fetch the weights, train locally, upload the change."""
+
+    round_id: int = Field(ge=1)
+    phase: Literal["keys", "train"] = "train"
+    model: ModelId = Field(description="the model the round trains")
+    weights_url: str = Field(description="GET: the round's global weights (float32 LE)")
+    upload_url: str = Field(description="POST: this device's encoded update")
+    keys_url: str = Field(description="POST: this device's public key (phase `keys`)")
+    epochs: int = Field(ge=1, description="local epochs over the device's partition")
+    learning_rate: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    quantization: Literal["none", "int8"] = Field(default="none", description="update encoding")
+    clip_norm: float | None = Field(
+        default=None, gt=0, description="differential privacy: L2 bound of the change"
+    )
+    secure: bool = Field(default=False, description="secure aggregation: mask the change")
+    weight_by_samples: bool = Field(
+        default=True, description="secure aggregation: scale the change by the sample count"
+    )
+    peers: dict[DeviceId, str] = Field(
+        default_factory=dict,
+        description="secure aggregation, phase `train`: device id -> X25519 public key, base64",
+    )
+    seed: int = Field(default=0, ge=0, description="the round's seed")
+
+
+class FlTrainResult(_Body):
+    round_id: int
+    phase: Literal["keys", "train"]
+    upload_status: int | None = Field(
+        default=None, description="phase `train`: the hub's HTTP status for the upload (202)"
+    )
+    upload_bytes: int | None = Field(default=None, ge=0, description="phase `train`")
+    answer: dict[str, Any] | None = Field(
+        default=None, description="phase `train`: the hub's JSON answer to the upload"
+    )
+
+
+AnyArgs = PingArgs | ModelUpdateArgs | FlTrainArgs
+AnyResult = PingResult | ModelUpdateResult | FlTrainResult
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One row of the command table."""
+
+    name: CommandName
+    args: type[AnyArgs]
+    result: type[AnyResult]  # `CommandReply.result` when ok
+    description: str
+
+
+# fmt: off
+COMMAND_SPECS: tuple[CommandSpec, ...] = (
+    CommandSpec(CommandName.PING, PingArgs, PingResult,
+                "Liveness: the device answers at once with its state and models."),
+    CommandSpec(CommandName.MODEL_UPDATE, ModelUpdateArgs, ModelUpdateResult,
+                "Serve a signed model version; the reply comes once it serves, or says why not."),
+    CommandSpec(CommandName.FL_TRAIN, FlTrainArgs, FlTrainResult,
+                "One phase of a federated round; the reply comes when the phase is done."),
+)
+# fmt: on
+
+SPEC_BY_NAME: dict[str, CommandSpec] = {s.name.value: s for s in COMMAND_SPECS}
 
 
 class Command(Message):
-    cmd_id: str
-    args: dict[str, Any] = Field(default_factory=dict)
+    """A command from the hub; `args` follow the model of the name in the topic."""
+
+    cmd_id: str = Field(description="chosen by the sender, echoed in the reply")
+    args: dict[str, Any] = Field(default_factory=dict, description="see `<name>-command.json`")
+
+    @classmethod
+    def of(cls, args: AnyArgs, cmd_id: str | None = None) -> Self:
+        """The command carrying `args`, with a fresh cmd_id unless one is given."""
+        body = args.model_dump(mode="json", exclude_none=True)
+        return cls(cmd_id=cmd_id or uuid4().hex, args=body)
 
 
 class CommandReply(Message):
+    """The device's answer to one command, with the command's cmd_id."""
+
     cmd_id: str
     ok: bool
-    result: dict[str, Any] = Field(default_factory=dict)
-    error: str | None = None
+    result: dict[str, Any] = Field(default_factory=dict, description="if ok: the command's result")
+    error: str | None = Field(default=None, description="if not ok: the reason, for people")
+    code: ErrorCode | None = Field(default=None, description="if not ok: the reason, for programs")
+
+    @classmethod
+    def success(cls, cmd_id: str, result: AnyResult) -> Self:
+        return cls(cmd_id=cmd_id, ok=True, result=result.model_dump(mode="json", exclude_none=True))
+
+    @classmethod
+    def failure(cls, cmd_id: str, code: ErrorCode, error: str) -> Self:
+        return cls(cmd_id=cmd_id, ok=False, error=error, code=code)
+
+
+def name_of(args: AnyArgs) -> CommandName:
+    """The command `args` belong to (the `{name}` of the topic to publish them on)."""
+    for spec in COMMAND_SPECS:
+        if type(args) is spec.args:
+            return spec.name
+    raise ContractError(f"{type(args).__name__} are not the arguments of any command")
+
+
+def parse_args(name: str, command: Command) -> AnyArgs:
+    """The typed arguments of `command`, received on `cmd/{name}`.
+
+    Raises CommandError with code `unknown_command` or `bad_args`: what to reply instead.
+    """
+    spec = SPEC_BY_NAME.get(name)
+    if spec is None:
+        known = ", ".join(SPEC_BY_NAME)
+        raise CommandError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {name!r}; known: {known}")
+    try:
+        return spec.args.model_validate(command.args)
+    except ValidationError as exc:
+        raise CommandError(ErrorCode.BAD_ARGS, f"bad `{name}` args: {problems(exc)}") from None

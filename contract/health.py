@@ -1,9 +1,37 @@
-"""`{d}/health`: the periodic heartbeat with load and inference figures."""
+"""`{d}/health`: the periodic heartbeat, the healthy bands its figures are judged by, and the
+states the hub makes of a device from its heartbeats and status."""
+
+from enum import StrEnum
 
 from pydantic import Field
 
 from contract.base import Message
 from contract.delivery import Delivery
+
+CPU_HEALTHY_MAX = 0.70
+"""CPU share (`Health.cpu`) above which a device is out of its healthy band: the hub calls it
+degraded, the agent's offload policy counts it as overloaded."""
+MEM_HEALTHY_MAX = 0.65
+"""Memory share (`Health.mem`) above which a device is out of its healthy band."""
+RTT_HEALTHY_MS = 50.0
+"""Round trip to the hub (`Health.rtt_ms`) below which the link counts as healthy."""
+
+
+class DeviceState(StrEnum):
+    """A device's health state at the hub (cloud_hub/health/state.py decides it)."""
+
+    ONLINE = "online"
+    """Heartbeats arrive on time and every figure is inside its band."""
+    DEGRADED = "degraded"
+    """Heartbeat late, a figure over its band, or recent model errors."""
+    OFFLINE = "offline"
+    """The device said so: Last Will or clean disconnect (`status` = offline)."""
+    LOST = "lost"
+    """No heartbeat for several intervals."""
+
+
+LIVE_STATES = (DeviceState.ONLINE, DeviceState.DEGRADED)
+"""States in which a device is connected and answering."""
 
 
 class Health(Message):

@@ -1,4 +1,5 @@
-"""JSON Schemas of the v1 payloads, one file per model plus `index.json`, from the topic table.
+"""JSON Schemas of the v1 payloads, one file per model plus `index.json`, from the topic table;
+and per command (contract/command.py) its command and reply with the args and result typed.
 
 The committed copies live in docs/schemas/; `edgefleet contract schemas --check` (and a test)
 fail when they drift from the models.
@@ -11,8 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contract.command import COMMAND_SPECS, Command, CommandReply, CommandSpec
+from contract.ids import ID_PATTERN
 from contract.outputs import FaceDetectionOutput, TabularOutput, WakeWordOutput
-from contract.topics import DEFAULT_PREFIX, DEVICE_ID_RE, SEGMENT_RE, TOPIC_SPECS
+from contract.topics import DEFAULT_PREFIX, SEGMENT_RE, TOPIC_SPECS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 OUTPUT_MODELS: tuple[type[BaseModel], ...] = (FaceDetectionOutput, WakeWordOutput, TabularOutput)
@@ -37,8 +40,56 @@ def schema_for(model: type[BaseModel]) -> dict[str, Any]:
     return {"$schema": DIALECT, "$id": f"urn:edgefleet:v1:{file_name(model)}", **schema}
 
 
+def command_files(spec: CommandSpec) -> tuple[str, str]:
+    """`fl-train` -> (`fl-train-command.json`, `fl-train-reply.json`)."""
+    return f"{spec.name}-command.json", f"{spec.name}-reply.json"
+
+
+def command_messages(spec: CommandSpec) -> tuple[str, str]:
+    """`fl-train` -> (`FlTrainCommand`, `FlTrainReply`): the titles of its two schemas."""
+    stem = "".join(part.title() for part in spec.name.split("-"))
+    return f"{stem}Command", f"{stem}Reply"
+
+
+def command_schemas() -> dict[str, dict[str, Any]]:
+    """Per command, file name -> schema: `Command` with `args` of its args model, and
+    `CommandReply` with `result` of its result model when `ok`."""
+    documents: dict[str, dict[str, Any]] = {}
+    for spec in COMMAND_SPECS:
+        (command, reply), (command_title, reply_title) = command_files(spec), command_messages(spec)
+        documents[command] = _command_schema(spec, command, command_title)
+        documents[reply] = _reply_schema(spec, reply, reply_title)
+    return documents
+
+
+def _command_schema(spec: CommandSpec, name: str, title: str) -> dict[str, Any]:
+    schema, args = _embed(Command, name, title, spec.args)
+    schema["properties"]["args"] = args
+    if any(field.is_required() for field in spec.args.model_fields.values()):
+        schema["required"] = [*schema["required"], "args"]
+    return schema
+
+
+def _reply_schema(spec: CommandSpec, name: str, title: str) -> dict[str, Any]:
+    schema, result = _embed(CommandReply, name, title, spec.result)
+    schema["if"] = {"properties": {"ok": {"const": True}}, "required": ["ok"]}
+    schema["then"] = {"properties": {"result": result}, "required": ["result"]}
+    return schema
+
+
+def _embed(
+    envelope: type[BaseModel], name: str, title: str, model: type[BaseModel]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`envelope`'s schema under `name` and `title` with `model`'s among its `$defs`, and a
+    reference to that."""
+    schema = schema_for(envelope) | {"$id": f"urn:edgefleet:v1:{name}", "title": title}
+    inner = model.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
+    schema["$defs"] = {**schema.get("$defs", {}), **inner.pop("$defs", {}), model.__name__: inner}
+    return schema, {"$ref": f"#/$defs/{model.__name__}"}
+
+
 def index() -> dict[str, Any]:
-    """Which schema belongs to which topic, with QoS, retain and roles."""
+    """Which schema belongs to which topic, with QoS, retain and roles; and to which command."""
     topics = [
         {
             "kind": str(spec.kind),
@@ -53,18 +104,25 @@ def index() -> dict[str, Any]:
         for spec in TOPIC_SPECS
     ]
     outputs = {m.__name__: file_name(m) for m in OUTPUT_MODELS}
+    commands = [
+        {"name": str(spec.name), "command": files[0], "reply": files[1],
+         "description": spec.description}
+        for spec, files in ((spec, command_files(spec)) for spec in COMMAND_SPECS)
+    ]  # fmt: skip
     return {
         "contract": "edgefleet/v1",
-        "device_id_pattern": DEVICE_ID_RE.pattern,
+        "device_id_pattern": ID_PATTERN,
         "segment_pattern": SEGMENT_RE.pattern,  # model ids, request ids, event kinds, commands
         "topics": topics,
         "outputs": outputs,
+        "commands": commands,
     }
 
 
 def generate() -> dict[str, str]:
     """File name -> file text of every schema and the index."""
     documents = {file_name(m): schema_for(m) for m in (*payload_models(), *OUTPUT_MODELS)}
+    documents |= command_schemas()
     documents["index.json"] = index()
     return {
         name: json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -15,12 +15,12 @@ from contract.command import Command, CommandReply
 from contract.errors import ContractError
 from contract.event import Event
 from contract.health import Health
+from contract.ids import ID_RE
 from contract.inference import ErrorMessage, InferResult
 from contract.status import Status
 from contract.twin import TwinDesired, TwinReported
 
 DEFAULT_PREFIX = "edgefleet/v1"
-DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -104,8 +104,8 @@ SPEC_BY_KIND: dict[Kind, TopicSpec] = {s.kind: s for s in TOPIC_SPECS}
 
 
 def validate_device_id(device: str) -> str:
-    if not DEVICE_ID_RE.fullmatch(device):
-        raise ContractError(f"invalid device id {device!r}: must match {DEVICE_ID_RE.pattern}")
+    if not ID_RE.fullmatch(device):
+        raise ContractError(f"invalid device id {device!r}: must match {ID_RE.pattern}")
     return device
 
 

@@ -14,26 +14,34 @@ from typing import Any
 from contract import (
     Ack,
     Command,
+    CommandError,
     CommandReply,
     ContractError,
     ErrorCode,
+    FlTrainArgs,
     Kind,
+    ModelUpdateArgs,
+    PingArgs,
+    PingResult,
     Topics,
     TwinReported,
+    parse_args,
 )
 from contract import decode as decode_message
 from contract import encode as encode_message
 from edge_agent.config import AgentConfig
-from edge_agent.dispatch import Dispatcher, hub_acks, make_cloud, make_hard_samples, make_outbox
+from edge_agent.dispatch import Dispatcher
 from edge_agent.errors import AgentError, Rejected
 from edge_agent.federated import DeviceLearning
 from edge_agent.health import Extras, HealthReporter
 from edge_agent.homeassistant import for_agent as ha_discovery
-from edge_agent.link import Inbound, Link, Outbound
+from edge_agent.link import Link
+from edge_agent.messages import Inbound, Outbound
 from edge_agent.outbox import OutboxTask
+from edge_agent.parts import hub_acks, make_cloud, make_hard_samples, make_outbox
 from edge_agent.replies import Replies
 from edge_agent.router import CommandRoute, Router
-from edge_agent.runner import Done, Job, PipelineLike, Runner
+from edge_agent.runner import PipelineLike, Runner
 from edge_agent.stats import Stats
 from edge_agent.twin import DeviceTwin, Knob, agent_knobs
 
@@ -115,7 +123,6 @@ class Agent:
             self._load_pipelines(),
             queue_limit=self.config.queue_limit,
             encode=self.replies.result,
-            on_done=self._on_done,
         )
 
     def _make_link(self) -> Link:
@@ -177,10 +184,10 @@ class Agent:
             self.replies,
             self.stats,
             self._publish,
-            self._reject,
             cloud,
             make_hard_samples(self.config),
         )
+        self.runner.on_done = dispatch.done  # the dispatcher owns each request to its answer
         self._set(State.CONNECTING)
         self.link = link = self._make_link()
         self.outbox = outbox = OutboxTask(
@@ -250,7 +257,7 @@ class Agent:
         if up and self.ha is not None:  # (re)announce to Home Assistant, retained
             self._publish(self.ha.announcement())
 
-    # --- the request path ---
+    # --- publishing: every message leaves through here (outbox or link) ---
 
     def _publish(self, message: Outbound) -> None:
         assert self.link is not None
@@ -284,10 +291,13 @@ class Agent:
         rtt = dispatch.cloud.rtt.value if dispatch.cloud is not None else None
         return Extras(rtt, dispatch.offload_ratio, counters)
 
+    # --- incoming messages: requests go to the dispatcher, the rest is handled here ---
+
     def _reject(self, topic: str, rejected: Rejected) -> None:
-        self.stats.error(rejected.code)
-        log.debug("rejected %s: %s %s", topic, rejected.code.value, rejected)
-        self._publish(self.replies.error(topic, rejected))
+        """An input refused before it became a request: the dispatcher answers it, as it
+        answers every request."""
+        assert self.dispatch is not None
+        self.dispatch.reject(topic, rejected)
 
     def _on_message(self, message: Inbound) -> None:
         """The link's callback; nothing escapes it. An exception would end the link task, and
@@ -315,7 +325,7 @@ class Agent:
 
     def _handle(self, message: Inbound) -> None:
         assert self.router is not None
-        assert self.runner is not None
+        assert self.dispatch is not None
         self.stats.count("received")
         if message.topic == self._ack_topic:
             self._acked(message.payload)
@@ -335,19 +345,7 @@ class Agent:
             if isinstance(route, CommandRoute):
                 self._command(route.name, message)
                 return
-            self.stats.count("requests")
-            assert self.dispatch is not None
-            self.dispatch.submit(
-                Job(
-                    route.model,
-                    route.rid,
-                    route.source_topic,
-                    message.payload,
-                    message.arrived,
-                    message.response_topic,
-                    message.correlation,
-                )
-            )
+            self.dispatch.take(route, message)  # from here on, the dispatcher's
         except Rejected as rejected:
             self._reject(message.topic, rejected)
 
@@ -364,16 +362,6 @@ class Agent:
         if self.outbox is not None:
             self.outbox.acked(ack.msg_ids)
 
-    def _on_done(self, done: Done) -> None:
-        if self.dispatch is not None and self.dispatch.done(done):
-            return  # cascade: the cloud's second opinion publishes
-        if done.error is not None:
-            self._reject(done.job.source_topic, done.error)
-            return
-        self.stats.infer_ms(done.latency_ms)
-        for message in done.replies:
-            self._publish(message)
-
     # --- hub commands ---
 
     def _command(self, name: str, message: Inbound) -> None:
@@ -382,17 +370,15 @@ class Agent:
         except ContractError as exc:
             raise Rejected(ErrorCode.BAD_COMMAND, str(exc)) from None
         self.stats.count("commands")
-        if self.learning.handle(name, command):  # model-update, fl-train: replies when done
-            return
-        if name == "ping":
-            reply = CommandReply(
-                cmd_id=command.cmd_id,
-                ok=True,
-                result={"state": self.state.value, "models": self.config.models},
-            )
-        else:
-            reply = CommandReply(
-                cmd_id=command.cmd_id, ok=False, error=f"unknown command {name!r}; supported: ping"
-            )
+        try:
+            match parse_args(name, command):
+                case PingArgs():
+                    pong = PingResult(state=self.state.value, models=self.config.models)
+                    reply = CommandReply.success(command.cmd_id, pong)
+                case ModelUpdateArgs() | FlTrainArgs() as args:
+                    self.learning.handle(command.cmd_id, args)  # replies when the work is done
+                    return
+        except CommandError as exc:  # unknown_command, bad_args, unsupported
+            reply = CommandReply.failure(command.cmd_id, exc.code, str(exc))
         topic = self.topics.cmd_reply(self.device, name)
         self._publish(Outbound(topic, encode_message(reply), 1, False, label="reply"))

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from edge_agent.config import AgentConfig, load_config
+from edge_agent.config import AgentConfig, check_models, load_config
 from edge_agent.errors import AgentError, ConfigError
 
 app = typer.Typer(add_completion=False, help="Run an edge agent on a device.")
@@ -66,6 +66,7 @@ def main(
         _enroll_if_needed(config)
     try:
         cfg = load_config(config)
+        check_models(cfg, str(config))  # an unknown model id: before anything starts
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

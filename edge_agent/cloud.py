@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import httpx
 
-from contract import ContractError, InferResult, decode
+from contract import ContractError, InferResult, decode, http
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,8 @@ class CloudAnswer:
 
 
 class CloudClient:
-    """`POST {hub}/api/v1/infer/{model}` with Basic device credentials, behind the breaker."""
+    """`POST` to the hub's infer path (contract.http.INFER) with Basic device credentials,
+    behind the breaker."""
 
     def __init__(
         self,
@@ -180,7 +181,7 @@ class CloudClient:
         started = time.perf_counter()
         try:
             response = await self._http.post(
-                f"/api/v1/infer/{model}",
+                http.path(http.INFER, model=model),
                 content=payload,
                 params=params,
                 headers={"content-type": content_type},
@@ -214,12 +215,12 @@ class CloudClient:
         self.breaker.failure()
 
     async def probe(self) -> float | None:
-        """A light `GET /healthz`; feeds the RTT EWMA and drives half-open recovery."""
+        """A light `GET` of contract.http.HEALTHZ; feeds the RTT EWMA, drives half-open recovery."""
         if not self.breaker.acquire():
             return None
         started = time.perf_counter()
         try:
-            response = await self._http.get("/healthz")
+            response = await self._http.get(http.HEALTHZ)
         except (httpx.HTTPError, OSError):
             self._failed()
             return None

@@ -7,7 +7,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from contract.topics import DEFAULT_PREFIX, DEVICE_ID_RE, SEGMENT_RE
+from contract.homeassistant import DEFAULT_HA_PREFIX
+from contract.ids import DeviceId, full_model
+from contract.topics import DEFAULT_PREFIX, SEGMENT_RE
 from edge_agent.errors import ConfigError
 
 ENV_PREFIX = "EDGEFLEET_AGENT_"
@@ -96,7 +98,8 @@ class HubConfig(_Section):
     """
 
     url: str | None = None
-    """Base URL of the hub, e.g. `https://hub.example.com` (no `/api/v1`); None: no hub."""
+    """Base URL of the hub, e.g. `https://hub.example.com` (without the API prefix of
+    contract/http.py); None: no hub."""
     enrollment_token: str | None = None
     """One-time enrollment token (`eft_...`). When set and `broker.password` is not,
     `edgefleet agent` enrolls at `url` on start, writes the credentials into this file and
@@ -117,7 +120,8 @@ class PipelineOffloadConfig(_Section):
     """edge: always local; cloud: the hub's model (local when it is down); adaptive: per
     request, whichever answers sooner; cascade: local, then the hub for uncertain answers."""
     cloud_model: str | None = None
-    """Model the hub runs for this pipeline; default: the id with `-lite` -> `-full`."""
+    """Model the hub runs for this pipeline; default: `contract.ids.full_model` of the id
+    (`-lite` -> `-full`)."""
     uncertain: tuple[float, float] | None = None
     """Cascade band [low, high] of the light model's confidence sent to the cloud;
     default `offload.policy.uncertain_low/high`. Wake words use it only with `rescue_words: []`."""
@@ -132,7 +136,8 @@ class PipelineOffloadConfig(_Section):
     """high: on an idle device (load < `offload.policy.full_model_load_max`) requests run on the
     full model (`local_full_model`), loaded on demand and unloaded when idle (SPEC §2)."""
     local_full_model: str | None = None
-    """Full model loaded on the device for high priority; default: the id with -lite -> -full."""
+    """Full model loaded on the device for high priority; default: `contract.ids.full_model`
+    of the id (`-lite` -> `-full`)."""
 
     @field_validator("rescue_words")
     @classmethod
@@ -196,8 +201,7 @@ class OffloadConfig(_Section):
             if not pc.rescue_words:
                 continue
             where = f"offload.pipelines.{model}.rescue_words"
-            lite = model.endswith("-lite")
-            cloud = pc.cloud_model or (model.removesuffix("-lite") + "-full" if lite else model)
+            cloud = pc.cloud_model or full_model(model)
             for side in dict.fromkeys((model, cloud)):
                 if side not in catalogue:
                     continue  # not a catalogue model: nothing to check against
@@ -237,7 +241,7 @@ class ModelSyncConfig(_Section):
     """Over-the-air model updates from the hub's signed registry (docs/model-registry.md)."""
 
     public_key: str | None = None
-    """The hub's Ed25519 public key (base64, `GET /api/v1/models/signing-key`), pinned at
+    """The hub's Ed25519 public key (base64, `GET` contract.http.SIGNING_KEY), pinned at
     enrollment; without it every `model-update` is refused."""
     state_dir: Path | None = None
     """Verified artifacts and the running version per model; default
@@ -269,7 +273,7 @@ class HomeAssistantConfig(_Section):
     enabled: bool = False
     """Publish a retained device-based discovery config on connect and on HA's `online` birth
     (opt-in: the broker account also needs the Home Assistant rights, broker/acl.py)."""
-    discovery_prefix: str = "homeassistant"
+    discovery_prefix: str = DEFAULT_HA_PREFIX
     """Home Assistant's discovery prefix (its `discovery_prefix` setting)."""
     name: str | None = None
     """Device name shown in Home Assistant; default `edgefleet <device_id>`."""
@@ -305,8 +309,8 @@ class AgentConfig(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    device_id: str = Field(pattern=DEVICE_ID_RE.pattern)
-    """This device's id, `[a-z0-9][a-z0-9_-]{0,63}`; the `{d}` of every topic."""
+    device_id: DeviceId
+    """This device's id (`contract.ids.ID_PATTERN`); the `{d}` of every topic."""
     topic_prefix: str = DEFAULT_PREFIX
     """Prefix of the contract topics."""
     broker: BrokerConfig = BrokerConfig()
@@ -426,3 +430,31 @@ def load_config(path: Path) -> AgentConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_config(data, str(path))
+
+
+def check_models(config: AgentConfig, source: str = "<config>") -> None:
+    """Raise ConfigError unless every id in `models` is in the model catalogue, naming each
+    unknown one and the known ones. Not part of AgentConfig's own validation: tests and
+    embedders build agents around pipelines of their own (`Agent._load_pipelines`)."""
+    import difflib
+
+    from models.catalogue import load_catalogue
+    from models.errors import ModelError
+
+    try:
+        catalogue = load_catalogue()
+    except ModelError as exc:
+        raise ConfigError(f"{source}: cannot check the models: {exc}") from None
+    lines = []
+    for i, model in enumerate(config.models):
+        if model not in catalogue:
+            close = difflib.get_close_matches(model, catalogue.ids, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(f"  models.{i}: unknown model {model!r}{hint}")
+    if lines:
+        known = ", ".join(catalogue.ids)
+        raise ConfigError(
+            f"{source}: invalid agent configuration\n"
+            + "\n".join(lines)
+            + f"\n  the model catalogue lists: {known}"
+        )

@@ -1,162 +1,49 @@
-"""Where each request runs: the glue between the pure policy (`offload.py`), the local runner
-and the hub (`cloud.py`). Runs on the event loop; counts every decision by reason."""
+"""The owner of every inference request, from its arrival to its one answer: where it runs
+(the pure policies of `offload.py` and `cascade.py`), running it (the local runner, the hub via
+`cloud.py`, a cascade's second opinion), and publishing its result or error from one place
+(`_answer`). Runs on the event loop; counts every decision by reason."""
 
 import asyncio
-import functools
 import logging
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
-
-import psutil
 
 from contract import InferResult
 from edge_agent import cascade
 from edge_agent import offload as policy
-from edge_agent.cloud import CircuitBreaker, CloudClient, CloudError, Ewma
+from edge_agent.cloud import CloudClient, CloudError, Ewma
 from edge_agent.config import AgentConfig
 from edge_agent.errors import Rejected
 from edge_agent.hard_samples import HardSamples
-from edge_agent.health import cpu_utilisation
-from edge_agent.link import Outbound
+from edge_agent.load import LoadSampler, make_full_models
+from edge_agent.messages import Inbound, Outbound
 from edge_agent.offload import Mode, Reason, Signals, Thresholds, Where
-from edge_agent.outbox import FullPolicy, MemoryStore, Outbox, OutboxStore, SqliteStore
+from edge_agent.plans import Plan, content_type, make_plans
 from edge_agent.replies import Replies
-from edge_agent.runner import Done, Job, PipelineLike, Runner
+from edge_agent.router import InferRoute
+from edge_agent.runner import Done, Job, Runner
 from edge_agent.stats import Stats
 
 log = logging.getLogger(__name__)
 
 EXPLORE_AFTER_S = 2.0  # a side unused this long is re-measured by a shadow copy of a request
 CLOUD_EXPLORE_MAX_S = 16.0  # ... the cloud, when far slower than the edge, up to this long
-VOICE_HINTS = ("wakeword", "vad", "speech", "voice")
-
-
-def content_type(payload: bytes, voice: bool) -> str:
-    """What the hub needs to know about a raw input."""
-    if payload.startswith(b"\x89PNG"):
-        return "image/png"
-    if payload.startswith(b"RIFF"):
-        return "audio/wav"
-    return "audio/L16" if voice else "image/jpeg"
 
 
 def _since(job: Job) -> float:
     return (time.perf_counter() - job.arrived) * 1000.0
 
 
-def default_cloud_model(model: str) -> str:
-    return model.removesuffix("-lite") + "-full" if model.endswith("-lite") else model
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """How one pipeline uses the cloud."""
-
-    mode: Mode
-    cloud_model: str
-    thresholds: Thresholds
-    voice: bool
-    rescue: cascade.Rescue | None = None  # cascade on wake-word outputs; None: the band rule
-
-
-class LoadSampler:
-    """Device CPU (over the CPUs this process may use), memory and battery, sampled
-    periodically by the `load` task so that a decision costs no system call."""
-
-    def __init__(self) -> None:
-        self.cpu = 0.0
-        self.mem = 0.0
-        self.battery: float | None = None
-        self.on_sample: Callable[[], None] | None = None  # e.g. unloading idle full models
-        psutil.cpu_percent(percpu=True)  # prime
-
-    @property
-    def load(self) -> float:
-        return max(self.cpu, self.mem)
-
-    def sample(self) -> None:
-        self.cpu = cpu_utilisation()
-        self.mem = psutil.virtual_memory().percent / 100.0
-        battery = psutil.sensors_battery() if hasattr(psutil, "sensors_battery") else None
-        self.battery = None if battery is None or battery.power_plugged else battery.percent / 100
-
-    async def run(self, interval_s: float = 0.5) -> None:
-        while True:
-            self.sample()
-            if self.on_sample is not None:
-                self.on_sample()
-            await asyncio.sleep(interval_s)
-
-
-PipelineLoader = Callable[[str], PipelineLike]
-
-
-class FullModels:
-    """Light/full switching on the device (SPEC §2: the full model when device load < 0.5 and
-    the priority is high, else the light one). A high-priority pipeline's request on an idle
-    device runs on its full variant; the first such request loads it in a thread (the request
-    itself still runs on the light model), and a full model without requests for `idle_s`
-    is unloaded by `sweep()` (called after every load sample)."""
-
-    def __init__(
-        self,
-        runner: Runner,
-        loader: PipelineLoader,
-        full_of: dict[str, str],  # light model -> its full variant, high-priority pipelines
-        thresholds: Thresholds,
-        *,
-        idle_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.runner, self.loader, self.full_of = runner, loader, full_of
-        self.thresholds, self.idle_s, self._clock = thresholds, idle_s, clock
-        self.used: dict[str, float] = {}  # full model -> last request routed to it
-        self.loading: dict[str, asyncio.Future[PipelineLike]] = {}
-        self.loads = 0
-        self.unloads = 0
-
-    def route(self, job: Job, load: float) -> None:
-        """Point `job` at the full variant when the rule says so and it is loaded."""
-        full = self.full_of.get(job.model)
-        if full is None or not policy.want_full_model(load, True, self.thresholds):
-            return
-        self.used[full] = self._clock()
-        if self.runner.loaded(full):
-            job.run_on = full
-        elif full not in self.loading:
-            future = asyncio.ensure_future(asyncio.to_thread(self.loader, full))
-            self.loading[full] = future
-            future.add_done_callback(functools.partial(self._loaded, full))
-
-    def _loaded(self, model: str, future: "asyncio.Future[PipelineLike]") -> None:
-        self.loading.pop(model, None)
-        if future.cancelled():
-            return
-        exc = future.exception()
-        if exc is not None:
-            log.warning("cannot load the full model %s: %s", model, exc)
-            return
-        self.runner.add_model(model, future.result())
-        self.loads += 1
-        log.info("loaded the full model %s on demand", model)
-
-    def sweep(self) -> None:
-        """Unload full models idle for `idle_s` (those still busy: at the next sweep)."""
-        now = self._clock()
-        for model, last in list(self.used.items()):
-            if now - last >= self.idle_s and self.runner.remove_model(model):
-                del self.used[model]
-                self.unloads += 1
-                log.info("unloaded the idle full model %s", model)
-
-
 class Dispatcher:
-    """Submits each job to the edge or the cloud and publishes what comes back."""
+    """Takes each request, runs it on the edge or the cloud, and publishes its one answer.
+
+    Arrival: `take` (the agent) or `submit`. Local answers come back through `done`, which the
+    runner calls for every finished job. Errors for inputs that never became a request (a bad
+    topic, a bad command) are published through `reject` too, so every answer leaves here.
+    """
 
     def __init__(
         self,
@@ -165,39 +52,17 @@ class Dispatcher:
         replies: Replies,
         stats: Stats,
         publish: Callable[[Outbound], None],
-        reject: Callable[[str, Rejected], None],
         cloud: CloudClient | None,
         hard: HardSamples | None,
     ) -> None:
         self.runner, self.replies, self.stats = runner, replies, stats
-        self._publish, self._reject = publish, reject
+        self._publish = publish
         self.cloud, self.hard = cloud, hard
         self.load = LoadSampler()
         base = Thresholds(**config.offload.policy)
-        self.plans: dict[str, Plan] = {}
-        for model, pc in config.offload.pipelines.items():
-            t = base
-            if pc.uncertain is not None:
-                t = replace(base, uncertain_low=pc.uncertain[0], uncertain_high=pc.uncertain[1])
-            voice = any(h in model for h in VOICE_HINTS)
-            cloud_model = pc.cloud_model or default_cloud_model(model)
-            words = cascade.DEFAULT_RESCUE_WORDS if pc.rescue_words is None else pc.rescue_words
-            rescue = cascade.Rescue(tuple(words), pc.rescue_min_probability) if words else None
-            self.plans[model] = Plan(Mode(pc.mode), cloud_model, t, voice, rescue)
-        full_of = {
-            model: pc.local_full_model or default_cloud_model(model)
-            for model, pc in config.offload.pipelines.items()
-            if pc.priority == "high"
-        }
-        self.full: FullModels | None = None
-        if full_of:
-            self.full = FullModels(
-                runner,
-                functools.partial(load_full_pipeline, model_dir=config.model_dir),
-                full_of,
-                base,
-                idle_s=config.offload.full_model_idle_s,
-            )
+        self.plans = make_plans(config, base)
+        self.full = make_full_models(config, runner, base)
+        if self.full is not None:
             self.load.on_sample = self.full.sweep
         # per model, measured alike on both sides: arrival -> answer ready (docs/offload.md)
         self.edge_ms: dict[str, Ewma] = {}
@@ -268,14 +133,29 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # --- before running ----------------------------------------------------------------------
+    # --- arrival -----------------------------------------------------------------------------
+    def take(self, route: InferRoute, message: Inbound) -> None:
+        """A routed inference request, as the link delivered it."""
+        self.submit(
+            Job(
+                route.model,
+                route.rid,
+                route.source_topic,
+                message.payload,
+                message.arrived,
+                message.response_topic,
+                message.correlation,
+            )
+        )
+
     def submit(self, job: Job) -> None:
-        """Edge (the runner's queue; may raise Rejected) or cloud (an async call)."""
+        """Edge (the runner's queue; a full one answers `overloaded`) or cloud (an async call)."""
+        self.stats.count("requests")
         if self.full is not None:
             self.full.route(job, self.load.load)
         plan = self.plans.get(job.model)
         if plan is None or plan.mode is Mode.EDGE or self.cloud is None:
-            self.runner.submit(job)
+            self._run_local(job)
             return
         decision = policy.decide(
             plan.mode, self.signals(job.model, plan), plan.thresholds, self.previous.get(job.model)
@@ -283,7 +163,8 @@ class Dispatcher:
         if plan.mode is Mode.ADAPTIVE:
             self.previous[job.model] = decision.where
         if decision.where is Where.EDGE:
-            self.runner.submit(job)
+            if not self._run_local(job):
+                return
             if decision.shadow:
                 self._plan_shadow(job, plan)
             if plan.mode is not Mode.CASCADE:
@@ -294,6 +175,15 @@ class Dispatcher:
             self._plan_shadow(job, plan)
         self._spawn(self._offload(job, plan))
 
+    def _run_local(self, job: Job) -> bool:
+        """Queue `job` on the runner; False when it was refused (and answered with the error)."""
+        try:
+            self.runner.submit(job)
+        except Rejected as rejected:
+            self.reject(job.source_topic, rejected)
+            return False
+        return True
+
     async def _offload(self, job: Job, plan: Plan) -> None:
         assert self.cloud is not None
         ctype = content_type(job.payload, plan.voice)
@@ -303,10 +193,7 @@ class Dispatcher:
             log.debug("offload of %s failed, running locally: %s", job.model, exc)
             self.stats.count("offload.fallback")
             self._unplan_shadow(job)  # the edge answers: it gets measured anyway
-            try:
-                self.runner.submit(job)
-            except Rejected as rejected:
-                self._reject(job.source_topic, rejected)
+            self._run_local(job)
             return
         latency = _since(job)
         self._measure(self.cloud_ms, job.model, latency)
@@ -376,45 +263,30 @@ class Dispatcher:
         self._measure(self.cloud_ms, job.model, (time.perf_counter() - started) * 1000.0)
         self.stats.count("offload.shadow.cloud")
 
-    def _answer_cloud(
-        self, job: Job, cloud_result: InferResult, latency_ms: float, edge_conf: float | None
-    ) -> None:
-        result = InferResult(
-            model=cloud_result.model,
-            model_version=cloud_result.model_version,
-            where="cloud",
-            latency_ms=round(latency_ms, 3),
-            output=cloud_result.output,
-            rid=job.rid,
-            msg_id=uuid.uuid4().hex,
-            source_topic=job.source_topic,
-            edge_confidence=edge_conf,
-            cloud_confidence=cascade.confidence_of(cloud_result.output),
-        )
-        self.answers += 1
-        self.cloud_answers += 1
-        self.stats.infer_ms(latency_ms)
-        for message in self.replies.messages(job, result):
-            self._publish(message)
-
     # --- after the local model answered ------------------------------------------------------
-    def done(self, done: Done) -> bool:
-        """Account a local answer; True when cascade takes it over (publishes later)."""
+    def done(self, done: Done) -> None:
+        """A job the runner finished: measured, then answered unless it was a shadow run or
+        cascade asks the cloud for a second opinion first."""
         if self._measure_edge(done):
-            return True  # a shadow run: measured, not published
-        model = done.job.model
-        plan = self.plans.get(model)
-        if done.error is not None or plan is None or plan.mode is not Mode.CASCADE:
-            self.answers += done.error is None
-            return False
+            return  # a shadow run: measured, never published
+        if done.error is not None:
+            self.reject(done.job.source_topic, done.error)
+            return
+        plan = self.plans.get(done.job.model)
+        if plan is not None and plan.mode is Mode.CASCADE and self._ask_cloud(done, plan):
+            return  # the second opinion answers
+        self._result(done.replies, done.latency_ms)  # encoded by the worker
+
+    def _ask_cloud(self, done: Done, plan: Plan) -> bool:
+        """Cascade: True when the cloud is asked (its second opinion answers later)."""
         confidence = done.confidence if done.confidence is not None else 1.0
-        signals = self.signals(model, plan)
-        asked = cascade.ask(done.output, signals, plan.thresholds, plan.rescue)
+        asked = cascade.ask(
+            done.output, self.signals(done.job.model, plan), plan.thresholds, plan.rescue
+        )
         self._count(asked.decision)
         if asked.decision.where is Where.CLOUD:
             self._spawn(self._second_opinion(done, plan, confidence, asked))
             return True
-        self.answers += 1
         if asked.decision.reason is not Reason.CONFIDENT:  # would ask, but the cloud is away
             self._keep_hard(done, confidence)
         return False
@@ -438,10 +310,7 @@ class Dispatcher:
                 return
             self._count(merged)  # rescue not confirmed: the edge's own answer stands
         # the edge's reply (its latency_ms is the edge's; health counts the wait for the cloud)
-        self.answers += 1
-        self.stats.infer_ms(_since(job))
-        for message in done.replies:
-            self._publish(message)
+        self._result(done.replies, _since(job))
 
     def _keep_hard(self, done: Done, confidence: float) -> None:
         hard = self.hard
@@ -451,59 +320,39 @@ class Dispatcher:
         self.stats.count("hard_samples.saved")
         self._spawn(asyncio.to_thread(hard.save, done.job.model, done.job.payload, meta))
 
+    # --- answers: results and errors leave the agent here -------------------------------------
+    def reject(self, topic: str, rejected: Rejected) -> None:
+        """Answer the input on `topic` with an `error` (a request, or a message refused before
+        it became one)."""
+        self.stats.error(rejected.code)
+        log.debug("rejected %s: %s %s", topic, rejected.code.value, rejected)
+        self._answer([self.replies.error(topic, rejected)])
 
-def load_full_pipeline(model: str, model_dir: Path | None = None) -> PipelineLike:
-    """A full model for on-demand use (runs in a thread: imports and file checks take time)."""
-    from models.catalogue import load_catalogue
-    from models.pipelines import load_pipeline
+    def _answer_cloud(
+        self, job: Job, cloud_result: InferResult, latency_ms: float, edge_conf: float | None
+    ) -> None:
+        result = InferResult(
+            model=cloud_result.model,
+            model_version=cloud_result.model_version,
+            where="cloud",
+            latency_ms=round(latency_ms, 3),
+            output=cloud_result.output,
+            rid=job.rid,
+            msg_id=uuid.uuid4().hex,
+            source_topic=job.source_topic,
+            edge_confidence=edge_conf,
+            cloud_confidence=cascade.confidence_of(cloud_result.output),
+        )
+        self.cloud_answers += 1
+        self._result(self.replies.messages(job, result), latency_ms)
 
-    pipeline: PipelineLike = load_pipeline(model, load_catalogue(), model_dir)
-    return pipeline
+    def _result(self, messages: list[Outbound], latency_ms: float) -> None:
+        self.answers += 1
+        self.stats.infer_ms(latency_ms)
+        self._answer(messages)
 
-
-def state_dir() -> Path:
-    """Where the agent keeps its outbox and hard samples by default."""
-    env = os.environ.get("EDGEFLEET_STATE_DIR")
-    return Path(env) if env else Path.home() / ".local" / "state" / "edgefleet"
-
-
-def make_cloud(config: AgentConfig) -> CloudClient | None:
-    """The hub client, when the config names a hub and some pipeline may use it."""
-    url = config.hub.url
-    if url is None or not any(p.mode != "edge" for p in config.offload.pipelines.values()):
-        return None
-    o = config.offload
-    auth = config.hub_auth
-    return CloudClient(
-        url,
-        auth[0] if auth else config.device_id,
-        auth[1] if auth else None,
-        timeout_s=o.timeout_s,
-        breaker=CircuitBreaker(o.breaker_failures, o.breaker_cooldown_s),
-    )
-
-
-def make_hard_samples(config: AgentConfig) -> HardSamples | None:
-    if not any(p.mode == "cascade" for p in config.offload.pipelines.values()):
-        return None
-    directory = config.offload.hard_samples_dir
-    directory = directory or state_dir() / f"hard-samples-{config.device_id}"
-    return HardSamples(directory, config.offload.hard_samples_max)
-
-
-def make_outbox(config: AgentConfig) -> Outbox:
-    c = config.outbox
-    policy_ = FullPolicy(c.full_policy)
-    store: OutboxStore
-    if c.memory:
-        store = MemoryStore(c.max_messages, policy_)
-    else:
-        path = c.path or state_dir() / f"outbox-{config.device_id}.sqlite"
-        store = SqliteStore(path, c.max_messages, policy_)
-    return Outbox(store, window=c.window, ack_timeout_s=c.ack_timeout_s)
-
-
-def hub_acks(config: AgentConfig) -> bool:
-    """Whether outbox entries wait for the hub's `{d}/ack` (else the broker's PUBACK)."""
-    mode = config.outbox.ack
-    return mode == "hub" or (mode == "auto" and config.hub.url is not None)
+    def _answer(self, messages: list[Outbound]) -> None:
+        """The one place a request's answer is published (result, response copy, events, or
+        the error), in the order the answers became ready."""
+        for message in messages:
+            self._publish(message)

@@ -8,7 +8,8 @@ the hub) and phase `train` (download the global weights over HTTP, train locally
 thread, clip / quantize / mask the change, upload it over HTTP).
 
 `DeviceLearning` is what the agent holds: it wraps pipelines for model updates, runs
-`fl-train` and `model-update` as background tasks and replies on `cmd/{name}/reply`.
+`fl-train` and `model-update` (their args already typed by `contract.parse_args`) as
+background tasks and replies on `cmd/{name}/reply`.
 """
 
 import asyncio
@@ -16,7 +17,7 @@ import base64
 import json
 import logging
 import zlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -24,14 +25,23 @@ import anyio
 import httpx
 import numpy as np
 
-from contract import Command, CommandReply, Topics, encode
+from contract import (
+    CommandError,
+    CommandName,
+    CommandReply,
+    ErrorCode,
+    FlTrainArgs,
+    FlTrainResult,
+    ModelUpdateArgs,
+    Topics,
+    encode,
+)
 from edge_agent.config import AgentConfig
-from edge_agent.link import Outbound
+from edge_agent.messages import Outbound
 from edge_agent.model_sync import ModelSync, Refused
 from edge_agent.runner import PipelineLike
 
 log = logging.getLogger(__name__)
-TRAIN, UPDATE = "fl-train", "model-update"
 MODEL = "engine-fault"
 
 
@@ -62,26 +72,30 @@ class FederatedClient:
             raise RuntimeError("federated training needs hub.url and device credentials")
         return httpx.AsyncClient(base_url=hub, auth=auth, timeout=30)
 
-    async def handle(self, args: dict[str, Any]) -> dict[str, Any]:
-        if args.get("phase") == "keys":
+    async def handle(self, args: FlTrainArgs | Mapping[str, Any]) -> FlTrainResult:
+        """Run one phase of `fl-train`. Raw args (edgefleet.bench drives clients with the
+        commands' own dicts) are validated first."""
+        if not isinstance(args, FlTrainArgs):
+            args = FlTrainArgs.model_validate(args)
+        if args.phase == "keys":
             return await self.announce_key(args)
         return await self.train(args)
 
-    async def announce_key(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def announce_key(self, args: FlTrainArgs) -> FlTrainResult:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
         key = X25519PrivateKey.generate()
-        self._keys[int(args["round_id"])] = key
+        self._keys[args.round_id] = key
         public = key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         async with self._client() as client:
             r = await client.post(
-                str(args["keys_url"]), json={"public_key": base64.b64encode(public).decode()}
+                args.keys_url, json={"public_key": base64.b64encode(public).decode()}
             )
         r.raise_for_status()
-        return {"round_id": args["round_id"], "phase": "keys"}
+        return FlTrainResult(round_id=args.round_id, phase="keys")
 
     async def fetch_weights(self, url: str) -> tuple[np.ndarray, int]:
         async with self._client() as client:
@@ -89,12 +103,12 @@ class FederatedClient:
         r.raise_for_status()
         return np.frombuffer(r.content, "<f4").copy(), int(r.headers.get("X-Edgefleet-Step", 0))
 
-    async def train(self, args: dict[str, Any]) -> dict[str, Any]:
-        weights, step = await self.fetch_weights(str(args["weights_url"]))
+    async def train(self, args: FlTrainArgs) -> FlTrainResult:
+        weights, step = await self.fetch_weights(args.weights_url)
         body, metrics = await anyio.to_thread.run_sync(self.local_update, args, weights)
         async with self._client() as client:
             r = await client.post(
-                str(args["upload_url"]),
+                args.upload_url,
                 content=body,
                 headers={
                     "Content-Type": "application/octet-stream",
@@ -102,24 +116,22 @@ class FederatedClient:
                     "X-Edgefleet-Metrics": json.dumps(metrics),
                 },
             )
-        return {
-            "round_id": args["round_id"],
-            "status": r.status_code,
-            "bytes": len(body),
-            "answer": r.json()
-            if r.headers.get("content-type", "").startswith("application/json")
-            else None,
-        }
+        answered = r.headers.get("content-type", "").startswith("application/json")
+        return FlTrainResult(
+            round_id=args.round_id,
+            phase="train",
+            upload_status=r.status_code,
+            upload_bytes=len(body),
+            answer=r.json() if answered else None,
+        )
 
-    def local_update(
-        self, args: dict[str, Any], weights: np.ndarray
-    ) -> tuple[bytes, dict[str, Any]]:
+    def local_update(self, args: FlTrainArgs, weights: np.ndarray) -> tuple[bytes, dict[str, Any]]:
         """Train from `weights` on the partition; the encoded change and local metrics."""
         from models.training import mlp
         from models.training import updates as wire
         from models.training.engine import SHAPE
 
-        data, round_id = self.data, int(args["round_id"])
+        data, round_id = self.data, args.round_id
         seed = zlib.crc32(f"{self.device}/{round_id}".encode())
         before = mlp.accuracy(SHAPE, weights, data.x, data.y)
         trained = mlp.train(
@@ -127,9 +139,9 @@ class FederatedClient:
             weights,
             data.x,
             data.y,
-            epochs=int(args["epochs"]),
-            lr=float(args["learning_rate"]),
-            batch=int(args["batch_size"]),
+            epochs=args.epochs,
+            lr=args.learning_rate,
+            batch=args.batch_size,
             seed=seed,
         )
         metrics = {
@@ -138,19 +150,19 @@ class FederatedClient:
             "accuracy_before": round(before, 5),
         }
         delta = trained - weights
-        if args.get("clip_norm"):
-            delta = wire.clip_l2(delta, float(args["clip_norm"]))
+        if args.clip_norm:
+            delta = wire.clip_l2(delta, args.clip_norm)
         self.last_update = delta
         samples = len(data)
-        if args.get("secure"):
-            weight = samples if args.get("weight_by_samples", True) else 1
+        if args.secure:
+            weight = samples if args.weight_by_samples else 1
             masked = wire.apply_masks(
                 wire.to_fixed(delta * weight),
-                self._masks(round_id, args["peers"], delta.size),
+                self._masks(round_id, args.peers, delta.size),
                 self.device,
             )
             update = wire.WireUpdate(wire.Encoding.MASKED, weight, 0.0, masked)
-        elif args.get("quantization") == "int8":
+        elif args.quantization == "int8":
             q, scale = wire.quantize_int8(delta)
             update = wire.WireUpdate(wire.Encoding.INT8, samples, scale, q)
         else:
@@ -193,72 +205,72 @@ class DeviceLearning:
     def wrap(self, pipelines: dict[str, list[PipelineLike]]) -> dict[str, list[PipelineLike]]:
         return self.sync.wrap(pipelines)
 
-    def handle(self, name: str, command: Command) -> bool:
-        """Start a background task for a command this module owns; False if not ours."""
-        if name == UPDATE:
-            job: Coroutine[Any, Any, None] = self._update(command)
-        elif name == TRAIN and self.client is not None:
-            job = self._train(command)
+    def handle(self, cmd_id: str, args: ModelUpdateArgs | FlTrainArgs) -> None:
+        """Start the command as a background task that replies when done; CommandError
+        `unsupported` for `fl-train` when federated learning is not enabled here."""
+        if isinstance(args, ModelUpdateArgs):
+            name, job = CommandName.MODEL_UPDATE, self._update(cmd_id, args)
+        elif self.client is not None:
+            name, job = CommandName.FL_TRAIN, self._train(cmd_id, args, self.client)
         else:
-            return False
-        task = asyncio.create_task(job, name=f"cmd:{name}:{command.cmd_id[:8]}")
+            raise CommandError(
+                ErrorCode.UNSUPPORTED, "fl-train: this device has federated learning disabled"
+            )
+        task = asyncio.create_task(job, name=f"cmd:{name}:{cmd_id[:8]}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return True
 
-    def _reply(self, name: str, reply: CommandReply) -> None:
+    def _reply(self, name: CommandName, reply: CommandReply) -> None:
         topic = self.topics.cmd_reply(self.config.device_id, name)
         self._publish(Outbound(topic, encode(reply), 1, False, label="reply"))
 
-    async def _update(self, command: Command) -> None:
-        model = str(command.args.get("manifest", {}).get("model", ""))
-        dep = command.args.get("deployment_id")
+    async def _update(self, cmd_id: str, args: ModelUpdateArgs) -> None:
+        name, manifest = CommandName.MODEL_UPDATE, args.manifest
         try:
-            result = await self.sync.apply(command.args)
+            result = await self.sync.apply(args)
         except Refused as exc:
             log.warning("model update refused (%s): %s", exc.reason, exc)
-            self._reply(
-                UPDATE, CommandReply(cmd_id=command.cmd_id, ok=False, error=f"{exc.reason}: {exc}")
-            )
-            if model in self.sync.slots:
-                version, seq = self.sync.running(model)
+            why = f"{exc.reason}: {exc}"
+            self._reply(name, CommandReply.failure(cmd_id, ErrorCode.COMMAND_FAILED, why))
+            if manifest.model in self.sync.slots:
+                version, seq = self.sync.running(manifest.model)
                 await self.sync.report(
-                    model,
+                    manifest.model,
                     {
                         "version": version,
                         "seq": seq,
                         "state": "refused",
-                        "deployment_id": dep,
-                        "reason": f"{exc.reason}: {exc}"[:2000],
-                        "refused_version": str(command.args.get("manifest", {}).get("version")),
+                        "deployment_id": args.deployment_id,
+                        "reason": why[:2000],
+                        "refused_version": manifest.version,
                     },
                 )
             return
         except Exception as exc:
             log.exception("model update failed")
-            self._reply(UPDATE, CommandReply(cmd_id=command.cmd_id, ok=False, error=str(exc)))
+            self._reply(name, CommandReply.failure(cmd_id, ErrorCode.COMMAND_FAILED, str(exc)))
             return
-        self._reply(UPDATE, CommandReply(cmd_id=command.cmd_id, ok=True, result=result))
+        self._reply(name, CommandReply.success(cmd_id, result))
         await self.sync.report(
-            model,
+            manifest.model,
             {
-                "version": result["version"],
-                "seq": result["seq"],
+                "version": result.version,
+                "seq": result.seq,
                 "state": "running",
-                "deployment_id": dep,
+                "deployment_id": args.deployment_id,
             },
         )
 
-    async def _train(self, command: Command) -> None:
-        assert self.client is not None
+    async def _train(self, cmd_id: str, args: FlTrainArgs, client: FederatedClient) -> None:
         try:
             async with self.busy:
-                result = await self.client.handle(command.args)
+                result = await client.handle(args)
         except Exception as exc:
             log.exception("federated training failed")
-            self._reply(TRAIN, CommandReply(cmd_id=command.cmd_id, ok=False, error=str(exc)))
+            failure = CommandReply.failure(cmd_id, ErrorCode.COMMAND_FAILED, str(exc))
+            self._reply(CommandName.FL_TRAIN, failure)
             return
-        self._reply(TRAIN, CommandReply(cmd_id=command.cmd_id, ok=True, result=result))
+        self._reply(CommandName.FL_TRAIN, CommandReply.success(cmd_id, result))
 
     async def telemetry(self) -> None:
         """Publish the partition's readings, one per interval, to this device's own

@@ -5,11 +5,12 @@ model, the edge answer and its confidence: material for later labelling and fede
 """
 
 import json
-import os
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from models.files import write_atomic
 
 
 class HardSamples:
@@ -32,11 +33,9 @@ class HardSamples:
         self.directory.mkdir(parents=True, exist_ok=True)
         stem = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
         data = self.directory / f"{stem}.bin"
-        tmp = data.with_suffix(".tmp")
-        tmp.write_bytes(payload)
-        os.replace(tmp, data)
+        write_atomic(data, payload)
         label = {"model": model, "saved_at": time.time(), **meta}
-        data.with_suffix(".json").write_text(json.dumps(label), encoding="utf-8")
+        write_atomic(data.with_suffix(".json"), json.dumps(label))
         self.saved += 1
         self._evict()
         return data

@@ -2,8 +2,8 @@
 
 Pure payload builders plus a small announcer the agent drives (docs/home-assistant.md):
 
-- topic `<ha>/device/edgefleet_<d>/config`, retained, QoS 1 (`broker.acl.ha_discovery_topic`,
-  the only HA topic a device may publish);
+- topic `<ha>/device/edgefleet_<d>/config`, retained, QoS 1
+  (`contract.homeassistant.ha_discovery_topic`, the only HA topic a device may publish);
 - `dev` (the device), `o` (origin: edgefleet), `avty` (availability from our retained
   `{d}/status`, `{{ value_json.state }}` = `online` / `offline`), shared `qos`;
 - `cmps`: a `binary_sensor` per detection the agent can produce (`face`, `wakeword`, `fault`),
@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from broker.acl import ha_discovery_topic, ha_node_id, ha_status_topic
 from contract import Kind, Topics
+from contract.homeassistant import ha_discovery_topic, ha_node_id, ha_status_topic
 from contract.topics import SPEC_BY_KIND
-from edge_agent.link import Outbound
+from edge_agent.messages import Outbound
 
 ORIGIN_NAME = "edgefleet"
 MANUFACTURER = "edgefleet"

@@ -3,66 +3,46 @@
 The reconnect loop sits outside `async with Client` (aiomqtt's recommended shape): each
 connection is a fresh client; on every (re)connect the agent re-subscribes, then publishes its
 retained `online` birth, so a subscriber that sees `online` knows requests will be served.
+Between attempts tenacity waits with exponential backoff and jitter; the backoff starts again
+from its first delay after every session that was established.
 """
 
 import asyncio
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import cast
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiomqtt
 from aiomqtt import MqttError
-from tenacity import RetryCallState, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from edge_agent.config import BrokerConfig
+from edge_agent.messages import Inbound, Outbound
 from edge_agent.tls import client_context
+
+# Inbound and Outbound live in edge_agent.messages; re-exported for modules importing them here
+__all__ = ["Inbound", "Link", "Outbound", "reconnect_backoff"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Outbound:
-    """A message to publish."""
-
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-    correlation: bytes | None = None  # MQTT 5 correlation data to echo
-    label: str = ""  # what it is (result, event, error...), for counters and logs
-    msg_id: str | None = None  # set on results, events and health: they go via the outbox
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """A received message, translated from aiomqtt at the boundary."""
-
-    topic: str
-    payload: bytes
-    arrived: float  # time.perf_counter() when the agent took it
-    response_topic: str | None = None
-    correlation: bytes | None = None
-
-
-class Backoff:
-    """Reconnect delays from tenacity's exponential-with-jitter strategy; reset on success."""
-
-    def __init__(self, min_s: float, max_s: float) -> None:
-        self._wait = wait_exponential_jitter(multiplier=min_s, max=max_s, jitter=min_s)
-        self._max = max_s
-        self._attempt = 0
-
-    def next(self) -> float:
-        self._attempt += 1
-        state = cast(RetryCallState, SimpleNamespace(attempt_number=self._attempt))
-        return min(self._wait(state), self._max)
-
-    def reset(self) -> None:
-        self._attempt = 0
+def reconnect_backoff(
+    min_s: float,
+    max_s: float,
+    *,
+    before_sleep: Callable[[RetryCallState], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncRetrying:
+    """Retry on MqttError forever; after failed attempt n wait min_s * 2**(n-1) plus a jitter of
+    up to min_s, at most max_s. Every `async for` over it starts again from attempt 1."""
+    return AsyncRetrying(
+        wait=wait_exponential_jitter(multiplier=min_s, max=max_s, jitter=min_s),
+        retry=retry_if_exception_type(MqttError),
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
 
 
 def _payload(value: object) -> bytes:
@@ -130,24 +110,47 @@ class Link:
 
     async def run(self) -> None:
         """Connect, serve, and reconnect with backoff; returns only when cancelled."""
-        backoff = Backoff(self._config.reconnect_min_s, self._config.reconnect_max_s)
-        while True:
-            try:
-                async with self._new_client() as client:
-                    await self._start_session(client)
-                    backoff.reset()
-                    await self._serve(client)
-            except MqttError as exc:
-                log.warning(
-                    "MQTT session to %s:%s ended: %s", self._config.host, self._config.port, exc
-                )
-            finally:
-                if self._client is not None:
-                    self._client = None
-                    self._on_connected(False)
-            delay = backoff.next()
-            log.info("reconnecting in %.2f s", delay)
-            await asyncio.sleep(delay)
+        c = self._config
+        backoff = reconnect_backoff(
+            c.reconnect_min_s, c.reconnect_max_s, before_sleep=self._reconnecting
+        )
+        ended: MqttError | None = None  # what ended the last established session
+        while True:  # one round of attempts per established session: the backoff restarts
+            async for attempt in backoff:
+                with attempt:
+                    if ended is not None:  # it counts as this round's first failure, so the
+                        error, ended = ended, None  # reconnect waits the first delay
+                        raise error
+                    ended = await self._session()
+
+    async def _session(self) -> MqttError:
+        """One connection: raises MqttError if it cannot be established (subscriptions and
+        birth included); once it was, serves it and returns the error that ended it."""
+        established = False
+        try:
+            async with self._new_client() as client:
+                await self._start_session(client)
+                established = True
+                await self._serve(client)
+            return MqttError("the broker ended the session")
+        except MqttError as exc:
+            if not established:
+                raise
+            return exc
+        finally:
+            if self._client is not None:
+                self._client = None
+                self._on_connected(False)
+
+    def _reconnecting(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.warning(
+            "MQTT session to %s:%s ended: %s; reconnecting in %.2f s",
+            self._config.host,
+            self._config.port,
+            error,
+            state.upcoming_sleep,
+        )
 
     async def _start_session(self, client: aiomqtt.Client) -> None:
         await client.subscribe([(topic, 1) for topic in self._subscriptions])

@@ -7,7 +7,7 @@ pinned in the config, its sha256 and size match the manifest, and its `seq` is a
 running one (no rollback). A verified artifact is written atomically, fully loaded into new
 pipeline instances, then swapped in one assignment per worker: a request in flight finishes
 on the old instance, the next one runs on the new, none is dropped. A refusal leaves the old
-model serving. Every outcome is reported to the hub (`PUT /api/v1/models/{m}/devices/self`).
+model serving. Every outcome is reported to the hub (`PUT` contract.http.MODEL_REPORT).
 """
 
 import hashlib
@@ -22,10 +22,12 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from contract import ModelUpdateArgs, ModelUpdateResult, http
+from contract.manifest import ModelManifest
 from edge_agent.config import AgentConfig
 from edge_agent.runner import PipelineLike
 from models.training.engine import write_atomic
-from models.training.manifest import Manifest, SignatureError, verify
+from models.training.manifest import SignatureError, verify
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class Refused(Exception):
 
 def verify_artifact(
     data: bytes,
-    manifest: Manifest,
+    manifest: ModelManifest,
     signature: str | None,
     public_key: str | None,
     running_seq: int | None,
@@ -70,24 +72,54 @@ def verify_artifact(
 
 
 class SwappablePipeline:
-    """A pipeline slot whose instance can be replaced while workers keep calling `run`."""
+    """A pipeline slot whose instance can be replaced while workers keep calling `run`.
+
+    The live settings of `TUNABLE` (the twin's `pipelines.<m>.<name>` knobs) are properties
+    that read and write the running instance; one the model lacks raises AttributeError, so
+    `hasattr` tells whether the model has it. A value set through the slot is kept and given
+    to every instance swapped in: a model update keeps what the operator chose."""
+
+    TUNABLE = ("min_score",)
 
     def __init__(self, inner: PipelineLike, seq: int | None = None) -> None:
         self.model_id = inner.model_id
         self.version = inner.version
         self._inner = inner
         self.seq = seq
+        self._tuned: dict[str, Any] = {}
 
     def run(self, payload: bytes) -> BaseModel:
         return self._inner.run(payload)  # one read of the reference: in-flight calls finish
 
     def swap(self, inner: PipelineLike, seq: int) -> None:
+        for name, value in self._tuned.items():  # before it serves: never the default first
+            if hasattr(inner, name):
+                setattr(inner, name, value)
         self._inner, self.seq, self.version = inner, seq, inner.version
+
+    @property
+    def min_score(self) -> float:
+        return float(self._get("min_score"))
+
+    @min_score.setter
+    def min_score(self, value: float) -> None:
+        self._set("min_score", value)
+
+    def _get(self, name: str) -> Any:
+        try:
+            return getattr(self._inner, name)
+        except AttributeError:
+            raise AttributeError(f"model {self.model_id} has no setting {name!r}") from None
+
+    def _set(self, name: str, value: Any) -> None:
+        self._get(name)  # only a setting the model has
+        setattr(self._inner, name, value)
+        self._tuned[name] = value
 
 
 @dataclass(frozen=True, slots=True)
 class Installed:
-    manifest: Manifest
+    manifest: ModelManifest
     signature: str
     path: Path
 
@@ -101,34 +133,23 @@ class ModelStore:
     def current(self, model: str) -> Installed | None:
         try:
             data = json.loads((self.root / model / "current.json").read_text())
-            manifest = Manifest.from_dict(data["manifest"])
+            manifest = ModelManifest.model_validate(data["manifest"])
             return Installed(manifest, data["signature"], self.root / model / data["file"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def install(self, manifest: Manifest, signature: str, data: bytes) -> Path:
+    def install(self, manifest: ModelManifest, signature: str, data: bytes) -> Path:
         name = f"{manifest.sha256}.{manifest.format}"
         path = self.root / manifest.model / name
         write_atomic(path, data)
         return path
 
-    def commit(self, manifest: Manifest, signature: str, path: Path) -> None:
-        doc = {"manifest": _as_dict(manifest), "signature": signature, "file": path.name}
+    def commit(self, manifest: ModelManifest, signature: str, path: Path) -> None:
+        doc = {"manifest": manifest.model_dump(), "signature": signature, "file": path.name}
         write_atomic(self.root / manifest.model / "current.json", json.dumps(doc).encode())
         for old in path.parent.glob(f"*.{manifest.format}"):  # keep only the running artifact
             if old != path:
                 old.unlink(missing_ok=True)
-
-
-def _as_dict(m: Manifest) -> dict[str, Any]:
-    return {
-        "model": m.model,
-        "version": m.version,
-        "seq": m.seq,
-        "sha256": m.sha256,
-        "size": m.size,
-        "format": m.format,
-    }
 
 
 def default_state_dir(config: AgentConfig) -> Path:
@@ -203,24 +224,17 @@ class ModelSync:
         slot = self.slots[model][0]
         return slot.version, slot.seq
 
-    async def apply(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def apply(self, args: ModelUpdateArgs) -> ModelUpdateResult:
         """Download, verify, install, swap; raise Refused with the reason otherwise."""
-        try:
-            manifest = Manifest.from_dict(args["manifest"])
-            url, signature = str(args["url"]), args.get("signature")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise Refused("bad_command", f"model-update needs manifest, url: {exc}") from None
+        manifest, url, signature = args.manifest, args.url, args.signature
         slots = self.slots.get(manifest.model)
         if not slots:
             raise Refused("not_loaded", f"model {manifest.model} is not loaded here")
         running_version, running_seq = self.running(manifest.model)
         if running_seq is not None and manifest.seq == running_seq:
-            return {
-                "model": manifest.model,
-                "version": running_version,
-                "seq": running_seq,
-                "unchanged": True,
-            }
+            return ModelUpdateResult(
+                model=manifest.model, version=running_version, seq=running_seq, unchanged=True
+            )
         if manifest.size > self.config.model_sync.max_artifact_bytes:
             raise Refused("too_large", f"artifact of {manifest.size} bytes over the limit")
         data = await self._download(url, manifest.size)
@@ -238,7 +252,7 @@ class ModelSync:
             slot.swap(pipeline, manifest.seq)
         await anyio.to_thread.run_sync(self.store.commit, manifest, str(signature), path)
         log.info("model %s now runs %s (seq %d)", manifest.model, manifest.version, manifest.seq)
-        return {"model": manifest.model, "version": manifest.version, "seq": manifest.seq}
+        return ModelUpdateResult(model=manifest.model, version=manifest.version, seq=manifest.seq)
 
     async def _download(self, url: str, size: int) -> bytes:
         hub, auth = self.config.hub.url, self.config.hub_auth
@@ -261,7 +275,7 @@ class ModelSync:
             return
         try:
             async with httpx.AsyncClient(base_url=hub, auth=auth, timeout=10) as client:
-                r = await client.put(f"/api/v1/models/{model}/devices/self", json=body)
+                r = await client.put(http.path(http.MODEL_REPORT, model=model), json=body)
                 if r.status_code >= 400:
                     log.warning("model report refused: %s %s", r.status_code, r.text)
         except httpx.HTTPError as exc:

@@ -4,7 +4,7 @@ Nothing here does I/O or keeps state; the caller passes the previous decision in
 and counts the returned reason. Defaults follow the design brief's rules of thumb (SPEC §2):
 
 * run locally when device load < 0.6 and cloud latency > 150 ms;
-* healthy bands CPU < 70 %, memory < 65 %, RTT < 50 ms; load score
+* healthy bands CPU < 70 %, memory < 65 %, RTT < 50 ms (contract/health.py); load score
   0.4·CPU + 0.3·memory + 0.3·(RTT / 100 ms);
 * voice goes to the cloud only when RTT < 100 ms and battery > 20 %;
 * the full model is loaded when device load < 0.5 and priority is high.
@@ -12,6 +12,8 @@ and counts the returned reason. Defaults follow the design brief's rules of thum
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+
+from contract.health import CPU_HEALTHY_MAX, MEM_HEALTHY_MAX, RTT_HEALTHY_MS
 
 
 class Mode(StrEnum):
@@ -79,9 +81,9 @@ class Thresholds:
 
     local_load_max: float = 0.6  # below it, and with a slow cloud, stay local
     cloud_slow_ms: float = 150.0
-    cpu_healthy: float = 0.70
-    mem_healthy: float = 0.65
-    rtt_healthy_ms: float = 50.0
+    cpu_healthy: float = CPU_HEALTHY_MAX
+    mem_healthy: float = MEM_HEALTHY_MAX
+    rtt_healthy_ms: float = RTT_HEALTHY_MS
     voice_rtt_max_ms: float = 100.0
     battery_min: float = 0.20
     full_model_load_max: float = 0.5

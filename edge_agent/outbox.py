@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from contract import Delivery, stamp
-from edge_agent.link import Outbound
+from edge_agent.messages import Outbound
 
 
 class FullPolicy(StrEnum):

@@ -1,7 +1,8 @@
 """`edgefleet provision --hub URL --token T`: enroll this device at a hub, write its config.
 
-One call, `POST {URL}/api/v1/enroll` with `Authorization: Bearer T`, exchanges a one-time
-enrollment token for a device id and secret plus where the broker is. The answer is written
+One call, `POST` to the hub's enroll path (contract.http.ENROLL) with `Authorization: Bearer
+T`, exchanges a one-time enrollment token for a device id and secret plus where the broker is
+(`contract.Enrollment`). The answer is written
 into the agent's YAML config (mode 0600, replaced atomically): `device_id`, `topic_prefix`,
 `broker.host/port/username/password` and `hub.url`. Keys already in the file (models, sensors,
 ...) are kept, so a config template from a bundle can be provisioned in place.
@@ -20,16 +21,17 @@ import contextlib
 import os
 import re
 import socket
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 
-from contract.topics import DEVICE_ID_RE
+from contract import ContractError, decode, http
+from contract.enrollment import Enrollment
+from contract.ids import ID_PATTERN, is_id
+from models.files import write_atomic
 
 TOKEN_RE = re.compile(r"eft_[A-Za-z0-9_-]{20,200}")
 DEFAULT_CONFIG = Path("/etc/edgefleet/agent.yaml")
@@ -52,26 +54,14 @@ _HUB_ERRORS = {
 }
 
 
-@dataclass(frozen=True)
-class Enrollment:
-    """What the hub answered (the secret is shown only this once)."""
-
-    device_id: str
-    device_secret: str
-    hub_url: str
-    mqtt_host: str
-    mqtt_port: int
-    mqtt_username: str
-    topic_prefix: str
-
-
 def check_token(token: str) -> str:
     token = token.strip()
     if not TOKEN_RE.fullmatch(token):
         shown = token if len(token) <= 12 else token[:8] + "..."
+        create = http.path(http.ENROLLMENT_TOKENS)
         raise ProvisionError(
             f"{shown!r} is not an enrollment token: tokens look like 'eft_' followed by "
-            "43 letters, digits, '-' or '_' (create one with POST /api/v1/enrollment-tokens)"
+            f"43 letters, digits, '-' or '_' (create one with POST {create})"
         )
     return token
 
@@ -81,7 +71,7 @@ def check_hub_url(url: str) -> str:
         raise ProvisionError(
             f"--hub must be the hub's base URL, like http://hub:8000 (got {url!r})"
         )
-    return url.rstrip("/").removesuffix("/api/v1")
+    return url.rstrip("/").removesuffix(http.API_PREFIX)
 
 
 def _describe_error(status: int, body: Any) -> str:
@@ -110,7 +100,8 @@ def enroll(
     timeout_s: float = 10.0,
     attempts: int = 5,
 ) -> Enrollment:
-    """`POST {hub_url}/api/v1/enroll`; raises ProvisionError with a human message."""
+    """`POST` the hub's enroll path; the answer (its secret is shown only this once), or
+    ProvisionError with a human message."""
     import httpx
     from tenacity import (
         retry,
@@ -121,10 +112,8 @@ def enroll(
 
     hub_url = check_hub_url(hub_url)
     token = check_token(token)
-    if device_id is not None and not DEVICE_ID_RE.fullmatch(device_id):
-        raise ProvisionError(
-            f"--device-id {device_id!r} is not a valid device id ([a-z0-9][a-z0-9_-]{{0,63}})"
-        )
+    if device_id is not None and not is_id(device_id):
+        raise ProvisionError(f"--device-id {device_id!r} is not a valid device id ({ID_PATTERN})")
     from edgefleet import __version__
 
     body: dict[str, Any] = {"agent_version": __version__, "capabilities": list(models)}
@@ -141,7 +130,7 @@ def enroll(
     def post() -> httpx.Response:
         with httpx.Client(timeout=timeout_s) as client:
             return client.post(
-                f"{hub_url}/api/v1/enroll",
+                hub_url + http.path(http.ENROLL),
                 json=body,
                 headers={"Authorization": f"Bearer {token}"},
             )
@@ -160,19 +149,16 @@ def enroll(
         data = response.text
     if response.status_code != 201:
         raise ProvisionError(_describe_error(response.status_code, data))
+    return parse_enrollment(response.content, hub_url)
+
+
+def parse_enrollment(body: bytes | str, hub_url: str) -> Enrollment:
+    """The hub's 201 answer as the contract's model; ProvisionError when it is not one."""
     try:
-        mqtt = data["mqtt"]
-        return Enrollment(
-            device_id=str(data["device_id"]),
-            device_secret=str(data["device_secret"]),
-            hub_url=str(data.get("hub_url") or hub_url).rstrip("/"),
-            mqtt_host=str(mqtt["host"]),
-            mqtt_port=int(mqtt["port"]),
-            mqtt_username=str(mqtt.get("username") or data["device_id"]),
-            topic_prefix=str(mqtt.get("topic_prefix") or "edgefleet/v1"),
-        )
-    except (KeyError, TypeError, ValueError):
-        raise ProvisionError(f"unexpected enrollment answer from {hub_url}: {data!r}") from None
+        answer = decode(Enrollment, body)
+    except ContractError as exc:
+        raise ProvisionError(f"unexpected enrollment answer from {hub_url}: {exc}") from None
+    return answer.model_copy(update={"hub_url": answer.hub_url.rstrip("/")})
 
 
 # ------------------------------------------------------------------------------- the file
@@ -199,38 +185,19 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 def write_secret_file(path: Path, text: str) -> None:
     """Write `text` to `path` atomically (temp file + rename in the same directory), mode 0600."""
-    path = path.absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    write_atomic(path.absolute(), text, mode=0o600)
 
 
 def merge_enrollment(data: dict[str, Any], result: Enrollment) -> dict[str, Any]:
     """The config `data` with the enrollment's credentials in, the token out."""
     out = dict(data)
     out["device_id"] = result.device_id
-    out["topic_prefix"] = result.topic_prefix
+    out["topic_prefix"] = result.mqtt.topic_prefix
     broker = dict(out.get("broker") or {})
     broker.update(
-        host=result.mqtt_host,
-        port=result.mqtt_port,
-        username=result.mqtt_username,
+        host=result.mqtt.host,
+        port=result.mqtt.port,
+        username=result.mqtt.username,
         password=result.device_secret,
     )
     out["broker"] = broker
@@ -291,7 +258,7 @@ def _default_device_id() -> str | None:
     """The host name when it is a valid device id (a flashed Pi's `--hostname`)."""
     host = socket.gethostname().split(".")[0].lower()
     return (
-        host if DEVICE_ID_RE.fullmatch(host) and host not in {"localhost", "raspberrypi"} else None
+        host if is_id(host) and host not in {"localhost", "raspberrypi"} else None
     )
 
 
@@ -353,7 +320,7 @@ def provision(
         raise typer.Exit(1) from None
     typer.echo(
         f"enrolled as {result.device_id} at {result.hub_url}; broker "
-        f"{result.mqtt_host}:{result.mqtt_port}; config written to {config_out} (mode 0600)"
+        f"{result.mqtt.host}:{result.mqtt.port}; config written to {config_out} (mode 0600)"
     )
 
 
@@ -366,6 +333,7 @@ __all__ = [
     "enroll_config_file",
     "merge_enrollment",
     "needs_enrollment",
+    "parse_enrollment",
     "render_config",
     "write_secret_file",
 ]

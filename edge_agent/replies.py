@@ -9,7 +9,7 @@ from contract import ErrorMessage, Event, InferResult, Kind, Status, Topics, enc
 from contract.topics import SPEC_BY_KIND
 from edge_agent.cascade import confidence_of
 from edge_agent.errors import Rejected
-from edge_agent.link import Outbound
+from edge_agent.messages import Outbound
 from edge_agent.runner import Job, PipelineLike
 
 

@@ -5,7 +5,7 @@ The queue lives on the thread side (a deque under a condition variable): a worke
 its next job itself, without an event-loop round trip per job, and computes back to back while
 the loop does MQTT I/O. The whole per-request tail (run, latency, encoding the reply) happens in
 the worker thread; finished jobs are handed back to the loop in batches (one wake-up of the loop
-for whatever finished since the last one), where `on_done` publishes them.
+for whatever finished since the last one), to `on_done`: the request's owner (`Dispatcher.done`).
 
 Admission: a model accepts `prefetch` jobs per worker (handed to its worker) plus `queue_limit`
 waiting ones; beyond that `submit` raises Rejected(overloaded).
@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from contract import ErrorCode
 from edge_agent.cascade import confidence_of
 from edge_agent.errors import Rejected
-from edge_agent.link import Outbound
+from edge_agent.messages import Outbound
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class Runner:
         *,
         queue_limit: int,
         encode: Encoder,
-        on_done: Callable[[Done], None],
+        on_done: Callable[[Done], None] | None = None,
         prefetch: int = 2,
     ) -> None:
         self.pipelines = {m: list(p) for m, p in pipelines.items()}
@@ -222,7 +222,7 @@ class Runner:
         self._jobs = {m: _Jobs() for m in self.pipelines}
         self._accepted = dict.fromkeys(self.pipelines, 0)  # accepted, not yet delivered
         self._results = _Results(self._delivered)
-        self._on_done = on_done
+        self.on_done = on_done  # who takes each finished job; wired once, before any submit
         self._encode = encode
         self._workers = {
             m: [Worker(p, self._jobs[m], encode, self._results.put, prefetch) for p in ps]
@@ -259,7 +259,10 @@ class Runner:
 
     def _delivered(self, done: Done) -> None:
         self._accepted[done.job.queue] -= 1
-        self._on_done(done)
+        if self.on_done is None:
+            log.error("a finished job of %s has no owner; dropped", done.job.model)
+            return
+        self.on_done(done)
 
     # --- models loaded on demand (the full variant of a light model) --------------------------
     def add_model(self, model: str, pipeline: PipelineLike) -> None:

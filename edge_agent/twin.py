@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from contract import ContractError, TwinDesired, TwinReported, decode
 from contract.twin import TwinConflict, flatten_state
 from contract.vector_clock import Order, compare, increment, merge
+from models.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +177,8 @@ class DeviceTwin:
         if self.path is None:
             return
         s = self._saved
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(
+        write_atomic(
+            self.path,
             json.dumps(
                 {
                     "version": s.version,
@@ -185,9 +186,8 @@ class DeviceTwin:
                     "local_edits": s.local_edits,
                     "values": s.values,
                 }
-            )
+            ),
         )
-        tmp.replace(self.path)
 
 
 # --- knobs the agent offers -------------------------------------------------------------------
@@ -232,14 +232,17 @@ class _Plans(Protocol):
     plans: dict[str, Any]
 
 
-PIPELINE_KNOBS = ("min_score",)  # pipeline attributes a desired state may set
+# pipeline attributes a desired state may set; the agent's pipelines are SwappablePipeline
+# slots (edge_agent.model_sync), which must expose each of them (SwappablePipeline.TUNABLE)
+PIPELINE_KNOBS = ("min_score",)
 OFFLOAD_MODES = ("edge", "cloud", "adaptive", "cascade")
 
 
 def agent_knobs(
     health: _Interval, pipelines: Mapping[str, list[Any]], dispatch: _Plans | None
 ) -> dict[str, Knob]:
-    """The keys this agent applies live: heartbeat period, per-pipeline thresholds, and the
+    """The keys this agent applies live: heartbeat period, per-pipeline thresholds (of the
+    models that have them: `hasattr` on the pipeline, or on the slot wrapping it), and the
     offload mode of pipelines configured for offload (the cloud client exists only then)."""
 
     def set_interval(value: float) -> None:

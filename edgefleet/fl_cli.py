@@ -2,11 +2,15 @@
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
+
+from contract.http import ROUND, ROUND_UPDATES, ROUNDS, path
 
 app = typer.Typer(
     add_completion=False,
@@ -28,18 +32,58 @@ KeyOption = Annotated[
 def _client(hub: str, key: str | None) -> httpx.Client:
     if key is None:
         path = Path(os.environ.get("EDGEFLEET_DATA_DIR", "var/hub")) / "admin.key"
-        key = path.read_text().strip() if path.exists() else None
+        try:
+            key = path.read_text().strip() if path.exists() else None
+        except OSError as exc:
+            _fail(f"cannot read the admin key {path}: {exc.strerror}", code=2)
     if key is None:
-        typer.echo("edgefleet fl: no admin key (--key or EDGEFLEET_ADMIN_API_KEY)", err=True)
-        raise typer.Exit(2)
-    return httpx.Client(base_url=hub, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        _fail("no admin key (--key or EDGEFLEET_ADMIN_API_KEY)", code=2)
+    try:
+        return httpx.Client(base_url=hub, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    except httpx.InvalidURL as exc:
+        _fail(f"invalid hub URL {hub!r} (--hub / EDGEFLEET_HUB_URL): {exc}", code=2)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"edgefleet fl: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _hub(hub: str, key: str | None) -> Iterator[httpx.Client]:
+    """A client for the hub; a failed request ends the command with one line naming the URL
+    and what went wrong (exit 1; 2 for a bad URL or key), never a traceback."""
+    client = _client(hub, key)
+    try:
+        with client:
+            yield client
+    except httpx.UnsupportedProtocol:
+        _fail(f"invalid hub URL {hub!r}: it needs http:// or https:// (--hub)", code=2)
+    except httpx.InvalidURL as exc:
+        _fail(f"invalid hub URL {hub!r} (--hub / EDGEFLEET_HUB_URL): {exc}", code=2)
+    except httpx.TimeoutException as exc:
+        _fail(f"hub at {hub} did not answer in time: {_request(exc)} timed out")
+    except httpx.RequestError as exc:
+        reason = str(exc) or type(exc).__name__
+        _fail(f"cannot reach the hub at {hub}: {_request(exc)} failed: {reason}")
+
+
+def _request(exc: httpx.RequestError) -> str:
+    try:
+        return f"{exc.request.method} {exc.request.url}"
+    except RuntimeError:  # no request attached
+        return "the request"
 
 
 def _out(r: httpx.Response) -> Any:
+    where = f"{r.request.method} {r.request.url}"
     if r.status_code >= 400:
-        typer.echo(f"edgefleet fl: {r.status_code} {r.text}", err=True)
-        raise typer.Exit(1)
-    return r.json()
+        body = " ".join(r.text.split())[:300]  # one line, even for an HTML error page
+        _fail(f"{where} answered {r.status_code} {body}")
+    try:
+        return r.json()
+    except ValueError:
+        _fail(f"{where} answered {r.status_code} but not with JSON: is --hub the hub's URL?")
 
 
 @app.command("start")
@@ -78,8 +122,8 @@ def start(
     }
     if dp_noise is not None:
         body["privacy"] = {"clip_norm": dp_clip, "noise_multiplier": dp_noise}
-    with _client(hub, key) as client:
-        typer.echo(json.dumps(_out(client.post("/api/v1/fl/rounds", json=body)), indent=2))
+    with _hub(hub, key) as client:
+        typer.echo(json.dumps(_out(client.post(path(ROUNDS), json=body)), indent=2))
 
 
 @app.command("status")
@@ -90,10 +134,10 @@ def status(
     updates: Annotated[bool, typer.Option(help="Also list the updates")] = False,
 ) -> None:
     """One round (and its updates with accept/reject reasons)."""
-    with _client(hub, key) as client:
-        out = _out(client.get(f"/api/v1/fl/rounds/{round_id}"))
+    with _hub(hub, key) as client:
+        out = _out(client.get(path(ROUND, round_id=round_id)))
         if updates:
-            out["update_list"] = _out(client.get(f"/api/v1/fl/rounds/{round_id}/updates"))
+            out["update_list"] = _out(client.get(path(ROUND_UPDATES, round_id=round_id)))
     typer.echo(json.dumps(out, indent=2))
 
 
@@ -108,8 +152,8 @@ def history(
     params: dict[str, Any] = {"limit": limit}
     if model:
         params["model"] = model
-    with _client(hub, key) as client:
-        rounds = _out(client.get("/api/v1/fl/rounds", params=params))
+    with _hub(hub, key) as client:
+        rounds = _out(client.get(path(ROUNDS), params=params))
     for r in rounds:
         acc = r["metrics"].get("validation_accuracy")
         typer.echo(

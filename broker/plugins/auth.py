@@ -31,7 +31,7 @@ class CredentialsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ship
         credentials_file: str | None = None
         """Static YAML/JSON credentials (see broker/credentials.py)."""
         hub_url: str | None = None
-        """Ask the hub instead: `POST {hub_url}/api/v1/broker/auth`."""
+        """Ask the hub instead: `POST` to its broker-auth path (contract/http.py)."""
         hub_service_key: str | None = None
         """Bearer key the broker presents to the hub; required with `hub_url`."""
         cache_ttl_s: float = 5.0

@@ -1,16 +1,65 @@
 """The hub's one settings object, read from `EDGEFLEET_*` environment variables and validated."""
 
+import difflib
+import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, SecretStr, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.credentials import FileEntry
 from contract import DEFAULT_PREFIX
+from contract.health import CPU_HEALTHY_MAX, MEM_HEALTHY_MAX
+from contract.homeassistant import DEFAULT_HA_PREFIX
 
 _WEAK_SECRETS = {"", "changethis", "admin", "secret", "password"}
+
+
+ENV_PREFIX = "EDGEFLEET_"
+OTHER_COMPONENTS_VARIABLES = frozenset({
+    "EDGEFLEET_STATE_DIR",          # agents: outbox, hard samples, model updates (tests, bench)
+    "EDGEFLEET_MODEL_DIR",          # fetched model files (agents, `edgefleet models`)
+    "EDGEFLEET_HUB_URL",            # `edgefleet fl --hub`
+    "EDGEFLEET_ENROLLMENT_TOKEN",   # `edgefleet provision` / `edgefleet flash --token`
+    "EDGEFLEET_PG_BIN",             # PostgreSQL binaries of the benchmark and the tests
+})
+"""`EDGEFLEET_*` variables read by other components, which the hub leaves alone (docs/hub.md).
+Besides these: `EDGEFLEET_AGENT_*` (agent overrides) and `EDGEFLEET_BROKER_<setting>` (the
+embedded broker's settings, `broker.settings.BrokerSettings`)."""
+OTHER_COMPONENTS_PREFIXES = ("EDGEFLEET_AGENT_",)
+
+
+def _broker_variables() -> set[str]:
+    from broker.settings import BrokerSettings
+
+    return {f"{ENV_PREFIX}BROKER_{name.upper()}" for name in BrokerSettings.model_fields}
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[InitErrorDetails]:
+    """One error per `EDGEFLEET_*` variable that neither the hub nor another component reads,
+    naming the closest known variable (the value is never shown: it may be a secret)."""
+    hub = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    names = [n for n in environ if n.upper().startswith(ENV_PREFIX)]
+    if not names:
+        return []
+    known = hub | OTHER_COMPONENTS_VARIABLES | _broker_variables()
+    errors: list[InitErrorDetails] = []
+    for name in sorted(names):
+        upper = name.upper()
+        if upper in known or upper.startswith(OTHER_COMPONENTS_PREFIXES):
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = (f"did you mean {close[0]}?" if close else
+                "not a hub setting (docs/hub.md lists them)")
+        errors.append(InitErrorDetails(
+            type=PydanticCustomError("unknown_setting", "unknown setting {name}; {hint}",
+                                     {"name": name, "hint": hint}),
+            loc=(name,), input=None))
+    return errors
 
 
 class Environment(StrEnum):
@@ -21,7 +70,15 @@ class Environment(StrEnum):
 class Settings(BaseSettings):
     """Every knob of the hub; defaults suit one machine, production refuses weak secrets."""
 
-    model_config = SettingsConfigDict(env_prefix="EDGEFLEET_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    def __init__(self, **values: Any) -> None:
+        # `extra="ignore"` only concerns keyword arguments: the environment is checked here,
+        # before the fields, so a mistyped variable is named rather than its default used.
+        if errors := unknown_variables(os.environ):
+            raise ValidationError.from_exception_data(type(self).__name__, errors,
+                                                      hide_input=True)
+        super().__init__(**values)
 
     environment: Environment = Environment.DEVELOPMENT
     """`production` refuses missing or default secrets and a plain-text MQTT password."""
@@ -48,7 +105,16 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_username: str | None = "hub"
     mqtt_password: SecretStr | None = None
-    mqtt_client_id: str = "edgefleet-hub"
+    mqtt_client_id: str = Field(default="edgefleet-hub", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """The client id of the hub's one MQTT connection (ingest, commands, replies, twin, acks
+    all share it), `-<mqtt_replica>` appended when set. Fixed, so a broker can pin the hub
+    account to it (docs/broker.md)."""
+    mqtt_replica: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    """Suffix of the client id when several hub replicas share one broker account (e.g. a
+    pod's ordinal): each needs its own id, or the broker cuts the other's session off."""
+    mqtt_outbox_max: int = Field(default=1000, ge=1)
+    """Commands of rounds and deployments queued while the hub has no MQTT session, sent when
+    it is back; beyond this many, sending fails (503 `mqtt_unavailable`)."""
     mqtt_persistent_session: bool = False
     """Ask the broker to queue QoS 1 traffic while the hub is away (needs an authenticated
     hub account; amqtt keeps no queue for anonymous sessions)."""
@@ -57,14 +123,14 @@ class Settings(BaseSettings):
     them from their durable outbox (end-to-end acknowledgement, docs/offload.md)."""
     mqtt_shared_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     """Subscribe to device telemetry as the shared subscription `$share/<group>/...`, so that
-    several hub replicas (same group, distinct `mqtt_client_id`) split ingest: the broker hands
-    each message to one of them. Needs a broker with shared subscriptions (Mosquitto, MQTT 5
-    brokers; not amqtt 0.12.1). None: every replica receives everything."""
+    several hub replicas (same group, distinct client ids: `mqtt_replica`) split ingest: the
+    broker hands each message to one of them. Needs a broker with shared subscriptions
+    (Mosquitto, MQTT 5 brokers; not amqtt 0.12.1). None: every replica receives everything."""
     mqtt_public_host: str | None = None
     """Broker host given to devices at enrollment (defaults to `mqtt_host`)."""
     topic_prefix: str = DEFAULT_PREFIX
     broker_service_key: SecretStr | None = None
-    """Bearer key the broker presents at `POST /api/v1/broker/auth` (its `hub_service_key`);
+    """Bearer key the broker presents at the broker-auth route (its `hub_service_key`);
     unset: that route refuses every caller."""
     broker_accounts: list[FileEntry] = Field(default_factory=list)
     """Integrator accounts the broker may admit (JSON list of `{name, kind: integrator,
@@ -75,7 +141,7 @@ class Settings(BaseSettings):
     over `$CONTROL/dynamic-security/v1` on enroll, secret rotation and delete."""
     mqtt_dynsec_username: str = "admin"
     mqtt_dynsec_password: SecretStr | None = None
-    ha_discovery_prefix: str | None = "homeassistant"
+    ha_discovery_prefix: str | None = DEFAULT_HA_PREFIX
     """Home Assistant discovery prefix; a deleted device's discovery config is cleared there.
     None: no Home Assistant clean-up."""
 
@@ -86,9 +152,9 @@ class Settings(BaseSettings):
     lost_after_intervals: int = Field(default=3, ge=2)
     """K: no heartbeat for K intervals makes a device `lost` (amqtt fires no Will for a
     half-open client, so presence is decided here)."""
-    cpu_degraded: float = Field(default=0.70, gt=0, le=1)
+    cpu_degraded: float = Field(default=CPU_HEALTHY_MAX, gt=0, le=1)
     """CPU share above which a device is degraded (the design brief's healthy band)."""
-    mem_degraded: float = Field(default=0.65, gt=0, le=1)
+    mem_degraded: float = Field(default=MEM_HEALTHY_MAX, gt=0, le=1)
     error_rate_degraded: float = Field(default=0.2, gt=0, le=1)
     """Share of failed requests between two heartbeats that makes a device degraded."""
     model_error_window_s: float = Field(default=60.0, gt=0)
@@ -109,7 +175,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Largest request body accepted (413 above)."""
     cloud_models: list[str] = ["face-detect-full", "wakeword-full"]
-    """Models served by `POST /api/v1/infer/{model}`."""
+    """Models served by the hub's infer route (contract.http.INFER)."""
     infer_max_batch: int = Field(default=8, ge=1)
     infer_queue_max: int = Field(default=256, ge=1)
     """Requests waiting per model beyond this get 503."""
@@ -133,6 +199,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'hub.db').resolve()}"
+
+    @property
+    def mqtt_session_id(self) -> str:
+        """The client id the hub connects with: `mqtt_client_id[-mqtt_replica]`."""
+        return f"{self.mqtt_client_id}-{self.mqtt_replica}" if self.mqtt_replica else (
+            self.mqtt_client_id)
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,6 +1,6 @@
 """Prometheus metrics of one hub instance, in its own registry (tests run several hubs)."""
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -35,12 +35,28 @@ class HubMetrics:
                                    "health state changes", ["to_state"], registry=r)
         self.mqtt_connected = Gauge("edgefleet_hub_mqtt_connected",
                                     "1 while the bridge is connected", registry=r)
+        self.mqtt_connections = Gauge("edgefleet_hub_mqtt_connections",
+                                      "MQTT connections this hub process holds open (all its "
+                                      "MQTT traffic shares one: 0 or 1)", registry=r)
+        self.mqtt_connects = Counter("edgefleet_hub_mqtt_connects",
+                                     "MQTT connections opened (reconnects included)",
+                                     registry=r)
+        self.mqtt_client = Info("edgefleet_hub_mqtt_client",
+                                "the client id of the hub's MQTT connection", registry=r)
+        self.mqtt_outbox = Gauge("edgefleet_hub_mqtt_outbox",
+                                 "commands queued until the MQTT session is back", registry=r)
+        self.command_replies = Counter("edgefleet_hub_command_replies",
+                                       "command replies received, by whether a caller waited",
+                                       ["waited"], registry=r)
         self.acks = Counter("edgefleet_hub_acks", "{d}/ack messages published to devices",
                             registry=r)
-        self.offload_decisions = Gauge(
-            "edgefleet_hub_device_offload_decisions",
-            "offload decisions by where and reason, from each device's latest heartbeat",
-            ["device", "where", "reason"], registry=r)
+        # Fleet-wide, no device label: series are bounded by where x reason whatever the
+        # fleet size; a device's own figures are its `last_health.counters` (registry API).
+        self.offload_decisions = Counter(
+            "edgefleet_hub_offload_decisions",
+            "offload decisions of the fleet by where and reason (growth of the agents' "
+            "offload.{where}.{reason} heartbeat counters)",
+            ["where", "reason"], registry=r)
         self.infer_latency = Histogram("edgefleet_hub_inference_seconds",
                                        "cloud inference latency (queue + compute)", ["model"],
                                        buckets=_LATENCY, registry=r)

@@ -16,9 +16,10 @@ from cloud_hub.schemas.devices import (
     DeviceUpdate,
     ServiceRecord,
 )
+from contract.health import LIVE_STATES, DeviceState
 
 TELEMETRY = (t.HealthSample, t.HealthRollup, t.Result, t.EventRow, t.DeviceError,
-             t.DeviceStateChange, t.DeviceTwin)
+             t.DeviceStateChange, t.DeviceTwin, t.CommandRecord)
 
 
 def to_public(device: t.Device) -> DevicePublic:
@@ -60,7 +61,7 @@ def create_device(session: Session, *, data: DeviceCreate, secret_hash: str, now
         id=data.id, name=data.name, site=data.site, hardware=data.hardware,
         agent_version=data.agent_version, meta=data.metadata, service_meta={},
         secret_hash=secret_hash, enrolled_with=enrolled_with, created_at=now, updated_at=now,
-        state="offline", state_reason="never connected", state_since=now,
+        state=DeviceState.OFFLINE.value, state_reason="never connected", state_since=now,
     )
     _set_tags(device, data.tags)
     _set_capabilities(device, data.capabilities)
@@ -167,7 +168,7 @@ def list_services(session: Session, *, service_id: str | None,
     if service_id:
         stmt = stmt.where(t.Device.service_id == service_id)
     if healthy_only:
-        stmt = stmt.where(t.Device.state.in_(("online", "degraded")))
+        stmt = stmt.where(t.Device.state.in_(LIVE_STATES))
     return list(session.scalars(stmt))
 
 

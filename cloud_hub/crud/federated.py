@@ -12,8 +12,7 @@ from cloud_hub.core.errors import NotFound
 from cloud_hub.db import tables as t
 from cloud_hub.federated.aggregate import gaussian_epsilon
 from cloud_hub.schemas.federated import ParticipantPublic, RoundCreate, RoundPublic, UpdatePublic
-
-LIVE_STATES = ("online", "degraded")
+from contract.health import LIVE_STATES
 
 
 def candidates(s: Session, *, model: str) -> list[str]:

@@ -22,13 +22,13 @@ from cloud_hub.schemas.registry import (
     DeviceModelReport,
     VersionPublic,
 )
-from models.training.manifest import Manifest
+from contract import ModelUpdateArgs
+from contract.http import MODEL_ARTIFACT, path
+from contract.manifest import ModelManifest
 
-API = "/api/v1"
 
-
-def manifest(row: t.ModelVersion) -> Manifest:
-    return Manifest(
+def manifest(row: t.ModelVersion) -> ModelManifest:
+    return ModelManifest(
         model=row.model,
         version=row.version,
         seq=row.seq,
@@ -54,30 +54,23 @@ def version_public(s: Session, row: t.ModelVersion) -> VersionPublic:
         created_by_round=row.created_by_round,
         note=row.note,
         created_at=row.created_at,
-        download_url=f"{API}/models/{row.model}/versions/{row.version}/artifact",
+        download_url=artifact_path(row),
     )
 
 
-def command_args(row: t.ModelVersion, deployment_id: int | None) -> dict[str, Any]:
+def command_args(row: t.ModelVersion, deployment_id: int | None) -> ModelUpdateArgs:
     """What `cmd/model-update` carries: the manifest, its signature and where to download."""
-    return {
-        "manifest": _manifest_dict(row),
-        "signature": row.signature,
-        "deployment_id": deployment_id,
-        "url": f"{API}/models/{row.model}/versions/{row.version}/artifact",
-    }
+    return ModelUpdateArgs(
+        manifest=manifest(row),
+        signature=row.signature,
+        deployment_id=deployment_id,
+        url=artifact_path(row),
+    )
 
 
-def _manifest_dict(row: t.ModelVersion) -> dict[str, Any]:
-    m = manifest(row)
-    return {
-        "model": m.model,
-        "version": m.version,
-        "seq": m.seq,
-        "sha256": m.sha256,
-        "size": m.size,
-        "format": m.format,
-    }
+def artifact_path(row: t.ModelVersion) -> str:
+    """Where a device downloads the version's bytes (device credentials)."""
+    return path(MODEL_ARTIFACT, model=row.model, version=row.version)
 
 
 def latest_version(s: Session, model: str) -> t.ModelVersion | None:

@@ -2,9 +2,10 @@
 
 Storage: `device_twins` holds the last reported twin per device (written by the ingest
 writer). The desired twin lives in the same table under a reserved key that no device id can
-take (`~` + digest; device ids are `[a-z0-9][a-z0-9_-]*`), its `state` column holding an
-envelope `{"desired", "published", "conflicts"}`. This avoids a migration while one is in
-flight elsewhere; a dedicated `device_twin_desired` table is the intended home (docs/twin.md).
+take (`~` + digest; `contract.ids.ID_PATTERN` never starts with `~`), its `state` column
+holding an envelope `{"desired", "published", "conflicts"}`. This avoids a migration while one
+is in flight elsewhere; a dedicated `device_twin_desired` table is the intended home
+(docs/twin.md).
 """
 
 import hashlib

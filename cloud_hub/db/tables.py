@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from cloud_hub.db.types import BigInt, JSONType, UTCDateTime
+from contract.health import DeviceState
 
 
 class Base(DeclarativeBase):
@@ -46,7 +47,7 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # presence: the health state machine's current state (history in device_state_changes)
-    state: Mapped[str] = mapped_column(String(16), index=True, default="offline")
+    state: Mapped[str] = mapped_column(String(16), index=True, default=DeviceState.OFFLINE.value)
     state_reason: Mapped[str | None] = mapped_column(String(200))
     state_since: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -207,6 +208,32 @@ class DeviceError(Base):
     code: Mapped[str] = mapped_column(String(32))
     error: Mapped[str] = mapped_column(Text)
     rid: Mapped[str | None] = mapped_column(String(128))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class CommandRecord(Base):
+    """A command the hub sent on `{d}/cmd/{name}` and the device's reply, one row per
+    (device, cmd_id). `sent_at` is null for a reply to a command this hub did not record,
+    `replied_at` (the device's clock) while no reply came; `ts` is when the hub first wrote
+    the row (retention)."""
+
+    __tablename__ = "commands"
+    __table_args__ = (
+        UniqueConstraint("device_id", "cmd_id", name="uq_commands_device_cmd"),
+        Index("ix_commands_device_id", "device_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    cmd_id: Mapped[str] = mapped_column(String(128))
+    args: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    code: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     ts: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 

@@ -1,4 +1,6 @@
-"""Start and stop the registry, the round service and their ticker with the hub."""
+"""Start and stop the registry, the round service, its round tasks and their ticker with the
+hub. Commands go out through the hub's messenger (its one MQTT session), or are only recorded
+when MQTT is off."""
 
 import asyncio
 import logging
@@ -11,6 +13,7 @@ from fastapi import FastAPI
 from cloud_hub.core.config import Settings
 from cloud_hub.core.db import Database
 from cloud_hub.federated.rounds import RoundService
+from cloud_hub.ingest.messenger import Messenger
 from cloud_hub.registry.commander import Commander, MqttCommander, NullCommander
 from cloud_hub.registry.service import Registry
 
@@ -31,16 +34,13 @@ async def learning(
     app: FastAPI, db: Database, settings: Settings, commander: Commander | None = None
 ) -> AsyncIterator[None]:
     """`app.state.registry` and `app.state.rounds` for the routes, a deadline ticker task."""
-    mqtt: MqttCommander | None = None
     if commander is None:
-        if settings.mqtt_enabled:
-            commander = mqtt = MqttCommander(settings)
-            mqtt.start()
-        else:
-            commander = NullCommander()
+        messenger: Messenger | None = getattr(app.state, "messenger", None)
+        commander = MqttCommander(messenger) if messenger is not None else NullCommander()
     registry = await anyio.to_thread.run_sync(Registry, db, settings, commander)
     app.state.registry = registry
     app.state.rounds = rounds = RoundService(db, registry)
+    rounds.tasks.bind(asyncio.get_running_loop())
     ticker = asyncio.create_task(_tick(rounds, settings.fl_tick_s), name="fl-tick")
     try:
         yield
@@ -48,5 +48,4 @@ async def learning(
         ticker.cancel()
         with suppress(asyncio.CancelledError):
             await ticker
-        if mqtt is not None:
-            await anyio.to_thread.run_sync(mqtt.stop)
+        await rounds.tasks.close()

@@ -1,14 +1,14 @@
 """Round orchestration, written once: start -> (keys) -> training -> aggregating -> published
 | failed. Control goes to devices as `cmd/fl-train` over MQTT; weights and updates go over
 HTTP. Every state change is a SQL transaction, so the round survives a hub restart and the
-API shows exactly what happened."""
+API shows exactly what happened. An upload stores the update and, when the round has what it
+waits for, marks it `aggregating` and signals; the round's own task aggregates, publishes
+and deploys (federated/finalize.py)."""
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import select
@@ -20,16 +20,16 @@ from cloud_hub.core.errors import Conflict, NotFound
 from cloud_hub.crud import federated as crud
 from cloud_hub.crud import registry as reg
 from cloud_hub.db import tables as t
-from cloud_hub.federated import aggregate
-from cloud_hub.federated.strategy import ClientUpdate, make_strategy
+from cloud_hub.federated.finalize import PENDING, Finalizer, close, training_engine
+from cloud_hub.federated.strategy import make_strategy
+from cloud_hub.federated.tasks import RoundTasks
 from cloud_hub.registry.service import Registry
 from cloud_hub.schemas.federated import RoundCreate
-from cloud_hub.schemas.registry import DeploymentCreate
+from contract import FlTrainArgs
+from contract.http import ROUND_KEYS, ROUND_UPDATES, ROUND_WEIGHTS, path
 from models.training import updates as wire
 
 log = logging.getLogger(__name__)
-TRAIN_COMMAND = "fl-train"
-API = "/api/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +46,14 @@ class RoundService:
     def __init__(self, db: Database, registry: Registry) -> None:
         self.db = db
         self.registry = registry
+        self.finalizer = Finalizer(db, registry)
+        self.tasks = RoundTasks(self._finalize)  # bound to the loop by the lifespan
 
     # --- the model ---
 
-    @cached_property
+    @property
     def _engine(self) -> Any:
-        from models.training import engine
-
-        return engine
-
-    @cached_property
-    def _validation(self) -> Any:
-        from models.datasets.engine import held_out
-
-        return held_out(2000)
+        return training_engine()
 
     def _base(self, s: Session, model: str) -> tuple[t.ModelVersion, np.ndarray]:
         """The latest version and its weights; the seed version is registered if none."""
@@ -133,33 +127,36 @@ class RoundService:
             if not config.secure_aggregation:
                 row.state = "training"
             round_id = row.id
-        phase = "keys" if config.secure_aggregation else "train"
+        phase: Literal["keys", "train"] = "keys" if config.secure_aggregation else "train"
         for device in picked:
-            self.registry.commander.send(device, TRAIN_COMMAND, self._args(round_id, config, phase))
+            self.registry.commander.send(device, self._args(round_id, config, phase))
         return round_id
 
     def _args(
-        self, round_id: int, config: RoundCreate, phase: str, peers: dict[str, str] | None = None
-    ) -> dict[str, Any]:
+        self,
+        round_id: int,
+        config: RoundCreate,
+        phase: Literal["keys", "train"],
+        peers: dict[str, str] | None = None,
+    ) -> FlTrainArgs:
         privacy = config.privacy
-        clip = privacy.clip_norm if privacy else None
-        return {
-            "round_id": round_id,
-            "phase": phase,
-            "model": config.model,
-            "weights_url": f"{API}/fl/rounds/{round_id}/weights",
-            "upload_url": f"{API}/fl/rounds/{round_id}/updates",
-            "keys_url": f"{API}/fl/rounds/{round_id}/keys",
-            "epochs": config.local_epochs,
-            "learning_rate": config.learning_rate,
-            "batch_size": config.batch_size,
-            "quantization": config.quantization,
-            "clip_norm": clip,
-            "secure": config.secure_aggregation,
-            "weight_by_samples": privacy is None,
-            "peers": peers or {},
-            "seed": config.seed,
-        }
+        return FlTrainArgs(
+            round_id=round_id,
+            phase=phase,
+            model=config.model,
+            weights_url=path(ROUND_WEIGHTS, round_id=round_id),
+            upload_url=path(ROUND_UPDATES, round_id=round_id),
+            keys_url=path(ROUND_KEYS, round_id=round_id),
+            epochs=config.local_epochs,
+            learning_rate=config.learning_rate,
+            batch_size=config.batch_size,
+            quantization=config.quantization,
+            clip_norm=privacy.clip_norm if privacy else None,
+            secure=config.secure_aggregation,
+            weight_by_samples=privacy is None,
+            peers=peers or {},
+            seed=config.seed,
+        )
 
     # --- secure aggregation key exchange ---
 
@@ -200,9 +197,7 @@ class RoundService:
             row.deadline = now + timedelta(seconds=config.deadline_s)
             peers = {d: k for d, k in keyed.items() if k is not None}
         for device in peers:
-            self.registry.commander.send(
-                device, TRAIN_COMMAND, self._args(round_id, config, "train", peers)
-            )
+            self.registry.commander.send(device, self._args(round_id, config, "train", peers))
 
     # --- updates ---
 
@@ -257,7 +252,10 @@ class RoundService:
         part = s.get(t.FlParticipant, (row.id, device))
         if part is None or (part.state in ("invited", "dropped") and config.secure_aggregation):
             return refuse("not_participant", f"{device} was not given round {row.id}")
-        if row.state != "training":
+        # open during an async buffer step too (the round still waits for someone then)
+        buffer_step = row.state == "aggregating" and any(
+            p.state in PENDING for p in crud.participants(s, row.id))
+        if row.state != "training" and not buffer_step:
             return refuse("round_closed", f"round {row.id} is {row.state}")
         if crud.has_accepted(s, row.id, device):
             return refuse("duplicate", f"{device} already sent an update in round {row.id}")
@@ -319,178 +317,29 @@ class RoundService:
         size: int = self._engine.SHAPE.size
         return size
 
-    # --- aggregation ---
+    # --- aggregation: decided here, done by the round's task ---
 
     def advance(self, round_id: int, *, deadline_passed: bool = False) -> None:
-        """Aggregate when the round has what it waits for (all participants, a full async
-        buffer, or the deadline); publish or fail."""
-        deploy: tuple[str, str] | None = None
+        """Signal the round's task when the round has what it waits for (all participants, a
+        full async buffer, or the deadline); fail it at once when it cannot be aggregated."""
         with self.db.session(write=True) as s:
             row = crud.lock_round(s, round_id)
             if row.state != "training":
                 return
             config = RoundCreate.model_validate(row.config)
-            parts = crud.participants(s, round_id)
-            pending = [p for p in parts if p.state in ("invited", "keyed")]
+            pending = [p for p in crud.participants(s, round_id) if p.state in PENDING]
             fresh = crud.unaggregated(s, round_id)
-            if config.mode == "async" and len(fresh) >= config.buffer_size and pending:
-                self._aggregate(s, row, config, fresh, final=False)
-                return
-            if pending and not deadline_passed:
-                return
-            deploy = self._finish(s, row, config, parts, pending)
-        if deploy is not None:
-            self.registry.deploy(deploy[0], DeploymentCreate(version=deploy[1]))
+            buffer_full = config.mode == "async" and len(fresh) >= config.buffer_size
+            if pending and buffer_full:
+                row.state, row.updated_at = "aggregating", utcnow()  # a buffer step
+            elif (pending and not deadline_passed) or not close(s, row, config, pending):
+                return  # still waiting, or failed at once (nothing to aggregate)
+        self.tasks.signal(round_id)
 
-    def _finish(
-        self,
-        s: Session,
-        row: t.FlRound,
-        config: RoundCreate,
-        parts: list[t.FlParticipant],
-        pending: list[t.FlParticipant],
-    ) -> tuple[str, str] | None:
-        now = utcnow()
-        for p in pending:
-            p.state = "dropped"
-        accepted = crud.accepted(s, row.id)
-        if config.secure_aggregation and pending:
-            names = ", ".join(p.device_id for p in pending)
-            crud.fail(
-                row,
-                f"secure aggregation: {names} dropped out after the key exchange; "
-                "their pairwise masks cannot be removed, so the sum is unusable. "
-                "No individual update was stored; start a new round.",
-                now,
-            )
-            row.accumulator = None
-            return None
-        if len(accepted) < config.min_clients:
-            crud.fail(
-                row,
-                f"{len(accepted)} accepted update(s) by the deadline, "
-                f"min_clients is {config.min_clients}",
-                now,
-            )
-            return None
-        fresh = crud.unaggregated(s, row.id)
-        if fresh or row.step == 0:
-            self._aggregate(s, row, config, fresh, final=True)
-        if row.state == "failed":
-            return None
-        version = self._publish(s, row, config, accepted)
-        return (row.model, version) if config.deploy == "all" else None
-
-    def _aggregate(
-        self,
-        s: Session,
-        row: t.FlRound,
-        config: RoundCreate,
-        fresh: list[t.FlUpdate],
-        *,
-        final: bool,
-    ) -> None:
-        start = time.perf_counter()
-        row.state = "aggregating"
-        weights = np.frombuffer(row.weights or b"", np.float32).astype(np.float64)
-        rng = np.random.default_rng([config.seed, row.id, row.step])
-        privacy = config.privacy
-        if config.secure_aggregation:
-            total = wire.from_fixed(np.frombuffer(row.accumulator or b"", np.uint64))
-            weight_sum = sum(u.samples or 0 for u in fresh) if privacy is None else len(fresh)
-            delta = (
-                aggregate.dp_mean(
-                    total, weight_sum, privacy.clip_norm, privacy.noise_multiplier, rng
-                )
-                if privacy
-                else total / max(weight_sum, 1)
-            )
-            row.accumulator = None
-        else:
-            updates = [
-                ClientUpdate(
-                    u.device_id,
-                    wire.decode_update(u.blob or b"", weights.size).to_float(),
-                    u.samples or 1,
-                    u.staleness or 0,
-                )
-                for u in fresh
-            ]
-            updates = self._drop_outliers(fresh, updates, config)
-            if not updates:
-                crud.fail(row, "every update of the round was rejected", utcnow())
-                return
-            if privacy is not None:
-                updates = [
-                    ClientUpdate(
-                        u.device_id, wire.clip_l2(u.delta, privacy.clip_norm), 1, u.staleness
-                    )
-                    for u in updates
-                ]
-            strategy = make_strategy(
-                config.aggregation, trim=config.trim, staleness_alpha=config.staleness_alpha
-            )
-            delta = strategy.aggregate_train(updates)
-            if privacy is not None:
-                delta = delta + aggregate.gaussian_noise(
-                    delta.size, privacy.noise_multiplier * privacy.clip_norm / len(updates), rng
-                )
-        for u in fresh:
-            u.aggregated = u.accepted
-        row.weights = (weights + delta).astype(np.float32).tobytes()
-        row.step += 1
-        row.state = "training" if not final else "aggregating"
-        row.aggregation_ms = round(
-            (row.aggregation_ms or 0.0) + (time.perf_counter() - start) * 1000.0, 3
-        )
-        row.updated_at = utcnow()
-
-    def _drop_outliers(
-        self, rows: list[t.FlUpdate], updates: list[ClientUpdate], config: RoundCreate
-    ) -> list[ClientUpdate]:
-        if len(updates) < 3:
-            return updates
-        norms = np.array([np.linalg.norm(u.delta) for u in updates])
-        flags = aggregate.norm_outliers(norms, config.outlier_threshold)
-        for row, flag, norm in zip(rows, flags, norms, strict=True):
-            if flag:
-                row.accepted, row.reason = False, "outlying_norm"
-                row.detail = f"norm {norm:.3g} vs median {float(np.median(norms)):.3g}"
-        return [u for u, flag in zip(updates, flags, strict=True) if not flag]
-
-    def _publish(
-        self, s: Session, row: t.FlRound, config: RoundCreate, accepted: list[t.FlUpdate]
-    ) -> str:
-        from models.training import mlp
-        from models.training.onnx_export import export_onnx
-
-        start = time.perf_counter()
-        params = np.frombuffer(row.weights or b"", np.float32).copy()
-        shape = self._engine.SHAPE
-        val = self._validation
-        metrics = crud.client_metrics(accepted)
-        metrics["validation_accuracy"] = round(mlp.accuracy(shape, params, val.x, val.y), 4)
-        metrics["clients"] = len([u for u in accepted if u.aggregated])
-        version = reg.register_version(
-            s,
-            store=self.registry.store,
-            key=self.registry.key,
-            model=row.model,
-            content=export_onnx(shape, params),
-            fmt="onnx",
-            now=utcnow(),
-            weights=params.astype("<f4").tobytes(),
-            parent_id=row.base_version_id,
-            metrics=metrics,
-            round_id=row.id,
-            note=f"federated round {row.id}",
-        )
-        row.result_version_id, row.metrics, row.state = version.id, metrics, "published"
-        row.aggregation_ms = round(
-            (row.aggregation_ms or 0.0) + (time.perf_counter() - start) * 1000.0, 3
-        )
-        row.updated_at = utcnow()
-        return version.version
+    def _finalize(self, round_id: int) -> None:
+        """The round's task: aggregate, then look again (uploads kept coming meanwhile)."""
+        self.finalizer.run(round_id)
+        self.advance(round_id)
 
     # --- deadlines ---
 
@@ -505,6 +354,10 @@ class RoundService:
                     )
                 )
             )
+            stranded = list(s.scalars(select(t.FlRound.id).where(t.FlRound.state == "aggregating")))
+        for round_id in stranded:  # marked, but no task took it (the hub stopped meanwhile)
+            if not self.tasks.running(round_id):
+                self.tasks.signal(round_id, again=False)
         for round_id, state in due:
             try:
                 if state == "open":

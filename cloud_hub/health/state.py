@@ -1,5 +1,7 @@
 """The per-device health state machine, as pure functions over a small runtime record.
 
+The states (`contract.health.DeviceState`) and the CPU/memory bands are the contract's:
+
 online    -- heartbeats arrive on time and every figure is inside its band
 degraded  -- heartbeat late, CPU or memory over threshold, a model error within the window,
              or the error rate between two heartbeats over threshold
@@ -9,15 +11,11 @@ lost      -- no heartbeat for K intervals; needed because amqtt never fires the 
 """
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from contract.health import CPU_HEALTHY_MAX, MEM_HEALTHY_MAX, DeviceState
 
-class State(StrEnum):
-    ONLINE = "online"
-    DEGRADED = "degraded"
-    OFFLINE = "offline"
-    LOST = "lost"
+State = DeviceState  # the short name the hub uses
 
 
 @dataclass(frozen=True)
@@ -25,8 +23,8 @@ class Thresholds:
     interval_s: float = 10.0
     late_factor: float = 1.5
     lost_after: int = 3
-    cpu: float = 0.70
-    mem: float = 0.65
+    cpu: float = CPU_HEALTHY_MAX
+    mem: float = MEM_HEALTHY_MAX
     error_rate: float = 0.2
     model_error_window_s: float = 60.0
 

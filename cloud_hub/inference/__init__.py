@@ -1,1 +1,1 @@
-"""Cloud inference: the full models behind `POST /api/v1/infer/{model}`, micro-batched."""
+"""Cloud inference: the full models behind the infer route (contract.http.INFER), batched."""

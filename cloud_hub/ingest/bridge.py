@@ -1,26 +1,39 @@
-"""The MQTT side of ingest: one aiomqtt session, owned by the app's lifespan.
+"""The hub's one MQTT connection, owned by the app's lifespan: ingest in, the messenger out.
 
 It subscribes to every device's status, health, twin/reported, result, event and error topics
-and hands each message to the writer thread without touching SQL. When the writer's queue is
-full it stops reading, so backpressure reaches the broker instead of memory growing. The
-reconnect loop sits outside `async with Client` (aiomqtt's recommended shape).
+(shared among replicas with `mqtt_shared_group`) and to every device's command replies (never
+shared: the replica that sent a command is the one waiting for its reply). Messages go to the
+writer thread without touching SQL; when its queue is full the bridge stops reading, so
+backpressure reaches the broker instead of memory growing. Replies also go to the messenger,
+which hands them to their waiters; everything the hub publishes goes through the messenger on
+this same session. One client id per process: `mqtt_client_id[-mqtt_replica]`.
+
+The reconnect loop sits outside `async with Client` (aiomqtt's recommended shape); tenacity
+waits between attempts (exponential, with jitter), from its first delay again after every
+session that was established.
 """
 
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import aiomqtt
+from aiomqtt import MqttError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from cloud_hub.core.config import Settings
 from cloud_hub.core.metrics import HubMetrics
+from cloud_hub.ingest.messenger import Messenger
 from cloud_hub.ingest.rows import Batch
 from cloud_hub.ingest.writer import INGESTED_KINDS, Inbound, IngestWriter
-from contract import Ack, Topics, encode
+from contract import Ack, Kind, Topics, encode
 from contract.topics import SPEC_BY_KIND
 
 log = logging.getLogger(__name__)
 ACK_CHUNK = 500  # msg_ids per `{d}/ack` message (~17 kB)
+REPLY_KINDS = (Kind.CMD_REPLY,)
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.2, 10.0
 
 
 def subscriptions(topics: Topics, shared_group: str | None = None) -> list[tuple[str, int]]:
@@ -31,46 +44,90 @@ def subscriptions(topics: Topics, shared_group: str | None = None) -> list[tuple
             for kind in INGESTED_KINDS]
 
 
+def reply_subscriptions(topics: Topics) -> list[tuple[str, int]]:
+    """(filter, QoS) of every device's command replies (`+/cmd/+/reply`), never shared."""
+    return [(topics.filter(kind), max(1, SPEC_BY_KIND[kind].qos)) for kind in REPLY_KINDS]
+
+
+def reconnect_backoff(before_sleep: Callable[[RetryCallState], None]) -> AsyncRetrying:
+    """Retry on MqttError forever; after failed attempt n wait 0.2 s * 2**(n-1) plus up to
+    0.2 s of jitter, at most 10 s. Every `async for` over it starts again from attempt 1."""
+    return AsyncRetrying(
+        wait=wait_exponential_jitter(multiplier=RECONNECT_MIN_S, max=RECONNECT_MAX_S,
+                                     jitter=RECONNECT_MIN_S),
+        retry=retry_if_exception_type(MqttError), before_sleep=before_sleep, reraise=True)
+
+
 class MqttBridge:
-    def __init__(self, settings: Settings, writer: IngestWriter, metrics: HubMetrics) -> None:
+    def __init__(self, settings: Settings, writer: IngestWriter, metrics: HubMetrics,
+                 messenger: Messenger | None = None) -> None:
         self.settings, self.writer, self.metrics = settings, writer, metrics
         self.topics = Topics(settings.topic_prefix)
+        self.client_id = settings.mqtt_session_id
+        self.messenger = messenger or Messenger(self.topics, metrics, writer,
+                                                outbox_max=settings.mqtt_outbox_max)
         self.connected = asyncio.Event()
-        self._client_now: aiomqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._acks: set[asyncio.Task[None]] = set()
+        metrics.mqtt_client.info({"client_id": self.client_id})
         if settings.mqtt_acks:
             writer.listeners.append(self._committed)
 
     def _client(self) -> aiomqtt.Client:
         s = self.settings
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             s.mqtt_host, s.mqtt_port, username=s.mqtt_username,
             password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
-            identifier=s.mqtt_client_id, clean_session=not s.mqtt_persistent_session,
+            identifier=self.client_id, clean_session=not s.mqtt_persistent_session,
             keepalive=30, timeout=10)
+        client.pending_calls_threshold = 10_000  # a rollout publishes its commands at once
+        return client
 
     async def run(self) -> None:
+        """Connect, serve, reconnect with backoff; returns only when cancelled."""
         self._loop = asyncio.get_running_loop()
-        backoff = 0.2
-        while True:
-            try:
-                async with self._client() as client:
-                    await client.subscribe(
-                        subscriptions(self.topics, self.settings.mqtt_shared_group))
-                    self._client_now = client
-                    self._set_connected(True)
-                    backoff = 0.2
-                    log.info("mqtt bridge connected", extra={"broker": self._where()})
-                    await self._pump(client)
-            except aiomqtt.MqttError as exc:
-                log.warning("mqtt bridge disconnected: %s; retrying in %.1f s", exc, backoff,
-                            extra={"broker": self._where()})
-            finally:
-                self._client_now = None
-                self._set_connected(False)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+        self.messenger.bind(self._loop)
+        ended: MqttError | None = None  # what ended the last established session
+        while True:  # one round of attempts per established session: the backoff restarts
+            async for attempt in reconnect_backoff(self._reconnecting):
+                with attempt:
+                    if ended is not None:  # counts as this round's first failure, so the
+                        error, ended = ended, None  # reconnect waits the first delay
+                        raise error
+                    ended = await self._session()
+
+    async def _session(self) -> MqttError:
+        """One connection: raises MqttError if it cannot be established (subscriptions
+        included); once it was, serves it and returns the error that ended it."""
+        established = opened = False
+        try:
+            async with self._client() as client:
+                opened = True
+                self.metrics.mqtt_connections.inc()
+                self.metrics.mqtt_connects.inc()
+                await client.subscribe([
+                    *subscriptions(self.topics, self.settings.mqtt_shared_group),
+                    *reply_subscriptions(self.topics)])
+                self.messenger.attach(client)
+                self._set_connected(True)
+                established = True
+                log.info("mqtt bridge connected", extra={"broker": self._where(),
+                                                         "client_id": self.client_id})
+                await self._pump(client)
+            return MqttError("the broker ended the session")
+        except MqttError as exc:
+            if not established:
+                raise
+            return exc
+        finally:
+            self.messenger.detach()
+            self._set_connected(False)
+            if opened:
+                self.metrics.mqtt_connections.dec()
+
+    def _reconnecting(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.warning("mqtt bridge disconnected: %s; retrying in %.1f s", error,
+                    state.upcoming_sleep, extra={"broker": self._where()})
 
     async def _pump(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -78,21 +135,15 @@ class MqttBridge:
             if not isinstance(payload, bytes | bytearray):
                 payload = str(payload).encode() if payload is not None else b""
             inbound = Inbound(message.topic.value, bytes(payload), time.time())
+            if inbound.topic.endswith("/reply"):
+                self.messenger.deliver_reply(inbound)
             if not self.writer.offer(inbound):  # writer full: stop reading (backpressure)
                 await asyncio.to_thread(self.writer.put, inbound)
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1,
                       retain: bool = False) -> bool:
-        """Publish on the bridge's session (twin desired, HA removal); False without one."""
-        client = self._client_now
-        if client is None:
-            return False
-        try:
-            await client.publish(topic, payload, qos=qos, retain=retain)
-        except aiomqtt.MqttError as exc:
-            log.warning("publish to %s failed: %s", topic, exc)
-            return False
-        return True
+        """Publish through the messenger (twin desired, HA removal); False without a session."""
+        return await self.messenger.try_publish(topic, payload, qos=qos, retain=retain)
 
     # ---- end-to-end acks: after the writer committed a batch ------------------------------
     def _committed(self, batch: Batch) -> None:
@@ -101,22 +152,11 @@ class MqttBridge:
             self._loop.call_soon_threadsafe(self._send_acks, batch.acks)
 
     def _send_acks(self, acks: dict[str, list[str]]) -> None:
-        client = self._client_now
-        if client is None:  # no session: the devices re-send, ingest is idempotent
-            return
+        """No session: nothing is sent; the devices re-send and ingest is idempotent."""
         for device, ids in acks.items():
             for i in range(0, len(ids), ACK_CHUNK):
                 payload = encode(Ack(msg_ids=ids[i : i + ACK_CHUNK]))
-                task = asyncio.create_task(self._publish_ack(client, device, payload))
-                self._acks.add(task)
-                task.add_done_callback(self._acks.discard)
-
-    async def _publish_ack(self, client: aiomqtt.Client, device: str, payload: bytes) -> None:
-        try:
-            await client.publish(self.topics.ack(device), payload, qos=1)
-            self.metrics.acks.inc()
-        except aiomqtt.MqttError as exc:
-            log.debug("ack to %s not sent: %s", device, exc)
+                self.messenger.post(self.topics.ack(device), payload, sent=self.metrics.acks)
 
     def _set_connected(self, up: bool) -> None:
         (self.connected.set if up else self.connected.clear)()

@@ -22,6 +22,8 @@ class Batch:
     versions: dict[str, str] = field(default_factory=dict)
     minutes: set[int] = field(default_factory=set)
     acks: dict[str, list[str]] = field(default_factory=dict)  # device -> msg_ids to acknowledge
+    # (device, cmd_id) -> `commands` row: sent by the hub and/or replied (ingest/commands.py)
+    commands: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def ack(self, device: str, msg_id: str | None) -> None:
         if msg_id:

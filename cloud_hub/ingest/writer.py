@@ -25,10 +25,13 @@ from cloud_hub.core.db import Database
 from cloud_hub.core.metrics import HubMetrics
 from cloud_hub.db import tables as t
 from cloud_hub.health import state as hs
+from cloud_hub.ingest import commands as cmds
 from cloud_hub.ingest import rows as r
 from cloud_hub.ingest import sql
 from cloud_hub.ingest.order import DeviceOrder, Verdict
 from contract import (
+    Command,
+    CommandReply,
     ContractError,
     Delivery,
     ErrorCode,
@@ -46,6 +49,9 @@ from contract import (
 log = logging.getLogger(__name__)
 INGESTED_KINDS = (Kind.STATUS, Kind.HEALTH, Kind.TWIN_REPORTED, Kind.RESULT, Kind.EVENT,
                   Kind.ERROR)
+# besides those: every device's command replies (the bridge), and the hub's own commands as
+# it published them (the messenger; the bridge does not subscribe to `cmd`)
+STORED_KINDS = (*INGESTED_KINDS, Kind.CMD_REPLY, Kind.CMD)
 _UNKNOWN_TTL_S = 5.0
 
 
@@ -278,7 +284,7 @@ class IngestWriter:
             self._reject("unknown", "bad_topic")
             return None
         kind, device = parsed.kind, parsed.device
-        if kind not in INGESTED_KINDS:
+        if kind not in STORED_KINDS:
             self._reject(kind, "not_ingested")
             return None
         rt = self._runtime(device, m.received)
@@ -323,12 +329,21 @@ class IngestWriter:
         if isinstance(msg_id, str):
             batch.ack(device, msg_id)
 
-    def _offload_metrics(self, device: str, counters: dict[str, int]) -> None:
-        """`offload.{where}.{reason}` counters of the agent -> the hub's /metrics."""
-        for name, value in counters.items():
+    def _offload_metrics(self, h: Health, previous: dict[str, Any] | None) -> None:
+        """What the agent's `offload.{where}.{reason}` counters grew by since its `previous`
+        heartbeat -> the fleet-wide counter on /metrics (no device label: docs/hub.md). A
+        device never heard from, or whose agent restarted (`seq` back), counts from zero."""
+        before: dict[str, Any] = {}
+        if previous is not None and h.seq > int(previous.get("seq", -1)):
+            before = previous.get("counters") or {}
+        for name, value in h.counters.items():
             parts = name.split(".")
-            if len(parts) == 3 and parts[0] == "offload":
-                self.metrics.offload_decisions.labels(device, parts[1], parts[2]).set(value)
+            if len(parts) != 3 or parts[0] != "offload":
+                continue
+            last = before.get(name, 0)
+            grown = value - last if isinstance(last, int) and value >= last else value
+            if grown > 0:
+                self.metrics.offload_decisions.labels(parts[1], parts[2]).inc(grown)
 
     def _transition(self, device: str, rt: hs.Runtime, tr: hs.Transition | None, now: float,
                     batch: r.Batch) -> None:
@@ -348,10 +363,10 @@ class IngestWriter:
             h = decode(Health, m.payload)
             self._in_turn(device, h.delivery)
             batch.ack(device, h.msg_id)
-            self._offload_metrics(device, h.counters)
             batch.health.append(r.health_row(device, h))
             batch.minutes.add(batch.health[-1]["minute"])
             if h.ts.timestamp() > rt.last_health_ts:  # a redelivery or backlog is history only
+                self._offload_metrics(h, rt.last_health)
                 summary = r.health_summary(h)
                 self._transition(device, rt, hs.on_health(rt, summary, now, self.th), now,
                                  batch)
@@ -379,6 +394,13 @@ class IngestWriter:
                 self._transition(device, rt, hs.on_model_error(rt, now), now, batch)
         elif kind is Kind.TWIN_REPORTED:
             batch.twins[device] = decode(TwinReported, m.payload)
+        elif kind is Kind.CMD_REPLY:
+            name = self.topics.parse(m.topic).name or ""
+            cmds.add_reply(batch.commands, device, name, decode(CommandReply, m.payload), now)
+        elif kind is Kind.CMD:  # the hub's own command: the device was not seen
+            name = self.topics.parse(m.topic).name or ""
+            cmds.add_sent(batch.commands, device, name, decode(Command, m.payload), now)
+            return
         if rt.last_seen is None or now > rt.last_seen:
             rt.last_seen = now
         batch.touched.add(device)
@@ -395,6 +417,7 @@ class IngestWriter:
             sql.bulk_insert_ignore(s, t.Result, batch.results)
             sql.bulk_insert_ignore(s, t.EventRow, batch.events)
             sql.bulk_insert_ignore(s, t.DeviceError, batch.errors)
+            cmds.write(s, batch.commands)
             if batch.state_changes:
                 s.execute(insert(t.DeviceStateChange), batch.state_changes)
             self._write_twins(s, batch.twins)
@@ -460,5 +483,5 @@ class IngestWriter:
             s.execute(delete(t.HealthRollup).where(t.HealthRollup.minute < rollup_cut))
             s.execute(delete(t.DeviceStateChange)
                       .where(t.DeviceStateChange.ts < _dt(now - st.health_rollup_retention_s)))
-            for table in (t.Result, t.EventRow, t.DeviceError):
+            for table in (t.Result, t.EventRow, t.DeviceError, t.CommandRecord):
                 s.execute(delete(table).where(table.ts < results_cut))

@@ -11,9 +11,9 @@ import logging
 import anyio.from_thread
 from fastapi import FastAPI
 
-from broker.acl import ha_discovery_topic
 from cloud_hub.core.config import Settings
 from cloud_hub.integrations.mqtt import publish
+from contract.homeassistant import ha_discovery_topic
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from cloud_hub.registry.store import ArtifactStore
 from cloud_hub.schemas.registry import DeploymentCreate
 
 log = logging.getLogger(__name__)
-UPDATE_COMMAND = "model-update"
 
 
 class Registry:
@@ -39,7 +38,7 @@ class Registry:
             assert version is not None
             args, targets, dep_id = crud.command_args(version, dep.id), dep.devices, dep.id
         for device in targets:
-            self.commander.send(device, UPDATE_COMMAND, args)
+            self.commander.send(device, args)
         return dep_id
 
     def check_canaries(self) -> None:
@@ -125,7 +124,7 @@ class Registry:
             args, devices = crud.command_args(restored, dep.id), list(dep.devices)
         log.warning("canary deployment %s rolled back: %s", dep_id, reason)
         for device in devices:
-            self.commander.send(device, UPDATE_COMMAND, args)
+            self.commander.send(device, args)
 
     def _finish(self, dep_id: int, state: str, reason: str) -> None:
         with self.db.session(write=True) as s:

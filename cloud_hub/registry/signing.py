@@ -7,7 +7,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from models.training.manifest import Manifest, sign
+from contract.manifest import ModelManifest
+from models.training.manifest import sign
 
 
 class SigningKey:
@@ -18,7 +19,7 @@ class SigningKey:
         )
         self.public_key_b64 = base64.b64encode(raw_public).decode()
 
-    def sign(self, manifest: Manifest) -> str:
+    def sign(self, manifest: ModelManifest) -> str:
         raw = self._key.private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from contract.topics import DEVICE_ID_RE
+from contract import ids
 
-DeviceId = Annotated[str, Field(pattern=DEVICE_ID_RE.pattern, examples=["cam-kitchen-01"])]
+DeviceId = Annotated[ids.DeviceId, Field(examples=["cam-kitchen-01"])]
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:=/-]{0,99}$")]
 ModelId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
 MAX_METADATA_BYTES = 16 * 1024

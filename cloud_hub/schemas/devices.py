@@ -1,7 +1,7 @@
 """Devices: registry record, service registration and health state."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -12,8 +12,10 @@ from cloud_hub.schemas.common import (
     RequestModel,
     Tags,
 )
+from contract.enrollment import Enrollment
+from contract.health import DeviceState
 
-State = Literal["online", "degraded", "offline", "lost"]
+State = DeviceState
 
 
 SENSOR_TOPICS_KEY = "sensor_topics"
@@ -80,21 +82,9 @@ class DevicePublic(BaseModel):
     updated_at: datetime
 
 
-class MqttAccess(BaseModel):
-    host: str
-    port: int
-    username: str = Field(description="the device id")
-    topic_prefix: str
+class DeviceCredentials(Enrollment):
+    """Shown once: the contract's enrollment answer plus the device's registry record."""
 
-
-class DeviceCredentials(BaseModel):
-    """Shown once: the device authenticates with `device_id` + `device_secret` (HTTP Basic
-    on the hub API, username/password on the broker)."""
-
-    device_id: str
-    device_secret: str
-    hub_url: str
-    mqtt: MqttAccess
     device: DevicePublic
 
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from cloud_hub.schemas.common import MAX_ROW_ID, RequestModel, Tag
+from contract.manifest import ModelManifest
 
 
 class SigningKeyPublic(BaseModel):
@@ -13,15 +14,11 @@ class SigningKeyPublic(BaseModel):
     public_key: str = Field(description="raw 32-byte Ed25519 public key, base64; devices pin it")
 
 
-class VersionPublic(BaseModel):
+class VersionPublic(ModelManifest):
+    """A registered version: its manifest (what a `model-update` command carries) and more."""
+
     id: int
-    model: str
-    version: str
-    seq: int = Field(description="grows per model; devices refuse a version not above theirs")
     parent: str | None = Field(description="version this one was derived from")
-    format: str
-    sha256: str
-    size: int
     signature: str = Field(
         description="Ed25519 over the manifest (model, version, seq, sha256, size, format), base64"
     )

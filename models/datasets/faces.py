@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.datasets import default_data_dir
+from models.files import write_atomic
 
 Image = npt.NDArray[np.uint8]
 BoxT = tuple[float, float, float, float]
@@ -361,16 +362,14 @@ def load_faces(
             continue
         sample = make_sample(i, seed, **kwargs)
         root.mkdir(parents=True, exist_ok=True)
-        tmp = jpg.with_suffix(".tmp")
-        tmp.write_bytes(sample.jpeg)
-        tmp.replace(jpg)
+        write_atomic(jpg, sample.jpeg)
         cached[i] = sample.label()
         samples.append(sample)
         dirty = True
     if dirty:
-        tmp = labels_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({str(k): v for k, v in sorted(cached.items())}, indent=1))
-        tmp.replace(labels_path)
+        write_atomic(
+            labels_path, json.dumps({str(k): v for k, v in sorted(cached.items())}, indent=1)
+        )
     return samples
 
 

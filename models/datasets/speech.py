@@ -22,11 +22,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 import wave
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -36,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.datasets import default_data_dir
+from models.files import write_atomic
 
 SAMPLE_RATE = 16_000
 FORMAT_VERSION = 1
@@ -208,9 +207,7 @@ def synthesize(
         raw, rate = _read_wav(out.read_bytes())
     x = _trim(_resample(raw, rate, SAMPLE_RATE))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = cache.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp_path.write_bytes(to_wav(_to_int16(x)))
-    tmp_path.replace(cache)
+    write_atomic(cache, to_wav(_to_int16(x)))
     x, _ = _read_wav(cache.read_bytes())  # identical whether fresh or cached
     return x
 
@@ -359,16 +356,12 @@ def load_speech(
             continue
         clip = make_clip(spec, base)
         root.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(clip.wav)
-        tmp.replace(path)
+        write_atomic(path, clip.wav)
         cached[str(i)] = clip.meta()
         clips.append(clip)
         dirty = True
     if dirty:
-        tmp = labels_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
-        tmp.replace(labels_path)
+        write_atomic(labels_path, json.dumps(cached, indent=1, sort_keys=True))
     return clips
 
 

@@ -1,12 +1,11 @@
 """The `engine-fault` model: its shape, the seed version built here, and its file."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from models.datasets import engine as data
+from models.files import write_atomic as write_atomic  # also imported from here
 from models.training import mlp
 from models.training.onnx_export import export_onnx
 
@@ -21,21 +20,6 @@ def seed_params(seed: int = 0) -> np.ndarray:
     x = np.concatenate([e.x for e in engines])
     y = np.concatenate([e.y for e in engines])
     return mlp.train(SHAPE, mlp.init_params(SHAPE, seed), x, y, epochs=3, lr=0.1, seed=seed)
-
-
-def write_atomic(path: Path, content: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build_seed(directory: Path) -> Path:

@@ -1,44 +1,17 @@
-"""The signed manifest of a model artifact: the hub signs it (Ed25519), devices verify it
-against the public key they pinned at enrollment before loading anything."""
+"""Signing and verifying a model manifest (`contract.manifest.ModelManifest`): the hub signs
+it (Ed25519), devices verify it against the public key they pinned at enrollment before
+loading anything."""
 
 import base64
-import json
-from dataclasses import asdict, dataclass
-from typing import Any
 
-DOMAIN = b"edgefleet-model-manifest-v1\n"
+from contract.manifest import ModelManifest
 
 
 class SignatureError(ValueError):
     """The manifest is unsigned or its signature does not verify with the pinned key."""
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    model: str
-    version: str
-    seq: int  # grows per model; a device refuses anything not above what it runs
-    sha256: str
-    size: int
-    format: str
-
-    def signed_bytes(self) -> bytes:
-        body = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-        return DOMAIN + body.encode()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Manifest":
-        return cls(
-            model=str(data["model"]),
-            version=str(data["version"]),
-            seq=int(data["seq"]),
-            sha256=str(data["sha256"]),
-            size=int(data["size"]),
-            format=str(data["format"]),
-        )
-
-
-def sign(manifest: Manifest, private_key_raw: bytes) -> str:
+def sign(manifest: ModelManifest, private_key_raw: bytes) -> str:
     """Base64 Ed25519 signature of the manifest with a raw 32-byte private key."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -46,7 +19,7 @@ def sign(manifest: Manifest, private_key_raw: bytes) -> str:
     return base64.b64encode(key.sign(manifest.signed_bytes())).decode()
 
 
-def verify(manifest: Manifest, signature: str | None, public_key_b64: str) -> None:
+def verify(manifest: ModelManifest, signature: str | None, public_key_b64: str) -> None:
     """Raise SignatureError unless `signature` is the pinned key's signature of `manifest`."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey

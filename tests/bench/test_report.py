@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from edgefleet.bench import report as r
+from edgefleet.bench.plots import bar_chart
 
 
 def test_percentile_and_summary() -> None:
@@ -73,7 +74,7 @@ def test_write_report_json_structure(tmp_path: Path) -> None:
 
 
 def test_bar_chart_writes_png(tmp_path: Path) -> None:
-    path = r.bar_chart(
+    path = bar_chart(
         tmp_path / "p.png",
         ["a", "b"],
         {"s1": [1.0, 2.0], "s2": [None, 3.0]},

@@ -13,8 +13,15 @@ from contract import (
     Event,
     Face,
     FaceDetectionOutput,
+    FlTrainArgs,
+    FlTrainResult,
     Health,
     InferResult,
+    ModelManifest,
+    ModelUpdateArgs,
+    ModelUpdateResult,
+    PingArgs,
+    PingResult,
     Status,
     TabularOutput,
     TwinDesired,
@@ -54,3 +61,38 @@ SAMPLES: list[BaseModel] = [
     WAKE,
     TABULAR,
 ]  # fmt: skip
+
+FL_TRAIN = FlTrainArgs(
+    round_id=3,
+    phase="train",
+    model="engine-fault",
+    weights_url="/api/v1/fl/rounds/3/weights",
+    upload_url="/api/v1/fl/rounds/3/updates",
+    keys_url="/api/v1/fl/rounds/3/keys",
+    epochs=2,
+    learning_rate=0.1,
+    batch_size=32,
+    quantization="int8",
+    clip_norm=1.0,
+    seed=7,
+)
+MODEL_UPDATE = ModelUpdateArgs(
+    manifest=ModelManifest(
+        model="engine-fault", version="v2", seq=2, sha256="ab" * 32, size=1234, format="onnx"
+    ),
+    signature="c2lnbmF0dXJl",
+    deployment_id=5,
+    url="/api/v1/models/engine-fault/versions/v2/artifact",
+)
+# One command and one reply of every command, by AsyncAPI message name.
+COMMAND_SAMPLES: dict[str, BaseModel] = {
+    "PingCommand": Command.of(PingArgs(), "p1").model_copy(update={"ts": TS}),
+    "PingReply": CommandReply.success("p1", PingResult(state="running", models=["m1"])),
+    "ModelUpdateCommand": Command.of(MODEL_UPDATE, "u1").model_copy(update={"ts": TS}),
+    "ModelUpdateReply": CommandReply.success(
+        "u1", ModelUpdateResult(model="engine-fault", version="v2", seq=2)),
+    "FlTrainCommand": Command.of(FL_TRAIN, "f1").model_copy(update={"ts": TS}),
+    "FlTrainReply": CommandReply.success(
+        "f1", FlTrainResult(round_id=3, phase="train", upload_status=202, upload_bytes=804,
+                            answer={"accepted": True})),
+}  # fmt: skip

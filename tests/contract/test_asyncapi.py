@@ -13,11 +13,11 @@ import yaml
 
 from contract import TOPIC_SPECS, encode
 from contract.asyncapi import document, generate
-from tests.contract.samples import SAMPLES
+from tests.contract.samples import COMMAND_SAMPLES, SAMPLES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 DOC: dict[str, Any] = yaml.safe_load((DOCS / "asyncapi.yaml").read_text(encoding="utf-8"))
-SAMPLE_BY_NAME = {type(s).__name__: s for s in SAMPLES}
+SAMPLE_BY_NAME = {type(s).__name__: s for s in SAMPLES} | COMMAND_SAMPLES
 
 
 def _resolve(ref: str) -> Any:

@@ -17,7 +17,8 @@ from playwright.sync_api import expect
 from skimage import data as skdata
 
 from contract import Topics
-from edgefleet.demo import DEVICES, spawn_agent, stop_process, write_agent_config
+from edgefleet.demo import DEVICES
+from edgefleet.procs import spawn_agent, stop_process, write_agent_config
 from tests.dashboard.conftest import SCREENSHOTS, Browser, HubProcess, sign_in
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from edgefleet.demo import spawn_agent, stop_process, write_agent_config
+from edgefleet.procs import spawn_agent, stop_process, write_agent_config
 from models.training import mlp
 from models.training.engine import SHAPE
 from models.training.onnx_export import export_onnx

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgefleet.demo import spawn, stop_process
+from edgefleet.procs import spawn, stop_process
 from tests.deploy.bundles import x86_64_bundle
 from tests.deploy.hubproc import running_hub
 from tests.fixtures.brokers import BrokerProcess

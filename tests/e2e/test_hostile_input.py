@@ -21,7 +21,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from contract import Kind, Topics
-from edgefleet.bench.procs import AgentProcess, agent_config
+from edgefleet.procs import AgentProcess, agent_config
 from tests.e2e.hostile import (
     DEVICE,
     ENGINE,

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from edgefleet.bench.procs import cpu_stress
+from edgefleet.procs import cpu_stress
 from tests.fixtures.brokers import BrokerProcess
 from tests.offload.fleet import FACE, Fleet, T, jpeg, rid, running_fleet
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from contract import Kind
-from edgefleet.bench.procs import AgentProcess, agent_config
+from edgefleet.procs import AgentProcess, agent_config
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
 from tests.offload.fleet import FACE, T, jpeg

@@ -6,7 +6,7 @@ import threading
 from pydantic import BaseModel
 
 from contract import ErrorCode, Face, FaceDetectionOutput, WakeWordOutput
-from edge_agent.link import Outbound
+from edge_agent.messages import Outbound
 
 
 class FakeInputError(ValueError):

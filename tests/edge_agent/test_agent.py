@@ -20,7 +20,7 @@ from contract import (
 )
 from edge_agent.agent import Agent, State
 from edge_agent.config import AgentConfig, parse_config
-from edge_agent.link import Inbound
+from edge_agent.messages import Inbound
 from edge_agent.router import Route, Router
 from tests.edge_agent.fakes import FakeLink, FakePipeline
 

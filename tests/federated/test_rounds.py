@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose
 from sqlalchemy import create_engine, inspect, select, text
 
 from cloud_hub.db import tables as t
+from contract import FlTrainArgs
 from edge_agent.config import parse_config
 from edge_agent.federated import FederatedClient
 from models.training import updates as wire
@@ -76,7 +77,7 @@ async def test_sync_round_publishes_a_signed_version_and_deploys_it(live_hub: Li
     # Execute
     for device, args in commands(live_hub, round_id, "train").items():
         answer = await clients[device].handle(args)
-        assert answer["status"] == 202, answer
+        assert answer.upload_status == 202, answer
     body = await live_hub.wait_round(round_id, "published", "failed")
     # Assert
     assert body["state"] == "published", body["reason"]
@@ -218,7 +219,7 @@ async def test_secure_aggregation_stores_only_the_sum(live_hub: LiveHub) -> None
         "<f4",
     ).copy()
     for device, args in trains.items():
-        assert (await clients[device].handle(args))["status"] == 202
+        assert (await clients[device].handle(args)).upload_status == 202
     body = await live_hub.wait_round(round_id, "published", "failed")
     # Assert: the result is the sample-weighted mean of the updates
     assert body["state"] == "published", body["reason"]
@@ -293,11 +294,12 @@ async def test_async_round_takes_a_late_straggler_with_staleness(live_hub: LiveH
     assert old_step == 0
     # Execute: the two fast ones make step 1 ...
     for device in ("engine-00", "engine-01"):
-        assert (await clients[device].handle(trains[device]))["status"] == 202
+        assert (await clients[device].handle(trains[device])).upload_status == 202
     body = await live_hub.wait_round(round_id, "training")
     assert body["step"] == 1
     # ... then the straggler arrives, computed from step 0
-    update, _metrics = clients[straggler].local_update(trains[straggler], old_weights)
+    args = FlTrainArgs.model_validate(trains[straggler])
+    update, _metrics = clients[straggler].local_update(args, old_weights)
     r = await live_hub.client.post(
         trains[straggler]["upload_url"],
         content=update,

@@ -84,7 +84,8 @@ async def test_command_waits_for_the_reply(bridged: Hub, responder: list[Command
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["ok"], body["result"], body["error"]) == (True, {"pong": {"n": 1}}, None)
+    # ping's args are typed: an unknown key is dropped on the way out
+    assert (body["ok"], body["result"], body["error"]) == (True, {"pong": {}}, None)
     assert (body["cmd_id"], body["device_id"], body["name"]) == (
         responder[0].cmd_id,
         "cam-1",

@@ -13,6 +13,7 @@ them (docs/integrate-mqtt.md, docs/broker.md):
 """
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -26,7 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cloud_hub.core.config import Settings
-from contract import Event, Kind, Topics, encode
+from contract import Event, Kind, PingArgs, Topics, encode
 from edge_agent.agent import Agent, State
 from edge_agent.config import parse_config
 from edge_agent.link import Inbound
@@ -96,7 +97,7 @@ async def test_agent_and_hub_traffic_follows_asyncapi(hub: Hub, broker: BrokerPr
             assert r.status_code == 200, r.text
             commander = hub.app.state.registry.commander
             await asyncio.to_thread(commander.connected.wait, TIMEOUT)
-            await asyncio.to_thread(commander.send, D, "ping", {})
+            await asyncio.to_thread(commander.send, D, PingArgs())
             wanted = [T.status(D), T.health(D), T.result(D, "fake-face", "r1"),
                       T.event(D, "face"), T.error(D), T.cmd(D, "ping"), T.cmd_reply(D, "ping"),
                       T.twin_desired(D), T.twin_reported(D), T.ack(D)]  # fmt: skip
@@ -178,7 +179,9 @@ async def test_qos1_delivered_across_reconnect(secured_broker: SecuredBroker) ->
     amqtt 0.12.1 delivered 0 of 20 here: a persistent CONNECT that found its own clean session
     of a moment ago (amqtt keeps it ~1 s) took it over without its `clean_session` flag, so
     nothing was queued. `GuardedBroker._continue_session` copies the flag (broker/server.py).
-    Zero loss end to end still comes from the agents' durable outbox + hub acks."""
+    Later it lost the last message or two now and then, or sent one twice: see
+    tests/broker/test_session_resume.py. Zero loss end to end still comes from the agents'
+    durable outbox + hub acks."""
     (secret,) = (await asyncio.to_thread(secured_broker.add_devices, [D])).values()
 
     def session(clean: bool) -> tuple[paho.Client, list[bytes], threading.Condition]:
@@ -218,10 +221,12 @@ async def test_qos1_delivered_across_reconnect(secured_broker: SecuredBroker) ->
         device.close()
         back, got, cond = session(clean=False)
         with cond:
-            cond.wait_for(lambda: len(got) >= 20, TIMEOUT)
+            # distinct messages: QoS 1 is at least once, and a duplicate is not the 20th
+            cond.wait_for(lambda: len(set(got)) >= 20, TIMEOUT)
         back.disconnect()
         back.loop_stop()
         return got
 
     got = await asyncio.to_thread(run)
-    assert len(set(got)) == 20, len(got)
+    ids = [json.loads(payload)["msg_id"] for payload in got]
+    assert [f"m{i}" for i in range(20) if f"m{i}" not in ids] == [], f"arrived: {ids}"

@@ -302,7 +302,7 @@ async def test_entities_appear_reannounce_on_ha_birth_and_disappear_on_delete(
 def _inbound(topic: str, payload: bytes) -> Any:
     import time
 
-    from edge_agent.link import Inbound
+    from edge_agent.messages import Inbound
 
     return Inbound(topic, payload, time.perf_counter())
 

@@ -14,7 +14,7 @@ import cv2
 from skimage import data
 
 from contract import Topics
-from edgefleet.bench.procs import AgentProcess, HubProcess, agent_config
+from edgefleet.procs import AgentProcess, HubProcess, agent_config
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
 

@@ -24,7 +24,7 @@ from edge_agent.cascade import (
 from edge_agent.cloud import CloudClient
 from edge_agent.config import ConfigError, parse_config
 from edge_agent.dispatch import Dispatcher
-from edge_agent.link import Outbound
+from edge_agent.messages import Outbound
 from edge_agent.offload import Decision, Reason, Signals, Thresholds, Where
 from edge_agent.replies import Replies
 from edge_agent.runner import Done, Job, Runner
@@ -224,7 +224,6 @@ class Harness:
             {WAKE: [FakePipeline(WAKE)]},
             queue_limit=4,
             encode=self.replies.result,
-            on_done=lambda done: None,
         )
         self.dispatch = Dispatcher(
             config,
@@ -232,10 +231,10 @@ class Harness:
             self.replies,
             self.stats,
             self.published.append,
-            lambda topic, rejected: None,
             self.cloud,
             None,
         )
+        self.runner.on_done = self.dispatch.done
 
     def _hub(self, request: httpx.Request) -> httpx.Response:
         self.calls += 1
@@ -261,8 +260,7 @@ class Harness:
             latency_ms=5.0,
             output=output,
         )
-        if not self.dispatch.done(done):  # answered at once: the agent publishes the replies
-            self.published += done.replies
+        self.dispatch.done(done)  # publishes the answer, at once or after the second opinion
         for _ in range(200):  # bounded: the second opinion is an async call
             results = [m for m in self.published if m.label == "result"]
             if results:

@@ -15,7 +15,7 @@ from contract import InferResult, Topics, decode, encode
 from edge_agent.cloud import CloudClient, Ewma
 from edge_agent.config import parse_config
 from edge_agent.dispatch import EXPLORE_AFTER_S, Dispatcher
-from edge_agent.link import Outbound
+from edge_agent.messages import Outbound
 from edge_agent.replies import Replies
 from edge_agent.runner import Done, Job, Runner
 from edge_agent.stats import Stats
@@ -60,8 +60,9 @@ class RecordingRunner(Runner):
 
 class Harness:
     """A Dispatcher for one adaptive pipeline, wired like the agent: the runner's results go
-    through `Dispatcher.done` and are published unless it takes them over. The mock hub answers
-    200, fails (`failure`), or holds every call until `gate` is set (`gated`)."""
+    to `Dispatcher.done`, which publishes each answer unless it holds it back (a shadow run).
+    The mock hub answers 200, fails (`failure`), or holds every call until `gate` is set
+    (`gated`)."""
 
     def __init__(self, *, failure: Failure | None = None, gated: bool = False) -> None:
         config = parse_config(
@@ -77,7 +78,7 @@ class Harness:
         self.log: list[str] = []  # what happened, in order
         self.hub_calls: list[httpx.Request] = []
         self.published: list[Outbound] = []
-        self.dones: list[tuple[Job, bool]] = []  # each Done's job, and whether done() took it
+        self.dones: list[tuple[Job, bool]] = []  # each Done's job; True: done() published nothing
         self.changed = asyncio.Event()  # set on every hub call, Done and publish
         self.cloud = CloudClient("http://hub", "d1", "s", transport=httpx.MockTransport(self._hub))
         self.replies = Replies(TOPICS, "d1", "test")
@@ -90,7 +91,6 @@ class Harness:
             self.replies,
             self.stats,
             self._publish,
-            lambda topic, rejected: None,
             self.cloud,
             None,
         )
@@ -123,12 +123,10 @@ class Harness:
         self.dispatch.submit(job)
         return job
 
-    def _on_done(self, done: Done) -> None:  # what Agent._on_done does
-        taken = self.dispatch.done(done)
-        self.dones.append((done.job, taken))
-        if not taken and done.error is None:
-            for message in done.replies:
-                self._publish(message)
+    def _on_done(self, done: Done) -> None:  # the runner's callback: Dispatcher.done, recorded
+        published = len(self.published)
+        self.dispatch.done(done)
+        self.dones.append((done.job, len(self.published) == published))
         self.changed.set()
 
     def _publish(self, message: Outbound) -> None:

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import BaseModel
 
-from edge_agent.dispatch import FullModels
-from edge_agent.link import Outbound
+from edge_agent.load import FullModels
+from edge_agent.messages import Outbound
 from edge_agent.offload import Thresholds
 from edge_agent.runner import Done, Job, PipelineLike, Runner
 from tests.edge_agent.fakes import FakePipeline
@@ -151,8 +151,9 @@ async def test_normal_priority_and_failed_loads_stay_light(harness: Harness) -> 
 
 async def test_dispatcher_wires_high_priority_pipelines(harness: Harness) -> None:
     from contract import Topics
+    from contract.ids import full_model
     from edge_agent.config import parse_config
-    from edge_agent.dispatch import Dispatcher, default_cloud_model
+    from edge_agent.dispatch import Dispatcher
     from edge_agent.replies import Replies
     from edge_agent.stats import Stats
 
@@ -172,17 +173,16 @@ async def test_dispatcher_wires_high_priority_pipelines(harness: Harness) -> Non
         Replies(Topics(), "cam", "test"),
         Stats(),
         lambda m: None,
-        lambda t, r: None,
         None,
         None,
     )
     assert dispatch.full is not None
-    assert dispatch.full.full_of == {"face-detect-lite": default_cloud_model("face-detect-lite")}
+    assert dispatch.full.full_of == {"face-detect-lite": full_model("face-detect-lite")}
     assert dispatch.full.idle_s == 30
     assert dispatch.load.on_sample == dispatch.full.sweep
     plain = parse_config({"device_id": "cam", "models": ["face-detect-lite"]})
     assert (
         Dispatcher(plain, harness.runner, Replies(Topics(), "cam", "t"), Stats(),
-                   lambda m: None, lambda t, r: None, None, None).full
+                   lambda m: None, None, None).full
         is None
     )  # fmt: skip

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from contract import Delivery, InferResult, decode, encode
-from edge_agent.link import Outbound
+from edge_agent.messages import Outbound
 from edge_agent.outbox import (
     FullPolicy,
     MemoryStore,

@@ -10,16 +10,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contract import Command, CommandReply, Topics, decode
+from contract import CommandReply, ModelManifest, ModelUpdateArgs, Topics, decode
 from edge_agent.config import parse_config
 from edge_agent.federated import DeviceLearning
-from edge_agent.link import Outbound
+from edge_agent.messages import Outbound
 from edge_agent.model_sync import Refused, verify_artifact
 from models.datasets.engine import engine_profile, generate_records
 from models.pipelines import load_pipeline
 from models.training import mlp
 from models.training.engine import SHAPE
-from models.training.manifest import Manifest, sign
+from models.training.manifest import sign
 from models.training.onnx_export import export_onnx
 from tests.federated.conftest import ADMIN, LiveHub, live_hub  # noqa: F401 - fixture
 
@@ -41,6 +41,12 @@ def _public(key: Ed25519PrivateKey) -> str:
     ).decode()
 
 
+def _manifest(version: str, seq: int, sha256: str, size: int) -> ModelManifest:
+    return ModelManifest(
+        model=MODEL, version=version, seq=seq, sha256=sha256, size=size, format="onnx"
+    )
+
+
 @pytest.mark.parametrize(
     ("mutate", "reason"),
     [
@@ -54,7 +60,7 @@ def test_verify_artifact_refuses(mutate: Any, reason: str) -> None:
     data = b"model bytes"
     import hashlib
 
-    manifest = Manifest(MODEL, "v2", 2, hashlib.sha256(data).hexdigest(), len(data), "onnx")
+    manifest = _manifest("v2", 2, hashlib.sha256(data).hexdigest(), len(data))
     m, sig, d = mutate(manifest, sign(manifest, _raw_key(key)), data)
     with pytest.raises(Refused) as info:
         verify_artifact(d, m, sig, _public(key), 1)
@@ -66,7 +72,7 @@ def test_verify_artifact_refuses_rollback_and_wrong_key() -> None:
 
     key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     data = b"model"
-    manifest = Manifest(MODEL, "v1", 1, hashlib.sha256(data).hexdigest(), len(data), "onnx")
+    manifest = _manifest("v1", 1, hashlib.sha256(data).hexdigest(), len(data))
     signature = sign(manifest, _raw_key(key))
     verify_artifact(data, manifest, signature, _public(key), None)
     with pytest.raises(Refused, match="not newer") as info:
@@ -97,7 +103,7 @@ class Device:
         self.slot = self.learning.wrap({MODEL: [seed]})[MODEL][0]
 
     async def update(self, args: dict[str, Any]) -> CommandReply:
-        await self.learning._update(Command(cmd_id="c1", args=args))
+        await self.learning._update("c1", ModelUpdateArgs.model_validate(args))
         return decode(CommandReply, self.published[-1].payload)
 
 
@@ -154,7 +160,7 @@ async def test_signed_update_runs_and_bad_ones_are_refused(
     store.write_bytes(store.read_bytes()[:-2] + b"\0\0")
     other = Ed25519PrivateKey.generate()
     forged = sign(
-        Manifest(MODEL, "v3", v3["seq"], v3["sha256"], v3["size"], "onnx"), _raw_key(other)
+        _manifest("v3", v3["seq"], v3["sha256"], v3["size"]), _raw_key(other)
     )
     cases = [
         (_args(v3), "tampered"),

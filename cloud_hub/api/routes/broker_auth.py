@@ -1,4 +1,5 @@
-"""`POST /api/v1/broker/auth`: the broker asks who a CONNECT is (broker/credentials.py).
+"""`POST` broker auth (contract.http.BROKER_AUTH): the broker asks who a CONNECT is
+(broker/credentials.py).
 
 Callers present the broker service key (`EDGEFLEET_BROKER_SERVICE_KEY`) as Bearer. Devices
 are checked against the registry (secret digest; a deleted device is unknown, a rotated
@@ -27,8 +28,9 @@ from cloud_hub.core.db import Database
 from cloud_hub.core.errors import Unauthorized
 from cloud_hub.db import tables as t
 from cloud_hub.schemas.devices import SENSOR_TOPICS_KEY
+from contract.http import BROKER_AUTH
 
-router = APIRouter(prefix="/broker", tags=["broker"])
+router = APIRouter(tags=["broker"])
 DENY = BrokerAuthResponse(allow=False)
 
 
@@ -92,7 +94,7 @@ def _is_device(db: Database, client_id: str) -> bool:
         return s.get(t.Device, client_id) is not None
 
 
-@router.post("/auth", response_model_exclude_none=True)
+@router.post(BROKER_AUTH, response_model_exclude_none=True)
 def broker_auth(
     body: BrokerAuthRequest,
     token: Annotated[str, Depends(bearer_token)],

@@ -1,38 +1,46 @@
 """Device actions for operators (docs/dashboard.md): send a command and wait for its reply,
-and roll one model version out to one device.
+read the commands a device was sent and its replies, and roll one model version out to one
+device.
 
-`POST /devices/{id}/commands/{name}` publishes `{d}/cmd/{name}` (QoS 1, a fresh `cmd_id`) on
-the bridge's MQTT session and waits, bounded, for the matching `{d}/cmd/{name}/reply`. The
-bridge does not ingest replies, so each call opens a short-lived session of its own that
-subscribes to that one reply topic *before* the command goes out: no reply can be missed.
+`POST /devices/{id}/commands/{name}` publishes `{d}/cmd/{name}` (QoS 1, a fresh `cmd_id`)
+through the hub's messenger, on its one MQTT session, and waits, bounded, for the matching
+`{d}/cmd/{name}/reply`: the bridge is subscribed to every device's replies from the moment
+the session is up, and the waiter is registered before the command goes out, so no reply can
+be missed. Without a session the call fails at once (503 `mqtt_unavailable`) rather than
+queueing a command whose reply nobody would wait for. The args of a contract command (`ping`,
+`model-update`, `fl-train`) are checked against its model first (422 `bad_args`); any other
+name goes out as given and the device answers for it.
+
+`GET /devices/{id}/commands` pages through the `commands` table: every command the hub sent
+(API, rounds, deployments) with its reply once one came.
 """
 
-import asyncio
-import time
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-import aiomqtt
 import anyio
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
-from cloud_hub.api.deps import AdminDep, DbDep, SettingsDep
-from cloud_hub.core.config import Settings
+from cloud_hub.api.deps import AdminDep, CurrentPrincipal, DbDep, check_device_access
 from cloud_hub.core.db import Database
-from cloud_hub.core.errors import Conflict, HubError, NotFound, Unavailable
+from cloud_hub.core.errors import Conflict, HubError, NotFound, Unavailable, Unprocessable
+from cloud_hub.crud import commands as crud_commands
 from cloud_hub.crud import registry as crud
 from cloud_hub.db import tables as t
-from cloud_hub.ingest.bridge import MqttBridge
+from cloud_hub.ingest.messenger import Messenger
 from cloud_hub.registry.service import Registry
-from cloud_hub.schemas.common import RequestModel, error_responses
+from cloud_hub.schemas.commands import CommandPublic
+from cloud_hub.schemas.common import Page, RequestModel, error_responses
 from cloud_hub.schemas.registry import DeploymentCreate, DeploymentPublic
-from contract import Command, CommandReply, ContractError, Topics, decode, encode
+from contract import Command, CommandError, ErrorCode, parse_args
+from contract.ids import DeviceId, ModelId
 
 router = APIRouter(tags=["devices"])
-DevicePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-CommandPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+DevicePath = DeviceId
+COMMAND_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+CommandPath = Annotated[str, Path(pattern=COMMAND_NAME)]
 DEVICE_TARGET = "device"  # `deployments.target` of a rollout to one device
 
 
@@ -41,7 +49,11 @@ class CommandTimeout(HubError):
 
 
 class CommandRequest(RequestModel):
-    args: dict[str, Any] = Field(default_factory=dict, description="the command's arguments")
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the command's arguments; a contract command's must fit its schema "
+        "(docs/schemas/<name>-command.json), else 422 `bad_args`",
+    )
     timeout_s: float = Field(default=10.0, gt=0, le=60, description="how long to wait")
 
 
@@ -52,12 +64,15 @@ class CommandResult(BaseModel):
     ok: bool
     result: dict[str, Any]
     error: str | None
+    code: ErrorCode | None = Field(
+        default=None, description="if not ok: why, e.g. `unknown_command`, `bad_args`"
+    )
     ts: datetime = Field(description="when the device replied (its clock)")
     elapsed_ms: float = Field(description="publish to reply, as the hub measured it")
 
 
 class DeviceDeploymentCreate(RequestModel):
-    model: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    model: ModelId
     version: str = Field(max_length=64)
 
 
@@ -69,85 +84,33 @@ def _device_state(db: Database, device_id: str) -> str:
         return device.state
 
 
-async def _await_reply(
-    settings: Settings,
-    bridge: MqttBridge,
-    device_id: str,
-    name: str,
-    command: Command,
-    timeout_s: float,
-    state: str,
-) -> tuple[CommandReply, float]:
-    topics = Topics(settings.topic_prefix)
-    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-    client = aiomqtt.Client(
-        settings.mqtt_host,
-        settings.mqtt_port,
-        username=settings.mqtt_username,
-        password=password,
-        identifier=f"{settings.mqtt_client_id}-reply-{uuid.uuid4().hex[:8]}",
-        clean_session=True,
-        keepalive=30,
-        timeout=5,
-    )
-    try:
-        async with client:
-            await client.subscribe(topics.cmd_reply(device_id, name), qos=1)
-            started = time.monotonic()
-            if not await bridge.publish(topics.cmd(device_id, name), encode(command), qos=1):
-                raise Unavailable(
-                    "the hub has no MQTT session right now; try again shortly",
-                    code="mqtt_unavailable",
-                )
-            try:
-                async with asyncio.timeout(timeout_s):
-                    async for message in client.messages:
-                        payload = message.payload
-                        if not isinstance(payload, bytes | bytearray):
-                            continue
-                        try:
-                            reply = decode(CommandReply, bytes(payload))
-                        except ContractError:
-                            continue
-                        if reply.cmd_id == command.cmd_id:
-                            return reply, (time.monotonic() - started) * 1000
-            except TimeoutError:
-                pass
-    except aiomqtt.MqttError as exc:
-        raise Unavailable(
-            f"the broker cannot be reached for the reply: {exc}", code="mqtt_unavailable"
-        ) from None
-    raise CommandTimeout(
-        f"{device_id} did not reply to `{name}` within {timeout_s:g} s "
-        f"(the hub last saw it {state}); the command may still run when it arrives",
-        detail={"cmd_id": command.cmd_id, "device_state": state},
-    )
-
-
-@router.post(
-    "/devices/{device_id}/commands/{name}", responses=error_responses(404, 503, 504)
-)
+@router.post("/devices/{device_id}/commands/{name}", responses=error_responses(404, 422, 503, 504))
 async def send_command(
     device_id: DevicePath,
     name: CommandPath,
     data: CommandRequest,
     request: Request,
     db: DbDep,
-    settings: SettingsDep,
     _: AdminDep,
 ) -> CommandResult:
     """Publish `cmd/{name}` with a fresh `cmd_id` and wait (at most `timeout_s`) for the
-    device's `cmd/{name}/reply`; 504 `command_timeout` when none comes."""
+    device's `cmd/{name}/reply`; 504 `command_timeout` when none comes, 503
+    `mqtt_unavailable` when the hub has no MQTT session."""
+    command = _command(name, data.args)
     state = await anyio.to_thread.run_sync(_device_state, db, device_id)
-    bridge: MqttBridge | None = request.app.state.bridge
-    if bridge is None:
+    messenger: Messenger | None = request.app.state.messenger
+    if messenger is None:
         raise Unavailable(
             "this hub runs without MQTT, so it cannot send commands", code="mqtt_disabled"
         )
-    command = Command(cmd_id=uuid.uuid4().hex, args=data.args)
-    reply, elapsed = await _await_reply(
-        settings, bridge, device_id, name, command, data.timeout_s, state
-    )
+    try:
+        reply, elapsed = await messenger.request(device_id, name, command, data.timeout_s)
+    except TimeoutError:
+        raise CommandTimeout(
+            f"{device_id} did not reply to `{name}` within {data.timeout_s:g} s "
+            f"(the hub last saw it {state}); the command may still run when it arrives",
+            detail={"cmd_id": command.cmd_id, "device_state": state},
+        ) from None
     return CommandResult(
         device_id=device_id,
         name=name,
@@ -155,9 +118,47 @@ async def send_command(
         ok=reply.ok,
         result=reply.result,
         error=reply.error,
+        code=reply.code,
         ts=reply.ts,
         elapsed_ms=round(elapsed, 1),
     )
+
+
+@router.get("/devices/{device_id}/commands", response_model=Page[CommandPublic],
+            responses=error_responses(404))
+def list_commands(
+    device_id: DevicePath,
+    db: DbDep,
+    who: CurrentPrincipal,
+    name: Annotated[str | None, Query(pattern=COMMAND_NAME, description="one command only")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the last page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Page[CommandPublic]:
+    """Commands the hub sent to the device (API, rounds, deployments) and the device's
+    replies, newest first; a reply to a command the hub has no record of has no `args`."""
+    check_device_access(who, device_id, write=False)
+    with db.session(write=False) as s:
+        if s.get(t.Device, device_id) is None:
+            raise NotFound(f"no device {device_id!r}", code="device_not_found")
+        rows, total, nxt = crud_commands.list_commands(
+            s, device_id=device_id, name=name, cursor=int(cursor) if cursor else None,
+            limit=limit)
+        return Page(items=[crud_commands.to_public(r) for r in rows], total=total,
+                    next_cursor=nxt)
+
+
+def _command(name: str, args: dict[str, Any]) -> Command:
+    """The command to publish: a contract command's args typed (422 `bad_args` if they do not
+    fit), any other name's as given (the device may run commands of its own)."""
+    command = Command(cmd_id=uuid.uuid4().hex, args=args)
+    try:
+        return Command.of(parse_args(name, command), command.cmd_id)
+    except CommandError as exc:
+        if exc.code is ErrorCode.UNKNOWN_COMMAND:
+            return command
+        raise Unprocessable(str(exc), code=exc.code.value) from None
 
 
 @router.post(

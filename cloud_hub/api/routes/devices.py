@@ -1,9 +1,9 @@
-"""`/api/v1/devices`: the registry, service records, health and per-device telemetry."""
+"""`/devices`: the registry, service records, health and per-device telemetry."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import ScalarResult, select
 from sqlalchemy.orm import Session
 
@@ -32,16 +32,18 @@ from cloud_hub.schemas.devices import (
     DeviceUpdate,
     HealthRollupPublic,
     HealthSamplePublic,
-    MqttAccess,
     ServiceRecord,
     State,
     StateChangePublic,
 )
 from cloud_hub.schemas.telemetry import DeviceErrorPublic, EventPublic, ResultPublic
 from cloud_hub.schemas.twin import TwinPublic
+from contract.enrollment import MqttAccess
+from contract.http import DEVICES
+from contract.ids import DeviceId
 
-router = APIRouter(prefix="/devices", tags=["devices"])
-DeviceIdPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+router = APIRouter(prefix=DEVICES, tags=["devices"])
+DeviceIdPath = DeviceId
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 

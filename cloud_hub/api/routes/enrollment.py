@@ -1,8 +1,8 @@
-"""Enrollment tokens (admin) and `POST /api/v1/enroll` (a device, with a token).
+"""Enrollment tokens (admin) and enrollment itself (a device, with a token).
 
-`edgefleet provision --hub URL --token T` needs one call:
-    POST {URL}/api/v1/enroll   Authorization: Bearer T   {"device_id": "...", ...}
-and gets back the device id, its secret and where the broker is.
+`edgefleet provision --hub URL --token T` needs one call, `POST` to the hub's enroll path
+(contract.http.ENROLL) with `Authorization: Bearer T` and `{"device_id": "...", ...}`, and
+gets back a `contract.Enrollment`: the device id, its secret and where the broker is.
 """
 
 from typing import Annotated
@@ -22,11 +22,12 @@ from cloud_hub.schemas.enrollment import (
     EnrollmentTokenPublic,
     EnrollRequest,
 )
+from contract.http import ENROLL, ENROLLMENT_TOKENS
 
 router = APIRouter(tags=["enrollment"])
 
 
-@router.post("/enrollment-tokens", status_code=status.HTTP_201_CREATED)
+@router.post(ENROLLMENT_TOKENS, status_code=status.HTTP_201_CREATED)
 def create_token(data: EnrollmentTokenCreate, db: DbDep,
                  _: AdminDep) -> EnrollmentTokenCreated:
     with db.session(write=True) as s:
@@ -34,20 +35,20 @@ def create_token(data: EnrollmentTokenCreate, db: DbDep,
         return EnrollmentTokenCreated(**crud.to_public(row).model_dump(), token=token)
 
 
-@router.get("/enrollment-tokens")
+@router.get(ENROLLMENT_TOKENS)
 def list_tokens(db: DbDep, _: AdminDep) -> list[EnrollmentTokenPublic]:
     with db.session(write=False) as s:
         return [crud.to_public(r) for r in crud.list_tokens(s)]
 
 
-@router.delete("/enrollment-tokens/{token_id}")
+@router.delete(ENROLLMENT_TOKENS + "/{token_id}")
 def revoke_token(token_id: RowIdPath, db: DbDep,
                  _: AdminDep) -> EnrollmentTokenPublic:
     with db.session(write=True) as s:
         return crud.to_public(crud.revoke_token(s, token_id=token_id, now=utcnow()))
 
 
-@router.post("/enroll", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
+@router.post(ENROLL, status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def enroll(data: EnrollRequest, token: Annotated[str, Depends(bearer_token)], db: DbDep,
            settings: SettingsDep, writer: WriterDep) -> DeviceCredentials:
     """Exchange an enrollment token for a device id and a per-device secret (shown once)."""

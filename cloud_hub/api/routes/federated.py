@@ -1,5 +1,5 @@
-"""`/api/v1/fl/rounds`: start and follow federated rounds; devices fetch weights and upload
-updates here (docs/federated.md)."""
+"""`/fl/rounds`: start and follow federated rounds; devices fetch weights and upload updates
+here (docs/federated.md; the device paths are in contract/http.py)."""
 
 import base64
 import binascii
@@ -18,8 +18,9 @@ from cloud_hub.crud import federated as crud
 from cloud_hub.federated.rounds import RoundService
 from cloud_hub.schemas.common import MAX_ROW_ID, error_responses, unstorable
 from cloud_hub.schemas.federated import KeyAnnouncement, RoundCreate, RoundPublic, UpdatePublic
+from contract.http import ROUND, ROUND_KEYS, ROUND_UPDATES, ROUND_WEIGHTS, ROUNDS
 
-router = APIRouter(prefix="/fl", tags=["federated"])
+router = APIRouter(tags=["federated"])
 RoundId = RowIdPath
 
 
@@ -31,7 +32,7 @@ def get_rounds(request: Request) -> RoundService:
 RoundsDep = Annotated[RoundService, Depends(get_rounds)]
 
 
-@router.post("/rounds", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
+@router.post(ROUNDS, status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def start_round(data: RoundCreate, db: DbDep, rounds: RoundsDep, _: AdminDep) -> RoundPublic:
     """Start a round: pick participants, send them `cmd/fl-train`."""
     round_id = rounds.start(data)
@@ -39,7 +40,7 @@ def start_round(data: RoundCreate, db: DbDep, rounds: RoundsDep, _: AdminDep) ->
         return crud.round_public(s, crud.get_round(s, round_id))
 
 
-@router.get("/rounds")
+@router.get(ROUNDS)
 def list_rounds(
     db: DbDep,
     _: ReaderDep,
@@ -54,20 +55,20 @@ def list_rounds(
         ]
 
 
-@router.get("/rounds/{round_id}")
+@router.get(ROUND)
 def get_round(round_id: RoundId, db: DbDep, _: ReaderDep) -> RoundPublic:
     with db.session(write=False) as s:
         return crud.round_public(s, crud.get_round(s, round_id))
 
 
-@router.get("/rounds/{round_id}/updates")
+@router.get(ROUND_UPDATES)
 def list_updates(round_id: RoundId, db: DbDep, _: ReaderDep) -> list[UpdatePublic]:
     with db.session(write=False) as s:
         crud.get_round(s, round_id)
         return [crud.update_public(u) for u in crud.list_updates(s, round_id)]
 
 
-@router.get("/rounds/{round_id}/weights", response_class=Response)
+@router.get(ROUND_WEIGHTS, response_class=Response)
 def weights(
     round_id: RoundId, rounds: RoundsDep, who: Annotated[Principal, Depends(get_principal)]
 ) -> Response:
@@ -81,7 +82,7 @@ def weights(
     )
 
 
-@router.post("/rounds/{round_id}/keys", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(ROUND_KEYS, status_code=status.HTTP_204_NO_CONTENT)
 def announce_key(
     round_id: RoundId,
     data: KeyAnnouncement,
@@ -164,7 +165,7 @@ def upload_principal(request: Request, db: DbDep, rounds: RoundsDep) -> Principa
 
 
 @router.post(
-    "/rounds/{round_id}/updates",
+    ROUND_UPDATES,
     status_code=status.HTTP_202_ACCEPTED,
     responses=error_responses(401, 409, 413, 422),
 )

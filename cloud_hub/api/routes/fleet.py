@@ -6,6 +6,8 @@ from pydantic import BaseModel
 from cloud_hub.api.deps import CurrentPrincipal, DbDep, ReaderDep
 from cloud_hub.crud import devices as crud
 from cloud_hub.schemas.devices import ServiceInstance
+from contract.health import DeviceState
+from contract.http import FLEET_SUMMARY
 
 router = APIRouter(tags=["fleet"])
 
@@ -15,11 +17,11 @@ class FleetSummary(BaseModel):
     by_state: dict[str, int]
 
 
-@router.get("/fleet/summary")
+@router.get(FLEET_SUMMARY)
 def summary(db: DbDep, _: ReaderDep) -> FleetSummary:
     with db.session(write=False) as s:
         counts = crud.count_by_state(s)
-    by_state = {st: counts.get(st, 0) for st in ("online", "degraded", "offline", "lost")}
+    by_state = {str(st): counts.get(st, 0) for st in DeviceState}
     return FleetSummary(total=sum(counts.values()), by_state=by_state)
 
 

@@ -1,4 +1,4 @@
-"""`POST /api/v1/infer/{model}`: the full models, raw body + content type, device auth."""
+"""`POST` infer (contract.http.INFER): the full models, raw body + content type, device auth."""
 
 import time
 import uuid
@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from cloud_hub.api.deps import DeviceOrAdminDep, InferenceDep, SettingsDep
 from cloud_hub.core.errors import PayloadTooLarge, Unavailable, Unprocessable
 from contract import InferResult
+from contract.http import INFER
 from models.errors import InputError, ModelError
 
 router = APIRouter(tags=["inference"])
@@ -38,7 +39,7 @@ def server_timing(total_ms: float, infer_ms: float) -> str:
     return f"total;dur={total_ms:.3f}, infer;dur={infer_ms:.3f}"
 
 
-@router.post("/infer/{model}", response_model_exclude_none=True)
+@router.post(INFER, response_model_exclude_none=True)
 async def infer(
     model: Annotated[str, Path(max_length=128)],
     request: Request,

@@ -1,4 +1,4 @@
-"""`/api/v1/api-keys` (admin) and `/api/v1/whoami` (anyone with credentials)."""
+"""`/api-keys` (admin) and `/whoami` (anyone with credentials), below the API prefix."""
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel

@@ -1,4 +1,5 @@
-"""`GET /api/v1/live`: a Server-Sent Events stream of what the ingest writer just committed.
+"""`GET /live` (below the API prefix): a Server-Sent Events stream of what the ingest
+writer just committed.
 
 After each committed batch the SQL writer thread hands the batch to `LiveHub.publish`, which
 turns it into small JSON updates - state changes, the newest heartbeat per device, results,

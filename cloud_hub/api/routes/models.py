@@ -1,4 +1,4 @@
-"""`/api/v1/models`: registry versions, artifacts, deployments and device reports."""
+"""`/models`: registry versions, artifacts, deployments and device reports."""
 
 from typing import Annotated
 
@@ -21,9 +21,11 @@ from cloud_hub.schemas.registry import (
     SigningKeyPublic,
     VersionPublic,
 )
+from contract.http import MODEL_ARTIFACT, MODEL_REPORT, SIGNING_KEY
+from contract.ids import ModelId
 
 router = APIRouter(tags=["models"])
-ModelPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+ModelPath = ModelId
 VersionPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")]
 
 
@@ -35,7 +37,7 @@ def get_registry(request: Request) -> Registry:
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
-@router.get("/models/signing-key")
+@router.get(SIGNING_KEY)
 def signing_key(registry: RegistryDep, _: CurrentPrincipal) -> SigningKeyPublic:
     """The Ed25519 public key devices pin at enrollment to verify every artifact."""
     return SigningKeyPublic(public_key=registry.key.public_key_b64)
@@ -116,7 +118,7 @@ def get_version(
 
 
 @router.get(
-    "/models/{model}/versions/{version}/artifact",
+    MODEL_ARTIFACT,
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
@@ -177,7 +179,7 @@ def device_models(model: ModelPath, db: DbDep, _: ReaderDep) -> list[DeviceModel
         return crud.device_models(s, model=model)
 
 
-@router.put("/models/{model}/devices/self", status_code=status.HTTP_200_OK)
+@router.put(MODEL_REPORT, status_code=status.HTTP_200_OK)
 def report(
     model: ModelPath, data: DeviceModelReport, db: DbDep, who: DeviceDep
 ) -> DeviceModelPublic:

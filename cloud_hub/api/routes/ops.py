@@ -11,11 +11,13 @@ from cloud_hub.api.deps import DbDep, ReaderDep
 from cloud_hub.core.metrics import HubMetrics
 from cloud_hub.crud import devices as crud
 from cloud_hub.schemas.common import error_responses
+from contract.health import DeviceState
+from contract.http import API_PREFIX, HEALTHZ, OPENAPI
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz")
+@router.get(HEALTHZ)
 def healthz() -> dict[str, str]:
     """Liveness: the process answers. The only route without credentials."""
     return {"status": "ok"}
@@ -50,12 +52,12 @@ def metrics(request: Request, db: DbDep, _: ReaderDep) -> Response:
     m: HubMetrics = request.app.state.metrics
     with db.session(write=False) as s:
         counts = crud.count_by_state(s)
-    for state in ("online", "degraded", "offline", "lost"):
-        m.devices.labels(state).set(counts.get(state, 0))
+    for state in DeviceState:
+        m.devices.labels(str(state)).set(counts.get(state, 0))
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/api/v1/openapi.json", include_in_schema=False)
+@router.get(API_PREFIX + OPENAPI, include_in_schema=False)
 def openapi(request: Request, _: ReaderDep) -> dict[str, Any]:
     spec: dict[str, Any] = request.app.openapi()
     return spec

@@ -1,13 +1,11 @@
-"""`/api/v1/devices/{id}/twin/desired`: the configuration the hub wants a device to run.
+"""`/devices/{id}/twin/desired`: the configuration the hub wants a device to run.
 
 A write stores the new desired state and version in SQL, then publishes it retained (QoS 1)
 on `{d}/twin/desired` through the bridge, so a device that is offline gets it on reconnect.
 """
 
-from typing import Annotated
-
 import anyio
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 
 from cloud_hub.api.deps import AdminDep, CurrentPrincipal, DbDep, check_device_access
 from cloud_hub.core.clock import utcnow
@@ -18,9 +16,10 @@ from cloud_hub.integrations.mqtt import publish
 from cloud_hub.schemas.common import error_responses
 from cloud_hub.schemas.twin import TwinDesiredPublic, TwinDesiredWrite
 from contract import Topics, TwinDesired, encode
+from contract.ids import DeviceId
 
 router = APIRouter(prefix="/devices", tags=["twin"])
-DeviceIdPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+DeviceIdPath = DeviceId
 
 
 def _read(db: Database, device_id: str) -> TwinDesiredPublic:

@@ -1,5 +1,7 @@
 // The hub's public API, as any client sees it; the session cookie stands in for the key.
-const BASE = '/api/v1';
+import { API_PREFIX } from './contract.js';
+
+const BASE = API_PREFIX;
 let csrf = null;
 let onUnauthorized = () => {};
 

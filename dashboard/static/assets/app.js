@@ -1,5 +1,6 @@
 // The dashboard shell: sign-in, navigation, the live stream, and the hash router.
 import { ApiError, login, logout, resume, setUnauthorizedHandler } from './api.js';
+import { API_PREFIX } from './contract.js';
 import { deviceView } from './device.js';
 import { fleetView } from './fleet.js';
 import { federatedView, modelsView } from './registry.js';
@@ -57,7 +58,7 @@ function setLive(state, text) {
 
 function openLive() {
   closeLive();
-  live = new EventSource('/api/v1/live');
+  live = new EventSource(`${API_PREFIX}/live`);
   live.addEventListener('hello', () => setLive('up', 'Live'));
   live.addEventListener('update', (e) => { if (view) view.onLive(JSON.parse(e.data)); });
   live.addEventListener('resync', () => { if (view) view.onResync(); });

@@ -1,14 +1,15 @@
 // One device: identity, health charts from its heartbeat history, activity, twin and actions.
 import { api, apiPaths, qs } from './api.js';
 import { lineChart } from './charts.js';
+import { API_PREFIX, HEALTH_BANDS } from './contract.js';
 import {
   card, confirmDialog, emptyState, errorState, h, ms, pct, statePill, timeEl, toast, when,
 } from './ui.js';
 
 const CHARTS = [
-  { key: 'cpu', title: 'CPU', format: (v) => `${Math.round(v * 100)}%`, fixedMax: 1, band: 0.7 },
-  { key: 'mem', title: 'Memory', format: (v) => `${Math.round(v * 100)}%`, fixedMax: 1, band: 0.65 },
-  { key: 'rtt_ms', title: 'Round-trip time', format: (v) => `${+v.toFixed(1)} ms`, band: 50 },
+  { key: 'cpu', title: 'CPU', format: (v) => `${Math.round(v * 100)}%`, fixedMax: 1, band: HEALTH_BANDS.cpu },
+  { key: 'mem', title: 'Memory', format: (v) => `${Math.round(v * 100)}%`, fixedMax: 1, band: HEALTH_BANDS.mem },
+  { key: 'rtt_ms', title: 'Round-trip time', format: (v) => `${+v.toFixed(1)} ms`, band: HEALTH_BANDS.rtt_ms },
   { key: 'infer_ms_p50', title: 'Inference latency (p50)', format: (v) => `${+v.toFixed(1)} ms` },
   { key: 'offload_ratio', title: 'Offload ratio', format: (v) => `${Math.round(v * 100)}%`, fixedMax: 1 },
 ];
@@ -79,8 +80,8 @@ export function deviceView(ctx, id) {
     }
     const out = h('div', { class: 'actions' });
     apiPaths().then((paths) => {
-      const commandPath = '/api/v1/devices/{device_id}/commands/{name}' in paths;
-      const deployPath = '/api/v1/devices/{device_id}/deployments' in paths;
+      const commandPath = `${API_PREFIX}/devices/{device_id}/commands/{name}` in paths;
+      const deployPath = `${API_PREFIX}/devices/{device_id}/deployments` in paths;
       const cmdForm = commandForm(commandPath);
       const roll = deployPath ? rollForm(device)
         : h('div', { class: 'action' }, h('h3', { text: 'Roll a model version' }),

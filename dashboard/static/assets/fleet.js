@@ -1,6 +1,7 @@
 // Fleet overview: counts by state, then the device table (server-side filters and keyset paging).
 import { api, qs } from './api.js';
 import { drawSpark, sparkline } from './charts.js';
+import { API_PREFIX } from './contract.js';
 import { STATES, emptyState, errorState, h, pct, statePill, timeEl } from './ui.js';
 
 const PAGE_SIZES = [25, 50, 100];
@@ -158,7 +159,7 @@ export function fleetView(ctx) {
         const filtered = filters.q || filters.state || filters.tag || filters.site || filters.capability;
         tbody.replaceChildren(h('tr', {}, h('td', { colspan: 9 }, filtered
           ? emptyState('No devices match these filters', 'Try a broader search or clear the filters.')
-          : emptyState('No devices yet', 'Enroll a device with `edgefleet provision --hub URL --token T` or POST /api/v1/enroll; it shows up here as soon as it registers.'))));
+          : emptyState('No devices yet', `Enroll a device with \`edgefleet provision --hub URL --token T\` or POST ${API_PREFIX}/enroll; it shows up here as soon as it registers.`))));
       } else {
         tbody.replaceChildren(...res.items.map(row));
       }

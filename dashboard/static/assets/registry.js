@@ -3,6 +3,7 @@
 // "not available on this hub yet" state instead of errors.
 import { api, apiPaths } from './api.js';
 import { roundsChart } from './charts.js';
+import { API_PREFIX } from './contract.js';
 import {
   card, confirmDialog, emptyState, errorState, h, pct, s, timeEl, toast,
 } from './ui.js';
@@ -120,8 +121,8 @@ export function modelsView(ctx, selected) {
   async function render() {
     clearTimeout(timer);
     const paths = await apiPaths();
-    if (!('/api/v1/models' in paths)) {
-      body.replaceChildren(card('Models', unavailable('The model registry is', 'GET /api/v1/models')));
+    if (!(`${API_PREFIX}/models` in paths)) {
+      body.replaceChildren(card('Models', unavailable('The model registry is', `GET ${API_PREFIX}/models`)));
       return;
     }
     let models, key;
@@ -131,7 +132,7 @@ export function modelsView(ctx, selected) {
     if (!alive) return;
     if (!models.length) {
       body.replaceChildren(card('Model versions', emptyState('No models registered yet',
-        'Upload a version with POST /api/v1/models/{model}/versions, or run a federated round: its result is registered here.')));
+        `Upload a version with POST ${API_PREFIX}/models/{model}/versions, or run a federated round: its result is registered here.`)));
       return;
     }
     if (!model || !models.some((m) => m.model === model)) model = models[0].model;
@@ -278,8 +279,8 @@ export function federatedView(ctx, selected) {
   async function render() {
     clearTimeout(timer);
     const paths = await apiPaths();
-    if (!('/api/v1/fl/rounds' in paths)) {
-      body.replaceChildren(card('Rounds', unavailable('Federated learning is', 'GET /api/v1/fl/rounds')));
+    if (!(`${API_PREFIX}/fl/rounds` in paths)) {
+      body.replaceChildren(card('Rounds', unavailable('Federated learning is', `GET ${API_PREFIX}/fl/rounds`)));
       return;
     }
     let rounds;
@@ -288,7 +289,7 @@ export function federatedView(ctx, selected) {
     if (!rounds.length) {
       timer = setTimeout(render, 4000);
       body.replaceChildren(card('Rounds', emptyState('No federated rounds yet',
-        'Start one with `edgefleet fl start --model engine-fault` or POST /api/v1/fl/rounds; devices with the model and federated.enabled take part.')));
+        `Start one with \`edgefleet fl start --model engine-fault\` or POST ${API_PREFIX}/fl/rounds; devices with the model and federated.enabled take part.`)));
       return;
     }
     const chosen = rounds.find((r) => r.id === current) || rounds[0];

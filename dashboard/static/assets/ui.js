@@ -1,4 +1,6 @@
 // Small DOM helpers: element builders, formatting, state pills, empty/error states, dialogs.
+import { DEVICE_STATES } from './contract.js';
+
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 function build(el, attrs, children) {
@@ -19,7 +21,7 @@ export const h = (tag, attrs, ...children) => build(document.createElement(tag),
 export const s = (tag, attrs, ...children) =>
   build(document.createElementNS(SVG_NS, tag), attrs, children);
 
-export const STATES = ['online', 'degraded', 'offline', 'lost'];
+export const STATES = DEVICE_STATES;
 const STATE_LABEL = { online: 'Online', degraded: 'Degraded', offline: 'Offline', lost: 'Lost' };
 
 export function statePill(state) {

@@ -1,0 +1,59 @@
+"""The hub's HTTP paths that devices and the broker call; the hub routes them from here too.
+
+Route templates are relative to `API_PREFIX` and name their parameters as the hub's route
+functions do, so one constant serves `@router.post(INFER)` on the hub and `path(INFER,
+model=m)` in a client. `HEALTHZ` is the one path outside the prefix.
+"""
+
+API_PREFIX = "/api/v1"
+"""Every API route lives below it; a hub URL (`hub.url`) is the part before it."""
+
+HEALTHZ = "/healthz"
+"""GET, no credentials: liveness; devices time it as their RTT probe."""
+OPENAPI = "/openapi.json"
+"""GET: the OpenAPI document (the dashboard reads which routes a hub has)."""
+
+ENROLL = "/enroll"
+"""POST with `Authorization: Bearer <enrollment token>`: answers a `contract.Enrollment`."""
+ENROLLMENT_TOKENS = "/enrollment-tokens"
+"""POST (admin): a new enrollment token."""
+BROKER_AUTH = "/broker/auth"
+"""POST with the broker's service key: who a CONNECT is (broker/credentials.py)."""
+INFER = "/infer/{model}"
+"""POST, device credentials: run the hub's full model on the raw body."""
+
+SIGNING_KEY = "/models/signing-key"
+"""GET: the hub's Ed25519 public key, which a device pins to verify every model artifact."""
+MODEL_ARTIFACT = "/models/{model}/versions/{version}/artifact"
+"""GET, device credentials: the bytes of a version a `model-update` command names."""
+MODEL_REPORT = "/models/{model}/devices/self"
+"""PUT, device credentials: the version a device runs, or one it refused and why."""
+
+ROUND_WEIGHTS = "/fl/rounds/{round_id}/weights"
+"""GET, device credentials: the global weights a federated round starts from."""
+ROUND_UPDATES = "/fl/rounds/{round_id}/updates"
+"""POST, device credentials: a device's trained update."""
+ROUND_KEYS = "/fl/rounds/{round_id}/keys"
+"""POST, device credentials: a device's public key for secure aggregation."""
+
+DEVICES = "/devices"
+"""GET (list, paged) and POST (register) devices; admin and dashboard, not devices."""
+DEVICE = "/devices/{device_id}"
+"""GET/PATCH/DELETE one device."""
+FLEET_SUMMARY = "/fleet/summary"
+"""GET: counts per state, the dashboard's header."""
+ROUNDS = "/fl/rounds"
+"""GET (history) and POST (start) federated rounds; admin."""
+ROUND = "/fl/rounds/{round_id}"
+"""GET: one round."""
+
+DEVICE_ROUTES = (INFER, MODEL_ARTIFACT, MODEL_REPORT, ROUND_WEIGHTS, ROUND_UPDATES, ROUND_KEYS)
+"""The routes a device calls with its own credentials (besides `ENROLL` and `HEALTHZ`)."""
+
+
+def path(route: str, **params: str | int) -> str:
+    """The absolute path of an API route: `path(INFER, model="m")` -> `/api/v1/infer/m`.
+
+    Values go in as they are: device and model ids, versions and round ids need no escaping.
+    """
+    return API_PREFIX + route.format(**params)

@@ -1,0 +1,27 @@
+"""The manifest of a model version: what the hub signs (Ed25519) and a device verifies, with
+the key it pinned, before it loads an artifact (models/training/manifest.py signs and checks).
+"""
+
+import json
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SIGNING_DOMAIN = b"edgefleet-model-manifest-v1\n"
+"""Prefix of the signed bytes, so a manifest signature can never verify anything else."""
+
+
+class ModelManifest(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    model: str = Field(min_length=1, description="model id (catalogue and registry)")
+    version: str
+    seq: int = Field(ge=0, description="grows per model; a device refuses one not above its own")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the artifact, hex")
+    size: int = Field(ge=0, description="of the artifact, bytes")
+    format: str = Field(description="artifact format: onnx or tflite")
+
+    def signed_bytes(self) -> bytes:
+        """The bytes the signature covers: the domain, then the manifest fields as compact
+        JSON with sorted keys (only the manifest's own fields, also in a subclass)."""
+        fields = {name: getattr(self, name) for name in ModelManifest.model_fields}
+        return SIGNING_DOMAIN + json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()

@@ -1,0 +1,58 @@
+"""The agent's parts built from its configuration: the hub client, the hard-sample store and
+the outbox, and where the device keeps its state."""
+
+import os
+from pathlib import Path
+
+from edge_agent.cloud import CircuitBreaker, CloudClient
+from edge_agent.config import AgentConfig
+from edge_agent.hard_samples import HardSamples
+from edge_agent.outbox import FullPolicy, MemoryStore, Outbox, OutboxStore, SqliteStore
+
+
+def state_dir() -> Path:
+    """Where the agent keeps its outbox and hard samples by default."""
+    env = os.environ.get("EDGEFLEET_STATE_DIR")
+    return Path(env) if env else Path.home() / ".local" / "state" / "edgefleet"
+
+
+def make_cloud(config: AgentConfig) -> CloudClient | None:
+    """The hub client, when the config names a hub and some pipeline may use it."""
+    url = config.hub.url
+    if url is None or not any(p.mode != "edge" for p in config.offload.pipelines.values()):
+        return None
+    o = config.offload
+    auth = config.hub_auth
+    return CloudClient(
+        url,
+        auth[0] if auth else config.device_id,
+        auth[1] if auth else None,
+        timeout_s=o.timeout_s,
+        breaker=CircuitBreaker(o.breaker_failures, o.breaker_cooldown_s),
+    )
+
+
+def make_hard_samples(config: AgentConfig) -> HardSamples | None:
+    if not any(p.mode == "cascade" for p in config.offload.pipelines.values()):
+        return None
+    directory = config.offload.hard_samples_dir
+    directory = directory or state_dir() / f"hard-samples-{config.device_id}"
+    return HardSamples(directory, config.offload.hard_samples_max)
+
+
+def make_outbox(config: AgentConfig) -> Outbox:
+    c = config.outbox
+    full = FullPolicy(c.full_policy)
+    store: OutboxStore
+    if c.memory:
+        store = MemoryStore(c.max_messages, full)
+    else:
+        path = c.path or state_dir() / f"outbox-{config.device_id}.sqlite"
+        store = SqliteStore(path, c.max_messages, full)
+    return Outbox(store, window=c.window, ack_timeout_s=c.ack_timeout_s)
+
+
+def hub_acks(config: AgentConfig) -> bool:
+    """Whether outbox entries wait for the hub's `{d}/ack` (else the broker's PUBACK)."""
+    mode = config.outbox.ack
+    return mode == "hub" or (mode == "auto" and config.hub.url is not None)

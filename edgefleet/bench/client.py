@@ -1,0 +1,137 @@
+"""The benchmarks' MQTT client: publish requests, time each result by its rid.
+
+A paho client whose network loop is a thread; results, errors and agent statuses are kept
+under one condition variable so the measuring thread can wait for them."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from contract import Topics
+from edgefleet.procs.process import tail
+
+RESULT_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 30.0
+_KINDS = ("status", "result", "error")
+
+
+class Client:
+    """Subscribes to every device's status, result and error topics on a loopback broker."""
+
+    def __init__(self, port: int, name: str) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.topics = Topics()
+        self.cond = threading.Condition()
+        self.received: dict[str, tuple[float, bytes]] = {}  # rid -> (perf_counter, payload)
+        self.statuses: dict[str, str] = {}
+        self.in_flight: threading.Semaphore | None = None  # released per answer when set
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"{name}-{os.getpid()}",
+            protocol=mqtt.MQTTv311,
+        )
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.connect("127.0.0.1", port, keepalive=60)
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):  # no Nagle delay on our requests
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.client.loop_start()
+        self.client.subscribe([(self.topics.filter(k), 1) for k in _KINDS])  # type: ignore[arg-type]
+        if not subscribed.wait(10):
+            raise RuntimeError("no SUBACK from the broker")
+
+    def _on_message(self, _c: Any, _u: Any, message: Any) -> None:
+        now = time.perf_counter()
+        try:
+            parsed = self.topics.parse(message.topic)
+        except Exception:
+            return
+        with self.cond:
+            kind = parsed.kind.value
+            if kind == "status":
+                with contextlib.suppress(Exception):
+                    self.statuses[parsed.device] = json.loads(message.payload)["state"]
+            elif parsed.rid is not None and kind in {"result", "error"}:
+                self._answered(parsed.rid, now, bytes(message.payload))
+            elif kind == "error":
+                with contextlib.suppress(Exception):
+                    if rid := json.loads(message.payload).get("rid"):
+                        self._answered(rid, now, bytes(message.payload))
+            self.cond.notify_all()
+
+    def _answered(self, rid: str, now: float, payload: bytes) -> None:
+        self.received[rid] = (now, payload)
+        if self.in_flight is not None:
+            self.in_flight.release()
+
+    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(predicate, timeout)
+
+    def online(self, device: str, timeout: float) -> bool:
+        """Whether `device` reports `online` within `timeout` s."""
+        return self.wait(lambda: self.statuses.get(device) == "online", timeout)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+_rid_counter = itertools.count(1)
+
+
+def new_rid(prefix: str) -> str:
+    """A request id unique in this process."""
+    return f"{prefix}{next(_rid_counter):07d}"
+
+
+def request(client: Client, device: str, model: str, payload: bytes) -> tuple[float, bytes]:
+    """One request, waited for: (latency ms, result payload)."""
+    rid = new_rid("s")
+    topic = client.topics.infer(device, model, rid)
+    t0 = time.perf_counter()
+    client.publish(topic, payload)
+    if not client.wait(lambda: rid in client.received, RESULT_TIMEOUT_S):
+        raise TimeoutError(f"no result for {rid} within {RESULT_TIMEOUT_S:.0f} s")
+    with client.cond:
+        t1, body = client.received.pop(rid)
+    return (t1 - t0) * 1000, body
+
+
+def any_received(client: Client, rids: tuple[str, ...]) -> bool:
+    return any(r in client.received for r in rids)
+
+
+def wait_online(
+    client: Client,
+    device: str,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float = START_TIMEOUT_S,
+) -> None:
+    """Until the agent `device` (running as `proc`) reports online; raise if it exits."""
+    if not client.wait(
+        lambda: client.statuses.get(device) == "online" or proc.poll() is not None, timeout
+    ):
+        raise RuntimeError(f"agent {device} not online after {timeout:.0f} s")
+    if proc.poll() is not None:
+        raise RuntimeError(f"agent {device} exited ({proc.returncode}):\n{tail(log)}")

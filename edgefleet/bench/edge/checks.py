@@ -1,0 +1,52 @@
+"""The edge targets (SPEC §6), on face-detect-lite over Mosquitto: MQTT p50 within 3 ms of
+in-process, MQTT rate >= 85 % of in-process, agent RSS <= 120 MB, cold start <= 1.5 s."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from edgefleet.bench.edge.compute import InProcess
+from edgefleet.bench.edge.config import TARGET_BROKER, TARGET_MODEL
+from edgefleet.bench.edge.mqtt import Footprint
+from edgefleet.bench.edge.report import find_row
+from edgefleet.bench.report import Check, check_max, check_min
+
+
+def edge_checks(
+    rows: list[dict[str, Any]], fps: dict[str, Footprint], base: dict[str, InProcess]
+) -> list[Check]:
+    """Unmeasured values (no MQTT run, no cold starts) come out as n/a, not dropped."""
+    if TARGET_MODEL not in base:
+        return []
+    ip = base[TARGET_MODEL]
+    mq = find_row(rows, TARGET_MODEL, "mqtt", TARGET_BROKER)
+    fp = fps.get(TARGET_BROKER)
+    name = f"{TARGET_MODEL} on {TARGET_BROKER}"
+    rate_ratio = mq.get("rate_ratio")
+    return [
+        check_max(
+            f"{name}: MQTT p50",
+            mq.get("p50_ms"),
+            ip.latency.p50 + 3.0,
+            "ms",
+            f"in-process p50 {ip.latency.p50:.2f} + 3 ms",
+        ),
+        check_min(
+            f"{name}: MQTT rate / in-process",
+            None if rate_ratio is None else rate_ratio * 100,
+            85.0,
+            "%",
+            f"in-process {ip.rate:.0f} req/s",
+        ),
+        check_max(
+            "agent RSS, light models", max(fp.rss_mb) if fp and fp.rss_mb else None, 120.0, "MB"
+        ),
+        check_max(
+            "agent cold start (median)",
+            statistics.median(fp.cold_start_ms) if fp and fp.cold_start_ms else None,
+            1500.0,
+            "ms",
+            "spawn -> first result",
+        ),
+    ]

@@ -1,0 +1,162 @@
+"""The offload bench's processes: hub, one agent per mode pinned to the "device" CPU, a delay
+proxy per cloud-using agent; and the scenarios that load the device or the network."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgefleet.bench.client import Client
+from edgefleet.bench.offload.config import CLOUD_MODELS, EDGE_MODELS, VISION, OffloadBenchConfig
+from edgefleet.procs.agent import AgentProcess, agent_config
+from edgefleet.procs.delay import DelayProxy
+from edgefleet.procs.hub import HubProcess
+from edgefleet.procs.stress import cpu_stress
+
+ONLINE_TIMEOUT_S = 60.0
+
+
+def split_cpus() -> tuple[set[int], set[int] | None]:
+    """(the device's CPU, the rest for hub/broker/bench) - the idlest CPU for the device."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    if len(cpus) < 2:
+        return {cpus[0]}, None
+    import psutil
+
+    per_cpu = psutil.cpu_percent(interval=0.3, percpu=True)
+    device = min(cpus, key=lambda c: per_cpu[c] if c < len(per_cpu) else 100.0)
+    return {device}, set(cpus) - {device}
+
+
+def agent_offload_config(
+    mode: str,
+    face_band: tuple[float, float] | None = None,
+    probe_interval_s: float | None = None,
+) -> dict[str, Any]:
+    pipelines: dict[str, dict[str, Any]] = {m: {"mode": mode} for m in EDGE_MODELS.values()}
+    if face_band is not None:
+        pipelines[EDGE_MODELS[VISION]]["uncertain"] = list(face_band)
+    offload: dict[str, Any] = {
+        "pipelines": pipelines,
+        "breaker_failures": 2,
+        "breaker_cooldown_s": 2.0,
+        "timeout_s": 2.0,
+    }
+    if probe_interval_s is not None:
+        offload["probe_interval_s"] = probe_interval_s
+    return {
+        "offload": offload,
+        # the bench measures answers, not delivery to the hub: no hub acks (the hub is killed
+        # in the last scenario), in memory
+        "outbox": {"ack": "puback", "memory": True},
+    }
+
+
+@dataclass
+class OffloadFleet:
+    hub: HubProcess
+    agents: dict[str, AgentProcess]  # by mode
+    proxies: dict[str, DelayProxy]  # by mode; edge-only has none
+    client: Client
+    device_cpus: set[int]
+
+    @property
+    def devices(self) -> dict[str, str]:
+        return {m: a.device for m, a in self.agents.items()}
+
+
+@contextlib.contextmanager
+def offload_fleet(
+    work: Path,
+    port: int,
+    cfg: OffloadBenchConfig,
+    modes: Sequence[str],
+    cpus: tuple[set[int], set[int] | None],
+) -> Iterator[OffloadFleet]:
+    """Hub, proxies and agents started, every agent online; all stopped after the block."""
+    device_cpus, other_cpus = cpus
+    with contextlib.ExitStack() as stack:
+        hub = HubProcess(
+            work / "hub", port, cloud_models=tuple(CLOUD_MODELS.values()), cpus=other_cpus
+        )
+        stack.callback(hub.terminate)
+        hub.start()
+        proxies: dict[str, DelayProxy] = {}
+        agents: dict[str, AgentProcess] = {}
+        for mode in modes:
+            device = f"bench-{mode}"
+            secret = hub.create_device(device)
+            hub_url = None
+            if mode != "edge":
+                proxies[mode] = stack.enter_context(DelayProxy(hub.port))
+                hub_url = f"http://127.0.0.1:{proxies[mode].port}"
+            config = agent_config(
+                device,
+                port,
+                secret=secret,
+                hub_url=hub_url,
+                models=tuple(EDGE_MODELS.values()),
+                **agent_offload_config(mode, cfg.face_band, cfg.probe_interval_s),
+            )
+            # the agent's own heartbeat period (5 s), like its probe period: background work
+            # at faster rates shows in the p99 of a 5 ms answer (docs/benchmarks.md)
+            config.pop("health_interval_s", None)
+            agents[mode] = AgentProcess(work / "agents", config, cpus=device_cpus)
+            agents[mode].start()
+            stack.callback(agents[mode].stop)
+        client = Client(port, "bench-offload")
+        stack.callback(client.close)
+        deadline = time.monotonic() + ONLINE_TIMEOUT_S
+        for agent in agents.values():
+            if not client.online(agent.device, max(0.1, deadline - time.monotonic())):
+                raise RuntimeError(f"agent {agent.device} not online:\n{agent.log_tail()}")
+        yield OffloadFleet(hub, agents, proxies, client, device_cpus)
+
+
+@contextlib.contextmanager
+def scenario(name: str, cfg: OffloadBenchConfig, fleet: OffloadFleet) -> Iterator[None]:
+    """`cpu`: stress the device CPU; `delay`: slow every proxy; `down`: kill the hub (for
+    good: run it last); `idle`: nothing."""
+    if name == "cpu":
+        bound = 2 * cfg.time_limit_s + 60.0  # ends by itself even if we were killed
+        with cpu_stress(cfg.stress_processes, bound, fleet.device_cpus, cfg.stress_nice):
+            _wait_busy(fleet.device_cpus)
+            yield
+        return
+    if name == "delay":
+        for p in fleet.proxies.values():
+            p.delay = cfg.delay_ms / 1000.0
+        try:
+            yield
+        finally:
+            for p in fleet.proxies.values():
+                p.delay = 0.0
+        return
+    if name == "down":
+        fleet.hub.kill()
+    yield
+
+
+def busy(cpus: set[int]) -> float:
+    """How busy the device CPU is (%, over 0.5 s) before a scenario's requests: on a shared
+    machine `idle` is only as idle as the other users leave it."""
+    import psutil
+
+    per_cpu = psutil.cpu_percent(interval=0.5, percpu=True)
+    return max(per_cpu[c] for c in cpus if c < len(per_cpu))
+
+
+def _wait_busy(cpus: set[int], tries: int = 10) -> None:
+    """Until the device CPU measures >= 90 % busy over 0.6 s (longer than the agents' 0.5 s
+    load sampling period), at most `tries` times."""
+    import psutil
+
+    for _ in range(tries):
+        per_cpu = psutil.cpu_percent(interval=0.6, percpu=True)
+        if min(per_cpu[c] for c in cpus if c < len(per_cpu)) >= 90.0:
+            return

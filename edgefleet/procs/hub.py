@@ -1,0 +1,105 @@
+"""`edgefleet hub` as a child process on a free loopback port, SQLite in its work directory."""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cloud_hub.serving import free_port
+from contract.http import DEVICES, path
+from edgefleet.procs.process import edgefleet_command, spawn, stop_process, tail_chars
+from edgefleet.procs.wait import StartError, http_ok, wait_until
+
+ADMIN_KEY = "efk_bench-admin-key-0123456789abcdef"  # benchmarks and tests only
+
+
+def hub_command(host: str | None = None, port: int | None = None) -> list[str]:
+    """`edgefleet hub [--host H] [--port P]` (without them the settings decide)."""
+    args = [*edgefleet_command(), "hub"]
+    if host is not None:
+        args += ["--host", host]
+    if port is not None:
+        args += ["--port", str(port)]
+    return args
+
+
+@dataclass
+class HubProcess:
+    """`edgefleet hub` on a free port with its SQLite database in `workdir`."""
+
+    workdir: Path
+    mqtt_port: int
+    port: int = field(default_factory=free_port)
+    cloud_models: Sequence[str] = ("face-detect-full",)
+    cpus: set[int] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.workdir / "hub.db"
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    def env(self) -> dict[str, str]:
+        return {
+            "EDGEFLEET_DATA_DIR": str(self.workdir),
+            "EDGEFLEET_PORT": str(self.port),
+            "EDGEFLEET_ADMIN_API_KEY": ADMIN_KEY,
+            "EDGEFLEET_MQTT_PORT": str(self.mqtt_port),
+            "EDGEFLEET_MQTT_CLIENT_ID": f"hub-{self.port}",
+            "EDGEFLEET_CLOUD_MODELS": json.dumps(list(self.cloud_models)),
+            "EDGEFLEET_HEARTBEAT_INTERVAL_S": "1",
+            "EDGEFLEET_INGEST_FLUSH_S": "0.02",
+            "EDGEFLEET_LOG_JSON": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Spawn the hub and return once `/readyz` answers 200."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = spawn(
+            hub_command(),
+            log=self.workdir / "hub.log",
+            env=self.env(),
+            new_session=False,
+            die_with_parent=False,
+            cpus=self.cpus,
+        )
+        ready = functools.partial(http_ok, f"{self.url}/readyz", self.admin)
+        try:
+            wait_until(ready, self.proc, timeout=timeout, what="hub")
+        except StartError as exc:
+            raise StartError(f"{exc}: {self.log_tail()}") from None
+
+    def log_tail(self) -> str:
+        return tail_chars(self.workdir / "hub.log")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, sig=signal.SIGKILL)
+
+    def terminate(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def create_device(self, device_id: str) -> str:
+        """Register a device directly (admin); returns its secret."""
+        import httpx
+
+        r = httpx.post(
+            self.url + path(DEVICES), json={"id": device_id}, headers=self.admin, timeout=10
+        )
+        r.raise_for_status()
+        secret: str = r.json()["device_secret"]
+        return secret
