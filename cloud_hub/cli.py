@@ -8,8 +8,9 @@ from pydantic import ValidationError
 
 from cloud_hub.core.config import Settings
 
-app = typer.Typer(help="The cloud hub: API, registry, MQTT ingest, cloud inference.",
-                  add_completion=False)
+app = typer.Typer(
+    help="The cloud hub: API, registry, MQTT ingest, cloud inference.", add_completion=False
+)
 
 
 def _settings() -> Settings:
@@ -21,11 +22,14 @@ def _settings() -> Settings:
 
 
 @app.callback(invoke_without_command=True)
-def serve(ctx: typer.Context,
-          host: Annotated[str | None, typer.Option(help="bind address (EDGEFLEET_HOST)")] = None,
-          port: Annotated[int | None, typer.Option(help="port (EDGEFLEET_PORT)")] = None,
-          validate_config: Annotated[bool, typer.Option(
-              "--validate-config", help="check the settings and exit")] = False) -> None:
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="bind address (EDGEFLEET_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (EDGEFLEET_PORT)")] = None,
+    validate_config: Annotated[
+        bool, typer.Option("--validate-config", help="check the settings and exit")
+    ] = False,
+) -> None:
     """Run the hub with uvicorn (settings from EDGEFLEET_* variables)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -39,8 +43,13 @@ def serve(ctx: typer.Context,
     from cloud_hub.main import create_app
 
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -54,8 +63,10 @@ def migrate() -> None:
 
 
 @app.command("create-key")
-def create_key(name: Annotated[str, typer.Option()] = "cli",
-               role: Annotated[str, typer.Option(help="admin or viewer")] = "viewer") -> None:
+def create_key(
+    name: Annotated[str, typer.Option()] = "cli",
+    role: Annotated[str, typer.Option(help="admin or viewer")] = "viewer",
+) -> None:
     """Create an API key in the database and print it (once)."""
     from cloud_hub.core.clock import utcnow
     from cloud_hub.core.db import Database, make_engine, upgrade

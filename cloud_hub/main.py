@@ -67,8 +67,17 @@ def _api_router() -> APIRouter:
     # every API route may answer these, with the hub's error body (not FastAPI's default
     # `HTTPValidationError` for 422, which the hub never sends)
     api = APIRouter(prefix=API_PREFIX, responses=error_responses(400, 401, 403, 404, 422))
-    for module in (devices, enrollment, keys, fleet, infer, session, live, model_routes,
-                   federated_routes):
+    for module in (
+        devices,
+        enrollment,
+        keys,
+        fleet,
+        infer,
+        session,
+        live,
+        model_routes,
+        federated_routes,
+    ):
         api.include_router(module.router)
     for module in (twin, broker_auth):  # twin, broker auth (docs/twin.md, broker.md)
         api.include_router(module.router)
@@ -76,8 +85,9 @@ def _api_router() -> APIRouter:
     return api
 
 
-def create_app(settings: Settings | None = None, *,
-               pipeline_loader: PipelineLoader | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, pipeline_loader: PipelineLoader | None = None
+) -> FastAPI:
     settings = settings or Settings()
     metrics = HubMetrics()
 
@@ -87,7 +97,8 @@ def create_app(settings: Settings | None = None, *,
         db = Database(engine)
         await anyio.to_thread.run_sync(upgrade, engine)
         app.state.admin_key_digest = security.digest(
-            await anyio.to_thread.run_sync(admin_key, settings))
+            await anyio.to_thread.run_sync(admin_key, settings)
+        )
         writer = bridge = bridge_task = None
         if settings.mqtt_enabled:
             writer = IngestWriter(db, settings, metrics)
@@ -95,9 +106,13 @@ def create_app(settings: Settings | None = None, *,
             await anyio.to_thread.run_sync(writer.start)
             bridge = MqttBridge(settings, writer, metrics)
             bridge_task = asyncio.create_task(bridge.run(), name="mqtt-bridge")
-        inference = InferenceService(settings.cloud_models, loader=pipeline_loader,
-                                     max_batch=settings.infer_max_batch,
-                                     queue_max=settings.infer_queue_max, metrics=metrics)
+        inference = InferenceService(
+            settings.cloud_models,
+            loader=pipeline_loader,
+            max_batch=settings.infer_max_batch,
+            queue_max=settings.infer_queue_max,
+            metrics=metrics,
+        )
         inference.start()
         app.state.db, app.state.writer, app.state.bridge = db, writer, bridge
         # the one outbound MQTT path (commands, replies, twin, acks) on the bridge's session
@@ -107,8 +122,10 @@ def create_app(settings: Settings | None = None, *,
         # full collections over them were the p99 of the fleet API (65 ms -> 6 ms).
         gc.collect()
         gc.freeze()
-        log.info("hub started", extra={"database": engine.url.render_as_string(),
-                                       "mqtt": settings.mqtt_enabled})
+        log.info(
+            "hub started",
+            extra={"database": engine.url.render_as_string(), "mqtt": settings.mqtt_enabled},
+        )
         try:
             async with learning(app, db, settings):  # registry, FL rounds, ticker
                 yield
@@ -123,10 +140,16 @@ def create_app(settings: Settings | None = None, *,
                 await anyio.to_thread.run_sync(writer.stop)
             db.dispose()
 
-    app = FastAPI(title="edgefleet hub", version="1", lifespan=lifespan, openapi_url=None,
-                  docs_url=None, redoc_url=None,
-                  description="Device registry, enrollment, health, MQTT ingest and cloud "
-                              "inference. All routes but /healthz need credentials.")
+    app = FastAPI(
+        title="edgefleet hub",
+        version="1",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        description="Device registry, enrollment, health, MQTT ingest and cloud "
+        "inference. All routes but /healthz need credentials.",
+    )
     app.state.settings, app.state.metrics = settings, metrics
     app.state.db = app.state.writer = app.state.bridge = app.state.messenger = None
     errors.install(app)

@@ -134,9 +134,7 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (uuid.uuid4().hex[:16],)
-        )
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (uuid.uuid4().hex[:16],))
         epoch = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
         self.epoch = str(epoch[0])
         self._count = int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])

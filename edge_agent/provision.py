@@ -257,9 +257,7 @@ def _hardware() -> str | None:
 def _default_device_id() -> str | None:
     """The host name when it is a valid device id (a flashed Pi's `--hostname`)."""
     host = socket.gethostname().split(".")[0].lower()
-    return (
-        host if is_id(host) and host not in {"localhost", "raspberrypi"} else None
-    )
+    return host if is_id(host) and host not in {"localhost", "raspberrypi"} else None
 
 
 @app.command()

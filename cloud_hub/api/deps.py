@@ -89,8 +89,10 @@ def get_principal(request: Request, db: DbDep) -> Principal:
         return _api_key(db, getattr(request.app.state, "admin_key_digest", None), value.strip())
     if scheme.lower() == "basic" and value.strip():
         return _device(db, value.strip())
-    raise Unauthorized("credentials required: `Authorization: Bearer <api key>` or device "
-                       "`Basic` credentials", code="missing_credentials")
+    raise Unauthorized(
+        "credentials required: `Authorization: Bearer <api key>` or device `Basic` credentials",
+        code="missing_credentials",
+    )
 
 
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

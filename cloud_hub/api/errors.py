@@ -11,34 +11,44 @@ from starlette.exceptions import HTTPException
 from cloud_hub.core.errors import HubError, error_body
 
 log = logging.getLogger(__name__)
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 413: "payload_too_large",
-               415: "unsupported_media_type"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def _hub_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HubError)
     headers = {"WWW-Authenticate": 'Bearer, Basic realm="edgefleet"'} if exc.status == 401 else None
-    return JSONResponse(error_body(exc.code, exc.message, exc.detail), exc.status,
-                        headers=headers)
+    return JSONResponse(error_body(exc.code, exc.message, exc.detail), exc.status, headers=headers)
 
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems: list[dict[str, Any]] = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()]
+        for e in exc.errors()
+    ]
     if any(p["type"] == "json_invalid" for p in problems):
-        return JSONResponse(error_body("malformed_json", "request body is not valid JSON",
-                                       problems), 400)
+        return JSONResponse(
+            error_body("malformed_json", "request body is not valid JSON", problems), 400
+        )
     summary = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems)
     return JSONResponse(error_body("validation_error", summary, problems), 422)
 
 
 def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return JSONResponse(error_body(_HTTP_CODES.get(exc.status_code, "error"), str(exc.detail)),
-                        exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        error_body(_HTTP_CODES.get(exc.status_code, "error"), str(exc.detail)),
+        exc.status_code,
+        headers=exc.headers,
+    )
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -15,9 +15,16 @@ log = logging.getLogger("cloud_hub.access")
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -42,14 +49,20 @@ class HubMiddleware:
             if b"%00" in scope.get("query_string", b""):
                 # PostgreSQL refuses NUL in text parameters (a 500 from the driver otherwise)
                 status = 422
-                await _send_json(send, 422, error_body(
-                    "validation_error", "query parameters must not contain NUL (%00)"))
+                await _send_json(
+                    send,
+                    422,
+                    error_body("validation_error", "query parameters must not contain NUL (%00)"),
+                )
                 return
             limited = await self._limit(scope, receive)
             if limited is None:
                 status = 413
-                await _send_json(send, 413, error_body(
-                    "payload_too_large", f"body exceeds the {self.max_body}-byte limit"))
+                await _send_json(
+                    send,
+                    413,
+                    error_body("payload_too_large", f"body exceeds the {self.max_body}-byte limit"),
+                )
                 return
             await self.app(scope, limited, send_status)
         finally:
@@ -82,10 +95,23 @@ class HubMiddleware:
         # the route template (low-cardinality label); FastAPI >= 0.16x keeps the prefixed
         # one in its effective route context, older ones in scope["route"]
         context = (scope.get("fastapi") or {}).get("effective_route_context")
-        path = (getattr(context, "path", None) or getattr(scope.get("route"), "path", None)
-                or "unmatched")
+        path = (
+            getattr(context, "path", None)
+            or getattr(scope.get("route"), "path", None)
+            or "unmatched"
+        )
         self.metrics.http_requests.labels(scope["method"], path, str(status)).inc()
         self.metrics.http_latency.labels(scope["method"], path).observe(elapsed)
-        log.info("%s %s %s", scope["method"], scope["path"], status,
-                 extra={"method": scope["method"], "path": scope["path"], "route": path,
-                        "status": status, "ms": round(elapsed * 1000, 2)})
+        log.info(
+            "%s %s %s",
+            scope["method"],
+            scope["path"],
+            status,
+            extra={
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": path,
+                "status": status,
+                "ms": round(elapsed * 1000, 2),
+            },
+        )

@@ -20,13 +20,15 @@ _WEAK_SECRETS = {"", "changethis", "admin", "secret", "password"}
 
 
 ENV_PREFIX = "EDGEFLEET_"
-OTHER_COMPONENTS_VARIABLES = frozenset({
-    "EDGEFLEET_STATE_DIR",          # agents: outbox, hard samples, model updates (tests, bench)
-    "EDGEFLEET_MODEL_DIR",          # fetched model files (agents, `edgefleet models`)
-    "EDGEFLEET_HUB_URL",            # `edgefleet fl --hub`
-    "EDGEFLEET_ENROLLMENT_TOKEN",   # `edgefleet provision` / `edgefleet flash --token`
-    "EDGEFLEET_PG_BIN",             # PostgreSQL binaries of the benchmark and the tests
-})
+OTHER_COMPONENTS_VARIABLES = frozenset(
+    {
+        "EDGEFLEET_STATE_DIR",  # agents: outbox, hard samples, model updates (tests, bench)
+        "EDGEFLEET_MODEL_DIR",  # fetched model files (agents, `edgefleet models`)
+        "EDGEFLEET_HUB_URL",  # `edgefleet fl --hub`
+        "EDGEFLEET_ENROLLMENT_TOKEN",  # `edgefleet provision` / `edgefleet flash --token`
+        "EDGEFLEET_PG_BIN",  # PostgreSQL binaries of the benchmark and the tests
+    }
+)
 """`EDGEFLEET_*` variables read by other components, which the hub leaves alone (docs/hub.md).
 Besides these: `EDGEFLEET_AGENT_*` (agent overrides) and `EDGEFLEET_BROKER_<setting>` (the
 embedded broker's settings, `broker.settings.BrokerSettings`)."""
@@ -53,12 +55,20 @@ def unknown_variables(environ: Mapping[str, str]) -> list[InitErrorDetails]:
         if upper in known or upper.startswith(OTHER_COMPONENTS_PREFIXES):
             continue
         close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
-        hint = (f"did you mean {close[0]}?" if close else
-                "not a hub setting (docs/hub.md lists them)")
-        errors.append(InitErrorDetails(
-            type=PydanticCustomError("unknown_setting", "unknown setting {name}; {hint}",
-                                     {"name": name, "hint": hint}),
-            loc=(name,), input=None))
+        hint = (
+            f"did you mean {close[0]}?" if close else "not a hub setting (docs/hub.md lists them)"
+        )
+        errors.append(
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_setting",
+                    "unknown setting {name}; {hint}",
+                    {"name": name, "hint": hint},
+                ),
+                loc=(name,),
+                input=None,
+            )
+        )
     return errors
 
 
@@ -76,8 +86,7 @@ class Settings(BaseSettings):
         # `extra="ignore"` only concerns keyword arguments: the environment is checked here,
         # before the fields, so a mistyped variable is named rather than its default used.
         if errors := unknown_variables(os.environ):
-            raise ValidationError.from_exception_data(type(self).__name__, errors,
-                                                      hide_input=True)
+            raise ValidationError.from_exception_data(type(self).__name__, errors, hide_input=True)
         super().__init__(**values)
 
     environment: Environment = Environment.DEVELOPMENT
@@ -203,8 +212,11 @@ class Settings(BaseSettings):
     @property
     def mqtt_session_id(self) -> str:
         """The client id the hub connects with: `mqtt_client_id[-mqtt_replica]`."""
-        return f"{self.mqtt_client_id}-{self.mqtt_replica}" if self.mqtt_replica else (
-            self.mqtt_client_id)
+        return (
+            f"{self.mqtt_client_id}-{self.mqtt_replica}"
+            if self.mqtt_replica
+            else (self.mqtt_client_id)
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -217,8 +229,10 @@ class Settings(BaseSettings):
         for name in ("admin_api_key", "mqtt_password"):
             value: SecretStr | None = getattr(self, name)
             if value is None or value.get_secret_value().strip().lower() in _WEAK_SECRETS:
-                raise ValueError(f"EDGEFLEET_{name.upper()} must be set to a strong secret "
-                                 f"when EDGEFLEET_ENVIRONMENT={self.environment.value}")
+                raise ValueError(
+                    f"EDGEFLEET_{name.upper()} must be set to a strong secret "
+                    f"when EDGEFLEET_ENVIRONMENT={self.environment.value}"
+                )
             if len(value.get_secret_value()) < 16:
                 raise ValueError(f"EDGEFLEET_{name.upper()} must be at least 16 characters")
         return self

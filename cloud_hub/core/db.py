@@ -24,8 +24,14 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # let SQLAlchemy's begin hook emit BEGIN itself
     cur = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                   "busy_timeout=30000", "temp_store=MEMORY", "cache_size=-32000"):
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        "busy_timeout=30000",
+        "temp_store=MEMORY",
+        "cache_size=-32000",
+    ):
         cur.execute(f"PRAGMA {pragma}")
     cur.close()
 
@@ -40,13 +46,16 @@ def make_engine(settings: Settings) -> Engine:
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and ":memory:" not in url:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=settings.db_pool_size, max_overflow=8)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=settings.db_pool_size,
+            max_overflow=8,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=settings.db_pool_size, max_overflow=8,
-                         pool_pre_ping=True)
+    return create_engine(url, pool_size=settings.db_pool_size, max_overflow=8, pool_pre_ping=True)
 
 
 class Database:

@@ -9,8 +9,7 @@ class HubError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None,
-                 detail: Any = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, detail: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail

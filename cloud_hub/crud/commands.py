@@ -7,8 +7,9 @@ from cloud_hub.db import tables as t
 from cloud_hub.schemas.commands import CommandPublic
 
 
-def list_commands(session: Session, *, device_id: str, name: str | None, cursor: int | None,
-                  limit: int) -> tuple[list[t.CommandRecord], int, str | None]:
+def list_commands(
+    session: Session, *, device_id: str, name: str | None, cursor: int | None, limit: int
+) -> tuple[list[t.CommandRecord], int, str | None]:
     """One page of a device's commands, newest first (keyset: `cursor` is the last id seen),
     the total, and the next cursor."""
     c = t.CommandRecord

@@ -12,14 +12,25 @@ from cloud_hub.schemas.keys import ApiKeyCreate, ApiKeyPublic
 
 
 def to_public(row: t.ApiKey) -> ApiKeyPublic:
-    return ApiKeyPublic(id=row.id, name=row.name, role=row.role, prefix=row.prefix,
-                        created_at=row.created_at, revoked=row.revoked_at is not None)
+    return ApiKeyPublic(
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        revoked=row.revoked_at is not None,
+    )
 
 
 def create_key(session: Session, *, data: ApiKeyCreate, now: datetime) -> tuple[t.ApiKey, str]:
     key = security.new_secret(security.ADMIN_KEY_PREFIX)
-    row = t.ApiKey(name=data.name, role=data.role, key_hash=security.digest(key),
-                   prefix=key[:10], created_at=now)
+    row = t.ApiKey(
+        name=data.name,
+        role=data.role,
+        key_hash=security.digest(key),
+        prefix=key[:10],
+        created_at=now,
+    )
     session.add(row)
     session.flush()
     return row, key

@@ -254,7 +254,8 @@ class RoundService:
             return refuse("not_participant", f"{device} was not given round {row.id}")
         # open during an async buffer step too (the round still waits for someone then)
         buffer_step = row.state == "aggregating" and any(
-            p.state in PENDING for p in crud.participants(s, row.id))
+            p.state in PENDING for p in crud.participants(s, row.id)
+        )
         if row.state != "training" and not buffer_step:
             return refuse("round_closed", f"round {row.id} is {row.state}")
         if crud.has_accepted(s, row.id, device):

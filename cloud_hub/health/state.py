@@ -67,8 +67,7 @@ def error_rate(previous: dict[str, int], current: dict[str, int]) -> float:
     return min(1.0, errors / requests)
 
 
-def _degraded_reasons(health: dict[str, Any], rt: Runtime, now: float,
-                      th: Thresholds) -> list[str]:
+def _degraded_reasons(health: dict[str, Any], rt: Runtime, now: float, th: Thresholds) -> list[str]:
     reasons = []
     if health["cpu"] > th.cpu:
         reasons.append(f"cpu {health['cpu']:.0%} > {th.cpu:.0%}")
@@ -88,8 +87,11 @@ def on_health(rt: Runtime, health: dict[str, Any], now: float, th: Thresholds) -
     rt.counters = dict(counters)
     rt.last_heartbeat = now
     reasons = _degraded_reasons(health, rt, now, th)
-    return Transition(State.DEGRADED, "; ".join(reasons)) if reasons else Transition(
-        State.ONLINE, None)
+    return (
+        Transition(State.DEGRADED, "; ".join(reasons))
+        if reasons
+        else Transition(State.ONLINE, None)
+    )
 
 
 def on_status(rt: Runtime, online: bool, now: float) -> Transition:

@@ -40,8 +40,9 @@ def subscriptions(topics: Topics, shared_group: str | None = None) -> list[tuple
     """(filter, QoS) for every kind the hub ingests; QoS 1 so a device's QoS 1 survives.
     With `shared_group`, shared subscriptions (`$share/<group>/<filter>`) split the load."""
     share = f"$share/{shared_group}/" if shared_group else ""
-    return [(share + topics.filter(kind), max(1, SPEC_BY_KIND[kind].qos))
-            for kind in INGESTED_KINDS]
+    return [
+        (share + topics.filter(kind), max(1, SPEC_BY_KIND[kind].qos)) for kind in INGESTED_KINDS
+    ]
 
 
 def reply_subscriptions(topics: Topics) -> list[tuple[str, int]]:
@@ -53,19 +54,29 @@ def reconnect_backoff(before_sleep: Callable[[RetryCallState], None]) -> AsyncRe
     """Retry on MqttError forever; after failed attempt n wait 0.2 s * 2**(n-1) plus up to
     0.2 s of jitter, at most 10 s. Every `async for` over it starts again from attempt 1."""
     return AsyncRetrying(
-        wait=wait_exponential_jitter(multiplier=RECONNECT_MIN_S, max=RECONNECT_MAX_S,
-                                     jitter=RECONNECT_MIN_S),
-        retry=retry_if_exception_type(MqttError), before_sleep=before_sleep, reraise=True)
+        wait=wait_exponential_jitter(
+            multiplier=RECONNECT_MIN_S, max=RECONNECT_MAX_S, jitter=RECONNECT_MIN_S
+        ),
+        retry=retry_if_exception_type(MqttError),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
 
 
 class MqttBridge:
-    def __init__(self, settings: Settings, writer: IngestWriter, metrics: HubMetrics,
-                 messenger: Messenger | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        writer: IngestWriter,
+        metrics: HubMetrics,
+        messenger: Messenger | None = None,
+    ) -> None:
         self.settings, self.writer, self.metrics = settings, writer, metrics
         self.topics = Topics(settings.topic_prefix)
         self.client_id = settings.mqtt_session_id
-        self.messenger = messenger or Messenger(self.topics, metrics, writer,
-                                                outbox_max=settings.mqtt_outbox_max)
+        self.messenger = messenger or Messenger(
+            self.topics, metrics, writer, outbox_max=settings.mqtt_outbox_max
+        )
         self.connected = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         metrics.mqtt_client.info({"client_id": self.client_id})
@@ -75,10 +86,15 @@ class MqttBridge:
     def _client(self) -> aiomqtt.Client:
         s = self.settings
         client = aiomqtt.Client(
-            s.mqtt_host, s.mqtt_port, username=s.mqtt_username,
+            s.mqtt_host,
+            s.mqtt_port,
+            username=s.mqtt_username,
             password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
-            identifier=self.client_id, clean_session=not s.mqtt_persistent_session,
-            keepalive=30, timeout=10)
+            identifier=self.client_id,
+            clean_session=not s.mqtt_persistent_session,
+            keepalive=30,
+            timeout=10,
+        )
         client.pending_calls_threshold = 10_000  # a rollout publishes its commands at once
         return client
 
@@ -104,14 +120,19 @@ class MqttBridge:
                 opened = True
                 self.metrics.mqtt_connections.inc()
                 self.metrics.mqtt_connects.inc()
-                await client.subscribe([
-                    *subscriptions(self.topics, self.settings.mqtt_shared_group),
-                    *reply_subscriptions(self.topics)])
+                await client.subscribe(
+                    [
+                        *subscriptions(self.topics, self.settings.mqtt_shared_group),
+                        *reply_subscriptions(self.topics),
+                    ]
+                )
                 self.messenger.attach(client)
                 self._set_connected(True)
                 established = True
-                log.info("mqtt bridge connected", extra={"broker": self._where(),
-                                                         "client_id": self.client_id})
+                log.info(
+                    "mqtt bridge connected",
+                    extra={"broker": self._where(), "client_id": self.client_id},
+                )
                 await self._pump(client)
             return MqttError("the broker ended the session")
         except MqttError as exc:
@@ -126,8 +147,12 @@ class MqttBridge:
 
     def _reconnecting(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
-        log.warning("mqtt bridge disconnected: %s; retrying in %.1f s", error,
-                    state.upcoming_sleep, extra={"broker": self._where()})
+        log.warning(
+            "mqtt bridge disconnected: %s; retrying in %.1f s",
+            error,
+            state.upcoming_sleep,
+            extra={"broker": self._where()},
+        )
 
     async def _pump(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -140,8 +165,9 @@ class MqttBridge:
             if not self.writer.offer(inbound):  # writer full: stop reading (backpressure)
                 await asyncio.to_thread(self.writer.put, inbound)
 
-    async def publish(self, topic: str, payload: bytes, *, qos: int = 1,
-                      retain: bool = False) -> bool:
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> bool:
         """Publish through the messenger (twin desired, HA removal); False without a session."""
         return await self.messenger.try_publish(topic, payload, qos=qos, retain=retain)
 

@@ -29,8 +29,13 @@ Rows = dict[tuple[str, str], dict[str, Any]]  # (device, cmd_id) -> row
 def _row(device: str, name: str, cmd_id: str, received: float) -> dict[str, Any]:
     if not cmd_id or len(cmd_id) > CMD_ID_MAX or "\x00" in cmd_id:
         raise ContractError(f"cmd_id must be 1 to {CMD_ID_MAX} characters without NUL")
-    return {"device_id": device, "name": name, "cmd_id": cmd_id,
-            "ts": datetime.fromtimestamp(received, UTC), **_EMPTY}
+    return {
+        "device_id": device,
+        "name": name,
+        "cmd_id": cmd_id,
+        "ts": datetime.fromtimestamp(received, UTC),
+        **_EMPTY,
+    }
 
 
 def add_sent(rows: Rows, device: str, name: str, command: Command, received: float) -> None:
@@ -44,14 +49,20 @@ def add_reply(rows: Rows, device: str, name: str, reply: CommandReply, received:
     if problem := unstorable([reply.result, reply.error]):
         raise ContractError(f"reply not storable: {problem}")
     row = rows.setdefault((device, reply.cmd_id), _row(device, name, reply.cmd_id, received))
-    row.update(replied_at=reply.ts, ok=reply.ok, error=reply.error, result=reply.result,
-               code=reply.code.value if reply.code else None)
+    row.update(
+        replied_at=reply.ts,
+        ok=reply.ok,
+        error=reply.error,
+        result=reply.result,
+        code=reply.code.value if reply.code else None,
+    )
 
 
 def _fill(columns: tuple[str, ...], only_if_null: str | None = None) -> Any:
     c = COMMANDS.c
-    stmt = update(COMMANDS).where(c.device_id == bindparam("_device"),
-                                  c.cmd_id == bindparam("_cmd"))
+    stmt = update(COMMANDS).where(
+        c.device_id == bindparam("_device"), c.cmd_id == bindparam("_cmd")
+    )
     if only_if_null is not None:
         stmt = stmt.where(c[only_if_null].is_(None))
     return stmt.values({name: bindparam(f"_{name}") for name in columns})
@@ -65,8 +76,10 @@ def write(session: Session, rows: Rows) -> None:
     conn = session.connection()
     halves = ((_SENT, "sent_at", True), (_REPLY, "replied_at", False))  # the first sending
     for columns, marker, once in halves:  # stays; a later reply replaces an earlier one
-        params = [{"_device": r["device_id"], "_cmd": r["cmd_id"],
-                   **{f"_{k}": r[k] for k in columns}}
-                  for r in rows.values() if r[marker] is not None]
+        params = [
+            {"_device": r["device_id"], "_cmd": r["cmd_id"], **{f"_{k}": r[k] for k in columns}}
+            for r in rows.values()
+            if r[marker] is not None
+        ]
         if params:
             conn.execute(_fill(columns, marker if once else None), params)

@@ -62,8 +62,14 @@ class _Waiter:
 
 
 class Messenger:
-    def __init__(self, topics: Topics, metrics: HubMetrics, recorder: Recorder | None = None,
-                 *, outbox_max: int = 1000) -> None:
+    def __init__(
+        self,
+        topics: Topics,
+        metrics: HubMetrics,
+        recorder: Recorder | None = None,
+        *,
+        outbox_max: int = 1000,
+    ) -> None:
         self.topics, self.metrics, self._recorder = topics, metrics, recorder
         self.online = threading.Event()  # set while a session is attached; any thread may wait
         self._client: aiomqtt.Client | None = None
@@ -88,8 +94,9 @@ class Messenger:
         self.online.clear()
 
     # ---- publishing --------------------------------------------------------------------------
-    async def publish(self, topic: str, payload: bytes, *, qos: int = 1,
-                      retain: bool = False) -> None:
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
         """Publish and wait for the broker's PUBACK; `MqttUnavailable` without a session."""
         client = self._client
         if client is None:
@@ -99,8 +106,9 @@ class Messenger:
         except aiomqtt.MqttError as exc:
             raise MqttUnavailable(f"publishing to the broker failed: {exc}") from None
 
-    async def try_publish(self, topic: str, payload: bytes, *, qos: int = 1,
-                          retain: bool = False) -> bool:
+    async def try_publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> bool:
         """`publish()` answering False instead of raising (twin desired, HA clean-up)."""
         if self._client is None:
             return False
@@ -111,8 +119,9 @@ class Messenger:
             return False
         return True
 
-    def post(self, topic: str, payload: bytes, *, qos: int = 1,
-             sent: Counter | None = None) -> bool:
+    def post(
+        self, topic: str, payload: bytes, *, qos: int = 1, sent: Counter | None = None
+    ) -> bool:
         """On the loop: publish without waiting (acks), counting it in `sent` once the broker
         has it; False without a session."""
         if self._client is None:
@@ -120,8 +129,9 @@ class Messenger:
         self._spawn(self._post(self._client, topic, payload, qos, sent))
         return True
 
-    async def _post(self, client: aiomqtt.Client, topic: str, payload: bytes, qos: int,
-                    sent: Counter | None) -> None:
+    async def _post(
+        self, client: aiomqtt.Client, topic: str, payload: bytes, qos: int, sent: Counter | None
+    ) -> None:
         try:
             await client.publish(topic, payload, qos=qos)
         except aiomqtt.MqttError as exc:
@@ -139,7 +149,8 @@ class Messenger:
             if len(self._outbox) >= self._outbox_max:
                 raise MqttUnavailable(
                     f"{len(self._outbox)} commands already wait for the MQTT session; "
-                    f"`{name}` to {device} was not sent")
+                    f"`{name}` to {device} was not sent"
+                )
             self._outbox.append(item)
             self.metrics.mqtt_outbox.set(len(self._outbox))
         if self._loop is not None:
@@ -171,8 +182,9 @@ class Messenger:
         await self._record(Inbound(item.topic, payload, time.time()))
         await client.publish(item.topic, payload, qos=1)
 
-    async def request(self, device: str, name: str, command: Command,
-                      timeout_s: float) -> tuple[CommandReply, float]:
+    async def request(
+        self, device: str, name: str, command: Command, timeout_s: float
+    ) -> tuple[CommandReply, float]:
         """Publish `command` and wait for its reply: (reply, ms from publish to reply).
         `MqttUnavailable` without a session, TimeoutError when no reply comes in time."""
         client = self._client
@@ -184,7 +196,8 @@ class Messenger:
             started = time.monotonic()
             try:
                 await self._publish_command(
-                    client, _Outgoing(device, name, self.topics.cmd(device, name), command))
+                    client, _Outgoing(device, name, self.topics.cmd(device, name), command)
+                )
             except aiomqtt.MqttError as exc:
                 raise MqttUnavailable(f"publishing to the broker failed: {exc}") from None
             async with asyncio.timeout(timeout_s):
@@ -204,8 +217,7 @@ class Messenger:
         except ContractError:
             return  # the writer counts it as invalid
         waiter = self._waiters.get(reply.cmd_id)
-        waited = waiter is not None and (waiter.device, waiter.name) == (parsed.device,
-                                                                        parsed.name)
+        waited = waiter is not None and (waiter.device, waiter.name) == (parsed.device, parsed.name)
         if waiter is not None and waited and not waiter.future.done():
             waiter.future.set_result(reply)
         self.metrics.command_replies.labels(str(waited).lower()).inc()

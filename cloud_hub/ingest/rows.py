@@ -30,15 +30,29 @@ class Batch:
             self.acks.setdefault(device, []).append(msg_id)
 
     def __len__(self) -> int:
-        return len(self.health) + len(self.results) + len(self.events) + len(self.errors) + len(
-            self.twins)
+        return (
+            len(self.health)
+            + len(self.results)
+            + len(self.events)
+            + len(self.errors)
+            + len(self.twins)
+        )
 
 
 def health_row(device: str, h: Health) -> dict[str, Any]:
-    return {"device_id": device, "ts": h.ts, "minute": int(h.ts.timestamp() // 60),
-            "seq": h.seq, "cpu": h.cpu, "mem": h.mem, "rtt_ms": h.rtt_ms,
-            "queue_depth": h.queue_depth, "infer_ms_p50": h.infer_ms_p50,
-            "offload_ratio": h.offload_ratio, "uptime_s": h.uptime_s}
+    return {
+        "device_id": device,
+        "ts": h.ts,
+        "minute": int(h.ts.timestamp() // 60),
+        "seq": h.seq,
+        "cpu": h.cpu,
+        "mem": h.mem,
+        "rtt_ms": h.rtt_ms,
+        "queue_depth": h.queue_depth,
+        "infer_ms_p50": h.infer_ms_p50,
+        "offload_ratio": h.offload_ratio,
+        "uptime_s": h.uptime_s,
+    }
 
 
 def health_summary(h: Health) -> dict[str, Any]:
@@ -47,20 +61,42 @@ def health_summary(h: Health) -> dict[str, Any]:
 
 
 def result_row(device: str, r: InferResult) -> dict[str, Any]:
-    return {"msg_id": r.msg_id, "device_id": device, "model": r.model,
-            "model_version": r.model_version, "where": r.where, "latency_ms": r.latency_ms,
-            "rid": r.rid, "output": r.output, "ts": r.ts}
+    return {
+        "msg_id": r.msg_id,
+        "device_id": device,
+        "model": r.model,
+        "model_version": r.model_version,
+        "where": r.where,
+        "latency_ms": r.latency_ms,
+        "rid": r.rid,
+        "output": r.output,
+        "ts": r.ts,
+    }
 
 
 def event_row(device: str, e: Event) -> dict[str, Any]:
-    return {"msg_id": e.msg_id, "device_id": device, "kind": e.kind, "model": e.model,
-            "rid": e.rid, "data": e.data, "ts": e.ts}
+    return {
+        "msg_id": e.msg_id,
+        "device_id": device,
+        "kind": e.kind,
+        "model": e.model,
+        "rid": e.rid,
+        "data": e.data,
+        "ts": e.ts,
+    }
 
 
 def error_row(device: str, e: ErrorMessage) -> dict[str, Any]:
     key = "|".join((device, e.ts.isoformat(), e.topic, e.code, e.rid or ""))
-    return {"msg_key": hashlib.sha256(key.encode()).hexdigest(), "device_id": device,
-            "topic": e.topic, "code": str(e.code), "error": e.error, "rid": e.rid, "ts": e.ts}
+    return {
+        "msg_key": hashlib.sha256(key.encode()).hexdigest(),
+        "device_id": device,
+        "topic": e.topic,
+        "code": str(e.code),
+        "error": e.error,
+        "rid": e.rid,
+        "ts": e.ts,
+    }
 
 
 def newer_twin(stored: dict[str, int] | None, incoming: dict[str, int]) -> bool:

@@ -29,8 +29,11 @@ def update_devices(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     columns = [k for k in rows[0] if k != "_id"]
-    stmt = (update(DEVICES).where(DEVICES.c.id == bindparam("_id"))
-            .values({c: bindparam(c) for c in columns}))
+    stmt = (
+        update(DEVICES)
+        .where(DEVICES.c.id == bindparam("_id"))
+        .values({c: bindparam(c) for c in columns})
+    )
     session.connection().execute(stmt, rows)
 
 
@@ -40,12 +43,38 @@ def rollup_minutes(session: Session, minutes: Iterable[int]) -> None:
     if not minutes:
         return
     s, r = t.HealthSample, t.HealthRollup
-    for chunk in (minutes[i:i + 200] for i in range(0, len(minutes), 200)):
+    for chunk in (minutes[i : i + 200] for i in range(0, len(minutes), 200)):
         session.execute(delete(r).where(r.minute.in_(chunk)))
-        query = (select(s.device_id, s.minute, func.count(), func.avg(s.cpu), func.max(s.cpu),
-                        func.avg(s.mem), func.max(s.mem), func.avg(s.rtt_ms),
-                        func.max(s.queue_depth), func.avg(s.offload_ratio))
-                 .where(s.minute.in_(chunk)).group_by(s.device_id, s.minute))
-        session.execute(insert(r).from_select(
-            ["device_id", "minute", "n", "cpu_avg", "cpu_max", "mem_avg", "mem_max",
-             "rtt_ms_avg", "queue_depth_max", "offload_ratio_avg"], query))
+        query = (
+            select(
+                s.device_id,
+                s.minute,
+                func.count(),
+                func.avg(s.cpu),
+                func.max(s.cpu),
+                func.avg(s.mem),
+                func.max(s.mem),
+                func.avg(s.rtt_ms),
+                func.max(s.queue_depth),
+                func.avg(s.offload_ratio),
+            )
+            .where(s.minute.in_(chunk))
+            .group_by(s.device_id, s.minute)
+        )
+        session.execute(
+            insert(r).from_select(
+                [
+                    "device_id",
+                    "minute",
+                    "n",
+                    "cpu_avg",
+                    "cpu_max",
+                    "mem_avg",
+                    "mem_max",
+                    "rtt_ms_avg",
+                    "queue_depth_max",
+                    "offload_ratio_avg",
+                ],
+                query,
+            )
+        )

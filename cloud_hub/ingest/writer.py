@@ -47,8 +47,7 @@ from contract import (
 )
 
 log = logging.getLogger(__name__)
-INGESTED_KINDS = (Kind.STATUS, Kind.HEALTH, Kind.TWIN_REPORTED, Kind.RESULT, Kind.EVENT,
-                  Kind.ERROR)
+INGESTED_KINDS = (Kind.STATUS, Kind.HEALTH, Kind.TWIN_REPORTED, Kind.RESULT, Kind.EVENT, Kind.ERROR)
 # besides those: every device's command replies (the bridge), and the hub's own commands as
 # it published them (the messenger; the bridge does not subscribe to `cmd`)
 STORED_KINDS = (*INGESTED_KINDS, Kind.CMD_REPLY, Kind.CMD)
@@ -71,10 +70,14 @@ class Inbound:
 
 def thresholds(settings: Settings) -> hs.Thresholds:
     return hs.Thresholds(
-        interval_s=settings.heartbeat_interval_s, late_factor=settings.heartbeat_late_factor,
-        lost_after=settings.lost_after_intervals, cpu=settings.cpu_degraded,
-        mem=settings.mem_degraded, error_rate=settings.error_rate_degraded,
-        model_error_window_s=settings.model_error_window_s)
+        interval_s=settings.heartbeat_interval_s,
+        late_factor=settings.heartbeat_late_factor,
+        lost_after=settings.lost_after_intervals,
+        cpu=settings.cpu_degraded,
+        mem=settings.mem_degraded,
+        error_rate=settings.error_rate_degraded,
+        model_error_window_s=settings.model_error_window_s,
+    )
 
 
 def _dt(epoch: float | None) -> datetime | None:
@@ -85,19 +88,38 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-_RUNTIME_COLUMNS = (t.Device.id, t.Device.state, t.Device.state_reason, t.Device.state_since,
-                    t.Device.last_heartbeat_at, t.Device.last_seen, t.Device.last_health)
+_RUNTIME_COLUMNS = (
+    t.Device.id,
+    t.Device.state,
+    t.Device.state_reason,
+    t.Device.state_since,
+    t.Device.last_heartbeat_at,
+    t.Device.last_seen,
+    t.Device.last_health,
+)
 
 
-def _runtime_of(state: str, reason: str | None, since: datetime, heartbeat: datetime | None,
-                seen: datetime | None, health: dict[str, Any] | None) -> hs.Runtime:
+def _runtime_of(
+    state: str,
+    reason: str | None,
+    since: datetime,
+    heartbeat: datetime | None,
+    seen: datetime | None,
+    health: dict[str, Any] | None,
+) -> hs.Runtime:
     health_ts = 0.0
     if health and isinstance(health.get("ts"), str):
         with suppress(ValueError):
             health_ts = datetime.fromisoformat(health["ts"].replace("Z", "+00:00")).timestamp()
-    return hs.Runtime(state=hs.State(state), reason=reason, since=since.timestamp(),
-                      last_heartbeat=_ts(heartbeat), last_seen=_ts(seen), last_health=health,
-                      last_health_ts=health_ts)
+    return hs.Runtime(
+        state=hs.State(state),
+        reason=reason,
+        since=since.timestamp(),
+        last_heartbeat=_ts(heartbeat),
+        last_seen=_ts(seen),
+        last_health=health,
+        last_health_ts=health_ts,
+    )
 
 
 class IngestWriter:
@@ -111,7 +133,8 @@ class IngestWriter:
         # per-device order, except when a shared subscription splits a device's stream over
         # several replicas (each would wait for what another one got; docs/offload.md)
         self._order: DeviceOrder[Inbound] | None = (
-            None if settings.mqtt_shared_group else DeviceOrder())
+            None if settings.mqtt_shared_group else DeviceOrder()
+        )
         self._dirty_minutes: set[int] = set()
         self._lock = threading.Lock()  # guards _devices against forget()/refresh() callers
         self._thread = threading.Thread(target=self._run, name="hub-sql-writer", daemon=True)
@@ -209,8 +232,11 @@ class IngestWriter:
         deadline = time.monotonic() + self.settings.ingest_flush_s
         while len(batch) < self.settings.ingest_batch_max:
             try:
-                item = self._queue.get_nowait() if self._queue.qsize() else self._queue.get(
-                    timeout=max(0.0, deadline - time.monotonic()))
+                item = (
+                    self._queue.get_nowait()
+                    if self._queue.qsize()
+                    else self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                )
             except queue.Empty:
                 break
             if item is None:
@@ -345,19 +371,25 @@ class IngestWriter:
             if grown > 0:
                 self.metrics.offload_decisions.labels(parts[1], parts[2]).inc(grown)
 
-    def _transition(self, device: str, rt: hs.Runtime, tr: hs.Transition | None, now: float,
-                    batch: r.Batch) -> None:
+    def _transition(
+        self, device: str, rt: hs.Runtime, tr: hs.Transition | None, now: float, batch: r.Batch
+    ) -> None:
         old = rt.state
         if hs.apply(rt, tr, now):
             batch.touched.add(device)
             if rt.state is not old:
-                batch.state_changes.append({"device_id": device, "ts": _dt(now),
-                                            "from_state": old, "to_state": rt.state,
-                                            "reason": rt.reason})
+                batch.state_changes.append(
+                    {
+                        "device_id": device,
+                        "ts": _dt(now),
+                        "from_state": old,
+                        "to_state": rt.state,
+                        "reason": rt.reason,
+                    }
+                )
                 self.metrics.transitions.labels(rt.state).inc()
 
-    def _apply(self, kind: Kind, device: str, rt: hs.Runtime, m: Inbound,
-               batch: r.Batch) -> None:
+    def _apply(self, kind: Kind, device: str, rt: hs.Runtime, m: Inbound, batch: r.Batch) -> None:
         now = m.received
         if kind is Kind.HEALTH:
             h = decode(Health, m.payload)
@@ -368,8 +400,7 @@ class IngestWriter:
             if h.ts.timestamp() > rt.last_health_ts:  # a redelivery or backlog is history only
                 self._offload_metrics(h, rt.last_health)
                 summary = r.health_summary(h)
-                self._transition(device, rt, hs.on_health(rt, summary, now, self.th), now,
-                                 batch)
+                self._transition(device, rt, hs.on_health(rt, summary, now, self.th), now, batch)
                 rt.last_health, rt.last_health_ts = summary, h.ts.timestamp()
         elif kind is Kind.STATUS:
             st = decode(Status, m.payload)
@@ -407,9 +438,15 @@ class IngestWriter:
 
     # ---- SQL -----------------------------------------------------------------------------
     def _device_row(self, device: str, rt: hs.Runtime) -> dict[str, Any]:
-        return {"_id": device, "state": rt.state.value, "state_reason": rt.reason,
-                "state_since": _dt(rt.since), "last_seen": _dt(rt.last_seen),
-                "last_heartbeat_at": _dt(rt.last_heartbeat), "last_health": rt.last_health}
+        return {
+            "_id": device,
+            "state": rt.state.value,
+            "state_reason": rt.reason,
+            "state_since": _dt(rt.since),
+            "last_seen": _dt(rt.last_seen),
+            "last_heartbeat_at": _dt(rt.last_heartbeat),
+            "last_health": rt.last_health,
+        }
 
     def _flush(self, batch: r.Batch) -> None:
         with self.db.session(write=True) as s:
@@ -423,8 +460,11 @@ class IngestWriter:
             self._write_twins(s, batch.twins)
             self._write_status(s, batch)
             with self._lock:
-                updates = [self._device_row(d, self._devices[d]) for d in sorted(batch.touched)
-                           if d in self._devices]
+                updates = [
+                    self._device_row(d, self._devices[d])
+                    for d in sorted(batch.touched)
+                    if d in self._devices
+                ]
             sql.update_devices(s, updates)
         self._dirty_minutes |= batch.minutes
         for listener in self.listeners:  # dashboard live stream: after the commit
@@ -433,27 +473,40 @@ class IngestWriter:
     def _write_twins(self, s: Session, twins: dict[str, TwinReported]) -> None:
         if not twins:
             return
-        stored = dict(s.execute(select(t.DeviceTwin.device_id, t.DeviceTwin.version)
-                                .where(t.DeviceTwin.device_id.in_(twins))).all())
+        stored = dict(
+            s.execute(
+                select(t.DeviceTwin.device_id, t.DeviceTwin.version).where(
+                    t.DeviceTwin.device_id.in_(twins)
+                )
+            ).all()
+        )
         for device, twin in twins.items():
             if r.newer_twin(stored.get(device), twin.version):
-                s.merge(t.DeviceTwin(device_id=device, version=twin.version, state=twin.state,
-                                     ts=twin.ts))
+                s.merge(
+                    t.DeviceTwin(
+                        device_id=device, version=twin.version, state=twin.state, ts=twin.ts
+                    )
+                )
 
     def _write_status(self, s: Session, batch: r.Batch) -> None:
         if batch.versions:
             s.connection().execute(
-                update(sql.DEVICES).where(sql.DEVICES.c.id == bindparam("_id"))
+                update(sql.DEVICES)
+                .where(sql.DEVICES.c.id == bindparam("_id"))
                 .values(agent_version=bindparam("v")),
-                [{"_id": d, "v": v} for d, v in batch.versions.items()])
+                [{"_id": d, "v": v} for d, v in batch.versions.items()],
+            )
         for device, models in batch.capabilities.items():
-            current = set(s.scalars(select(t.DeviceCapability.model)
-                                    .where(t.DeviceCapability.device_id == device)))
+            current = set(
+                s.scalars(
+                    select(t.DeviceCapability.model).where(t.DeviceCapability.device_id == device)
+                )
+            )
             if current != set(models) and device in self._devices:
-                s.execute(delete(t.DeviceCapability)
-                          .where(t.DeviceCapability.device_id == device))
-                s.add_all(t.DeviceCapability(device_id=device, model=m)
-                          for m in dict.fromkeys(models))
+                s.execute(delete(t.DeviceCapability).where(t.DeviceCapability.device_id == device))
+                s.add_all(
+                    t.DeviceCapability(device_id=device, model=m) for m in dict.fromkeys(models)
+                )
 
     def sweep(self, now: float) -> None:
         """Presence sweep: late heartbeats degrade a device, K missed intervals lose it."""
@@ -481,7 +534,10 @@ class IngestWriter:
         with self.db.session(write=True) as s:
             s.execute(delete(t.HealthSample).where(t.HealthSample.minute < raw_cut))
             s.execute(delete(t.HealthRollup).where(t.HealthRollup.minute < rollup_cut))
-            s.execute(delete(t.DeviceStateChange)
-                      .where(t.DeviceStateChange.ts < _dt(now - st.health_rollup_retention_s)))
+            s.execute(
+                delete(t.DeviceStateChange).where(
+                    t.DeviceStateChange.ts < _dt(now - st.health_rollup_retention_s)
+                )
+            )
             for table in (t.Result, t.EventRow, t.DeviceError, t.CommandRecord):
                 s.execute(delete(table).where(table.ts < results_cut))

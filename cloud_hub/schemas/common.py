@@ -85,8 +85,9 @@ class ErrorResponse(BaseModel):
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` declaring these statuses with the hub's error body."""
-    return {code: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[code]}
-            for code in codes}
+    return {
+        code: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[code]} for code in codes
+    }
 
 
 _ERROR_DESCRIPTIONS = {

@@ -29,14 +29,21 @@ CALLED = [
     ("POST", http.API_PREFIX + http.ROUND_KEYS),
 ]
 
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
     """The hub app with its lifespan (database, registry, rounds); requests carry no
     credentials, so a routed path answers 401 (or 200), an unrouted one 404 or 405."""
     data: Path = tmp_path_factory.mktemp("hub")
-    app = create_app(Settings(database_url=f"sqlite:///{data / 'hub.db'}", data_dir=data,
-                              admin_api_key="efk_test-admin-key-0123456789abcdef",
-                              mqtt_enabled=False, log_json=False))
+    app = create_app(
+        Settings(
+            database_url=f"sqlite:///{data / 'hub.db'}",
+            data_dir=data,
+            admin_api_key="efk_test-admin-key-0123456789abcdef",
+            mqtt_enabled=False,
+            log_json=False,
+        )
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
@@ -68,8 +75,10 @@ async def test_an_unrouted_path_is_told_apart(hub: httpx.AsyncClient) -> None:
         (http.path(http.INFER, model="m"), "/api/v1/infer/m"),
         (http.path(http.ENROLL), "/api/v1/enroll"),
         (http.path(http.ROUND_KEYS, round_id=3), "/api/v1/fl/rounds/3/keys"),
-        (http.path(http.MODEL_ARTIFACT, model="m", version="v1"),
-         "/api/v1/models/m/versions/v1/artifact"),
+        (
+            http.path(http.MODEL_ARTIFACT, model="m", version="v1"),
+            "/api/v1/models/m/versions/v1/artifact",
+        ),
     ],
 )
 def test_path_puts_the_prefix_and_parameters_in(built: str, expected: str) -> None:
@@ -79,4 +88,3 @@ def test_path_puts_the_prefix_and_parameters_in(built: str, expected: str) -> No
 def test_path_refuses_a_missing_parameter() -> None:
     with pytest.raises(KeyError, match="model"):
         http.path(http.INFER)
-

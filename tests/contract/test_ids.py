@@ -48,8 +48,15 @@ def test_every_checker_applies_the_same_rule(value: str) -> None:
 
 
 def _catalogue_entry(model_id: str) -> dict[str, Any]:
-    return {"id": model_id, "task": "tabular", "pipeline": "tabular", "version": "1",
-            "runtime": "onnx", "licence": "MIT", "files": []}
+    return {
+        "id": model_id,
+        "task": "tabular",
+        "pipeline": "tabular",
+        "version": "1",
+        "runtime": "onnx",
+        "licence": "MIT",
+        "files": [],
+    }
 
 
 def test_the_id_schema_carries_the_pattern() -> None:

@@ -9,24 +9,34 @@ from cloud_hub.schemas.registry import VersionPublic
 from contract import ModelManifest
 
 SHA = hashlib.sha256(b"model bytes").hexdigest()
-MANIFEST = ModelManifest(model="engine-fault", version="v2", seq=2, sha256=SHA, size=11,
-                         format="onnx")
+MANIFEST = ModelManifest(
+    model="engine-fault", version="v2", seq=2, sha256=SHA, size=11, format="onnx"
+)
 
 
 def test_signed_bytes_are_the_v1_form() -> None:
     # Artifacts signed before the manifest moved into the contract must still verify.
     expected = (
         b"edgefleet-model-manifest-v1\n"
-        b'{"format":"onnx","model":"engine-fault","seq":2,"sha256":"' + SHA.encode()
+        b'{"format":"onnx","model":"engine-fault","seq":2,"sha256":"'
+        + SHA.encode()
         + b'","size":11,"version":"v2"}'
     )
     assert MANIFEST.signed_bytes() == expected
 
 
 def test_the_hubs_version_record_is_a_manifest_signing_the_same_bytes() -> None:
-    version = VersionPublic(**MANIFEST.model_dump(), id=1, parent=None, signature="s",
-                            metrics={}, created_by_round=None, note=None,
-                            created_at="2026-01-01T00:00:00Z", download_url="/x")
+    version = VersionPublic(
+        **MANIFEST.model_dump(),
+        id=1,
+        parent=None,
+        signature="s",
+        metrics={},
+        created_by_round=None,
+        note=None,
+        created_at="2026-01-01T00:00:00Z",
+        download_url="/x",
+    )
     assert isinstance(version, ModelManifest)
     assert version.signed_bytes() == MANIFEST.signed_bytes()
 

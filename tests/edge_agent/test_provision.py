@@ -26,7 +26,9 @@ def test_the_answer_is_read_into_the_contract_model() -> None:
     assert isinstance(result, Enrollment)
     assert (result.device_id, result.hub_url) == ("cam-1", "http://hub:8000")
     assert (result.mqtt.host, result.mqtt.port, result.mqtt.topic_prefix) == (
-        "broker", 1883, "site/v1"
+        "broker",
+        1883,
+        "site/v1",
     )
 
 
@@ -50,8 +52,12 @@ def test_the_config_gets_the_credentials_and_loses_the_token() -> None:
     out = merge_enrollment(data, result)
     assert out["device_id"] == "cam-1"
     assert out["topic_prefix"] == "site/v1"
-    assert out["broker"] == {"host": "broker", "port": 1883, "username": "cam-1",
-                             "password": "s3cret"}
+    assert out["broker"] == {
+        "host": "broker",
+        "port": 1883,
+        "username": "cam-1",
+        "password": "s3cret",
+    }
     assert out["hub"] == {"url": "http://hub:8000"}
 
 

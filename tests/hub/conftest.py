@@ -72,8 +72,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "database_url": database_url, "data_dir": tmp_path / "data",
-            "admin_api_key": ADMIN_KEY, "mqtt_enabled": False, "log_json": False,
+            "database_url": database_url,
+            "data_dir": tmp_path / "data",
+            "admin_api_key": ADMIN_KEY,
+            "mqtt_enabled": False,
+            "log_json": False,
             "maintenance_interval_s": 3600.0,
         }
         values.update(overrides)
@@ -98,11 +101,15 @@ class Hub:
         return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
     async def enroll(self, device_id: str, **body: Any) -> dict[str, Any]:
-        token = await self.client.post("/api/v1/enrollment-tokens", headers=self.admin,
-                                       json={"name": f"for {device_id}"})
+        token = await self.client.post(
+            "/api/v1/enrollment-tokens", headers=self.admin, json={"name": f"for {device_id}"}
+        )
         assert token.status_code == 201, token.text
-        r = await self.client.post("/api/v1/enroll", json={"device_id": device_id, **body},
-                                   headers={"Authorization": f"Bearer {token.json()['token']}"})
+        r = await self.client.post(
+            "/api/v1/enroll",
+            json={"device_id": device_id, **body},
+            headers={"Authorization": f"Bearer {token.json()['token']}"},
+        )
         assert r.status_code == 201, r.text
         out: dict[str, Any] = r.json()
         return out

@@ -10,8 +10,12 @@ from tests.hub.conftest import Hub, basic
 def _routes(hub: Hub) -> list[tuple[str, str]]:
     out = [("GET", "/api/v1/openapi.json")]
     for template, methods in hub.app.openapi()["paths"].items():
-        path = template.replace("{device_id}", "some-dev").replace(
-            "{token_id}", "1").replace("{key_id}", "1").replace("{model}", "face-detect-full")
+        path = (
+            template.replace("{device_id}", "some-dev")
+            .replace("{token_id}", "1")
+            .replace("{key_id}", "1")
+            .replace("{model}", "face-detect-full")
+        )
         out += [(m.upper(), path) for m in sorted(methods)]
     return out
 
@@ -33,8 +37,9 @@ async def test_every_route_but_healthz_needs_credentials(hub: Hub) -> None:
 
 
 async def _viewer(hub: Hub) -> dict[str, str]:
-    r = await hub.client.post("/api/v1/api-keys", headers=hub.admin,
-                              json={"name": "dashboard", "role": "viewer"})
+    r = await hub.client.post(
+        "/api/v1/api-keys", headers=hub.admin, json={"name": "dashboard", "role": "viewer"}
+    )
     assert r.status_code == 201
     return {"Authorization": f"Bearer {r.json()['key']}"}
 
@@ -42,9 +47,15 @@ async def _viewer(hub: Hub) -> dict[str, str]:
 async def test_viewer_reads_but_cannot_write(hub: Hub) -> None:
     await hub.enroll("cam-1")
     viewer = await _viewer(hub)
-    for path in ("/api/v1/devices", "/api/v1/devices/cam-1", "/api/v1/fleet/summary",
-                 "/metrics", "/readyz", "/api/v1/openapi.json",
-                 "/api/v1/devices/cam-1/health/history"):
+    for path in (
+        "/api/v1/devices",
+        "/api/v1/devices/cam-1",
+        "/api/v1/fleet/summary",
+        "/metrics",
+        "/readyz",
+        "/api/v1/openapi.json",
+        "/api/v1/devices/cam-1/health/history",
+    ):
         assert (await hub.client.get(path, headers=viewer)).status_code == 200, path
     writes: list[tuple[str, str, Any]] = [
         ("POST", "/api/v1/devices", {"id": "x"}),
@@ -88,10 +99,15 @@ async def test_device_cannot_act_as_another_device_or_admin(hub: Hub) -> None:
     assert (await hub.client.get("/api/v1/devices/dev-b", headers=hub.admin)).status_code == 200
 
 
-@pytest.mark.parametrize("header", [
-    basic("dev-a", "efd_wrong"), basic("nobody", "x"), {"Authorization": "Basic !!!"},
-    {"Authorization": "Basic ZGV2LWE="},  # "dev-a" without a colon
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        basic("dev-a", "efd_wrong"),
+        basic("nobody", "x"),
+        {"Authorization": "Basic !!!"},
+        {"Authorization": "Basic ZGV2LWE="},  # "dev-a" without a colon
+    ],
+)
 async def test_bad_device_credentials(hub: Hub, header: dict[str, str]) -> None:
     await hub.enroll("dev-a")
     r = await hub.client.get("/api/v1/whoami", headers=header)
@@ -104,7 +120,7 @@ async def test_rotated_secret_replaces_the_old_one(hub: Hub) -> None:
     r = await hub.client.post("/api/v1/devices/dev-r/secret", headers=hub.admin)
     new = r.json()["device_secret"]
     assert new != old["device_secret"]
-    assert (await hub.client.get("/api/v1/whoami",
-                                 headers=basic("dev-r", old["device_secret"]))).status_code == 401
-    assert (await hub.client.get("/api/v1/whoami",
-                                 headers=basic("dev-r", new))).status_code == 200
+    assert (
+        await hub.client.get("/api/v1/whoami", headers=basic("dev-r", old["device_secret"]))
+    ).status_code == 401
+    assert (await hub.client.get("/api/v1/whoami", headers=basic("dev-r", new))).status_code == 200

@@ -19,10 +19,12 @@ T = Topics()
 
 
 @pytest.fixture
-async def bridged(make_settings: Callable[..., Settings],
-                  broker: BrokerProcess) -> AsyncIterator[Hub]:
-    settings = make_settings(mqtt_enabled=True, mqtt_port=broker.port, mqtt_username=None,
-                             ingest_flush_s=0.02)
+async def bridged(
+    make_settings: Callable[..., Settings], broker: BrokerProcess
+) -> AsyncIterator[Hub]:
+    settings = make_settings(
+        mqtt_enabled=True, mqtt_port=broker.port, mqtt_username=None, ingest_flush_s=0.02
+    )
     async for hub in running_hub(settings):
         await asyncio.wait_for(hub.app.state.bridge.connected.wait(), 15)
         yield hub
@@ -44,22 +46,48 @@ async def test_bridge_ingests_every_kind(bridged: Hub, broker: BrokerProcess) ->
     await bridged.enroll("cam-1")
     dev = MqttProbe(broker.host, broker.port, client_id="cam-1").connect()
     try:
-        dev.publish(T.status("cam-1"), encode(Status(state="online", agent_version="0.3",
-                                                     models=["face-detect-lite"])), retain=True)
+        dev.publish(
+            T.status("cam-1"),
+            encode(Status(state="online", agent_version="0.3", models=["face-detect-lite"])),
+            retain=True,
+        )
         for seq in range(5):
-            dev.publish(T.health("cam-1"), encode(Health(cpu=0.1, mem=0.1, queue_depth=0,
-                                                         uptime_s=seq, seq=seq)))
-        result = InferResult(model="face-detect-lite", model_version="1", where="edge",
-                             latency_ms=2, output={"faces": []}, msg_id="r-1", rid="q1")
+            dev.publish(
+                T.health("cam-1"),
+                encode(Health(cpu=0.1, mem=0.1, queue_depth=0, uptime_s=seq, seq=seq)),
+            )
+        result = InferResult(
+            model="face-detect-lite",
+            model_version="1",
+            where="edge",
+            latency_ms=2,
+            output={"faces": []},
+            msg_id="r-1",
+            rid="q1",
+        )
         dev.publish(T.result("cam-1", "face-detect-lite", "q1"), encode(result))
-        dev.publish(T.event("cam-1", "face"), json.dumps(
-            {"kind": "face", "model": "face-detect-lite", "msg_id": "e-1",
-             "ts": "2025-01-01T00:00:00Z"}).encode())
-        dev.publish(T.error("cam-1"), json.dumps(
-            {"topic": "t", "code": "bad_image", "error": "x",
-             "ts": "2025-01-01T00:00:00Z"}).encode())
-        dev.publish(T.twin_reported("cam-1"), encode(TwinReported(
-            version={"cam-1": 2}, state={"threshold": 0.6})), retain=True)
+        dev.publish(
+            T.event("cam-1", "face"),
+            json.dumps(
+                {
+                    "kind": "face",
+                    "model": "face-detect-lite",
+                    "msg_id": "e-1",
+                    "ts": "2025-01-01T00:00:00Z",
+                }
+            ).encode(),
+        )
+        dev.publish(
+            T.error("cam-1"),
+            json.dumps(
+                {"topic": "t", "code": "bad_image", "error": "x", "ts": "2025-01-01T00:00:00Z"}
+            ).encode(),
+        )
+        dev.publish(
+            T.twin_reported("cam-1"),
+            encode(TwinReported(version={"cam-1": 2}, state={"threshold": 0.6})),
+            retain=True,
+        )
         dev.publish(T.health("ghost"), b"{}")  # unknown device: dropped, counted
         await _processed(bridged, 11)
     finally:
@@ -78,14 +106,15 @@ async def test_bridge_ingests_every_kind(bridged: Hub, broker: BrokerProcess) ->
 
 async def test_last_will_marks_device_offline(bridged: Hub, broker: BrokerProcess) -> None:
     await bridged.enroll("cam-2")
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="cam-2",
-                         protocol=paho.MQTTv311)
-    client.will_set(T.status("cam-2"), encode(Status(state="offline", agent_version="0.3")),
-                    qos=1, retain=True)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="cam-2", protocol=paho.MQTTv311)
+    client.will_set(
+        T.status("cam-2"), encode(Status(state="offline", agent_version="0.3")), qos=1, retain=True
+    )
     client.connect(broker.host, broker.port, keepalive=30)
     client.loop_start()
-    info = client.publish(T.status("cam-2"),
-                          encode(Status(state="online", agent_version="0.3")), qos=1)
+    info = client.publish(
+        T.status("cam-2"), encode(Status(state="online", agent_version="0.3")), qos=1
+    )
     info.wait_for_publish(10)
     await _processed(bridged, 1)
     assert (await _get(bridged, "/api/v1/devices/cam-2/health"))["state"] == "online"

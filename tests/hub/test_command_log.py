@@ -45,9 +45,11 @@ def device(broker: BrokerProcess, device_id: str) -> Iterator[list[tuple[str, Co
         command = decode(Command, bytes(msg.payload))
         got.append((name, command))
         c.publish(T.cmd_reply(device_id, name), encode(CommandReply(cmd_id="stray", ok=True)), 1)
-        reply = (CommandReply(cmd_id=command.cmd_id, ok=True, result={"n": len(got)})
-                 if name == "ping" else
-                 CommandReply.failure(command.cmd_id, ErrorCode.COMMAND_FAILED, "no space"))
+        reply = (
+            CommandReply(cmd_id=command.cmd_id, ok=True, result={"n": len(got)})
+            if name == "ping"
+            else CommandReply.failure(command.cmd_id, ErrorCode.COMMAND_FAILED, "no space")
+        )
         c.publish(T.cmd_reply(device_id, name), encode(reply), qos=1)
 
     client.on_message = on_message
@@ -64,10 +66,12 @@ def device(broker: BrokerProcess, device_id: str) -> Iterator[list[tuple[str, Co
 
 
 @pytest.fixture
-async def bridged(make_settings: Callable[..., Settings],
-                  amqtt_broker: BrokerProcess) -> AsyncIterator[Hub]:
-    settings = make_settings(mqtt_enabled=True, mqtt_port=amqtt_broker.port, mqtt_username=None,
-                             ingest_flush_s=0.02)
+async def bridged(
+    make_settings: Callable[..., Settings], amqtt_broker: BrokerProcess
+) -> AsyncIterator[Hub]:
+    settings = make_settings(
+        mqtt_enabled=True, mqtt_port=amqtt_broker.port, mqtt_username=None, ingest_flush_s=0.02
+    )
     async for hub in running_hub(settings):
         await asyncio.wait_for(hub.app.state.bridge.connected.wait(), TIMEOUT)
         yield hub
@@ -80,8 +84,9 @@ async def commands(hub: Hub, device_id: str, query: str = "") -> dict[str, Any]:
     return page
 
 
-async def until(hub: Hub, device_id: str, done: Callable[[list[dict[str, Any]]], bool]
-                ) -> list[dict[str, Any]]:
+async def until(
+    hub: Hub, device_id: str, done: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
     """The device's command rows once `done(rows)` holds (the writer stores them in batches)."""
     async with asyncio.timeout(TIMEOUT):
         while True:
@@ -93,8 +98,9 @@ async def until(hub: Hub, device_id: str, done: Callable[[list[dict[str, Any]]],
 
 async def upload_version(hub: Hub) -> str:
     artifact = export_onnx(SHAPE, mlp.init_params(SHAPE, 3))
-    r = await hub.client.post("/api/v1/models/engine-fault/versions", headers=hub.admin,
-                              content=artifact)
+    r = await hub.client.post(
+        "/api/v1/models/engine-fault/versions", headers=hub.admin, content=artifact
+    )
     assert r.status_code == 201, r.text
     version: str = r.json()["version"]
     return version
@@ -109,18 +115,28 @@ async def test_api_commands_and_replies_become_rows(
         # Execute: three round trips through the hub's one session
         sent = []
         for _ in range(3):
-            r = await bridged.client.post("/api/v1/devices/cam-1/commands/ping",
-                                          headers=bridged.admin, json={"args": {"x": 1}})
+            r = await bridged.client.post(
+                "/api/v1/devices/cam-1/commands/ping",
+                headers=bridged.admin,
+                json={"args": {"x": 1}},
+            )
             assert r.status_code == 200, r.text
             sent.append(r.json())
-        rows = await until(bridged, "cam-1", lambda rows: len(rows) == 4 and all(
-            row["replied_at"] for row in rows))
+        rows = await until(
+            bridged, "cam-1", lambda rows: len(rows) == 4 and all(row["replied_at"] for row in rows)
+        )
     # Assert: newest first; each sent command with its args as sent and its reply
     assert [row["cmd_id"] for row in rows if row["args"] is not None] == [
-        s["cmd_id"] for s in reversed(sent)]
+        s["cmd_id"] for s in reversed(sent)
+    ]
     first = next(row for row in rows if row["cmd_id"] == sent[0]["cmd_id"])
     assert (first["name"], first["args"], first["ok"], first["code"], first["error"]) == (
-        "ping", {}, True, None, None)  # ping's args are typed: the unknown key was dropped
+        "ping",
+        {},
+        True,
+        None,
+        None,
+    )  # ping's args are typed: the unknown key was dropped
     assert first["result"] == sent[0]["result"]
     assert first["sent_at"]
     assert first["replied_at"]
@@ -145,12 +161,15 @@ async def test_a_rollout_command_and_its_failure_reply_are_rows(
     await bridged.enroll("engine-a", capabilities=["engine-fault"])
     version = await upload_version(bridged)
     with device(amqtt_broker, "engine-a") as got:
-        r = await bridged.client.post("/api/v1/devices/engine-a/deployments",
-                                      headers=bridged.admin,
-                                      json={"model": "engine-fault", "version": version})
+        r = await bridged.client.post(
+            "/api/v1/devices/engine-a/deployments",
+            headers=bridged.admin,
+            json={"model": "engine-fault", "version": version},
+        )
         assert r.status_code == 201, r.text
-        rows = await until(bridged, "engine-a", lambda rows: any(
-            row["args"] and row["replied_at"] for row in rows))
+        rows = await until(
+            bridged, "engine-a", lambda rows: any(row["args"] and row["replied_at"] for row in rows)
+        )
     assert [name for name, _ in got] == ["model-update"]
     row = next(row for row in rows if row["args"])
     assert (row["name"], row["cmd_id"]) == ("model-update", got[0][1].cmd_id)
@@ -167,7 +186,10 @@ async def test_reading_needs_the_device_or_a_reader(bridged: Hub) -> None:
     assert r.status_code == 422
     own = basic("cam-2", creds["device_secret"])
     assert (await bridged.client.get("/api/v1/devices/cam-2/commands", headers=own)).json() == {
-        "items": [], "total": 0, "next_cursor": None}
+        "items": [],
+        "total": 0,
+        "next_cursor": None,
+    }
     r = await bridged.client.get("/api/v1/devices/cam-3/commands", headers=own)
     assert r.status_code == 403
 
@@ -188,12 +210,16 @@ async def test_without_a_session_callers_fail_fast_and_rollouts_wait(
                 break
             await asyncio.sleep(0.02)
     # Execute + Assert: a caller waiting for a reply gets a clear 503 at once ...
-    r = await bridged.client.post("/api/v1/devices/engine-b/commands/ping",
-                                  headers=bridged.admin, json={})
+    r = await bridged.client.post(
+        "/api/v1/devices/engine-b/commands/ping", headers=bridged.admin, json={}
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (503, "mqtt_unavailable"), r.text
     # ... a rollout is accepted and its command queued (not published, so not recorded yet)
-    r = await bridged.client.post("/api/v1/devices/engine-b/deployments", headers=bridged.admin,
-                                  json={"model": "engine-fault", "version": version})
+    r = await bridged.client.post(
+        "/api/v1/devices/engine-b/deployments",
+        headers=bridged.admin,
+        json={"model": "engine-fault", "version": version},
+    )
     assert r.status_code == 201, r.text
     assert _metric(await _metrics(bridged), "edgefleet_hub_mqtt_outbox") == 1
     await asyncio.sleep(0.3)

@@ -17,9 +17,17 @@ async def _create(hub: Hub, device_id: str, **body: Any) -> dict[str, Any]:
 
 
 async def test_create_get_update_delete(hub: Hub) -> None:
-    creds = await _create(hub, "gw-1", name="Gateway", site="plant-a", tags=["gw", "gw"],
-                          metadata={"rack": 3}, hardware="rpi4", agent_version="0.1.0",
-                          capabilities=["face-detect-lite", "wakeword-lite"])
+    creds = await _create(
+        hub,
+        "gw-1",
+        name="Gateway",
+        site="plant-a",
+        tags=["gw", "gw"],
+        metadata={"rack": 3},
+        hardware="rpi4",
+        agent_version="0.1.0",
+        capabilities=["face-detect-lite", "wakeword-lite"],
+    )
     assert creds["device_secret"].startswith("efd_")
     got = (await hub.client.get(f"{DEVICES}/gw-1", headers=hub.admin)).json()
     assert got["tags"] == ["gw"]
@@ -27,11 +35,13 @@ async def test_create_get_update_delete(hub: Hub) -> None:
     assert got["health"]["state"] == "offline"
     assert got["health"]["reason"] == "never connected"
 
-    r = await hub.client.patch(f"{DEVICES}/gw-1", headers=hub.admin,
-                               json={"site": "plant-b", "tags": ["x"], "capabilities": []})
+    r = await hub.client.patch(
+        f"{DEVICES}/gw-1",
+        headers=hub.admin,
+        json={"site": "plant-b", "tags": ["x"], "capabilities": []},
+    )
     assert r.status_code == 200, r.text
-    assert (r.json()["site"], r.json()["tags"], r.json()["capabilities"]) == (
-        "plant-b", ["x"], [])
+    assert (r.json()["site"], r.json()["tags"], r.json()["capabilities"]) == ("plant-b", ["x"], [])
     assert r.json()["name"] == "Gateway"  # untouched by a partial update
 
     assert (await hub.client.delete(f"{DEVICES}/gw-1", headers=hub.admin)).status_code == 204
@@ -66,8 +76,9 @@ async def test_create_rejects_bad_input_without_writing(hub: Hub) -> None:
         r = await hub.client.post(DEVICES, headers=hub.admin, json=body)
         assert r.status_code == 422, (body, r.text)
         assert r.json()["error"]["code"] == "validation_error"
-    r = await hub.client.post(DEVICES, headers={**hub.admin, "content-type": "application/json"},
-                              content=b'{"id": "x",')
+    r = await hub.client.post(
+        DEVICES, headers={**hub.admin, "content-type": "application/json"}, content=b'{"id": "x",'
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "malformed_json"
     assert (await hub.client.get(DEVICES, headers=hub.admin)).json()["total"] == 0
@@ -80,8 +91,9 @@ async def test_oversized_body_is_413(make_settings: Any) -> None:
     from tests.hub.conftest import running_hub
 
     async for hub in running_hub(make_settings(max_body_bytes=2048)):
-        r = await hub.client.post(DEVICES, headers=hub.admin,
-                                  json={"id": "big", "metadata": {"x": "y" * 4000}})
+        r = await hub.client.post(
+            DEVICES, headers=hub.admin, json={"id": "big", "metadata": {"x": "y" * 4000}}
+        )
         assert r.status_code == 413
         assert r.json()["error"]["code"] == "payload_too_large"
 
@@ -89,9 +101,9 @@ async def test_oversized_body_is_413(make_settings: Any) -> None:
             for _ in range(5):
                 yield b" " * 1000
 
-        r = await hub.client.post(DEVICES, headers={**hub.admin,
-                                                    "content-type": "application/json"},
-                                  content=chunks())
+        r = await hub.client.post(
+            DEVICES, headers={**hub.admin, "content-type": "application/json"}, content=chunks()
+        )
         assert r.status_code == 413
         assert (await hub.client.get(DEVICES, headers=hub.admin)).json()["total"] == 0
 
@@ -99,33 +111,44 @@ async def test_oversized_body_is_413(make_settings: Any) -> None:
 async def test_service_registration_by_device_itself(hub: Hub) -> None:
     me = await hub.enroll("svc-1")
     other = await hub.enroll("svc-2")
-    record = {"service_id": "vision", "address": "http://10.0.0.5:8080",
-              "metadata": {"version": "1.2", "weight": 3}}
-    r = await hub.client.put(f"{DEVICES}/svc-1/service", json=record,
-                             headers=basic("svc-1", me["device_secret"]))
+    record = {
+        "service_id": "vision",
+        "address": "http://10.0.0.5:8080",
+        "metadata": {"version": "1.2", "weight": 3},
+    }
+    r = await hub.client.put(
+        f"{DEVICES}/svc-1/service", json=record, headers=basic("svc-1", me["device_secret"])
+    )
     assert r.status_code == 200, r.text
     assert r.json()["service"] == record
-    r = await hub.client.put(f"{DEVICES}/svc-1/service", json=record,
-                             headers=basic("svc-2", other["device_secret"]))
+    r = await hub.client.put(
+        f"{DEVICES}/svc-1/service", json=record, headers=basic("svc-2", other["device_secret"])
+    )
     assert r.status_code == 403
     # health drives the registry: an offline device is not offered by default
-    r = await hub.client.get("/api/v1/services", headers=hub.admin,
-                             params={"service_id": "vision"})
+    r = await hub.client.get("/api/v1/services", headers=hub.admin, params={"service_id": "vision"})
     assert r.json() == []
-    r = await hub.client.get("/api/v1/services", headers=hub.admin,
-                             params={"service_id": "vision", "healthy": "false"})
+    r = await hub.client.get(
+        "/api/v1/services", headers=hub.admin, params={"service_id": "vision", "healthy": "false"}
+    )
     assert [s["device_id"] for s in r.json()] == ["svc-1"]
-    r = await hub.client.delete(f"{DEVICES}/svc-1/service",
-                                headers=basic("svc-1", me["device_secret"]))
+    r = await hub.client.delete(
+        f"{DEVICES}/svc-1/service", headers=basic("svc-1", me["device_secret"])
+    )
     assert r.json()["service"] is None
 
 
 @pytest.fixture
 async def fleet(hub: Hub) -> Hub:
     for i in range(25):
-        await _create(hub, f"dev-{i:02d}", name=f"Camera {i}", site="north" if i % 2 else "south",
-                      tags=["cam", *(["outdoor"] if i % 5 == 0 else [])],
-                      capabilities=["face-detect-lite"] if i < 10 else ["wakeword-lite"])
+        await _create(
+            hub,
+            f"dev-{i:02d}",
+            name=f"Camera {i}",
+            site="north" if i % 2 else "south",
+            tags=["cam", *(["outdoor"] if i % 5 == 0 else [])],
+            capabilities=["face-detect-lite"] if i < 10 else ["wakeword-lite"],
+        )
     return hub
 
 
@@ -143,18 +166,21 @@ async def test_keyset_paging_visits_every_device_once(fleet: Hub) -> None:
     assert seen == [f"dev-{i:02d}" for i in range(25)]
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"site": "north"}, 12),
-    ({"tag": "outdoor"}, 5),
-    ({"tag": ["outdoor", "cam"]}, 5),
-    ({"tag": "nothing"}, 0),
-    ({"capability": "face-detect-lite"}, 10),
-    ({"capability": "wakeword-lite", "site": "south"}, 8),
-    ({"state": "offline"}, 25),
-    ({"state": "online"}, 0),
-    ({"q": "dev-1"}, 10),
-    ({"q": "camera 2"}, 6),
-])
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"site": "north"}, 12),
+        ({"tag": "outdoor"}, 5),
+        ({"tag": ["outdoor", "cam"]}, 5),
+        ({"tag": "nothing"}, 0),
+        ({"capability": "face-detect-lite"}, 10),
+        ({"capability": "wakeword-lite", "site": "south"}, 8),
+        ({"state": "offline"}, 25),
+        ({"state": "online"}, 0),
+        ({"q": "dev-1"}, 10),
+        ({"q": "camera 2"}, 6),
+    ],
+)
 async def test_filters(fleet: Hub, params: dict[str, Any], expected: int) -> None:
     r = await fleet.client.get(DEVICES, headers=fleet.admin, params={**params, "limit": 100})
     assert r.status_code == 200, r.text
@@ -174,26 +200,40 @@ async def test_nul_characters_are_422_and_write_nothing(hub: Hub) -> None:
     NaN / Infinity in JSON metadata (Python's json parser accepts them). Deeply nested
     metadata was stored and then failed to serialize in the answer (a 500 after the write)."""
     await _create(hub, "cam-1", name="before")
-    for body in ({"name": "a\x00b"}, {"metadata": {"k\x00": 1}},
-                 {"metadata": {"k": ["x", {"y": "\x00"}]}}):
+    for body in (
+        {"name": "a\x00b"},
+        {"metadata": {"k\x00": 1}},
+        {"metadata": {"k": ["x", {"y": "\x00"}]}},
+    ):
         r = await hub.client.patch(f"{DEVICES}/cam-1", headers=hub.admin, json=body)
         assert r.status_code == 422, (body, r.text)
         assert r.json()["error"]["code"] == "validation_error"
-    r = await hub.client.put(f"{DEVICES}/cam-1/service", headers=hub.admin,
-                             json={"service_id": "svc\x00", "address": "10.0.0.1:80"})
+    r = await hub.client.put(
+        f"{DEVICES}/cam-1/service",
+        headers=hub.admin,
+        json={"service_id": "svc\x00", "address": "10.0.0.1:80"},
+    )
     assert r.status_code == 422, r.text
-    r = await hub.client.put(f"{DEVICES}/cam-1/twin/desired", headers=hub.admin,
-                             json={"state": {"\x00": 1}})
+    r = await hub.client.put(
+        f"{DEVICES}/cam-1/twin/desired", headers=hub.admin, json={"state": {"\x00": 1}}
+    )
     assert r.status_code == 422, r.text
-    for raw in (b'{"metadata": {"x": NaN}}', b'{"metadata": {"x": [1e999]}}',
-                b'{"name": "ok", "metadata": {"x": -Infinity}}'):
-        r = await hub.client.patch(f"{DEVICES}/cam-1", headers={
-            **hub.admin, "content-type": "application/json"}, content=raw)
+    for raw in (
+        b'{"metadata": {"x": NaN}}',
+        b'{"metadata": {"x": [1e999]}}',
+        b'{"name": "ok", "metadata": {"x": -Infinity}}',
+    ):
+        r = await hub.client.patch(
+            f"{DEVICES}/cam-1",
+            headers={**hub.admin, "content-type": "application/json"},
+            content=raw,
+        )
         assert r.status_code == 422, (raw, r.text)
         assert "finite" in r.json()["error"]["message"]
     deep = b'{"metadata": {"x": ' + b"[" * 900 + b"]" * 900 + b"}}"
-    r = await hub.client.patch(f"{DEVICES}/cam-1", headers={
-        **hub.admin, "content-type": "application/json"}, content=deep)
+    r = await hub.client.patch(
+        f"{DEVICES}/cam-1", headers={**hub.admin, "content-type": "application/json"}, content=deep
+    )
     assert r.status_code in (400, 422), r.text  # not a RecursionError in a validator
     device = (await hub.client.get(f"{DEVICES}/cam-1", headers=hub.admin)).json()
     assert device["name"] == "before"
@@ -210,8 +250,10 @@ async def test_health_history_since_far_future_is_empty_not_500(hub: Hub) -> Non
     Integer column on PostgreSQL (500)."""
     await _create(hub, "cam-1")
     for resolution in ("minute", "raw"):
-        r = await hub.client.get(f"{DEVICES}/cam-1/health/history", headers=hub.admin,
-                                 params={"resolution": resolution,
-                                         "since": "9195-05-27T21:57:46Z"})
+        r = await hub.client.get(
+            f"{DEVICES}/cam-1/health/history",
+            headers=hub.admin,
+            params={"resolution": resolution, "since": "9195-05-27T21:57:46Z"},
+        )
         assert r.status_code == 200, (resolution, r.text)
         assert r.json() == []

@@ -12,16 +12,18 @@ from tests.hub.conftest import Hub, basic
 
 
 async def _token(hub: Hub, **body: object) -> dict[str, object]:
-    r = await hub.client.post("/api/v1/enrollment-tokens", headers=hub.admin,
-                              json={"name": "batch", **body})
+    r = await hub.client.post(
+        "/api/v1/enrollment-tokens", headers=hub.admin, json={"name": "batch", **body}
+    )
     assert r.status_code == 201, r.text
     out: dict[str, object] = r.json()
     return out
 
 
 async def _enroll(hub: Hub, token: object, **body: object) -> tuple[int, dict[str, object]]:
-    r = await hub.client.post("/api/v1/enroll", json=body,
-                              headers={"Authorization": f"Bearer {token}"})
+    r = await hub.client.post(
+        "/api/v1/enroll", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
     return r.status_code, r.json()
 
 
@@ -33,9 +35,15 @@ async def _device_count(hub: Hub) -> int:
 
 async def test_enroll_returns_working_credentials_and_token_defaults(hub: Hub) -> None:
     tok = await _token(hub, site="lab", tags=["cam"], metadata={"owner": "ops"})
-    status, body = await _enroll(hub, tok["token"], device_id="cam-1", hardware="rpi5",
-                                 agent_version="0.1.0", capabilities=["face-detect-lite"],
-                                 tags=["kitchen"])
+    status, body = await _enroll(
+        hub,
+        tok["token"],
+        device_id="cam-1",
+        hardware="rpi5",
+        agent_version="0.1.0",
+        capabilities=["face-detect-lite"],
+        tags=["kitchen"],
+    )
     assert status == 201, body
     assert body["device_id"] == "cam-1"
     assert body["mqtt"]["username"] == "cam-1"  # type: ignore[index]
@@ -43,8 +51,7 @@ async def test_enroll_returns_working_credentials_and_token_defaults(hub: Hub) -
     assert device["site"] == "lab"
     assert device["tags"] == ["cam", "kitchen"]
     assert device["capabilities"] == ["face-detect-lite"]  # type: ignore[index]
-    who = await hub.client.get("/api/v1/whoami",
-                               headers=basic("cam-1", str(body["device_secret"])))
+    who = await hub.client.get("/api/v1/whoami", headers=basic("cam-1", str(body["device_secret"])))
     assert who.json() == {"role": "device", "name": "cam-1", "device_id": "cam-1"}
 
 
@@ -88,8 +95,9 @@ async def test_unlimited_token_until_expiry(hub: Hub) -> None:
 
 async def test_concurrent_enrollments_race_for_single_use_token(hub: Hub) -> None:
     tok = await _token(hub)
-    results = await asyncio.gather(*(_enroll(hub, tok["token"], device_id=f"race-{i}")
-                                     for i in range(6)))
+    results = await asyncio.gather(
+        *(_enroll(hub, tok["token"], device_id=f"race-{i}") for i in range(6))
+    )
     assert sorted(code for code, _ in results) == [201] + [401] * 5
     assert await _device_count(hub) == 1
 
@@ -129,8 +137,11 @@ async def test_taken_device_id_conflicts_without_using_the_token(hub: Hub) -> No
 async def test_bad_enrollment_bodies_are_clear_errors(hub: Hub) -> None:
     tok = await _token(hub, max_uses=None)
     headers = {"Authorization": f"Bearer {tok['token']}"}
-    r = await hub.client.post("/api/v1/enroll", content=b"{not json", headers={
-        **headers, "content-type": "application/json"})
+    r = await hub.client.post(
+        "/api/v1/enroll",
+        content=b"{not json",
+        headers={**headers, "content-type": "application/json"},
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "malformed_json"
     r = await hub.client.post("/api/v1/enroll", json={"device_id": "Bad Id!"}, headers=headers)
@@ -146,8 +157,9 @@ async def test_bad_enrollment_bodies_are_clear_errors(hub: Hub) -> None:
 async def test_out_of_range_numbers_are_422_not_500(hub: Hub) -> None:
     """Found by schemathesis: `max_uses` above a 32-bit INTEGER and path ids above it
     overflowed in the driver (500 on PostgreSQL and SQLite)."""
-    r = await hub.client.post("/api/v1/enrollment-tokens", headers=hub.admin,
-                              json={"name": "big", "max_uses": 2**31})
+    r = await hub.client.post(
+        "/api/v1/enrollment-tokens", headers=hub.admin, json={"name": "big", "max_uses": 2**31}
+    )
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "validation_error"
     assert (await hub.client.get("/api/v1/enrollment-tokens", headers=hub.admin)).json() == []

@@ -32,8 +32,9 @@ class FakePipeline:
             assert self.release.wait(10)
         if payload == b"bad":
             raise InputError(ErrorCode.BAD_AUDIO, "truncated audio")
-        return WakeWordOutput(detected=True, wake_word="okay_nabu", probability=0.9,
-                              duration_s=len(payload) / 32000)
+        return WakeWordOutput(
+            detected=True, wake_word="okay_nabu", probability=0.9, duration_s=len(payload) / 32000
+        )
 
 
 @pytest.fixture
@@ -42,8 +43,9 @@ def fake() -> FakePipeline:
 
 
 @pytest.fixture
-async def hub_infer(make_settings: Callable[..., Settings],
-                    fake: FakePipeline) -> AsyncIterator[Hub]:
+async def hub_infer(
+    make_settings: Callable[..., Settings], fake: FakePipeline
+) -> AsyncIterator[Hub]:
     settings = make_settings(max_body_bytes=4096, cloud_models=["wakeword-full"])
     async for hub in running_hub(settings, pipeline_loader=lambda _m: fake):
         yield hub
@@ -62,14 +64,14 @@ async def eventually(predicate: Callable[[], bool], steps: int = 2000) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_micro_batching_groups_queued_requests(hub_infer: Hub,
-                                                     fake: FakePipeline) -> None:
+async def test_micro_batching_groups_queued_requests(hub_infer: Hub, fake: FakePipeline) -> None:
     creds = await hub_infer.enroll("sat-1")
     auth = {**WAV, **basic("sat-1", creds["device_secret"])}
 
     async def call(i: int) -> Any:
-        return await hub_infer.client.post("/api/v1/infer/wakeword-full", content=b"x" * 64,
-                                           headers=auth, params={"rid": f"r{i}"})
+        return await hub_infer.client.post(
+            "/api/v1/infer/wakeword-full", content=b"x" * 64, headers=auth, params={"rid": f"r{i}"}
+        )
 
     first = asyncio.create_task(call(0))
     assert await asyncio.to_thread(fake.started.wait, 10)  # the worker holds request 0
@@ -81,7 +83,11 @@ async def test_micro_batching_groups_queued_requests(hub_infer: Hub,
     assert [r.status_code for r in responses] == [200] * 8
     body = InferResult.model_validate(responses[3].json())
     assert (body.where, body.model, body.model_version, body.rid) == (
-        "cloud", "wakeword-full", "fake-1", "r3")
+        "cloud",
+        "wakeword-full",
+        "fake-1",
+        "r3",
+    )
     assert body.output["wake_word"] == "okay_nabu"
     sizes = hub_infer.app.state.metrics.infer_batch.collect()[0].samples
     assert any(s.name.endswith("_count") and s.value == 2 for s in sizes)  # 1 + a batch of 7
@@ -105,10 +111,12 @@ async def test_infer_errors_are_clear(hub_infer: Hub, fake: FakePipeline) -> Non
     for path, headers, body, status, code in cases:
         r = await hub_infer.client.post(path, content=body, headers=headers)
         assert (r.status_code, r.json()["error"]["code"]) == (status, code), (path, headers)
-    viewer = await hub_infer.client.post("/api/v1/api-keys", headers=hub_infer.admin,
-                                         json={"name": "v"})
-    r = await hub_infer.client.post(url, content=b"x", headers={
-        **WAV, "Authorization": f"Bearer {viewer.json()['key']}"})
+    viewer = await hub_infer.client.post(
+        "/api/v1/api-keys", headers=hub_infer.admin, json={"name": "v"}
+    )
+    r = await hub_infer.client.post(
+        url, content=b"x", headers={**WAV, "Authorization": f"Bearer {viewer.json()['key']}"}
+    )
     assert r.status_code == 403
 
 
@@ -124,8 +132,9 @@ async def test_real_face_detect_full(make_settings: Callable[..., Settings]) -> 
     async for hub in running_hub(make_settings(cloud_models=["face-detect-full"])):
         creds = await hub.enroll("cam-9")
         headers = {"content-type": "image/jpeg", **basic("cam-9", creds["device_secret"])}
-        r = await hub.client.post("/api/v1/infer/face-detect-full", content=jpeg.tobytes(),
-                                  headers=headers)
+        r = await hub.client.post(
+            "/api/v1/infer/face-detect-full", content=jpeg.tobytes(), headers=headers
+        )
         assert r.status_code == 200, r.text
         assert r.json()["where"] == "cloud"
         cloud_best = max(r.json()["output"]["faces"], key=lambda f: f["score"])
@@ -137,7 +146,8 @@ async def test_real_face_detect_full(make_settings: Callable[..., Settings]) -> 
         edge_best = max(edge.faces, key=lambda f: f.score)  # type: ignore[union-attr]
         iou = box_iou(np.array(cloud_best["box"]), np.array([edge_best.box]))[0]
         assert iou >= 0.5, (cloud_best, edge_best)
-        r = await hub.client.post("/api/v1/infer/face-detect-full", content=b"not an image",
-                                  headers=headers)
+        r = await hub.client.post(
+            "/api/v1/infer/face-detect-full", content=b"not an image", headers=headers
+        )
         assert r.status_code == 422
         assert r.json()["error"]["code"] == "bad_image"

@@ -32,23 +32,34 @@ def db(settings: Settings) -> Iterator[Database]:
     database = Database(make_engine(settings))
     with database.session(write=True) as s:
         for d in ("dev-a", "dev-b"):
-            create_device(s, data=DeviceCreate(id=d), secret_hash=security.digest("x"),
-                          now=utcnow())
+            create_device(
+                s, data=DeviceCreate(id=d), secret_hash=security.digest("x"), now=utcnow()
+            )
     yield database
     database.dispose()
 
 
 @pytest.fixture
 def writer(db: Database, make_settings: Any) -> IngestWriter:
-    w = IngestWriter(db, make_settings(heartbeat_interval_s=10, lost_after_intervals=3),
-                     HubMetrics())
+    w = IngestWriter(
+        db, make_settings(heartbeat_interval_s=10, lost_after_intervals=3), HubMetrics()
+    )
     w.load()
     return w
 
 
 def health(seq: int, *, cpu: float = 0.1, ts: datetime | None = None, **kw: Any) -> bytes:
-    return encode(Health(cpu=cpu, mem=0.2, queue_depth=0, uptime_s=seq, seq=seq,
-                         ts=ts or datetime(2025, 1, 1, 12, 0, seq % 60, tzinfo=UTC), **kw))
+    return encode(
+        Health(
+            cpu=cpu,
+            mem=0.2,
+            queue_depth=0,
+            uptime_s=seq,
+            seq=seq,
+            ts=ts or datetime(2025, 1, 1, 12, 0, seq % 60, tzinfo=UTC),
+            **kw,
+        )
+    )
 
 
 def msg(topic: str, payload: bytes, at: float = 1000.0) -> Inbound:
@@ -70,8 +81,9 @@ def device(db: Database, device_id: str) -> t.Device:
         return row
 
 
-def test_health_batch_is_written_once_even_when_redelivered(db: Database,
-                                                            writer: IngestWriter) -> None:
+def test_health_batch_is_written_once_even_when_redelivered(
+    db: Database, writer: IngestWriter
+) -> None:
     batch = [msg(T.health("dev-a"), health(i)) for i in range(50)]
     writer.write_batch(batch)
     writer.write_batch(batch[:10])  # QoS 1 redelivery
@@ -83,17 +95,36 @@ def test_health_batch_is_written_once_even_when_redelivered(db: Database,
     assert row.last_seen is not None
 
 
-def test_results_events_errors_are_idempotent_on_message_id(db: Database,
-                                                            writer: IngestWriter) -> None:
-    result = InferResult(model="face-detect-lite", model_version="1", where="edge",
-                         latency_ms=3.0, output={"faces": []}, msg_id="m-1", rid="r1")
-    event = {"kind": "face", "model": "face-detect-lite", "msg_id": "e-1", "data": {"n": 1},
-             "ts": "2025-01-01T00:00:00Z"}
-    error = {"topic": "x", "code": "bad_image", "error": "not an image",
-             "ts": "2025-01-01T00:00:00Z"}
-    batch = [msg(T.result("dev-a", "face-detect-lite", "r1"), encode(result)),
-             msg(T.event("dev-a", "face"), json.dumps(event).encode()),
-             msg(T.error("dev-a"), json.dumps(error).encode())]
+def test_results_events_errors_are_idempotent_on_message_id(
+    db: Database, writer: IngestWriter
+) -> None:
+    result = InferResult(
+        model="face-detect-lite",
+        model_version="1",
+        where="edge",
+        latency_ms=3.0,
+        output={"faces": []},
+        msg_id="m-1",
+        rid="r1",
+    )
+    event = {
+        "kind": "face",
+        "model": "face-detect-lite",
+        "msg_id": "e-1",
+        "data": {"n": 1},
+        "ts": "2025-01-01T00:00:00Z",
+    }
+    error = {
+        "topic": "x",
+        "code": "bad_image",
+        "error": "not an image",
+        "ts": "2025-01-01T00:00:00Z",
+    }
+    batch = [
+        msg(T.result("dev-a", "face-detect-lite", "r1"), encode(result)),
+        msg(T.event("dev-a", "face"), json.dumps(event).encode()),
+        msg(T.error("dev-a"), json.dumps(error).encode()),
+    ]
     writer.write_batch(batch + batch)
     writer.write_batch(batch)
     assert count(db, t.Result) == 1
@@ -101,18 +132,21 @@ def test_results_events_errors_are_idempotent_on_message_id(db: Database,
     assert count(db, t.DeviceError) == 1
 
 
-@pytest.mark.parametrize(("topic", "payload", "reason"), [
-    (T.health("dev-a"), b"{not json", "invalid_payload"),
-    (T.health("dev-a"), b'{"cpu": "high"}', "invalid_payload"),
-    (T.health("dev-a"), b'[1, 2]', "invalid_payload"),
-    (T.health("dev-a"), b"\xff\xfe", "invalid_payload"),
-    (T.health("ghost"), health(1), "unknown_device"),
-    ("edgefleet/v1/dev-a/nonsense", b"{}", "bad_topic"),
-    (T.status("dev-a"), b'{"state": "sleeping", "agent_version": "1"}', "invalid_payload"),
-])
-def test_bad_messages_are_counted_and_never_written(db: Database, writer: IngestWriter,
-                                                    topic: str, payload: bytes,
-                                                    reason: str) -> None:
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        (T.health("dev-a"), b"{not json", "invalid_payload"),
+        (T.health("dev-a"), b'{"cpu": "high"}', "invalid_payload"),
+        (T.health("dev-a"), b"[1, 2]", "invalid_payload"),
+        (T.health("dev-a"), b"\xff\xfe", "invalid_payload"),
+        (T.health("ghost"), health(1), "unknown_device"),
+        ("edgefleet/v1/dev-a/nonsense", b"{}", "bad_topic"),
+        (T.status("dev-a"), b'{"state": "sleeping", "agent_version": "1"}', "invalid_payload"),
+    ],
+)
+def test_bad_messages_are_counted_and_never_written(
+    db: Database, writer: IngestWriter, topic: str, payload: bytes, reason: str
+) -> None:
     writer.write_batch([msg(topic, payload), msg(T.health("dev-b"), health(1))])
     assert count(db, t.HealthSample) == 1  # the good message in the same batch survives
     samples = writer.metrics.rejected.collect()[0].samples
@@ -147,14 +181,17 @@ def test_presence_online_degraded_offline_lost(db: Database, writer: IngestWrite
     assert device(db, "dev-a").state == "offline"
 
     with db.session(write=False) as s:
-        changes = s.scalars(select(t.DeviceStateChange.to_state)
-                            .where(t.DeviceStateChange.device_id == "dev-a")
-                            .order_by(t.DeviceStateChange.id)).all()
+        changes = s.scalars(
+            select(t.DeviceStateChange.to_state)
+            .where(t.DeviceStateChange.device_id == "dev-a")
+            .order_by(t.DeviceStateChange.id)
+        ).all()
     assert changes == ["online", "degraded", "online", "degraded", "lost", "online", "offline"]
 
 
-def test_state_survives_a_writer_restart(db: Database, writer: IngestWriter,
-                                         make_settings: Any) -> None:
+def test_state_survives_a_writer_restart(
+    db: Database, writer: IngestWriter, make_settings: Any
+) -> None:
     writer.write_batch([msg(T.health("dev-a"), health(1), at=1000)])
     again = IngestWriter(db, make_settings(heartbeat_interval_s=10), HubMetrics())
     again.load()
@@ -164,9 +201,10 @@ def test_state_survives_a_writer_restart(db: Database, writer: IngestWriter,
 
 def test_rollups_and_retention(db: Database, writer: IngestWriter) -> None:
     base = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-    batch = [msg(T.health("dev-a"),
-                 health(i, cpu=0.1 * (i % 3), ts=base + timedelta(seconds=10 * i)))
-             for i in range(12)]  # two minutes, six samples each
+    batch = [
+        msg(T.health("dev-a"), health(i, cpu=0.1 * (i % 3), ts=base + timedelta(seconds=10 * i)))
+        for i in range(12)
+    ]  # two minutes, six samples each
     writer.write_batch(batch)
     writer.maintain(base.timestamp() + 120)
     with db.session(write=False) as s:
@@ -196,16 +234,26 @@ def test_writer_thread_drains_the_queue(writer: IngestWriter, db: Database) -> N
 
 
 def stamped(rid: str, seq: int, since: int = 1, epoch: str = "e1") -> Inbound:
-    result = InferResult(model="face-detect-lite", model_version="1", where="edge",
-                         latency_ms=1.0, output={"faces": []}, msg_id=f"m-{rid}", rid=rid)
+    result = InferResult(
+        model="face-detect-lite",
+        model_version="1",
+        where="edge",
+        latency_ms=1.0,
+        output={"faces": []},
+        msg_id=f"m-{rid}",
+        rid=rid,
+    )
     payload = stamp(encode(result), Delivery(epoch=epoch, seq=seq, since=since))
     return msg(T.result("dev-a", "face-detect-lite", rid), payload)
 
 
 def stored_rids(db: Database) -> list[str | None]:
     with db.session(write=False) as s:
-        return list(s.scalars(select(t.Result.rid).where(t.Result.device_id == "dev-a")
-                              .order_by(t.Result.id)))
+        return list(
+            s.scalars(
+                select(t.Result.rid).where(t.Result.device_id == "dev-a").order_by(t.Result.id)
+            )
+        )
 
 
 def acked(writer: IngestWriter) -> list[list[str]]:
@@ -216,12 +264,14 @@ def acked(writer: IngestWriter) -> list[list[str]]:
 
 def rejected(writer: IngestWriter, reason: str) -> float:
     samples = writer.metrics.rejected.collect()[0].samples
-    return sum(s.value for s in samples
-               if s.labels.get("reason") == reason and s.name.endswith("_total"))
+    return sum(
+        s.value for s in samples if s.labels.get("reason") == reason and s.name.endswith("_total")
+    )
 
 
-def test_a_message_ahead_of_its_turn_is_held_until_the_gap_fills(db: Database,
-                                                                  writer: IngestWriter) -> None:
+def test_a_message_ahead_of_its_turn_is_held_until_the_gap_fills(
+    db: Database, writer: IngestWriter
+) -> None:
     """What a broker does with more than its in-flight limit queued: 3 arrives before 2. The
     hub holds 3 back (no ack) and stores it right after 2: the table holds 1, 2, 3."""
     acks = acked(writer)
@@ -245,7 +295,8 @@ def test_a_lost_message_comes_back_with_the_resend(db: Database, writer: IngestW
 
 
 def test_since_skips_what_the_device_dropped_and_a_new_epoch_starts_over(
-        db: Database, writer: IngestWriter) -> None:
+    db: Database, writer: IngestWriter
+) -> None:
     """`since` moves the expected seq past messages a full outbox dropped; a new outbox store
     (epoch) restarts at its own oldest, so neither can hold the stream up for good."""
     acks = acked(writer)
@@ -256,13 +307,20 @@ def test_since_skips_what_the_device_dropped_and_a_new_epoch_starts_over(
     assert acks == [["m-r1", "m-r5"], [], ["m-x3"]]
 
 
-def test_an_invalid_outbox_message_is_acknowledged_in_its_turn(db: Database,
-                                                               writer: IngestWriter) -> None:
+def test_an_invalid_outbox_message_is_acknowledged_in_its_turn(
+    db: Database, writer: IngestWriter
+) -> None:
     """Re-sending cannot fix a refused payload, so the hub acknowledges it (and counts it
     invalid) instead of holding every later message of the device behind it."""
     acks = acked(writer)
-    bad = json.dumps({"model": "face-detect-lite", "msg_id": "m-bad", "latency_ms": -1,
-                      "delivery": {"epoch": "e1", "seq": 1, "since": 1}}).encode()
+    bad = json.dumps(
+        {
+            "model": "face-detect-lite",
+            "msg_id": "m-bad",
+            "latency_ms": -1,
+            "delivery": {"epoch": "e1", "seq": 1, "since": 1},
+        }
+    ).encode()
     writer.write_batch([msg(T.result("dev-a", "face-detect-lite"), bad), stamped("r2", 2)])
     assert stored_rids(db) == ["r2"]
     assert acks == [["m-bad", "m-r2"]]
@@ -270,11 +328,11 @@ def test_an_invalid_outbox_message_is_acknowledged_in_its_turn(db: Database,
 
 
 def test_with_a_shared_subscription_the_stream_is_stored_as_it_comes(
-        db: Database, make_settings: Any) -> None:
+    db: Database, make_settings: Any
+) -> None:
     """Replicas sharing a subscription each see part of a device's stream; none may wait for
     a seq another one got, so order is not enforced there (docs/offload.md)."""
     writer = IngestWriter(db, make_settings(mqtt_shared_group="hubs"), HubMetrics())
     writer.load()
     writer.write_batch([stamped("r1", 1), stamped("r3", 3)])
     assert stored_rids(db) == ["r1", "r3"]
-

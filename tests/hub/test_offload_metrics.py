@@ -22,20 +22,30 @@ EDGE = 'edgefleet_hub_offload_decisions_total{reason="edge_faster",where="edge"}
 
 
 @pytest.fixture
-async def bridged(make_settings: Callable[..., Settings],
-                  broker: BrokerProcess) -> AsyncIterator[Hub]:
-    settings = make_settings(mqtt_enabled=True, mqtt_port=broker.port, mqtt_username=None,
-                             ingest_flush_s=0.02)
+async def bridged(
+    make_settings: Callable[..., Settings], broker: BrokerProcess
+) -> AsyncIterator[Hub]:
+    settings = make_settings(
+        mqtt_enabled=True, mqtt_port=broker.port, mqtt_username=None, ingest_flush_s=0.02
+    )
     async for hub in running_hub(settings):
         await asyncio.wait_for(hub.app.state.bridge.connected.wait(), 15)
         yield hub
 
 
 def heartbeat(seq: int, at_s: int, **counters: int) -> bytes:
-    return encode(Health(cpu=0.1, mem=0.1, queue_depth=0, uptime_s=seq, seq=seq,
-                         ts=T0 + timedelta(seconds=at_s),
-                         counters={f"offload.{k.replace('__', '.')}": v
-                                   for k, v in counters.items()} | {"requests": seq}))
+    return encode(
+        Health(
+            cpu=0.1,
+            mem=0.1,
+            queue_depth=0,
+            uptime_s=seq,
+            seq=seq,
+            ts=T0 + timedelta(seconds=at_s),
+            counters={f"offload.{k.replace('__', '.')}": v for k, v in counters.items()}
+            | {"requests": seq},
+        )
+    )
 
 
 async def metrics(hub: Hub) -> str:
@@ -63,8 +73,7 @@ async def test_offload_decisions_have_no_device_series_and_add_up_over_the_fleet
     try:
         for d in devices:  # each device: two heartbeats, counters growing
             client.publish(T.health(d), heartbeat(0, 0, cloud__cloud_faster=2))
-            client.publish(T.health(d), heartbeat(1, 5, cloud__cloud_faster=3,
-                                                  edge__edge_faster=4))
+            client.publish(T.health(d), heartbeat(1, 5, cloud__cloud_faster=3, edge__edge_faster=4))
             sent += 2
         await asyncio.to_thread(bridged.app.state.writer.wait_processed, sent, 15)
         deleted = devices.pop()
@@ -79,11 +88,13 @@ async def test_offload_decisions_have_no_device_series_and_add_up_over_the_fleet
 
         # cam-0 restarts (seq and counters from 0), then an old heartbeat is redelivered
         client.publish(T.health("cam-0"), heartbeat(0, 20, cloud__cloud_faster=1))
-        client.publish(T.health("cam-0"), heartbeat(1, 5, cloud__cloud_faster=3,
-                                                    edge__edge_faster=4))
+        client.publish(
+            T.health("cam-0"), heartbeat(1, 5, cloud__cloud_faster=3, edge__edge_faster=4)
+        )
         # cam-1's next heartbeat adds what was decided since its previous one
-        client.publish(T.health("cam-1"), heartbeat(2, 10, cloud__cloud_faster=10,
-                                                    edge__edge_faster=4))
+        client.publish(
+            T.health("cam-1"), heartbeat(2, 10, cloud__cloud_faster=10, edge__edge_faster=4)
+        )
         sent += 3
         await asyncio.to_thread(bridged.app.state.writer.wait_processed, sent, 15)
     finally:

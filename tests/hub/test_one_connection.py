@@ -56,9 +56,11 @@ def device(broker: SecuredBroker, secret: str) -> Iterator[list[str]]:
         name = T.parse(msg.topic).name or ""
         command = decode(Command, bytes(msg.payload))
         got.append(name)
-        reply = (CommandReply(cmd_id=command.cmd_id, ok=True, result={"state": "running"})
-                 if name == "ping" else
-                 CommandReply.failure(command.cmd_id, ErrorCode.COMMAND_FAILED, "test device"))
+        reply = (
+            CommandReply(cmd_id=command.cmd_id, ok=True, result={"state": "running"})
+            if name == "ping"
+            else CommandReply.failure(command.cmd_id, ErrorCode.COMMAND_FAILED, "test device")
+        )
         c.publish(T.cmd_reply(DEVICE, name), encode(reply), qos=1)
 
     client.on_message = on_message
@@ -88,8 +90,11 @@ def wait_for(what: str, check: Callable[[], Any]) -> Any:
 
 def hub_connects(broker: SecuredBroker) -> list[str]:
     """Mosquitto's log line of every CONNECT made with the hub account's user name."""
-    return [line for line in broker.process.output
-            if "New client connected" in line and f"u'{broker.hub[0]}'" in line]
+    return [
+        line
+        for line in broker.process.output
+        if "New client connected" in line and f"u'{broker.hub[0]}'" in line
+    ]
 
 
 def test_the_hub_uses_one_mqtt_connection(
@@ -97,19 +102,26 @@ def test_the_hub_uses_one_mqtt_connection(
 ) -> None:
     broker = dynsec_mosquitto_broker
     secret = broker.add_devices([DEVICE])[DEVICE]
-    env = {"EDGEFLEET_MQTT_USERNAME": broker.hub[0], "EDGEFLEET_MQTT_PASSWORD": broker.hub[1],
-           "EDGEFLEET_MQTT_CLIENT_ID": "edgefleet-hub", "EDGEFLEET_MQTT_REPLICA": "a",
-           "EDGEFLEET_INGEST_FLUSH_S": "0.02"}
+    env = {
+        "EDGEFLEET_MQTT_USERNAME": broker.hub[0],
+        "EDGEFLEET_MQTT_PASSWORD": broker.hub[1],
+        "EDGEFLEET_MQTT_CLIENT_ID": "edgefleet-hub",
+        "EDGEFLEET_MQTT_REPLICA": "a",
+        "EDGEFLEET_INGEST_FLUSH_S": "0.02",
+    }
     with running_hub(tmp_path / "hub", mqtt_port=broker.port, **env) as hub, hub.client() as api:
-        wait_for("the hub's MQTT session",
-                 lambda: api.get("/readyz").json()["checks"].get("broker") == "ok")
+        wait_for(
+            "the hub's MQTT session",
+            lambda: api.get("/readyz").json()["checks"].get("broker") == "ok",
+        )
         r = api.post("/api/v1/devices", json={"id": DEVICE, "capabilities": ["engine-fault"]})
         assert r.status_code == 201, r.text
         with device(broker, secret) as got:
             # ingest: the device's birth and heartbeat
-            wait_for("the device online",
-                     lambda: api.get(f"/api/v1/devices/{DEVICE}").json()["health"]["state"]
-                     == "online")
+            wait_for(
+                "the device online",
+                lambda: api.get(f"/api/v1/devices/{DEVICE}").json()["health"]["state"] == "online",
+            )
             # an API command round trip
             r = api.post(f"/api/v1/devices/{DEVICE}/commands/ping", json={"timeout_s": 10})
             assert (r.status_code, r.json()["ok"]) == (200, True), r.text
@@ -117,18 +129,25 @@ def test_the_hub_uses_one_mqtt_connection(
             r = api.post("/api/v1/fl/rounds", json={"devices": [DEVICE], "min_clients": 1})
             assert r.status_code == 201, r.text
             # a rollout's command
-            r = api.post("/api/v1/models/engine-fault/versions",
-                         content=export_onnx(SHAPE, mlp.init_params(SHAPE, 3)))
+            r = api.post(
+                "/api/v1/models/engine-fault/versions",
+                content=export_onnx(SHAPE, mlp.init_params(SHAPE, 3)),
+            )
             assert r.status_code == 201, r.text
-            r = api.post(f"/api/v1/devices/{DEVICE}/deployments",
-                         json={"model": "engine-fault", "version": r.json()["version"]})
+            r = api.post(
+                f"/api/v1/devices/{DEVICE}/deployments",
+                json={"model": "engine-fault", "version": r.json()["version"]},
+            )
             assert r.status_code == 201, r.text
             rows = wait_for("every reply stored", lambda: _replied(api))
         metrics = api.get("/metrics").text
     # Assert: the device got all three, the hub stored them with their replies ...
     assert sorted(got) == ["fl-train", "model-update", "ping"]
     assert sorted((row["name"], row["ok"]) for row in rows) == [
-        ("fl-train", False), ("model-update", False), ("ping", True)]
+        ("fl-train", False),
+        ("model-update", False),
+        ("ping", True),
+    ]
     # ... over one connection: one CONNECT with the hub's account, under its client id
     connects = hub_connects(broker)
     assert len(connects) == 1, "\n".join(broker.process.output)

@@ -14,8 +14,10 @@ async def test_readyz_and_metrics(hub: Hub) -> None:
     await hub.enroll("m-1")
     text = (await hub.client.get("/metrics", headers=hub.admin)).text
     assert 'edgefleet_hub_devices{state="offline"} 1.0' in text
-    assert 'edgefleet_hub_http_requests_total{method="POST",route="/api/v1/enroll",status="201"}' \
+    assert (
+        'edgefleet_hub_http_requests_total{method="POST",route="/api/v1/enroll",status="201"}'
         in text
+    )
 
 
 async def test_openapi_is_published_to_credentialed_callers(hub: Hub) -> None:
@@ -33,11 +35,17 @@ async def test_unknown_route_is_a_json_404(hub: Hub) -> None:
 @pytest.mark.parametrize("key", [None, "changethis", "short"])
 def test_production_refuses_weak_secrets(key: str | None) -> None:
     with pytest.raises(ValidationError, match="EDGEFLEET_ADMIN_API_KEY"):
-        Settings(environment="production", admin_api_key=key,  # type: ignore[arg-type]
-                 mqtt_password="a-long-enough-mqtt-password")
+        Settings(
+            environment="production",
+            admin_api_key=key,  # type: ignore[arg-type]
+            mqtt_password="a-long-enough-mqtt-password",
+        )
 
 
 def test_production_accepts_strong_secrets() -> None:
-    s = Settings(environment="production", admin_api_key="k" * 32,  # type: ignore[arg-type]
-                 mqtt_password="p" * 32)  # type: ignore[arg-type]
+    s = Settings(
+        environment="production",
+        admin_api_key="k" * 32,  # type: ignore[arg-type]
+        mqtt_password="p" * 32,
+    )  # type: ignore[arg-type]
     assert s.sqlalchemy_url.startswith("sqlite:///")

@@ -22,9 +22,8 @@ def test_a_mistyped_setting_is_an_error_naming_the_right_one(
     monkeypatch.setenv("EDGEFLEET_DATABSE_URL", "postgresql+psycopg://u:p@db/hub")
     with pytest.raises(ValidationError) as caught:
         Settings()
-    assert (
-        "unknown setting EDGEFLEET_DATABSE_URL; did you mean EDGEFLEET_DATABASE_URL?"
-        in str(caught.value)
+    assert "unknown setting EDGEFLEET_DATABSE_URL; did you mean EDGEFLEET_DATABASE_URL?" in str(
+        caught.value
     )
     assert "u:p@db" not in str(caught.value)  # values (secrets) are never echoed
 
@@ -67,33 +66,67 @@ def test_every_variable_named_in_the_repository_is_accepted() -> None:
     from cloud_hub.core.config import unknown_variables
 
     names: set[str] = set()
-    for folder in ("deploy", "docs", "scripts", "edgefleet", "edge_agent", "broker", "models",
-                   "cloud_hub", "dashboard", "tests", "Makefile", "README.md"):
+    for folder in (
+        "deploy",
+        "docs",
+        "scripts",
+        "edgefleet",
+        "edge_agent",
+        "broker",
+        "models",
+        "cloud_hub",
+        "dashboard",
+        "tests",
+        "Makefile",
+        "README.md",
+    ):
         path = ROOT / folder
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
         for file in files:
-            if file.suffix not in {".py", ".md", ".yml", ".yaml", ".sh", ".service", ".env",
-                                   ".example", ".toml", ".conf", ".Dockerfile", ""}:
+            if file.suffix not in {
+                ".py",
+                ".md",
+                ".yml",
+                ".yaml",
+                ".sh",
+                ".service",
+                ".env",
+                ".example",
+                ".toml",
+                ".conf",
+                ".Dockerfile",
+                "",
+            }:
                 continue
             if file.name == "test_settings_env.py":  # the typos of this file
                 continue
             text = file.read_text(errors="ignore")
             names |= set(re.findall(r"\bEDGEFLEET_[A-Z0-9_]*[A-Z0-9]\b", text))
     names.discard("EDGEFLEET_DATABSE_URL")  # docs/hub.md's example of a refused typo
-    assert {"EDGEFLEET_DATABASE_URL", "EDGEFLEET_STATE_DIR", "EDGEFLEET_BROKER_PORT",
-            "EDGEFLEET_AGENT_BROKER__PORT"} <= names
+    assert {
+        "EDGEFLEET_DATABASE_URL",
+        "EDGEFLEET_STATE_DIR",
+        "EDGEFLEET_BROKER_PORT",
+        "EDGEFLEET_AGENT_BROKER__PORT",
+    } <= names
     assert [e["loc"] for e in unknown_variables(dict.fromkeys(names, "x"))] == []
 
 
 def test_hub_refuses_to_start_on_a_typo(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEFLEET_")}
-    env |= {"EDGEFLEET_DATA_DIR": str(tmp_path), "EDGEFLEET_DATABSE_URL": "sqlite:///x.db",
-            "EDGEFLEET_ADMIN_API_KEY": "efk_this-is-a-secret-value-123"}
+    env |= {
+        "EDGEFLEET_DATA_DIR": str(tmp_path),
+        "EDGEFLEET_DATABSE_URL": "sqlite:///x.db",
+        "EDGEFLEET_ADMIN_API_KEY": "efk_this-is-a-secret-value-123",
+    }
     for args in (["hub", "--validate-config"], ["hub", "--port", "0"]):
-        proc = subprocess.run([EDGEFLEET, *args], env=env, capture_output=True, text=True,
-                              timeout=60)
+        proc = subprocess.run(
+            [EDGEFLEET, *args], env=env, capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert ("unknown setting EDGEFLEET_DATABSE_URL; did you mean EDGEFLEET_DATABASE_URL?"
-                in proc.stderr)
+        assert (
+            "unknown setting EDGEFLEET_DATABSE_URL; did you mean EDGEFLEET_DATABASE_URL?"
+            in proc.stderr
+        )
         assert "Traceback" not in proc.stderr
         assert "this-is-a-secret" not in proc.stderr

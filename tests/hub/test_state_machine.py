@@ -14,19 +14,30 @@ from cloud_hub.health.state import (
     on_tick,
 )
 
-TH = Thresholds(interval_s=10, late_factor=1.5, lost_after=3, cpu=0.7, mem=0.65,
-                error_rate=0.2, model_error_window_s=60)
+TH = Thresholds(
+    interval_s=10,
+    late_factor=1.5,
+    lost_after=3,
+    cpu=0.7,
+    mem=0.65,
+    error_rate=0.2,
+    model_error_window_s=60,
+)
 OK = {"cpu": 0.2, "mem": 0.3, "counters": {}}
 
 
-@pytest.mark.parametrize(("health", "state", "reason_part"), [
-    (OK, State.ONLINE, None),
-    ({**OK, "cpu": 0.95}, State.DEGRADED, "cpu"),
-    ({**OK, "mem": 0.9}, State.DEGRADED, "memory"),
-    ({**OK, "cpu": 0.7}, State.ONLINE, None),  # at the band's edge is still healthy
-])
-def test_heartbeat_figures(health: dict[str, object], state: State,
-                           reason_part: str | None) -> None:
+@pytest.mark.parametrize(
+    ("health", "state", "reason_part"),
+    [
+        (OK, State.ONLINE, None),
+        ({**OK, "cpu": 0.95}, State.DEGRADED, "cpu"),
+        ({**OK, "mem": 0.9}, State.DEGRADED, "memory"),
+        ({**OK, "cpu": 0.7}, State.ONLINE, None),  # at the band's edge is still healthy
+    ],
+)
+def test_heartbeat_figures(
+    health: dict[str, object], state: State, reason_part: str | None
+) -> None:
     tr = on_health(Runtime(), health, 100.0, TH)
     assert tr.state is state
     assert (tr.reason is None) if reason_part is None else (reason_part in (tr.reason or ""))
@@ -43,12 +54,15 @@ def test_rising_error_rate_degrades_and_recovers() -> None:
     assert tr.state is State.ONLINE
 
 
-@pytest.mark.parametrize(("prev", "cur", "rate"), [
-    ({}, {"requests": 10, "errors": 5}, 0.5),
-    ({"requests": 10, "errors": 5}, {"requests": 2, "errors": 0}, 0.0),  # restart: reset
-    ({"requests": 10}, {"requests": 20, "errors.bad_image": 1, "errors.internal": 1}, 0.2),
-    ({"requests": 10}, {"requests": 10}, 0.0),
-])
+@pytest.mark.parametrize(
+    ("prev", "cur", "rate"),
+    [
+        ({}, {"requests": 10, "errors": 5}, 0.5),
+        ({"requests": 10, "errors": 5}, {"requests": 2, "errors": 0}, 0.0),  # restart: reset
+        ({"requests": 10}, {"requests": 20, "errors.bad_image": 1, "errors.internal": 1}, 0.2),
+        ({"requests": 10}, {"requests": 10}, 0.0),
+    ],
+)
 def test_error_rate(prev: dict[str, int], cur: dict[str, int], rate: float) -> None:
     assert error_rate(prev, cur) == pytest.approx(rate)
 
@@ -62,12 +76,15 @@ def test_model_error_degrades_for_its_window() -> None:
     assert on_health(rt, OK, 70, TH).state is State.ONLINE
 
 
-@pytest.mark.parametrize(("silent", "expected"), [
-    (10.0, None),
-    (15.1, State.DEGRADED),  # later than 1.5 intervals
-    (29.9, State.DEGRADED),
-    (30.0, State.LOST),  # K = 3 intervals
-])
+@pytest.mark.parametrize(
+    ("silent", "expected"),
+    [
+        (10.0, None),
+        (15.1, State.DEGRADED),  # later than 1.5 intervals
+        (29.9, State.DEGRADED),
+        (30.0, State.LOST),  # K = 3 intervals
+    ],
+)
 def test_ticks_degrade_then_lose(silent: float, expected: State | None) -> None:
     rt = Runtime()
     apply(rt, on_health(rt, OK, 0, TH), 0)

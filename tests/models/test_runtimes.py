@@ -43,6 +43,7 @@ def test_reset_clears_microwakeword_streaming_state(catalogue: Catalogue, model_
 
 def test_onnx_runtime(tmp_path: Path) -> None:
     import onnx
+
     helper = onnx.helper
     weights = helper.make_tensor("w", onnx.TensorProto.FLOAT, [3, 2], [1, 2, 3, 4, 5, 6])
     graph = helper.make_graph(

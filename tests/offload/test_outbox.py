@@ -107,8 +107,11 @@ def test_sqlite_epoch_is_kept_by_the_file_and_new_for_a_new_file(tmp_path: Path)
 
 
 def result(i: int) -> Outbound:
-    payload = encode(InferResult(model="m", model_version="1", where="edge", latency_ms=1.0,
-                                 output={}, msg_id=f"m{i}"))
+    payload = encode(
+        InferResult(
+            model="m", model_version="1", where="edge", latency_ms=1.0, output={}, msg_id=f"m{i}"
+        )
+    )
     return Outbound(f"t/{i}", payload, label="result", msg_id=f"m{i}")
 
 
@@ -138,9 +141,11 @@ async def test_hub_acked_messages_carry_their_place_in_the_stream() -> None:
     task.acked(["m1"])
     task.put(result(4))
     later = await sent_after(link, task, 4)
-    assert [(d.seq, d.since, d.epoch) for d in first if d] == [(1, 1, store.epoch),
-                                                              (2, 1, store.epoch),
-                                                              (3, 1, store.epoch)]
+    assert [(d.seq, d.since, d.epoch) for d in first if d] == [
+        (1, 1, store.epoch),
+        (2, 1, store.epoch),
+        (3, 1, store.epoch),
+    ]
     assert later[3] == Delivery(epoch=store.epoch, seq=4, since=2)
 
     plain = FakeLink()

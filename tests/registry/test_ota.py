@@ -159,9 +159,7 @@ async def test_signed_update_runs_and_bad_ones_are_refused(
     store = live_hub.settings.data_dir / "artifacts" / v3["sha256"][:2] / v3["sha256"]
     store.write_bytes(store.read_bytes()[:-2] + b"\0\0")
     other = Ed25519PrivateKey.generate()
-    forged = sign(
-        _manifest("v3", v3["seq"], v3["sha256"], v3["size"]), _raw_key(other)
-    )
+    forged = sign(_manifest("v3", v3["seq"], v3["sha256"], v3["size"]), _raw_key(other))
     cases = [
         (_args(v3), "tampered"),
         (_args(v3, signature=None), "unsigned"),

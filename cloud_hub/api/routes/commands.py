@@ -124,8 +124,11 @@ async def send_command(
     )
 
 
-@router.get("/devices/{device_id}/commands", response_model=Page[CommandPublic],
-            responses=error_responses(404))
+@router.get(
+    "/devices/{device_id}/commands",
+    response_model=Page[CommandPublic],
+    responses=error_responses(404),
+)
 def list_commands(
     device_id: DevicePath,
     db: DbDep,
@@ -143,10 +146,9 @@ def list_commands(
         if s.get(t.Device, device_id) is None:
             raise NotFound(f"no device {device_id!r}", code="device_not_found")
         rows, total, nxt = crud_commands.list_commands(
-            s, device_id=device_id, name=name, cursor=int(cursor) if cursor else None,
-            limit=limit)
-        return Page(items=[crud_commands.to_public(r) for r in rows], total=total,
-                    next_cursor=nxt)
+            s, device_id=device_id, name=name, cursor=int(cursor) if cursor else None, limit=limit
+        )
+        return Page(items=[crud_commands.to_public(r) for r in rows], total=total, next_cursor=nxt)
 
 
 def _command(name: str, args: dict[str, Any]) -> Command:

@@ -49,34 +49,55 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 def credentials(settings: Settings, device: t.Device, secret: str) -> DeviceCredentials:
     return DeviceCredentials(
-        device_id=device.id, device_secret=secret, hub_url=settings.public_url,
-        mqtt=MqttAccess(host=settings.mqtt_public_host or settings.mqtt_host,
-                        port=settings.mqtt_port, username=device.id,
-                        topic_prefix=settings.topic_prefix),
-        device=crud.to_public(device))
+        device_id=device.id,
+        device_secret=secret,
+        hub_url=settings.public_url,
+        mqtt=MqttAccess(
+            host=settings.mqtt_public_host or settings.mqtt_host,
+            port=settings.mqtt_port,
+            username=device.id,
+            topic_prefix=settings.topic_prefix,
+        ),
+        device=crud.to_public(device),
+    )
 
 
 @router.get("", response_model=Page[DevicePublic])
-def list_devices(db: DbDep, _: ReaderDep, state: State | None = None, site: str | None = None,
-                 tag: Annotated[list[str] | None, Query(description="all must match")] = None,
-                 capability: str | None = None, service_id: str | None = None,
-                 q: Annotated[str | None, Query(max_length=100)] = None,
-                 cursor: str | None = None, limit: Limit = 100) -> Page[DevicePublic]:
+def list_devices(
+    db: DbDep,
+    _: ReaderDep,
+    state: State | None = None,
+    site: str | None = None,
+    tag: Annotated[list[str] | None, Query(description="all must match")] = None,
+    capability: str | None = None,
+    service_id: str | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> Page[DevicePublic]:
     with db.session(write=False) as s:
         rows, total, nxt = crud.list_devices(
-            s, limit=limit, cursor=cursor, state=state, site=site, tags=tag or (),
-            capability=capability, service_id=service_id, q=q)
+            s,
+            limit=limit,
+            cursor=cursor,
+            state=state,
+            site=site,
+            tags=tag or (),
+            capability=capability,
+            service_id=service_id,
+            q=q,
+        )
         return Page(items=[crud.to_public(d) for d in rows], total=total, next_cursor=nxt)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
-def create_device(data: DeviceCreate, db: DbDep, settings: SettingsDep, writer: WriterDep,
-                  _: AdminDep) -> DeviceCredentials:
+def create_device(
+    data: DeviceCreate, db: DbDep, settings: SettingsDep, writer: WriterDep, _: AdminDep
+) -> DeviceCredentials:
     """Register a device directly (no token); returns its secret once."""
     secret = security.new_secret(security.DEVICE_SECRET_PREFIX)
     with db.session(write=True) as s:
-        device = crud.create_device(s, data=data, secret_hash=security.digest(secret),
-                                    now=utcnow())
+        device = crud.create_device(s, data=data, secret_hash=security.digest(secret), now=utcnow())
         out = credentials(settings, device, secret)
         dynsec.device_created(settings, device.id, secret)  # broker account (mqtt_dynsec)
     if writer:
@@ -92,16 +113,23 @@ def get_device(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal) -> Dev
 
 
 @router.patch("/{device_id}")
-def update_device(device_id: DeviceIdPath, data: DeviceUpdate, db: DbDep,
-                  _: AdminDep) -> DevicePublic:
+def update_device(
+    device_id: DeviceIdPath, data: DeviceUpdate, db: DbDep, _: AdminDep
+) -> DevicePublic:
     with db.session(write=True) as s:
         device = crud.get_device(s, device_id=device_id)
         return crud.to_public(crud.update_device(s, device=device, data=data, now=utcnow()))
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_device(device_id: DeviceIdPath, db: DbDep, writer: WriterDep, settings: SettingsDep,
-                  request: Request, _: AdminDep) -> Response:
+def delete_device(
+    device_id: DeviceIdPath,
+    db: DbDep,
+    writer: WriterDep,
+    settings: SettingsDep,
+    request: Request,
+    _: AdminDep,
+) -> Response:
     with db.session(write=True) as s:
         crud.delete_device(s, device_id=device_id)
         crud_twin.delete_desired(s, device_id=device_id)
@@ -113,8 +141,9 @@ def delete_device(device_id: DeviceIdPath, db: DbDep, writer: WriterDep, setting
 
 
 @router.post("/{device_id}/secret")
-def rotate_secret(device_id: DeviceIdPath, db: DbDep, settings: SettingsDep,
-                  _: AdminDep) -> DeviceCredentials:
+def rotate_secret(
+    device_id: DeviceIdPath, db: DbDep, settings: SettingsDep, _: AdminDep
+) -> DeviceCredentials:
     """Issue a new secret; the old one stops working at once."""
     secret = security.new_secret(security.DEVICE_SECRET_PREFIX)
     with db.session(write=True) as s:
@@ -125,8 +154,9 @@ def rotate_secret(device_id: DeviceIdPath, db: DbDep, settings: SettingsDep,
 
 
 @router.put("/{device_id}/service")
-def register_service(device_id: DeviceIdPath, data: ServiceRecord, db: DbDep,
-                     who: CurrentPrincipal) -> DevicePublic:
+def register_service(
+    device_id: DeviceIdPath, data: ServiceRecord, db: DbDep, who: CurrentPrincipal
+) -> DevicePublic:
     """Service registration (service_id, address, metadata) by the device itself or an admin."""
     check_device_access(who, device_id, write=True)
     with db.session(write=True) as s:
@@ -135,8 +165,7 @@ def register_service(device_id: DeviceIdPath, data: ServiceRecord, db: DbDep,
 
 
 @router.delete("/{device_id}/service")
-def deregister_service(device_id: DeviceIdPath, db: DbDep,
-                       who: CurrentPrincipal) -> DevicePublic:
+def deregister_service(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal) -> DevicePublic:
     check_device_access(who, device_id, write=True)
     with db.session(write=True) as s:
         device = crud.get_device(s, device_id=device_id)
@@ -144,18 +173,21 @@ def deregister_service(device_id: DeviceIdPath, db: DbDep,
 
 
 @router.get("/{device_id}/health")
-def device_health(device_id: DeviceIdPath, db: DbDep,
-                  who: CurrentPrincipal) -> DeviceHealthPublic:
+def device_health(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal) -> DeviceHealthPublic:
     check_device_access(who, device_id, write=False)
     with db.session(write=False) as s:
         return crud.to_public(crud.get_device(s, device_id=device_id)).health
 
 
 @router.get("/{device_id}/health/history")
-def health_history(device_id: DeviceIdPath, db: DbDep, _: ReaderDep,
-                   resolution: Literal["raw", "minute"] = "raw",
-                   since: datetime | None = None,
-                   limit: Limit = 300) -> list[HealthSamplePublic] | list[HealthRollupPublic]:
+def health_history(
+    device_id: DeviceIdPath,
+    db: DbDep,
+    _: ReaderDep,
+    resolution: Literal["raw", "minute"] = "raw",
+    since: datetime | None = None,
+    limit: Limit = 300,
+) -> list[HealthSamplePublic] | list[HealthRollupPublic]:
     """Newest first: raw heartbeats (kept a day) or per-minute roll-ups (kept a month)."""
     with db.session(write=False) as s:
         crud.get_device(s, device_id=device_id)
@@ -164,30 +196,44 @@ def health_history(device_id: DeviceIdPath, db: DbDep, _: ReaderDep,
             q = select(hs).where(hs.device_id == device_id).order_by(hs.ts.desc()).limit(limit)
             if since:
                 q = q.where(hs.ts >= since)
-            return [HealthSamplePublic.model_validate(r, from_attributes=True)
-                    for r in s.scalars(q)]
+            return [
+                HealthSamplePublic.model_validate(r, from_attributes=True) for r in s.scalars(q)
+            ]
         hr = t.HealthRollup
-        q2 = (select(hr).where(hr.device_id == device_id).order_by(hr.minute.desc())
-              .limit(limit))
+        q2 = select(hr).where(hr.device_id == device_id).order_by(hr.minute.desc()).limit(limit)
         if since:
             # `minute` is an Integer column: a `since` after year 6053 is clamped (no rows
             # either way) rather than overflowing in the driver (500 on PostgreSQL)
             q2 = q2.where(hr.minute >= min(int(since.timestamp() // 60), MAX_ROW_ID))
-        return [HealthRollupPublic(
-            minute=datetime.fromtimestamp(r.minute * 60, UTC), n=r.n, cpu_avg=r.cpu_avg,
-            cpu_max=r.cpu_max, mem_avg=r.mem_avg, mem_max=r.mem_max, rtt_ms_avg=r.rtt_ms_avg,
-            queue_depth_max=r.queue_depth_max, offload_ratio_avg=r.offload_ratio_avg)
-            for r in s.scalars(q2)]
+        return [
+            HealthRollupPublic(
+                minute=datetime.fromtimestamp(r.minute * 60, UTC),
+                n=r.n,
+                cpu_avg=r.cpu_avg,
+                cpu_max=r.cpu_max,
+                mem_avg=r.mem_avg,
+                mem_max=r.mem_max,
+                rtt_ms_avg=r.rtt_ms_avg,
+                queue_depth_max=r.queue_depth_max,
+                offload_ratio_avg=r.offload_ratio_avg,
+            )
+            for r in s.scalars(q2)
+        ]
 
 
 @router.get("/{device_id}/state-changes")
-def state_changes(device_id: DeviceIdPath, db: DbDep, _: ReaderDep,
-                  limit: Limit = 100) -> list[StateChangePublic]:
+def state_changes(
+    device_id: DeviceIdPath, db: DbDep, _: ReaderDep, limit: Limit = 100
+) -> list[StateChangePublic]:
     sc = t.DeviceStateChange
     with db.session(write=False) as s:
         crud.get_device(s, device_id=device_id)
-        rows = s.scalars(select(sc).where(sc.device_id == device_id)
-                         .order_by(sc.ts.desc(), sc.id.desc()).limit(limit))
+        rows = s.scalars(
+            select(sc)
+            .where(sc.device_id == device_id)
+            .order_by(sc.ts.desc(), sc.id.desc())
+            .limit(limit)
+        )
         return [StateChangePublic.model_validate(r, from_attributes=True) for r in rows]
 
 
@@ -203,8 +249,13 @@ def _newest(
 
 
 @router.get("/{device_id}/results")
-def results(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
-            model: str | None = None, limit: Limit = 100) -> list[ResultPublic]:
+def results(
+    device_id: DeviceIdPath,
+    db: DbDep,
+    who: CurrentPrincipal,
+    model: str | None = None,
+    limit: Limit = 100,
+) -> list[ResultPublic]:
     check_device_access(who, device_id, write=False)
     with db.session(write=False) as s:
         crud.get_device(s, device_id=device_id)
@@ -213,8 +264,13 @@ def results(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
 
 
 @router.get("/{device_id}/events")
-def events(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
-           kind: str | None = None, limit: Limit = 100) -> list[EventPublic]:
+def events(
+    device_id: DeviceIdPath,
+    db: DbDep,
+    who: CurrentPrincipal,
+    kind: str | None = None,
+    limit: Limit = 100,
+) -> list[EventPublic]:
     check_device_access(who, device_id, write=False)
     with db.session(write=False) as s:
         crud.get_device(s, device_id=device_id)
@@ -223,8 +279,9 @@ def events(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
 
 
 @router.get("/{device_id}/errors")
-def errors(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal,
-           limit: Limit = 100) -> list[DeviceErrorPublic]:
+def errors(
+    device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal, limit: Limit = 100
+) -> list[DeviceErrorPublic]:
     check_device_access(who, device_id, write=False)
     with db.session(write=False) as s:
         crud.get_device(s, device_id=device_id)

@@ -28,8 +28,7 @@ router = APIRouter(tags=["enrollment"])
 
 
 @router.post(ENROLLMENT_TOKENS, status_code=status.HTTP_201_CREATED)
-def create_token(data: EnrollmentTokenCreate, db: DbDep,
-                 _: AdminDep) -> EnrollmentTokenCreated:
+def create_token(data: EnrollmentTokenCreate, db: DbDep, _: AdminDep) -> EnrollmentTokenCreated:
     with db.session(write=True) as s:
         row, token = crud.create_token(s, data=data, now=utcnow())
         return EnrollmentTokenCreated(**crud.to_public(row).model_dump(), token=token)
@@ -42,15 +41,19 @@ def list_tokens(db: DbDep, _: AdminDep) -> list[EnrollmentTokenPublic]:
 
 
 @router.delete(ENROLLMENT_TOKENS + "/{token_id}")
-def revoke_token(token_id: RowIdPath, db: DbDep,
-                 _: AdminDep) -> EnrollmentTokenPublic:
+def revoke_token(token_id: RowIdPath, db: DbDep, _: AdminDep) -> EnrollmentTokenPublic:
     with db.session(write=True) as s:
         return crud.to_public(crud.revoke_token(s, token_id=token_id, now=utcnow()))
 
 
 @router.post(ENROLL, status_code=status.HTTP_201_CREATED, responses=error_responses(409))
-def enroll(data: EnrollRequest, token: Annotated[str, Depends(bearer_token)], db: DbDep,
-           settings: SettingsDep, writer: WriterDep) -> DeviceCredentials:
+def enroll(
+    data: EnrollRequest,
+    token: Annotated[str, Depends(bearer_token)],
+    db: DbDep,
+    settings: SettingsDep,
+    writer: WriterDep,
+) -> DeviceCredentials:
     """Exchange an enrollment token for a device id and a per-device secret (shown once)."""
     with db.session(write=True) as s:
         device, secret = crud.enroll(s, token=token, request=data, now=utcnow())

@@ -149,8 +149,12 @@ def upload_principal(request: Request, db: DbDep, rounds: RoundsDep) -> Principa
         return get_principal(request, db)
     except Unauthorized as exc:
         round_id = str(request.path_params.get("round_id", ""))
-        if (exc.code == "invalid_credentials" and round_id.isascii() and round_id.isdigit()
-                and 1 <= int(round_id) <= MAX_ROW_ID):
+        if (
+            exc.code == "invalid_credentials"
+            and round_id.isascii()
+            and round_id.isdigit()
+            and 1 <= int(round_id) <= MAX_ROW_ID
+        ):
             out = rounds.reject(
                 int(round_id),
                 _claimed_device(request),

@@ -26,12 +26,19 @@ def summary(db: DbDep, _: ReaderDep) -> FleetSummary:
 
 
 @router.get("/services")
-def services(db: DbDep, _who: CurrentPrincipal, service_id: str | None = None,
-             healthy: bool = True) -> list[ServiceInstance]:
+def services(
+    db: DbDep, _who: CurrentPrincipal, service_id: str | None = None, healthy: bool = True
+) -> list[ServiceInstance]:
     """Registered service instances; by default only those whose device is online/degraded."""
     with db.session(write=False) as s:
         rows = crud.list_services(s, service_id=service_id, healthy_only=healthy)
-        return [ServiceInstance(device_id=d.id, service_id=d.service_id or "",
-                                address=d.address or "", metadata=d.service_meta or {},
-                                state=d.state)  # type: ignore[arg-type]
-                for d in rows]
+        return [
+            ServiceInstance(
+                device_id=d.id,
+                service_id=d.service_id or "",
+                address=d.address or "",
+                metadata=d.service_meta or {},
+                state=d.state,
+            )  # type: ignore[arg-type]
+            for d in rows
+        ]

@@ -155,9 +155,7 @@ def list_deployments(model: ModelPath, db: DbDep, _: ReaderDep) -> list[Deployme
 
 
 @router.get("/deployments/{deployment_id}")
-def get_deployment(
-    deployment_id: RowIdPath, db: DbDep, _: ReaderDep
-) -> DeploymentPublic:
+def get_deployment(deployment_id: RowIdPath, db: DbDep, _: ReaderDep) -> DeploymentPublic:
     with db.session(write=False) as s:
         return crud.deployment_public(s, crud.get_deployment(s, deployment_id))
 

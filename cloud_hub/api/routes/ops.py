@@ -23,10 +23,13 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={
-    **error_responses(401, 403),
-    503: {"description": "not ready: `{\"status\": \"not_ready\", \"checks\": {...}}`"},
-})
+@router.get(
+    "/readyz",
+    responses={
+        **error_responses(401, 403),
+        503: {"description": 'not ready: `{"status": "not_ready", "checks": {...}}`'},
+    },
+)
 async def readyz(request: Request, db: DbDep, _: ReaderDep) -> JSONResponse:
     """Readiness: the database answers and (when enabled) the MQTT bridge is connected."""
     checks: dict[str, str] = {}
@@ -43,8 +46,10 @@ async def readyz(request: Request, db: DbDep, _: ReaderDep) -> JSONResponse:
     if writer is not None:
         checks["writer"] = "ok" if writer.alive else "stopped"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
 
 
 @router.get("/metrics", response_class=Response, responses=error_responses(401, 403))
