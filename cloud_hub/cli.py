@@ -1,6 +1,7 @@
-"""`edgefleet hub`: run the hub (default), or manage it: migrate, create-key, openapi."""
+"""`edgefleet hub`: run the hub (default), or manage it: migrate, create-key, openapi, reference."""
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -91,3 +92,24 @@ def openapi() -> None:
     from cloud_hub.main import create_app
 
     typer.echo(json.dumps(create_app(Settings(mqtt_enabled=False)).openapi(), indent=2))
+
+
+@app.command()
+def reference(
+    out: Annotated[Path, typer.Option(help="The Markdown file")] = Path("docs/hub-reference.md"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the file is out of date")
+    ] = False,
+) -> None:
+    """Write the settings and metrics reference (every `EDGEFLEET_*` setting, every metric)."""
+    from cloud_hub import reference as doc
+
+    if check:
+        if not doc.is_up_to_date(out):
+            typer.echo(f"{out}: out of date; run `edgefleet hub reference`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out}: up to date")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(doc.generate(), encoding="utf-8")
+    typer.echo(f"wrote {out}")

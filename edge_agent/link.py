@@ -3,46 +3,31 @@
 The reconnect loop sits outside `async with Client` (aiomqtt's recommended shape): each
 connection is a fresh client; on every (re)connect the agent re-subscribes, then publishes its
 retained `online` birth, so a subscriber that sees `online` knows requests will be served.
-Between attempts tenacity waits with exponential backoff and jitter; the backoff starts again
-from its first delay after every session that was established.
+The reconnect policy is the hub's too (`mqttio.reconnect`): between attempts tenacity waits
+with exponential backoff and jitter; the backoff starts again from its first delay after every
+session that was established.
 """
 
 import asyncio
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import aiomqtt
 from aiomqtt import MqttError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import RetryCallState
 
 from edge_agent.config import BrokerConfig
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.tls import client_context
+from mqttio.reconnect import reconnect_backoff, reconnect_forever, serve_session
 
-# Inbound and Outbound live in edge_agent.messages; re-exported for modules importing them here
+# Inbound and Outbound live in edge_agent.messages, reconnect_backoff in mqttio.reconnect;
+# re-exported for modules importing them here (`run` looks reconnect_backoff up here)
 __all__ = ["Inbound", "Link", "Outbound", "reconnect_backoff"]
 
 log = logging.getLogger(__name__)
-
-
-def reconnect_backoff(
-    min_s: float,
-    max_s: float,
-    *,
-    before_sleep: Callable[[RetryCallState], None] | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> AsyncRetrying:
-    """Retry on MqttError forever; after failed attempt n wait min_s * 2**(n-1) plus a jitter of
-    up to min_s, at most max_s. Every `async for` over it starts again from attempt 1."""
-    return AsyncRetrying(
-        wait=wait_exponential_jitter(multiplier=min_s, max=max_s, jitter=min_s),
-        retry=retry_if_exception_type(MqttError),
-        before_sleep=before_sleep,
-        sleep=sleep,
-        reraise=True,
-    )
 
 
 def _payload(value: object) -> bytes:
@@ -114,29 +99,13 @@ class Link:
         backoff = reconnect_backoff(
             c.reconnect_min_s, c.reconnect_max_s, before_sleep=self._reconnecting
         )
-        ended: MqttError | None = None  # what ended the last established session
-        while True:  # one round of attempts per established session: the backoff restarts
-            async for attempt in backoff:
-                with attempt:
-                    if ended is not None:  # it counts as this round's first failure, so the
-                        error, ended = ended, None  # reconnect waits the first delay
-                        raise error
-                    ended = await self._session()
+        await reconnect_forever(self._session, backoff)
 
     async def _session(self) -> MqttError:
         """One connection: raises MqttError if it cannot be established (subscriptions and
         birth included); once it was, serves it and returns the error that ended it."""
-        established = False
         try:
-            async with self._new_client() as client:
-                await self._start_session(client)
-                established = True
-                await self._serve(client)
-            return MqttError("the broker ended the session")
-        except MqttError as exc:
-            if not established:
-                raise
-            return exc
+            return await serve_session(self._new_client(), self._start_session, self._serve)
         finally:
             if self._client is not None:
                 self._client = None

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
     "edgefleet",
     "contract",
+    "mqttio",
     "broker",
     "edge_agent",
     "cloud_hub",

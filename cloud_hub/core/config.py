@@ -56,7 +56,9 @@ def unknown_variables(environ: Mapping[str, str]) -> list[InitErrorDetails]:
             continue
         close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
         hint = (
-            f"did you mean {close[0]}?" if close else "not a hub setting (docs/hub.md lists them)"
+            f"did you mean {close[0]}?"
+            if close
+            else "not a hub setting (docs/hub-reference.md lists them)"
         )
         errors.append(
             InitErrorDetails(
@@ -92,7 +94,8 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     """`production` refuses missing or default secrets and a plain-text MQTT password."""
     data_dir: Path = Path("var/hub")
-    """Holds the default SQLite database (`hub.db`) and nothing else."""
+    """The hub's own files: the default SQLite database (`hub.db`), the generated admin key, the
+    registry signing key and `artifacts/` unless their own settings say otherwise."""
     database_url: str | None = None
     """SQLAlchemy URL; unset means `sqlite:///<data_dir>/hub.db` (WAL). Use
     `postgresql+psycopg://user:pass@host/db` for PostgreSQL."""
@@ -100,7 +103,9 @@ class Settings(BaseSettings):
     """Connections per process for PostgreSQL (SQLite uses one per thread)."""
 
     host: str = "127.0.0.1"
+    """Address the HTTP API listens on (loopback by default; `0.0.0.0` to serve a LAN)."""
     port: int = Field(default=8000, ge=0, le=65535)
+    """HTTP port; 0 picks a free one (tests)."""
     public_url: str = "http://127.0.0.1:8000"
     """How devices reach this hub; echoed to them at enrollment."""
 
@@ -111,9 +116,13 @@ class Settings(BaseSettings):
     mqtt_enabled: bool = True
     """Run the MQTT bridge. Off only for API-only tests and tools."""
     mqtt_host: str = "127.0.0.1"
+    """The MQTT broker the hub's one connection goes to."""
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    """The broker's MQTT port."""
     mqtt_username: str | None = "hub"
+    """The hub's broker account; None connects anonymously (demo brokers only)."""
     mqtt_password: SecretStr | None = None
+    """Password of `mqtt_username`; required in production."""
     mqtt_client_id: str = Field(default="edgefleet-hub", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     """The client id of the hub's one MQTT connection (ingest, commands, replies, twin, acks
     all share it), `-<mqtt_replica>` appended when set. Fixed, so a broker can pin the hub
@@ -138,6 +147,7 @@ class Settings(BaseSettings):
     mqtt_public_host: str | None = None
     """Broker host given to devices at enrollment (defaults to `mqtt_host`)."""
     topic_prefix: str = DEFAULT_PREFIX
+    """First topic levels of every contract topic; must match the agents' `topic_prefix`."""
     broker_service_key: SecretStr | None = None
     """Bearer key the broker presents at the broker-auth route (its `hub_service_key`);
     unset: that route refuses every caller."""
@@ -149,7 +159,9 @@ class Settings(BaseSettings):
     """The broker is Mosquitto with the dynamic-security plugin: provision device accounts
     over `$CONTROL/dynamic-security/v1` on enroll, secret rotation and delete."""
     mqtt_dynsec_username: str = "admin"
+    """Mosquitto dynamic-security admin account (with `mqtt_dynsec`)."""
     mqtt_dynsec_password: SecretStr | None = None
+    """Password of `mqtt_dynsec_username`."""
     ha_discovery_prefix: str | None = DEFAULT_HA_PREFIX
     """Home Assistant discovery prefix; a deleted device's discovery config is cleared there.
     None: no Home Assistant clean-up."""
@@ -164,31 +176,37 @@ class Settings(BaseSettings):
     cpu_degraded: float = Field(default=CPU_HEALTHY_MAX, gt=0, le=1)
     """CPU share above which a device is degraded (the design brief's healthy band)."""
     mem_degraded: float = Field(default=MEM_HEALTHY_MAX, gt=0, le=1)
+    """Memory share above which a device is degraded (the healthy band, contract/health.py)."""
     error_rate_degraded: float = Field(default=0.2, gt=0, le=1)
     """Share of failed requests between two heartbeats that makes a device degraded."""
     model_error_window_s: float = Field(default=60.0, gt=0)
     """A model (`internal`) error published within this window keeps a device degraded."""
 
     ingest_batch_max: int = Field(default=2000, ge=1)
+    """Most messages written to SQL in one transaction."""
     ingest_flush_s: float = Field(default=0.1, gt=0)
     """Longest wait before a partial batch is written."""
     ingest_queue_max: int = Field(default=50_000, ge=100)
     """Messages buffered for the writer; when full the bridge stops reading (backpressure)."""
     health_raw_retention_s: float = Field(default=24 * 3600, gt=0)
+    """Raw heartbeats are kept this long (then only the per-minute rollups)."""
     health_rollup_retention_s: float = Field(default=30 * 24 * 3600, gt=0)
     """Per-minute health aggregates are kept this long."""
     results_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
     """Results, events and device errors are kept this long."""
     maintenance_interval_s: float = Field(default=60.0, gt=0)
+    """How often rollups are computed and expired rows deleted."""
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Largest request body accepted (413 above)."""
     cloud_models: list[str] = ["face-detect-full", "wakeword-full"]
     """Models served by the hub's infer route (contract.http.INFER)."""
     infer_max_batch: int = Field(default=8, ge=1)
+    """Most queued requests a model's worker takes together (each still runs on its own)."""
     infer_queue_max: int = Field(default=256, ge=1)
     """Requests waiting per model beyond this get 503."""
     page_max: int = Field(default=500, ge=1)
+    """Largest `limit` a paged API route accepts."""
 
     registry_key_file: Path | None = None
     """Ed25519 private key (PEM) that signs model versions; unset means
@@ -201,7 +219,9 @@ class Settings(BaseSettings):
     """How often round deadlines and canary deployments are checked."""
 
     log_json: bool = True
+    """One JSON object per log line (for log shippers); false: plain text."""
     log_level: str = "INFO"
+    """Python logging level name."""
 
     @property
     def sqlalchemy_url(self) -> str:

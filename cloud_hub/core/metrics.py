@@ -105,7 +105,7 @@ class HubMetrics:
         )
         self.infer_batch = Histogram(
             "edgefleet_hub_inference_batch_size",
-            "requests run together",
+            "requests taken together by a model's worker (each still runs on its own)",
             ["model"],
             buckets=(1, 2, 4, 8, 16, 32),
             registry=r,

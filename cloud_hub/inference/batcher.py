@@ -1,9 +1,11 @@
-"""Dynamic micro-batching: one worker per model takes whatever queued while it was busy.
+"""One worker per model takes whatever queued while it was busy, in one hop to its thread.
 
 An idle hub adds no waiting (a lone request runs at once); under load, requests that arrive
 while a batch runs are taken together as the next batch, up to `max_batch`, in one hop to the
 model's own thread. A pipeline with `run_batch(payloads)` gets the whole batch; otherwise the
-stages run per item in that thread (a pipeline is used by one thread at a time).
+stages run per item in that thread (a pipeline is used by one thread at a time). No catalogue
+pipeline has `run_batch` yet, so today this saves loop hops, not compute: there is no batched
+tensor inference.
 """
 
 import asyncio

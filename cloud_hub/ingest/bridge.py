@@ -8,32 +8,33 @@ backpressure reaches the broker instead of memory growing. Replies also go to th
 which hands them to their waiters; everything the hub publishes goes through the messenger on
 this same session. One client id per process: `mqtt_client_id[-mqtt_replica]`.
 
-The reconnect loop sits outside `async with Client` (aiomqtt's recommended shape); tenacity
-waits between attempts (exponential, with jitter), from its first delay again after every
-session that was established.
+The reconnect loop sits outside `async with Client` (aiomqtt's recommended shape); the policy
+is the agent's too (`mqttio.reconnect`): tenacity waits between attempts (exponential, with
+jitter), from its first delay again after every session that was established.
 """
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 
 import aiomqtt
 from aiomqtt import MqttError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import RetryCallState
 
 from cloud_hub.core.config import Settings
 from cloud_hub.core.metrics import HubMetrics
+from cloud_hub.ingest.inbound import INGESTED_KINDS, Inbound
 from cloud_hub.ingest.messenger import Messenger
 from cloud_hub.ingest.rows import Batch
-from cloud_hub.ingest.writer import INGESTED_KINDS, Inbound, IngestWriter
+from cloud_hub.ingest.writer import IngestWriter
 from contract import Ack, Kind, Topics, encode
 from contract.topics import SPEC_BY_KIND
+from mqttio.reconnect import reconnect_backoff, reconnect_forever, serve_session
 
 log = logging.getLogger(__name__)
 ACK_CHUNK = 500  # msg_ids per `{d}/ack` message (~17 kB)
 REPLY_KINDS = (Kind.CMD_REPLY,)
-RECONNECT_MIN_S, RECONNECT_MAX_S = 0.2, 10.0
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.2, 10.0  # 0.2 s * 2**(n-1) + up to 0.2 s, at most 10 s
 
 
 def subscriptions(topics: Topics, shared_group: str | None = None) -> list[tuple[str, int]]:
@@ -48,19 +49,6 @@ def subscriptions(topics: Topics, shared_group: str | None = None) -> list[tuple
 def reply_subscriptions(topics: Topics) -> list[tuple[str, int]]:
     """(filter, QoS) of every device's command replies (`+/cmd/+/reply`), never shared."""
     return [(topics.filter(kind), max(1, SPEC_BY_KIND[kind].qos)) for kind in REPLY_KINDS]
-
-
-def reconnect_backoff(before_sleep: Callable[[RetryCallState], None]) -> AsyncRetrying:
-    """Retry on MqttError forever; after failed attempt n wait 0.2 s * 2**(n-1) plus up to
-    0.2 s of jitter, at most 10 s. Every `async for` over it starts again from attempt 1."""
-    return AsyncRetrying(
-        wait=wait_exponential_jitter(
-            multiplier=RECONNECT_MIN_S, max=RECONNECT_MAX_S, jitter=RECONNECT_MIN_S
-        ),
-        retry=retry_if_exception_type(MqttError),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
 
 
 class MqttBridge:
@@ -79,6 +67,7 @@ class MqttBridge:
         )
         self.connected = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._counted = False  # this session is in the mqtt_connections gauge
         metrics.mqtt_client.info({"client_id": self.client_id})
         if settings.mqtt_acks:
             writer.listeners.append(self._committed)
@@ -102,48 +91,40 @@ class MqttBridge:
         """Connect, serve, reconnect with backoff; returns only when cancelled."""
         self._loop = asyncio.get_running_loop()
         self.messenger.bind(self._loop)
-        ended: MqttError | None = None  # what ended the last established session
-        while True:  # one round of attempts per established session: the backoff restarts
-            async for attempt in reconnect_backoff(self._reconnecting):
-                with attempt:
-                    if ended is not None:  # counts as this round's first failure, so the
-                        error, ended = ended, None  # reconnect waits the first delay
-                        raise error
-                    ended = await self._session()
+        backoff = reconnect_backoff(
+            RECONNECT_MIN_S, RECONNECT_MAX_S, before_sleep=self._reconnecting
+        )
+        await reconnect_forever(self._session, backoff)
 
     async def _session(self) -> MqttError:
         """One connection: raises MqttError if it cannot be established (subscriptions
         included); once it was, serves it and returns the error that ended it."""
-        established = opened = False
         try:
-            async with self._client() as client:
-                opened = True
-                self.metrics.mqtt_connections.inc()
-                self.metrics.mqtt_connects.inc()
-                await client.subscribe(
-                    [
-                        *subscriptions(self.topics, self.settings.mqtt_shared_group),
-                        *reply_subscriptions(self.topics),
-                    ]
-                )
-                self.messenger.attach(client)
-                self._set_connected(True)
-                established = True
-                log.info(
-                    "mqtt bridge connected",
-                    extra={"broker": self._where(), "client_id": self.client_id},
-                )
-                await self._pump(client)
-            return MqttError("the broker ended the session")
-        except MqttError as exc:
-            if not established:
-                raise
-            return exc
+            return await serve_session(self._client(), self._start, self._pump)
         finally:
             self.messenger.detach()
             self._set_connected(False)
-            if opened:
+            if self._counted:
+                self._counted = False
                 self.metrics.mqtt_connections.dec()
+
+    async def _start(self, client: aiomqtt.Client) -> None:
+        """The client is connected: count it, subscribe, hand it to the messenger."""
+        self._counted = True
+        self.metrics.mqtt_connections.inc()
+        self.metrics.mqtt_connects.inc()
+        await client.subscribe(
+            [
+                *subscriptions(self.topics, self.settings.mqtt_shared_group),
+                *reply_subscriptions(self.topics),
+            ]
+        )
+        self.messenger.attach(client)
+        self._set_connected(True)
+        log.info(
+            "mqtt bridge connected",
+            extra={"broker": self._where(), "client_id": self.client_id},
+        )
 
     def _reconnecting(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None

@@ -28,7 +28,7 @@ from prometheus_client import Counter
 
 from cloud_hub.core.errors import Unavailable
 from cloud_hub.core.metrics import HubMetrics
-from cloud_hub.ingest.writer import Inbound
+from cloud_hub.ingest.inbound import Inbound
 from contract import Command, CommandReply, ContractError, Kind, Topics, decode, encode
 
 log = logging.getLogger(__name__)

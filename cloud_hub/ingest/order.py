@@ -16,7 +16,7 @@ still holds.
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from contract import Delivery
 
@@ -96,3 +96,18 @@ class DeviceOrder(Generic[T]):
             self._held = 0
         elif (stream := self._streams.pop(device, None)) is not None:
             self._held -= len(stream.held)
+
+
+class OutOfTurn(Exception):
+    """A message ahead of its device's next expected seq: held back, not acknowledged."""
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+
+
+def in_turn(order: DeviceOrder[Any] | None, device: str, delivery: Delivery | None) -> None:
+    """Raise `OutOfTurn` when `delivery` is ahead of the device's next expected seq (never
+    without an `order`: a shared subscription stores messages as they come)."""
+    if order is not None and order.check(device, delivery) is Verdict.GAP:
+        assert delivery is not None
+        raise OutOfTurn(delivery.seq)

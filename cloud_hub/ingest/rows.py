@@ -2,6 +2,7 @@
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from contract import ErrorMessage, Event, Health, InferResult, TwinReported
@@ -37,6 +38,11 @@ class Batch:
             + len(self.errors)
             + len(self.twins)
         )
+
+
+def dt(epoch: float | None) -> datetime | None:
+    """Epoch seconds (runtimes keep time so) -> the aware datetime a column stores."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 def health_row(device: str, h: Health) -> dict[str, Any]:

@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY contract contract
+COPY mqttio mqttio
 COPY broker broker
 COPY edge_agent edge_agent
 COPY cloud_hub cloud_hub

@@ -20,7 +20,8 @@ from cloud_hub.core.db import Database, make_engine
 from cloud_hub.core.metrics import HubMetrics
 from cloud_hub.crud.devices import create_device
 from cloud_hub.db import tables as t
-from cloud_hub.ingest.writer import Inbound, IngestWriter
+from cloud_hub.ingest.inbound import Inbound
+from cloud_hub.ingest.writer import IngestWriter
 from cloud_hub.schemas.devices import DeviceCreate
 from contract import Delivery, Health, InferResult, Status, Topics, encode, stamp
 

@@ -9,7 +9,7 @@ import pytest
 from cloud_hub.core.config import Settings
 from cloud_hub.core.metrics import HubMetrics
 from cloud_hub.ingest.bridge import MqttBridge, subscriptions
-from cloud_hub.ingest.writer import Inbound
+from cloud_hub.ingest.inbound import Inbound
 from contract import Event, Topics, encode
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe

@@ -86,7 +86,8 @@ def _count_rows(app: Any) -> int:
 def _writer_only(url: str, workdir: Path, devices: list[str], messages: int) -> tuple[float, int]:
     """The writer alone: SQL capacity without MQTT; (rate, rows)."""
     from cloud_hub.core.metrics import HubMetrics
-    from cloud_hub.ingest.writer import Inbound, IngestWriter
+    from cloud_hub.ingest.inbound import Inbound
+    from cloud_hub.ingest.writer import IngestWriter
     from contract import Topics
 
     with hub(url, workdir, None) as (app, _):
