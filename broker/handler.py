@@ -17,7 +17,9 @@ from contextlib import suppress
 from typing import Any
 
 from amqtt.adapters import ReaderAdapter, WriterAdapter
+from amqtt.broker import RetainedApplicationMessage
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
+from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.packet import (
     CONNECT,
     DISCONNECT,
@@ -31,7 +33,7 @@ from amqtt.mqtt.packet import (
     UNSUBSCRIBE,
 )
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
-from amqtt.session import Session
+from amqtt.session import OutgoingApplicationMessage, Session
 
 from broker.settings import MQTT_MAX_PAYLOAD
 
@@ -260,6 +262,46 @@ class GuardedHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt ship
         super().__init__(*args, **kwargs)
         self._guard: PacketGuard | None = None
         self._reported = False
+        self._live = False
+
+    @property
+    def serving(self) -> bool:
+        """Started, and the client has neither sent DISCONNECT nor gone: amqtt drops its
+        disconnect waiter on either (BrokerProtocolHandler.handle_disconnect)."""
+        waiter = self._disconnect_waiter
+        return waiter is not None and not waiter.done()
+
+    def go_live(self) -> None:
+        """Send broadcasts from now on; `GuardedBroker` calls it once the session's queue is
+        empty (`_publish_session_retained_messages`)."""
+        self._live = True
+
+    async def mqtt_publish(
+        self,
+        topic: str,
+        data: bytes | bytearray,
+        qos: int | None,
+        retain: bool,
+        ack_timeout: int | None = None,
+    ) -> OutgoingApplicationMessage:
+        """Until `go_live()`, queue a QoS 1/2 broadcast behind the session's queued messages.
+
+        amqtt marks a (re)connecting session connected before it starts this handler and sends
+        what was queued while the client was away (amqtt/broker.py `_handle_client_session`).
+        A message broadcast in between went out at once, ahead of the older queued ones, and
+        when it came before `start()` it went out twice: `start()` resends everything in flight
+        (`_retry_deliveries`), taking it for a leftover of the last connection. Queued here, it
+        is sent in order by the same drain, or kept for the next connection if this one ends
+        first. Live broadcasts are amqtt's only retain=False publishes; the drain's are retained.
+        """
+        if not self._live and not retain and qos in (QOS_1, QOS_2) and self.session is not None:
+            queued = RetainedApplicationMessage(None, topic, data, qos)
+            self.session.retained_messages.put_nowait(queued)
+            return OutgoingApplicationMessage(None, topic, qos, data, retain)
+        message: OutgoingApplicationMessage = await super().mqtt_publish(
+            topic, data, qos, retain, ack_timeout
+        )
+        return message
 
     @classmethod
     async def init_from_connect(

@@ -2,7 +2,8 @@
 
 The CLI, the demo and the tests all start the broker through here, so they share one plugin
 list. amqtt 0.12.1 loads its event/packet loggers and the `$SYS` publisher when a config has
-no `plugins` key, costing 35-40 % of throughput (SPEC §8); we always pass an explicit list.
+no `plugins` key, costing 35-40 % of throughput (measured on a 2-core box); we always pass
+an explicit list.
 """
 
 import asyncio
@@ -111,6 +112,8 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
 
     Retained and queued messages go only where the ACL lets the receiver read them, and on
     CONNECT only for the session's own subscriptions (amqtt used every filter in its table).
+    A resumed session gets its queued messages before any new one, each once; what a client
+    published just before it disconnected is still broadcast.
 
     It also serves the TLS listener with `ssl_context` (broker/tls.py) instead of the context
     amqtt builds from file names, which never requires a client certificate.
@@ -210,14 +213,40 @@ class GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no py.typed
     async def _publish_session_retained_messages(self, session: Session) -> None:
         """Deliver what was queued for `session` while it was away, if it may still read it:
         its rights can have narrowed since, and a session restored from the database can
-        have been resumed by a client its queue was not checked for."""
+        have been resumed by a client its queue was not checked for.
+
+        Broadcasts arriving meanwhile join the queue (`GuardedHandler.mqtt_publish`), so it is
+        taken in rounds until empty; only then does the handler send broadcasts itself. If the
+        client leaves first, the rest stays queued for its next connection.
+        """
         handler = self._get_handler(session)
+        guarded = isinstance(handler, GuardedHandler)
         queue = session.retained_messages
-        queued = [queue.get_nowait() for _ in range(queue.qsize() if handler is not None else 0)]
-        readable = [
-            (m.topic, m.data, m.qos) for m in queued if await self._may_receive(session, m.topic)
-        ]
-        await _publish_retained(handler, readable)
+        while handler is not None and queue.qsize() and (not guarded or handler.serving):
+            queued = [queue.get_nowait() for _ in range(queue.qsize())]
+            readable = [
+                (m.topic, m.data, m.qos)
+                for m in queued
+                if await self._may_receive(session, m.topic)
+            ]
+            await _publish_retained(handler, readable)
+        if guarded and handler.serving:
+            handler.go_live()
+
+    async def _client_message_loop(self, client_session: Session, handler: Any) -> None:
+        """amqtt's loop over a client's packets, then broadcast what it left unhandled.
+
+        amqtt acknowledges a QoS 1/2 PUBLISH as soon as it queues it for this loop, but the
+        loop ends at the client's DISCONNECT (or lost connection) having handled at most one
+        more queued message. A client that published and disconnected at once lost the rest:
+        acknowledged, never broadcast, neither delivered nor queued for anyone.
+        """
+        await super()._client_message_loop(client_session, handler)
+        leftover = client_session.delivered_message_queue
+        while not leftover.empty():
+            received = asyncio.get_running_loop().create_future()
+            received.set_result(leftover.get_nowait())
+            await self._handle_message_delivery(client_session, handler, received)
 
     def _granted_qos(self, session: Session, topic_filter: str) -> int | None:
         """The QoS `session` holds `topic_filter` with; None if that is not its subscription."""

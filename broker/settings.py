@@ -52,7 +52,7 @@ class BrokerSettings(BaseSettings):
     """Seconds a hub answer is reused: a revoked device is refused at most this late."""
 
     demo: bool = False
-    """Demo mode (SPEC §1): clients without a username are accepted but may only use the
+    """Demo mode (docs/broker.md): clients without a username are accepted but may only use the
     public integration topics (status, infer, result, event, error); with a credentials
     source, accounts work as usual. Bind loopback only."""
 

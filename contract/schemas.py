@@ -33,7 +33,8 @@ def file_name(model: type[BaseModel]) -> str:
 
 
 def schema_for(model: type[BaseModel]) -> dict[str, Any]:
-    """The schema of what a receiver accepts, with `ts` required of every sender (SPEC §3)."""
+    """The schema of what a receiver accepts, with `ts` required of every sender
+    (docs/integrate-mqtt.md)."""
     schema = model.model_json_schema(mode="validation")
     if "ts" in schema.get("properties", {}):
         schema["required"] = ["ts", *[f for f in schema.get("required", []) if f != "ts"]]

@@ -72,7 +72,7 @@ class TopicSpec:
 
 _PUBLIC = {Kind.STATUS, Kind.INFER, Kind.RESULT, Kind.EVENT, Kind.ERROR}
 
-# One row per topic, laid out like the table in SPEC §3.
+# One row per topic, laid out like the table in docs/integrate-mqtt.md.
 # fmt: off
 TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(Kind.STATUS, "{d}/status", Status, 1, True, Role.DEVICE, Role.ANYONE,

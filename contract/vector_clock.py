@@ -2,7 +2,7 @@
 
 A vector maps a writer (`hub`, a device id) to how many changes it has made. A missing entry
 is 0. `compare(a, b)` tells whether `a` happened before, after, at the same point as, or
-concurrently with `b` (SPEC §2: vector clocks order concurrent state updates).
+concurrently with `b` (docs/twin.md: vector clocks order concurrent state updates).
 """
 
 from collections.abc import Mapping

@@ -134,7 +134,7 @@ class PipelineOffloadConfig(_Section):
     probability (saves traffic; 0 asks about every silent clip)."""
     priority: Literal["normal", "high"] = "normal"
     """high: on an idle device (load < `offload.policy.full_model_load_max`) requests run on the
-    full model (`local_full_model`), loaded on demand and unloaded when idle (SPEC §2)."""
+    full model (`local_full_model`), loaded on demand and unloaded when idle (docs/offload.md)."""
     local_full_model: str | None = None
     """Full model loaded on the device for high priority; default: `contract.ids.full_model`
     of the id (`-lite` -> `-full`)."""
@@ -159,7 +159,7 @@ class OffloadConfig(_Section):
     pipelines: dict[str, PipelineOffloadConfig] = Field(default_factory=dict)
     """Per model id; models not named here run on the edge."""
     policy: dict[str, float] = Field(default_factory=dict)
-    """Overrides of `edge_agent.offload.Thresholds` (rules of thumb of SPEC §2)."""
+    """Overrides of `edge_agent.offload.Thresholds` (rules of thumb of docs/offload.md)."""
     timeout_s: float = Field(default=2.0, gt=0)
     """Cloud call timeout; a timeout counts as a failure for the circuit breaker."""
     breaker_failures: int = Field(default=3, ge=1)

@@ -54,8 +54,8 @@ PipelineLoader = Callable[[str], PipelineLike]
 
 
 class FullModels:
-    """Light/full switching on the device (SPEC §2: the full model when device load < 0.5 and
-    the priority is high, else the light one). A high-priority pipeline's request on an idle
+    """Light/full switching on the device (docs/offload.md: the full model when device load < 0.5
+    and the priority is high, else the light one). A high-priority pipeline's request on an idle
     device runs on its full variant; the first such request loads it in a thread (the request
     itself still runs on the light model), and a full model without requests for `idle_s`
     is unloaded by `sweep()` (called after every load sample)."""

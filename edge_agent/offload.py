@@ -1,7 +1,7 @@
 """The offload policy: a pure function from a snapshot of signals to a decision with a reason.
 
 Nothing here does I/O or keeps state; the caller passes the previous decision in (hysteresis)
-and counts the returned reason. Defaults follow the design brief's rules of thumb (SPEC §2):
+and counts the returned reason. Defaults follow the design brief's rules of thumb (docs/offload.md):
 
 * run locally when device load < 0.6 and cloud latency > 150 ms;
 * healthy bands CPU < 70 %, memory < 65 %, RTT < 50 ms (contract/health.py); load score
@@ -135,10 +135,11 @@ def blocked(s: Signals, t: Thresholds) -> Decision | None:
 def adaptive(s: Signals, t: Thresholds, previous: Where | None = None) -> Decision:
     """Edge or cloud for one request; `previous` (the last decision) adds hysteresis.
 
-    SPEC §2's rules decide when they apply (cloud down, battery, voice link, a lightly loaded
-    device with a slow cloud); otherwise the side expected to answer sooner wins, and a device
-    out of its healthy bands sheds load to the cloud whenever the cloud is no slower. It does not
-    shed at a latency cost: SPEC §6 bounds adaptive's p99 by the better of edge-only and
+    The rules of thumb in docs/offload.md decide when they apply (cloud down, battery, voice
+    link, a lightly loaded device with a slow cloud); otherwise the side expected to answer
+    sooner wins, and a device out of its healthy bands sheds load to the cloud whenever the
+    cloud is no slower. It does not shed at a latency cost: docs/benchmarks.md bounds
+    adaptive's p99 by the better of edge-only and
     cloud-only, and a starved device pays for an offload call too (docs/offload.md)."""
     kept = blocked(s, t)
     if kept is not None:

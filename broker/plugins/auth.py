@@ -37,7 +37,7 @@ class CredentialsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ship
         cache_ttl_s: float = 5.0
         """How long a hub answer is reused; bounds how late a revocation takes effect."""
         demo: bool = False
-        """Accept clients without a username as `anonymous` (public topics only, SPEC §1)."""
+        """Accept clients without a username as `anonymous` (public topics only, docs/broker.md)."""
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)

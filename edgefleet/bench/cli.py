@@ -14,7 +14,7 @@ from edgefleet.bench.report import DEFAULT_OUT
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Benchmarks against the targets of SPEC §6: table on stdout, JSON and PNG in --out.",
+    help="Benchmarks against the targets in docs/benchmarks.md: table, JSON and PNG in --out.",
 )
 
 OutOption = Annotated[

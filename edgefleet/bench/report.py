@@ -27,7 +27,7 @@ DEFAULT_OUT = Path("bench-results")
 
 @dataclass(frozen=True)
 class Check:
-    """A target from SPEC §6 and whether this run met it."""
+    """A target from docs/benchmarks.md and whether this run met it."""
 
     name: str
     value: float | None
@@ -175,7 +175,7 @@ def print_report(report: Report, console: Any = None) -> None:
             table.add_row(*(format_cell(row.get(c.key), c.fmt) for c in t.columns))
         console.print(table)
     if report.checks:
-        checks = RichTable(title="Targets (SPEC §6)", title_justify="left")
+        checks = RichTable(title="Targets (docs/benchmarks.md)", title_justify="left")
         for title in ("check", "measured", "target", "verdict"):
             checks.add_column(title, justify="left" if title != "measured" else "right")
         for c in report.checks:

@@ -42,7 +42,7 @@ async def run_demo(opts: DemoOptions) -> int:
     if not clips:
         say("warning: espeak-ng not found - the simulated microphone stays silent")
 
-    # Demo mode (SPEC §1): anonymous loopback clients may use the public topics only; the
+    # Demo mode (docs/broker.md): anonymous loopback clients may use the public topics only; the
     # agents, the hub and the simulated sensors log in, checked against the hub's registry.
     keys = DemoSecrets()
     if not opts.hub_port:

@@ -1,4 +1,4 @@
-"""Labelled evaluation data generated on this machine (SPEC §5.2).
+"""Labelled evaluation data generated on this machine (docs/benchmarks.md).
 
 - `models.datasets.faces`: real face photos shipped with scikit-image composited onto
   background images at known boxes, scales, rotations, brightness and noise (JPEG + boxes).

@@ -1,4 +1,4 @@
-"""Synthetic engine sensor records (SPEC §5.3) with learnable faults and non-IID splits.
+"""Synthetic engine sensor records (docs/federated.md) with learnable faults and non-IID splits.
 
 Records every 5 minutes from 2024-12-24 10:00. Fault severity (0 normal .. 3 severe) raises
 temperature and vibration and lowers fuel efficiency, on top of operating-mode baselines and
@@ -105,7 +105,7 @@ def _sticky(rng: np.random.Generator, mix: Sequence[float], n: int, stay: float)
 
 
 def generate_records(profile: EngineProfile, n: int = RECORDS_PER_ENGINE) -> list[dict[str, Any]]:
-    """SPEC §5.3 records of one engine (JSON-ready: ISO timestamps, plain floats)."""
+    """Records of one engine (JSON-ready: ISO timestamps, plain floats)."""
     rng = np.random.default_rng(profile.seed)
     modes = _sticky(rng, profile.mode_mix, n, 0.9)
     faults = _sticky(rng, profile.fault_mix, n, 0.8)

@@ -1,7 +1,7 @@
 """Wake-word data with labels: `espeak-ng` speech mixed with noise at known SNRs.
 
 Positives speak a wake phrase (`okay_nabu`, `alexa`, `hey_mycroft`, the microWakeWord models
-that work on synthetic speech, SPEC §8); negatives are near-misses ("a lexus", "okay nana",
+that work on synthetic speech, docs/models.md); negatives are near-misses ("a lexus", "okay nana",
 "hey minecraft"…) and ordinary sentences. Each clip varies the espeak-ng voice (en, en-us,
 en-gb, …), its variant (+f3, +m3…), speed (words per minute) and pitch, is resampled from
 espeak's 22,050 Hz to 16 kHz mono s16le, padded with silence (`lead_s` before the phrase, the

@@ -1,6 +1,6 @@
 """Tabular classification (the `engine-fault` model) as a Pipeline: JSON reading -> label.
 
-Input: one JSON object with the SPEC §5.3 readings and `operating_mode`; output
+Input: one JSON object with the engine readings (docs/federated.md) and `operating_mode`; output
 `TabularOutput` (label, label name, class probabilities). A built model without files (the
 catalogue's `source = "built"`) is built into the model directory on first load; the model
 registry (`edge_agent.model_sync`) later hands newer versions in with `from_file`.

@@ -1,7 +1,7 @@
 """TFLite models through LiteRT (`ai-edge-litert`), falling back to `tflite_runtime`.
 
 `tflite-runtime` 2.14 imports with numpy 2 but fails when an Interpreter is constructed
-(SPEC §8), so the fallback is used only if it imports AND constructs.
+(docs/models.md), so the fallback is used only if it imports AND constructs.
 """
 
 from collections.abc import Callable, Sequence

@@ -41,7 +41,7 @@ async def test_binds_loopback_only_by_default() -> None:
 async def test_loads_only_the_explicit_plugins() -> None:
     async with running_broker(_settings()) as running:
         names = {type(p).__name__ for p in running.broker.plugins_manager.plugins}
-    assert names == {"AnonymousAuthPlugin"}  # no loggers, no $SYS (SPEC §8: -35..40 % rate)
+    assert names == {"AnonymousAuthPlugin"}  # no loggers, no $SYS (docs/models.md: -35..40 % rate)
 
 
 def test_config_adds_plugins_only_when_asked(tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ async def test_full_model_on_demand_then_unloaded_when_idle(harness: Harness) ->
     assert h.loads == ["cam-full"]
     # ... the next ones run on the full model, answering for the light pipeline's topic
     assert await h.ask(load=0.2) == "cam-lite<-cam-full"
-    # a busy device (load >= 0.5, SPEC §2) gets the light model, the full stays loaded
+    # a busy device (load >= 0.5, docs/offload.md) gets the light model, the full stays loaded
     assert await h.ask(load=0.7) == "cam-lite<-cam-lite"
     assert h.runner.loaded("cam-full")
     # unused for less than idle_s: kept; then unloaded

@@ -1,4 +1,4 @@
-"""The offload policy as tables of cases: one row per rule of thumb of SPEC §2 and more."""
+"""The offload policy as tables of cases: one row per rule of thumb of docs/offload.md and more."""
 
 import pytest
 
@@ -24,19 +24,20 @@ FRESH = {"cloud_available": True, "edge_ms": 5.0, "cloud_ms": 15.0}  # both side
 ADAPTIVE = [
     ("cloud down -> edge", Signals(cpu=0.95, edge_ms=50, cloud_ms=5), None, E, Reason.CLOUD_DOWN,
      False),
-    # SPEC §2: run locally when device load < 0.6 and cloud latency > 150 ms
+    # docs/offload.md: run locally when device load < 0.6 and cloud latency > 150 ms
     ("rule of thumb: light load, slow cloud", Signals(cpu=0.5, edge_ms=5, cloud_ms=200, **UP),
      None, E, Reason.CLOUD_SLOW, False),
     ("slow cloud, measured long ago: shadow-measure it", Signals(cpu=0.5, edge_ms=5, cloud_ms=200,
      cloud_stale=True, **UP), None, E, Reason.CLOUD_SLOW, True),
     ("slow cloud but loaded device compares latency", Signals(cpu=0.9, edge_ms=320, cloud_ms=200,
      **UP), None, C, Reason.DEVICE_OVERLOADED, False),
-    # SPEC §2 healthy bands: CPU < 70 %, memory < 65 %: out of band, the cloud wins ties
+    # docs/offload.md healthy bands: CPU < 70 %, memory < 65 %: out of band, the cloud wins ties
     ("cpu out of band, cloud as fast", Signals(cpu=0.8, edge_ms=11, cloud_ms=11, **UP), None, C,
      Reason.DEVICE_OVERLOADED, False),
     ("memory out of band, cloud faster", Signals(mem=0.7, edge_ms=10, cloud_ms=9, **UP), None, C,
      Reason.DEVICE_OVERLOADED, False),
-    # ... but never at a latency cost (SPEC §6: adaptive's p99 within 10 % of the better side)
+    # ... but never at a latency cost (docs/benchmarks.md: adaptive's p99 within 10 % of the
+    # better side)
     ("cpu out of band, cloud slower", Signals(cpu=0.8, edge_ms=20, cloud_ms=26, **UP), None, E,
      Reason.EDGE_FASTER, False),
     ("cpu out of band, cloud slower, stale: shadow it", Signals(cpu=0.8, edge_ms=20, cloud_ms=26,
@@ -51,7 +52,7 @@ ADAPTIVE = [
      None, C, Reason.CLOUD_FASTER, False),
     ("on the cloud, edge numbers stale: shadow-measure the edge", Signals(cpu=0.2, edge_ms=30,
      cloud_ms=8, edge_stale=True, **UP), C, C, Reason.CLOUD_FASTER, True),
-    # SPEC §2 voice: offload only when RTT < 100 ms and battery > 20 %
+    # docs/offload.md voice: offload only when RTT < 100 ms and battery > 20 %
     ("voice on a slow link stays local", Signals(voice=True, cpu=0.9, rtt_ms=120, edge_ms=9,
      cloud_ms=5, **UP), None, E, Reason.VOICE_RTT, False),
     ("voice with an unknown link stays local", Signals(voice=True, cpu=0.9, edge_ms=9, cloud_ms=5,
@@ -114,7 +115,7 @@ def test_modes(mode: Mode, signals: Signals, where: Where, reason: Reason) -> No
     assert (decision.where, decision.reason) == (where, reason)
 
 
-# SPEC §2: the full model when device load < 0.5 and priority is high
+# docs/offload.md: the full model when device load < 0.5 and priority is high
 @pytest.mark.parametrize(
     ("load", "high", "expected"),
     [(0.3, True, True), (0.49, True, True), (0.5, True, False), (0.3, False, False)],
@@ -123,7 +124,7 @@ def test_full_model(load: float, high: bool, expected: bool) -> None:
     assert want_full_model(load, high, T) is expected
 
 
-# SPEC §2: 0.4·CPU + 0.3·memory + 0.3·(RTT/100 ms)
+# docs/offload.md: 0.4·CPU + 0.3·memory + 0.3·(RTT/100 ms)
 @pytest.mark.parametrize(
     ("cpu", "mem", "rtt", "score"),
     [(0.0, 0.0, 0.0, 0.0), (1.0, 1.0, 100.0, 1.0), (0.7, 0.65, 50.0, 0.625)],

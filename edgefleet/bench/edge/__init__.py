@@ -1,4 +1,4 @@
-"""`edgefleet bench edge`: what MQTT costs on top of local inference (SPEC §6, edge overhead).
+"""`edgefleet bench edge`: what MQTT costs on top of local inference (docs/benchmarks.md).
 
 Per model, three levels, each measured sequentially (one request at a time: p50/p99) and,
 where it makes sense, pipelined (a bounded window of requests in flight: sustained rate):

@@ -1,5 +1,5 @@
-"""The edge targets (SPEC §6), on face-detect-lite over Mosquitto: MQTT p50 within 3 ms of
-in-process, MQTT rate >= 85 % of in-process, agent RSS <= 120 MB, cold start <= 1.5 s."""
+"""The edge targets (docs/benchmarks.md), on face-detect-lite over Mosquitto: MQTT p50 within
+3 ms of in-process, MQTT rate >= 85 % of in-process, agent RSS <= 120 MB, cold start <= 1.5 s."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`edgefleet bench fl`: federated learning on the engine-fault model (SPEC §6).
+"""`edgefleet bench fl`: federated learning on the engine-fault model (docs/benchmarks.md).
 
 Live part (real MQTT, real HTTP, real SQL): a broker process (Mosquitto, else amqtt), the hub
 on a free loopback port with SQLite, 100 simulated clients - each its own MQTT session

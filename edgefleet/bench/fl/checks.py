@@ -1,5 +1,5 @@
-"""The federated targets (SPEC §6): aggregation of 100 clients within 2 s, int8 updates at
-most 30 % of fp32, FedAvg within 3 points of centralised and 5 above local-only, robust
+"""The federated targets (docs/benchmarks.md): aggregation of 100 clients within 2 s, int8
+updates at most 30 % of fp32, FedAvg within 3 points of centralised and 5 above local-only, robust
 aggregation holding against 2 of 10 poisoned clients where FedAvg visibly degrades."""
 
 from __future__ import annotations

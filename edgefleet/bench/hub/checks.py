@@ -1,5 +1,5 @@
-"""The hub targets (SPEC §6): >= 5,000 heartbeats/s into SQLite through a broker, and every
-fleet API listing under 100 ms at p99 (the summary is an aggregate: not a target)."""
+"""The hub targets (docs/benchmarks.md): >= 5,000 heartbeats/s into SQLite through a broker, and
+every fleet API listing under 100 ms at p99 (the summary is an aggregate: not a target)."""
 
 from __future__ import annotations
 

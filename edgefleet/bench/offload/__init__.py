@@ -2,8 +2,8 @@
 
 Rows: edge-only, cloud-only, adaptive and cascade (`offload.pipelines.<model>.mode` in each
 agent's config); per row p50/p99 latency (request published -> result received over MQTT),
-accuracy on labelled data generated here (SPEC §5.2), bytes sent to the cloud and model size
-on the device. Two data sets:
+accuracy on labelled data generated here (docs/benchmarks.md), bytes sent to the cloud and model
+size on the device. Two data sets:
 
 * vision: `face-detect-lite` on the device, `face-detect-full` on the hub, composited images
   from `models.datasets.faces` (accuracy: share of true faces found with IoU >= 0.5);

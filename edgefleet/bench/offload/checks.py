@@ -1,5 +1,6 @@
-"""The offload targets (SPEC §6): adaptive's p99 within 10 % of the better fixed mode in every
-scenario, cascade more accurate than edge-only, and no failed answer with the cloud down."""
+"""The offload targets (docs/benchmarks.md): adaptive's p99 within 10 % of the better fixed mode
+in every scenario, cascade more accurate than edge-only, and no failed answer with the cloud
+down."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ def run_offload_bench(cfg: OffloadBenchConfig, out: Path, console: Any = None) -
     cpus = split_cpus()
     report = Report(
         "offload",
-        "Collaborative inference: edge-only, cloud-only, adaptive, cascade (SPEC §6)",
+        "Collaborative inference: edge-only, cloud-only, adaptive, cascade (docs/benchmarks.md)",
         config={**asdict(cfg), "broker": kind, "device_cpus": sorted(cpus[0])},
     )
     report.notes += notes
