@@ -13,6 +13,7 @@ import logging
 from amqtt.broker import Broker
 
 from contract import ContractError, Kind, Status, Topics, decode, encode, utcnow
+from contract.health import DeviceState
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,10 @@ async def expire_presence(broker: Broker, prefix: str) -> list[str]:
             status = decode(Status, bytes(retained.data or b""))
         except ContractError:
             continue
-        if status.state == "online":
+        if status.state is DeviceState.ONLINE:
             stale.append((topic, status, retained.qos or 0))
     for topic, status, qos in stale:
-        offline = status.model_copy(update={"state": "offline", "ts": utcnow()})
+        offline = status.model_copy(update={"state": DeviceState.OFFLINE, "ts": utcnow()})
         await broker.retain_message(None, topic, encode(offline), qos)
     if stale:
         log.info("restart: %d devices marked offline until they reconnect", len(stale))

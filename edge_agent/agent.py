@@ -29,6 +29,7 @@ from contract import (
 )
 from contract import decode as decode_message
 from contract import encode as encode_message
+from contract.health import DeviceState
 from edge_agent.config import AgentConfig
 from edge_agent.dispatch import Dispatcher
 from edge_agent.errors import AgentError, Rejected
@@ -137,8 +138,8 @@ class Agent:
         return Link(
             self.config.broker,
             client_id=self.config.client_id,
-            will=self.replies.status("offline", models),
-            birth=lambda: self.replies.status("online", models),
+            will=self.replies.status(DeviceState.OFFLINE, models),
+            birth=lambda: self.replies.status(DeviceState.ONLINE, models),
             subscriptions=subscriptions
             + [s.topic for s in self.config.sensors]
             + ([self.ha.status_topic] if self.ha else []),
@@ -224,7 +225,7 @@ class Agent:
 
     async def _shutdown(self, link: Link) -> None:
         self._set(State.STOPPING)
-        await link.close(self.replies.status("offline", self.config.models))
+        await link.close(self.replies.status(DeviceState.OFFLINE, self.config.models))
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()

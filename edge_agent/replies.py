@@ -1,11 +1,12 @@
 """What the agent publishes, built from contract models and `Topics` only."""
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
 from contract import ErrorMessage, Event, InferResult, Kind, Status, Topics, encode
+from contract.status import Presence
 from contract.topics import SPEC_BY_KIND
 from edge_agent.cascade import confidence_of
 from edge_agent.errors import Rejected
@@ -52,7 +53,7 @@ class Replies:
         self._device = device
         self._version = agent_version
 
-    def status(self, state: Literal["online", "offline"], models: list[str]) -> Outbound:
+    def status(self, state: Presence, models: list[str]) -> Outbound:
         qos, retain = _qos(Kind.STATUS)
         msg = Status(state=state, agent_version=self._version, models=models)
         return Outbound(self._topics.status(self._device), encode(msg), qos, retain, label=state)

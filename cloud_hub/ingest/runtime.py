@@ -38,6 +38,7 @@ from contract import (
     TwinReported,
     decode,
 )
+from contract.health import DeviceState
 
 # an id found in no `devices` row is not looked up again for so long (else: a SELECT for every
 # message of a device that was deleted or never enrolled)
@@ -188,9 +189,11 @@ class Applier:
         elif kind is Kind.STATUS:
             st = decode(Status, m.payload)
             batch.versions[device] = st.agent_version
-            if st.state == "online":
+            if st.state is DeviceState.ONLINE:
                 batch.capabilities[device] = list(st.models)
-            self.transition(device, rt, hs.on_status(rt, st.state == "online", now), now, batch)
+            self.transition(
+                device, rt, hs.on_status(rt, st.state is DeviceState.ONLINE, now), now, batch
+            )
         elif kind is Kind.RESULT:
             res = decode(InferResult, m.payload)
             in_turn(self.order, device, res.delivery)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import Topics
+from contract.health import DeviceState
 from edgefleet.procs.process import tail
 
 RESULT_TIMEOUT_S = 10.0
@@ -86,7 +87,7 @@ class Client:
 
     def online(self, device: str, timeout: float) -> bool:
         """Whether `device` reports `online` within `timeout` s."""
-        return self.wait(lambda: self.statuses.get(device) == "online", timeout)
+        return self.wait(lambda: self.statuses.get(device) == DeviceState.ONLINE, timeout)
 
     def publish(self, topic: str, payload: bytes) -> None:
         self.client.publish(topic, payload, qos=1)
@@ -130,7 +131,7 @@ def wait_online(
 ) -> None:
     """Until the agent `device` (running as `proc`) reports online; raise if it exits."""
     if not client.wait(
-        lambda: client.statuses.get(device) == "online" or proc.poll() is not None, timeout
+        lambda: client.statuses.get(device) == DeviceState.ONLINE or proc.poll() is not None, timeout
     ):
         raise RuntimeError(f"agent {device} not online after {timeout:.0f} s")
     if proc.poll() is not None:
