@@ -130,9 +130,11 @@ def wait_online(
     timeout: float = START_TIMEOUT_S,
 ) -> None:
     """Until the agent `device` (running as `proc`) reports online; raise if it exits."""
-    if not client.wait(
-        lambda: client.statuses.get(device) == DeviceState.ONLINE or proc.poll() is not None, timeout
-    ):
+
+    def ready() -> bool:
+        return client.statuses.get(device) == DeviceState.ONLINE or proc.poll() is not None
+
+    if not client.wait(ready, timeout):
         raise RuntimeError(f"agent {device} not online after {timeout:.0f} s")
     if proc.poll() is not None:
         raise RuntimeError(f"agent {device} exited ({proc.returncode}):\n{tail(log)}")

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from contract import Topics
+from contract.health import DeviceState
 from edgefleet.demo.fleet import say
 
 WATCHED = ("status", "result", "event", "error")
@@ -56,6 +57,6 @@ async def watch(client: Any, topics: Topics, quiet: bool, online: set[str]) -> N
             with contextlib.suppress(Exception):
                 state = json.loads(payload).get("state")
                 device = topics.parse(topic).device
-                (online.add if state == "online" else online.discard)(device)
+                (online.add if state == DeviceState.ONLINE else online.discard)(device)
         if not quiet and (line := describe(topic, payload, topics)):
             say(line)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from contract.health import DeviceState
+
 
 def seed(url: str, n: int) -> list[str]:
     """Register n devices straight into a migrated database (tags, site, capabilities)."""
@@ -18,7 +20,7 @@ def seed(url: str, n: int) -> list[str]:
     upgrade(engine)
     now = datetime.now(UTC)
     ids = [f"dev-{i:05d}" for i in range(n)]
-    states = ("online", "degraded", "offline", "lost")
+    states = tuple(DeviceState)
     with Database(engine).session(write=True) as s:
         s.execute(
             insert(t.Device),
