@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint audit bench clean
 setup:
 	@scripts/bootstrap.sh
 
@@ -14,6 +14,14 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+# Known vulnerabilities in the pinned set (constraints.txt), from PyPI's advisory data. Not part
+# of `make test`: the advisory source must be reachable (docs/testing.md). --strict fails when
+# a package could not be checked, so an unreachable source is a failure, not a silent pass.
+audit:
+	@test -x var/audit-venv/bin/pip-audit || (python3 -m venv var/audit-venv && \
+		var/audit-venv/bin/pip install -q -c constraints.txt pip-audit)
+	var/audit-venv/bin/pip-audit --strict --no-deps --disable-pip -r constraints.txt
 
 bench: setup
 	$(BIN)/edgefleet bench edge

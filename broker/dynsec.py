@@ -1,10 +1,17 @@
 """Mosquitto dynamic security: initial config and live provisioning, ACLs from `broker.acl`.
 
 `initial_config()` writes the JSON file Mosquitto's `mosquitto_dynamic_security.so` starts
-from (an admin client for `$CONTROL`, the hub client). Devices and integrators are then
-added, revoked and removed at run time through `$CONTROL/dynamic-security/v1` with
-`DynsecAdmin`: each gets its own role whose ACLs are `rights_for(account)` translated to
-dynsec ACL types, so Mosquitto and the embedded amqtt enforce the same table.
+from (an admin client for `$CONTROL`, the hub client). Devices, integrators and further hub
+accounts are then added, revoked and removed at run time through
+`$CONTROL/dynamic-security/v1` with `DynsecAdmin`: each gets its own role whose ACLs are
+`rights_for(account)` translated to dynsec ACL types, so Mosquitto and the embedded amqtt
+enforce the same table.
+
+Every account but the admin is pinned to one client id (`pinned_client_id`): dynsec cannot
+reserve a device's client id for that device, so pinning everyone else away from it is what
+stops another identity from taking a device's id (and its session) on Mosquitto, as the
+embedded broker refuses it. The admin stays unpinned: its short `$CONTROL` sessions run
+concurrently under generated ids, and it can create any account anyway.
 """
 
 import asyncio
@@ -26,6 +33,8 @@ CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 ITERATIONS = 101  # what `mosquitto_ctrl dynsec init` uses in 2.0
 ADMIN_ROLE = "admin"
+HUB_CLIENT_ID = "edgefleet-hub"
+"""The hub's client id unless configured: `cloud_hub` `Settings.mqtt_client_id`'s default."""
 
 Command = dict[str, Any]
 
@@ -57,14 +66,39 @@ def role_name(account: Account) -> str:
     return f"{account.kind}-{account.name}"
 
 
+def pinned_client_id(account: Account, client_id: str | None = None) -> str:
+    """The one client id Mosquitto will accept for `account`.
+
+    A device: its id (`client_id`, if given, must be the same). The hub: `client_id`, default
+    `HUB_CLIENT_ID`; a hub replica (`EDGEFLEET_MQTT_REPLICA=a`) connects as
+    `edgefleet-hub-a` and needs an account of its own pinned to that (e.g. `hub-a`). An
+    integrator: `client_id`, default its account name (what Mosquitto users usually do).
+    """
+    match account.kind:
+        case AccountKind.DEVICE:
+            if client_id not in (None, account.name):
+                raise ValueError(
+                    f"device {account.name!r} is pinned to its own id, not {client_id!r}"
+                )
+            return account.name
+        case AccountKind.HUB:
+            return client_id or HUB_CLIENT_ID
+        case AccountKind.INTEGRATOR:
+            return client_id or account.name
+        case _:
+            raise ValueError(f"no dynsec account for {account.kind} clients")
+
+
 def initial_config(
     *,
     admin: tuple[str, str],
     hub: tuple[str, str],
+    hub_client_id: str = HUB_CLIENT_ID,
     prefix: str = DEFAULT_PREFIX,
     ha_prefix: str | None = DEFAULT_HA_PREFIX,
 ) -> dict[str, Any]:
-    """The dynsec file to start Mosquitto with: (username, password) of admin and hub."""
+    """The dynsec file to start Mosquitto with: (username, password) of admin and hub, the
+    hub pinned to `hub_client_id` (the hub's `mqtt_client_id[-mqtt_replica]`)."""
     hub_account = Account(AccountKind.HUB, hub[0])
     control = f"{CONTROL_TOPIC.rsplit('/', 1)[0]}/#"
     admin_acls = [
@@ -76,6 +110,7 @@ def initial_config(
             {"username": admin[0], **hash_password(admin[1]), "roles": [{"rolename": ADMIN_ROLE}]},
             {
                 "username": hub[0],
+                "clientid": pinned_client_id(hub_account, hub_client_id),
                 **hash_password(hub[1]),
                 "roles": [{"rolename": role_name(hub_account)}],
             },
@@ -104,17 +139,20 @@ def add_account_commands(
     prefix: str = DEFAULT_PREFIX,
     ha_prefix: str | None = DEFAULT_HA_PREFIX,
 ) -> list[Command]:
-    """createRole + createClient + addClientRole; a device is pinned to its id as client id.
+    """createRole + createClient + addClientRole, the client pinned to one client id.
 
-    `client_id` pins another account to one client id. Dynsec cannot reserve a client id for
-    its device, so pinning is the only way to keep an integrator off a device's id (Mosquitto
-    would hand it the device's session); the hub uses many ids and stays unpinned.
+    `pinned_client_id(account, client_id)`: a device to its id, the hub to `client_id` or
+    `edgefleet-hub`, an integrator to `client_id` or its account name. Dynsec cannot reserve
+    a client id for its device, so pinning every account is the only way to keep the others
+    off a device's id (Mosquitto would cut the device off and hand over its session).
     """
     role = role_name(account)
-    client: Command = {"command": "createClient", "username": account.name, "password": password}
-    pinned = account.name if account.kind is AccountKind.DEVICE else client_id
-    if pinned is not None:
-        client["clientid"] = pinned
+    client: Command = {
+        "command": "createClient",
+        "username": account.name,
+        "password": password,
+        "clientid": pinned_client_id(account, client_id),
+    }
     return [
         {
             "command": "createRole",

@@ -156,7 +156,7 @@ def connack_code(
 @pytest.fixture
 def fleet(secured_broker: SecuredBroker) -> Any:
     passwords = secured_broker.add_devices(DEVICES)
-    hub = Account(secured_broker, *secured_broker.hub, client_id="hub-watch")
+    hub = Account(secured_broker, *secured_broker.hub, client_id=secured_broker.hub_client_id)
     devices = {d: Account(secured_broker, d, passwords[d], client_id=d) for d in DEVICES}
     yield secured_broker, passwords, hub, devices
     for account in (hub, *devices.values()):

@@ -7,7 +7,13 @@ import hashlib
 import pytest
 
 from broker.acl import Account, AccountKind
-from broker.dynsec import DynsecAdmin, add_account_commands, initial_config, revoke_commands
+from broker.dynsec import (
+    HUB_CLIENT_ID,
+    DynsecAdmin,
+    add_account_commands,
+    initial_config,
+    revoke_commands,
+)
 from tests.broker.test_acl_matrix import connack_code
 from tests.fixtures.brokers import SecuredBroker
 
@@ -35,6 +41,37 @@ def test_device_role_acls_come_from_the_acl_rules() -> None:
     assert client == {"command": "createClient", "username": "cam-1", "password": "pw",
                       "clientid": "cam-1"}  # fmt: skip
     assert link == {"command": "addClientRole", "username": "cam-1", "rolename": role["rolename"]}
+
+
+def test_initial_config_pins_the_hub_and_not_the_admin() -> None:
+    admin, hub = initial_config(admin=("admin", "a"), hub=("hub", "h"))["clients"]
+    assert hub["clientid"] == HUB_CLIENT_ID == "edgefleet-hub"  # Settings.mqtt_client_id
+    assert "clientid" not in admin  # concurrent $CONTROL sessions under generated ids
+    config = initial_config(admin=("admin", "a"), hub=("hub", "h"), hub_client_id="hub-ingest")
+    assert config["clients"][1]["clientid"] == "hub-ingest"
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "client_id", "pinned"),
+    [
+        (AccountKind.DEVICE, "cam-1", None, "cam-1"),
+        (AccountKind.DEVICE, "cam-1", "cam-1", "cam-1"),
+        (AccountKind.HUB, "hub", None, "edgefleet-hub"),
+        (AccountKind.HUB, "hub-a", "edgefleet-hub-a", "edgefleet-hub-a"),  # a replica's own
+        (AccountKind.INTEGRATOR, "acme", None, "acme"),
+        (AccountKind.INTEGRATOR, "acme", "acme-1", "acme-1"),
+    ],
+)
+def test_every_account_is_pinned_to_one_client_id(
+    kind: AccountKind, name: str, client_id: str | None, pinned: str
+) -> None:
+    _, client, _ = add_account_commands(Account(kind, name), "pw", client_id=client_id)
+    assert client["clientid"] == pinned
+
+
+def test_a_device_cannot_be_pinned_to_another_id() -> None:
+    with pytest.raises(ValueError, match="pinned to its own id"):
+        add_account_commands(CAM, "pw", client_id="cam-2")
 
 
 @pytest.mark.mosquitto

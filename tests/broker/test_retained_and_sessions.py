@@ -4,7 +4,10 @@ amqtt 0.12.1 sent a connecting client the retained messages of every filter in i
 never asked the ACL about retained messages: devices, integrators and anonymous clients got
 other devices' retained `twin/desired`. It also let any identity connect with a device's
 client id, taking its offline session (and queued commands) or cutting it off. The same
-scenarios run on Mosquitto with dynsec, asserting what Mosquitto really does.
+scenarios run on Mosquitto with dynsec, asserting what Mosquitto really does. There no one
+but a device may use a device's client id because every account is pinned to its own client
+id (broker/dynsec.py: the hub to `edgefleet-hub`, an integrator to its name, a device to its
+id), so the takeover tests assert the same on both brokers.
 
 When nothing more is due: on CONNECT, retained and queued messages are written before the
 broker reads the next packet, and on SUBSCRIBE before the next SUBSCRIBE is answered, on both
@@ -153,7 +156,11 @@ class Client:
 @dataclass
 class Fleet:
     """Devices A and B, integrator `acme` and the hub on one broker, RETAINED published while
-    `hub-watch` holds a wide subscription (so amqtt's table had a filter matching them all)."""
+    `hub-watch` holds a wide subscription (so amqtt's table had a filter matching them all).
+
+    `hub` is the hub account connected under its own (on Mosquitto: pinned) client id; other
+    hub-rights connections use accounts of their own (`add_hubs`), as the hub's replicas do.
+    """
 
     broker: SecuredBroker
     creds: dict[str, Creds]
@@ -175,9 +182,11 @@ def _fleet(broker: SecuredBroker) -> Iterator[Fleet]:
     creds: dict[str, Creds] = {"hub": broker.hub}
     creds |= {d: (d, pw) for d, pw in broker.add_devices([A, B]).items()}
     creds["integrator"] = ("acme", broker.add_integrators(["acme"])["acme"])
-    fleet = Fleet(broker, creds, Client(broker.host, broker.port, broker.hub, "hub-cmd", True))
+    creds |= broker.add_hubs(["hub-watch", "hub-reader"])
+    hub = Client(broker.host, broker.port, broker.hub, broker.hub_client_id, True)
+    fleet = Fleet(broker, creds, hub)
     fleet.clients.append(fleet.hub)
-    watch = fleet.connect("hub", "hub-watch")
+    watch = fleet.connect("hub-watch", "hub-watch")
     assert watch.subscribe(WIDE) == [True]
     for topic, payload in RETAINED.items():
         fleet.hub.publish(topic, payload, retain=True)
@@ -210,18 +219,18 @@ def test_connect_sends_no_retained_message_of_other_clients_filters(fleet: Fleet
     device = fleet.connect(B, B)
     assert device.subscribe(T.twin_desired(B)) == [True]  # answered after the CONNECT's share
     device.wait_for(RETAINED[T.twin_desired(B)])  # its own: the rightful reader gets it
-    integrator = fleet.connect("integrator", "acme-1")
+    integrator = fleet.connect("integrator", "acme")
     integrator.fence()
     assert device.topics() == {T.twin_desired(B)}
     assert integrator.topics() == set()
 
 
 def test_wide_subscribe_gets_only_the_retained_messages_it_may_read(fleet: Fleet) -> None:
-    integrator = fleet.connect("integrator", "acme-1")
+    integrator = fleet.connect("integrator", "acme")
     assert integrator.subscribe(WIDE) == [True]
     integrator.fence()
     assert integrator.topics() == {T.status(A)}
-    hub = fleet.connect("hub", "hub-reader")
+    hub = fleet.connect("hub-reader", "hub-reader")
     assert hub.subscribe(WIDE) == [True]
     hub.fence()
     assert hub.topics() == set(RETAINED)  # the hub may read everything: nothing withheld
@@ -230,12 +239,12 @@ def test_wide_subscribe_gets_only_the_retained_messages_it_may_read(fleet: Fleet
 def test_resumed_session_gets_on_connect_only_its_own_readable_retained(fleet: Fleet) -> None:
     """amqtt resends a resumed session's retained messages on CONNECT; MQTT 3.1.1 and
     Mosquitto send them on SUBSCRIBE only."""
-    for who, client_id, topic_filter in [("integrator", "acme-1", WIDE), (A, A, T.all(A))]:
+    for who, client_id, topic_filter in [("integrator", "acme", WIDE), (A, A, T.all(A))]:
         first = fleet.connect(who, client_id, clean=False)
         first.subscribe(topic_filter, T.twin_desired(A))  # a device gets only the second
         first.fence()
         first.close()
-    integrator = fleet.connect("integrator", "acme-1", clean=False)
+    integrator = fleet.connect("integrator", "acme", clean=False)
     device = fleet.connect(A, A, clean=False)
     integrator.fence()
     device.fence()
@@ -266,12 +275,8 @@ def test_another_identity_cannot_take_a_connected_devices_client_id(
     fleet: Fleet, impostor: str
 ) -> None:
     device = _device_listening(fleet)
-    intruder = fleet.connect(impostor, A)
-    if not fleet.amqtt:  # dynsec pins a device to its client id, not others away from it
-        assert intruder.accepted
-        device.wait_disconnected()  # Mosquitto closes the old connection (MQTT-3.1.4-2)
-        return
-    assert not intruder.accepted
+    for clean in (True, False):
+        assert not fleet.connect(impostor, A, clean=clean).accepted
     fleet.hub.publish(T.cmd(A, "reload"), b"still-mine")
     device.wait_for(b"still-mine")
     assert not device.disconnected
@@ -283,31 +288,22 @@ def test_another_identity_cannot_take_an_offline_devices_session(
 ) -> None:
     _device_listening(fleet, clean=False).close()
     fleet.hub.publish(T.cmd(A, "reload"), b"queued")
-    intruder = fleet.connect(impostor, A, clean=False)
-    if fleet.amqtt:
-        assert not intruder.accepted
-    else:  # Mosquitto hands over the session; the queue is re-checked against the new ACL
-        assert intruder.accepted
-        intruder.fence()
-        assert intruder.payloads() == ({b"queued"} if impostor == "hub" else set())
-        intruder.close()
+    assert not fleet.connect(impostor, A, clean=False).accepted
     device = fleet.connect(A, A, clean=False)
+    assert device.accepted
     fleet.hub.publish(T.cmd(A, "reload"), b"live")
     device.wait_for(b"live")
-    assert (b"queued" in device.payloads()) is fleet.amqtt  # on Mosquitto it is gone
+    assert device.payloads() == {b"queued", b"live"}  # its session and its queue, untouched
 
 
 @pytest.mark.parametrize("impostor", ["integrator", "hub"])
 def test_a_devices_client_id_is_refused_to_others_even_without_a_session(
     fleet: Fleet, impostor: str
 ) -> None:
-    """No session to protect yet (B never connected): the id is still B's alone on amqtt."""
-    intruder = fleet.connect(impostor, B, clean=False)
-    assert intruder.accepted is not fleet.amqtt
+    """No session to protect yet (B never connected): the id is still B's alone."""
+    assert not fleet.connect(impostor, B, clean=False).accepted
     device = fleet.connect(B, B)
-    assert device.accepted  # on Mosquitto the device takes its id back from the squatter
-    if not fleet.amqtt:
-        intruder.wait_disconnected()
+    assert device.accepted
 
 
 def test_the_device_itself_may_take_its_session_over(fleet: Fleet) -> None:
@@ -329,26 +325,50 @@ def test_anonymous_demo_client_cannot_use_a_devices_client_id(demo_fleet: Fleet)
     assert not device.disconnected
 
 
-@pytest.mark.mosquitto
-def test_mosquitto_keeps_an_integrator_pinned_to_its_client_id_off_a_device(
-    mosquitto_fleet: Fleet,
-) -> None:
-    """What dynsec can do against takeover: pin an integrator to one client id."""
-    broker, password = mosquitto_fleet.broker, new_secret()
+def _provision(broker: SecuredBroker, account: Account, client_id: str | None) -> str:
+    """A dynsec account added the way operators add one (`DynsecAdmin.add_account`)."""
+    password = new_secret()
 
     async def provision() -> None:
         assert broker.admin is not None
         async with DynsecAdmin(broker.host, broker.port, *broker.admin) as control:
-            account = Account(AccountKind.INTEGRATOR, "pinned")
-            await control.add_account(account, password, client_id="pinned-1")
+            await control.add_account(account, password, client_id=client_id)
 
     asyncio.run(provision())
-    mosquitto_fleet.creds["pinned"] = ("pinned", password)
-    device = _device_listening(mosquitto_fleet)
-    for clean in (True, False):
-        assert not mosquitto_fleet.connect("pinned", A, clean=clean).accepted
-    assert mosquitto_fleet.connect("pinned", "pinned-1").accepted
-    mosquitto_fleet.hub.publish(T.cmd(A, "reload"), b"still-mine")
+    return password
+
+
+@pytest.mark.mosquitto
+def test_mosquitto_pins_the_hub_to_its_client_id(mosquitto_fleet: Fleet) -> None:
+    """The hub account connects as `edgefleet-hub` (the hub's `mqtt_client_id`) and as
+    nothing else; a replica's own account as `edgefleet-hub-<replica>`."""
+    fleet = mosquitto_fleet
+    assert fleet.hub.client_id == "edgefleet-hub"
+    assert fleet.hub.accepted
+    for wrong in ("edgefleet-hub-a", "hub-cmd", "acme"):
+        assert not fleet.connect("hub", wrong).accepted
+    replica = Account(AccountKind.HUB, "hub-a")
+    fleet.creds["hub-a"] = ("hub-a", _provision(fleet.broker, replica, "edgefleet-hub-a"))
+    assert fleet.connect("hub-a", "edgefleet-hub-a").accepted
+    assert not fleet.connect("hub-a", "edgefleet-hub").accepted
+    assert fleet.hub.subscribe(WIDE) == [True]  # the hub's session was never touched
+    assert not fleet.hub.disconnected
+
+
+@pytest.mark.mosquitto
+@pytest.mark.parametrize("client_id", [None, "pinned-1"])
+def test_mosquitto_pins_an_integrator_to_its_name_or_its_client_id(
+    mosquitto_fleet: Fleet, client_id: str | None
+) -> None:
+    fleet = mosquitto_fleet
+    password = _provision(fleet.broker, Account(AccountKind.INTEGRATOR, "pinned"), client_id)
+    fleet.creds["pinned"] = ("pinned", password)
+    device = _device_listening(fleet)
+    own = client_id or "pinned"
+    for wrong in sorted({A, "pinned", "pinned-1", "edgefleet-hub"} - {own}):
+        assert not fleet.connect("pinned", wrong).accepted
+    assert fleet.connect("pinned", own).accepted
+    fleet.hub.publish(T.cmd(A, "reload"), b"still-mine")
     device.wait_for(b"still-mine")
     assert not device.disconnected
 

@@ -6,7 +6,8 @@ heartbeat), an API command round trip (`ping`), a federated round's `fl-train` a
 rollout's `model-update`, with the device's replies stored. Mosquitto logs every CONNECT with
 its user name; the hub account must appear exactly once, under the configured client id, and
 the hub's own gauge must agree. (Before: one bridge session, one paho commander session and
-one more session per API command.)
+one more session per API command.) As replica `a` the hub has an account of its own, pinned
+to `edgefleet-hub-a` like every dynsec account (broker/dynsec.py).
 """
 
 import re
@@ -88,12 +89,12 @@ def wait_for(what: str, check: Callable[[], Any]) -> Any:
     return value
 
 
-def hub_connects(broker: SecuredBroker) -> list[str]:
+def hub_connects(broker: SecuredBroker, username: str) -> list[str]:
     """Mosquitto's log line of every CONNECT made with the hub account's user name."""
     return [
         line
         for line in broker.process.output
-        if "New client connected" in line and f"u'{broker.hub[0]}'" in line
+        if "New client connected" in line and f"u'{username}'" in line
     ]
 
 
@@ -102,9 +103,10 @@ def test_the_hub_uses_one_mqtt_connection(
 ) -> None:
     broker = dynsec_mosquitto_broker
     secret = broker.add_devices([DEVICE])[DEVICE]
+    username, password = broker.add_hubs([CLIENT_ID])[CLIENT_ID]  # replica a's account
     env = {
-        "EDGEFLEET_MQTT_USERNAME": broker.hub[0],
-        "EDGEFLEET_MQTT_PASSWORD": broker.hub[1],
+        "EDGEFLEET_MQTT_USERNAME": username,
+        "EDGEFLEET_MQTT_PASSWORD": password,
         "EDGEFLEET_MQTT_CLIENT_ID": "edgefleet-hub",
         "EDGEFLEET_MQTT_REPLICA": "a",
         "EDGEFLEET_INGEST_FLUSH_S": "0.02",
@@ -149,7 +151,7 @@ def test_the_hub_uses_one_mqtt_connection(
         ("ping", True),
     ]
     # ... over one connection: one CONNECT with the hub's account, under its client id
-    connects = hub_connects(broker)
+    connects = hub_connects(broker, username)
     assert len(connects) == 1, "\n".join(broker.process.output)
     assert f" as {CLIENT_ID} " in connects[0], connects[0]
     assert _metric(metrics, "edgefleet_hub_mqtt_connections") == 1

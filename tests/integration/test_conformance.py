@@ -185,7 +185,7 @@ async def test_qos1_delivered_across_reconnect(secured_broker: SecuredBroker) ->
     (secret,) = (await asyncio.to_thread(secured_broker.add_devices, [D])).values()
 
     def session(clean: bool) -> tuple[paho.Client, list[bytes], threading.Condition]:
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id="hub-conf",
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=secured_broker.hub_client_id,
                              protocol=paho.MQTTv311, clean_session=clean)  # fmt: skip
         client.username_pw_set(*secured_broker.hub)
         got: list[bytes] = []

@@ -49,7 +49,7 @@ async def test_enroll_rotate_delete_reach_mosquitto(
         assert await asyncio.to_thread(connect_rc, broker.port, D, "wrong", D) != 0
 
         # the role from broker.acl holds: own topics yes, another device's no
-        watcher = probe_as(broker, *broker.hub, "hub-watch")
+        watcher = probe_as(broker, *broker.hub, broker.hub_client_id)  # pinned
         device = probe_as(broker, D, secret, D)
         intruder = probe_as(broker, OTHER, other, OTHER)
         try:
