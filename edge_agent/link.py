@@ -23,9 +23,8 @@ from edge_agent.messages import Inbound, Outbound
 from edge_agent.tls import client_context
 from mqttio.reconnect import reconnect_backoff, reconnect_forever, serve_session
 
-# Inbound and Outbound live in edge_agent.messages, reconnect_backoff in mqttio.reconnect;
-# re-exported for modules importing them here (`run` looks reconnect_backoff up here)
-__all__ = ["Inbound", "Link", "Outbound", "reconnect_backoff"]
+# `run` looks reconnect_backoff up in this module, so a test can replace it here
+__all__ = ["Link", "reconnect_backoff"]
 
 log = logging.getLogger(__name__)
 

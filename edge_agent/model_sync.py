@@ -26,7 +26,7 @@ from contract import ModelUpdateArgs, ModelUpdateResult, http
 from contract.manifest import ModelManifest
 from edge_agent.config import AgentConfig
 from edge_agent.runner import PipelineLike
-from models.training.engine import write_atomic
+from models.files import write_atomic
 from models.training.manifest import SignatureError, verify
 
 log = logging.getLogger(__name__)

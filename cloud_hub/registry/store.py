@@ -4,7 +4,7 @@ import hashlib
 from pathlib import Path
 
 from cloud_hub.core.errors import NotFound
-from models.training.engine import write_atomic
+from models.files import write_atomic
 
 
 class ArtifactStore:

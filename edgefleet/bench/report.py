@@ -18,6 +18,7 @@ from typing import Any
 
 from edgefleet.bench.machine import DEFAULT_PACKAGES, machine_info, package_versions
 from edgefleet.bench.stats import Summary, Timer, json_number, percentile
+from models.files import write_atomic
 
 DEFAULT_OUT = Path("bench-results")
 
@@ -191,9 +192,7 @@ def write_report(report: Report, out: Path = DEFAULT_OUT) -> Path:
     """Write `<out>/<name>.json`; returns its path."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{report.name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report.as_dict(), indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(report.as_dict(), indent=2, allow_nan=False) + "\n")
     return path
 
 

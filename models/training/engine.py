@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from models.datasets import engine as data
-from models.files import write_atomic as write_atomic  # also imported from here
+from models.files import write_atomic
 from models.training import mlp
 from models.training.onnx_export import export_onnx
 

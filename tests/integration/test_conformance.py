@@ -30,7 +30,7 @@ from cloud_hub.core.config import Settings
 from contract import Event, Kind, PingArgs, Topics, encode
 from edge_agent.agent import Agent, State
 from edge_agent.config import parse_config
-from edge_agent.link import Inbound
+from edge_agent.messages import Inbound
 from tests.edge_agent.fakes import FakePipeline
 from tests.fixtures.brokers import BrokerProcess, SecuredBroker
 from tests.fixtures.contract import assert_follows_contract, index_agrees_with_asyncapi
