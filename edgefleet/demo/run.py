@@ -148,7 +148,11 @@ async def _run_fleet(
             say("edgefleet demo: stopping ...")
             await _stop_fleet(running)
             await asyncio.sleep(0.3)  # let the offline statuses reach the watcher
-            return 0 if all(p.returncode == 0 for p in running.agents.values()) else 1
+            failed = {d: p.returncode for d, p in running.agents.items() if p.returncode != 0}
+            for device, code in failed.items():
+                say(f"edgefleet demo: agent {device} exited with {code}; its log:")
+                say(tail(running.logs[device]))
+            return 1 if failed else 0
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
