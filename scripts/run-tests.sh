@@ -11,7 +11,9 @@ BIN=${VENV:-.venv}/bin
 "$BIN/ruff" format --check . || exit 1
 "$BIN/mypy" || exit 1
 rm -rf var/coverage
-"$BIN/pytest" --cov --cov-report=term:skip-covered "$@"
+floor=()  # the coverage floor is for the whole suite; a run of a part of it only reports
+if [[ $# -gt 0 ]]; then floor=(--cov-fail-under=0); fi
+"$BIN/pytest" --cov --cov-report=term:skip-covered "${floor[@]}" "$@"
 rc=$?
 if [[ $rc -eq 5 ]]; then echo "run-tests: pytest collected no tests - failing" >&2; exit 1; fi
 exit $rc
