@@ -78,6 +78,10 @@ def main(
         return
     try:
         asyncio.run(_serve(cfg))
+        # Stopped cleanly. Closing the loop restored the default SIGTERM action; a second
+        # SIGTERM (a supervisor that repeats itself) must not turn the exit code into -15.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
     except AgentError as exc:
         typer.echo(f"edgefleet agent: {exc}", err=True)
         raise typer.Exit(1) from None

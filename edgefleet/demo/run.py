@@ -196,8 +196,5 @@ async def _until_stopped(running: Running, stop: asyncio.Event, duration_s: floa
 async def _stop_fleet(running: Running) -> None:
     """Agents first (the hub records them offline), then the hub."""
     for group in (running.agents, running.services):
-        procs = [p for p in group.values() if p.poll() is None]
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
+        procs = [p for p in group.values() if p.poll() is None]  # one SIGTERM each, at once
         await asyncio.gather(*(asyncio.to_thread(stop_process, p, 10.0) for p in procs))
