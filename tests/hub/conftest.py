@@ -3,6 +3,7 @@
 `database_url` is parametrized over both databases, so every API test runs on each.
 """
 
+import asyncio
 import base64
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,6 +20,7 @@ from cloud_hub.core.config import Settings
 from cloud_hub.core.db import upgrade
 from cloud_hub.db.tables import Base
 from cloud_hub.main import create_app
+from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.postgres import PostgresServer
 
 ADMIN_KEY = "efk_test-admin-key-0123456789abcdef"
@@ -132,3 +134,17 @@ async def running_hub(settings: Settings, **kwargs: Any) -> AsyncIterator[Hub]:
 async def hub(settings: Settings) -> AsyncIterator[Hub]:
     async for h in running_hub(settings):
         yield h
+
+
+@pytest.fixture
+async def bridged(
+    make_settings: Callable[..., Settings], broker: BrokerProcess
+) -> AsyncIterator[Hub]:
+    """A hub in-process whose MQTT bridge is connected to `broker` (both brokers), flushing
+    ingest batches every 20 ms; a test module may override it with its own broker or settings."""
+    settings = make_settings(
+        mqtt_enabled=True, mqtt_port=broker.port, mqtt_username=None, ingest_flush_s=0.02
+    )
+    async for hub in running_hub(settings):
+        await asyncio.wait_for(hub.app.state.bridge.connected.wait(), 15)
+        yield hub

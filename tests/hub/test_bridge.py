@@ -2,32 +2,18 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud_hub.core.config import Settings
 from contract import Health, InferResult, Status, Topics, TwinReported, encode
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
-from tests.hub.conftest import Hub, running_hub
+from tests.hub.conftest import Hub
 
 T = Topics()
-
-
-@pytest.fixture
-async def bridged(
-    make_settings: Callable[..., Settings], broker: BrokerProcess
-) -> AsyncIterator[Hub]:
-    settings = make_settings(
-        mqtt_enabled=True, mqtt_port=broker.port, mqtt_username=None, ingest_flush_s=0.02
-    )
-    async for hub in running_hub(settings):
-        await asyncio.wait_for(hub.app.state.bridge.connected.wait(), 15)
-        yield hub
 
 
 async def _processed(hub: Hub, n: int) -> None:

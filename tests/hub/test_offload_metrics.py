@@ -3,34 +3,20 @@
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from cloud_hub.core.config import Settings
 from contract import Health, Topics, encode
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
-from tests.hub.conftest import Hub, running_hub
+from tests.hub.conftest import Hub
 
 T = Topics()
 T0 = datetime(2025, 1, 1, 12, tzinfo=UTC)
 CLOUD = 'edgefleet_hub_offload_decisions_total{reason="cloud_faster",where="cloud"}'
 EDGE = 'edgefleet_hub_offload_decisions_total{reason="edge_faster",where="edge"}'
-
-
-@pytest.fixture
-async def bridged(
-    make_settings: Callable[..., Settings], broker: BrokerProcess
-) -> AsyncIterator[Hub]:
-    settings = make_settings(
-        mqtt_enabled=True, mqtt_port=broker.port, mqtt_username=None, ingest_flush_s=0.02
-    )
-    async for hub in running_hub(settings):
-        await asyncio.wait_for(hub.app.state.bridge.connected.wait(), 15)
-        yield hub
 
 
 def heartbeat(seq: int, at_s: int, **counters: int) -> bytes:
