@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint audit bench clean
+.PHONY: setup demo test test-long lint audit bench clean
 setup:
 	@scripts/bootstrap.sh
 
@@ -11,6 +11,11 @@ demo: setup
 
 test: setup
 	@scripts/run-tests.sh
+
+# The tests that run for minutes on purpose (hub down 60 s, five broker kills, API fuzzing on
+# both databases). CI runs this lane after `make test` (.ci/run).
+test-long: setup
+	@scripts/run-tests.sh --long
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

@@ -53,7 +53,7 @@ def check_exactly_once_in_order(fleet: Fleet, sent: dict[str, list[str]]) -> dic
     return lost
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(330)
 def test_hub_down_60s_nothing_lost(tmp_path: Path, broker: BrokerProcess) -> None:
     """On both brokers: zero loss comes from the outbox and the hub's acks, not from the broker
@@ -79,7 +79,7 @@ def test_hub_down_60s_nothing_lost(tmp_path: Path, broker: BrokerProcess) -> Non
         assert lost == dict.fromkeys(fleet.devices, 0)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(240)
 def test_broker_kill_restart_5_times(tmp_path: Path, broker: BrokerProcess) -> None:
     with running_fleet(tmp_path, broker, 3, **AGENT) as fleet:

@@ -149,6 +149,7 @@ def fuzz(
     return list(failures.values())
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("who", ["admin", "device", "anonymous"])
 async def test_no_server_errors(make_settings: Callable[..., Settings], who: str) -> None:
