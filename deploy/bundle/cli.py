@@ -39,7 +39,10 @@ class _Bars:
 @app.command()
 def bundle(
     arch: Annotated[str, typer.Option(help=f"Target CPU: {', '.join(ARCHES)}")],
-    python: Annotated[str, typer.Option(help="Target Python major.minor")] = "3.11",
+    python: Annotated[
+        str,
+        typer.Option(help="Target Python major.minor: 3.13 for Pi OS Trixie, 3.11 for Bookworm"),
+    ] = "3.11",
     out: Annotated[Path, typer.Option(help="Output directory")] = Path("dist"),
     models: Annotated[
         list[str] | None, typer.Option("--models", help="Catalogue model ids (repeatable)")

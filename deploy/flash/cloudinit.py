@@ -1,5 +1,5 @@
-"""The cloud-init NoCloud seed (`user-data`, `network-config`, `meta-data`) for a first boot that
-installs the agent bundle, enrolls with a one-time token and enables the agent service.
+"""The cloud-init NoCloud seed (`user-data`, `network-config`, `meta-data`): how Raspberry Pi OS
+Trixie images take first-boot set-up from the boot partition.
 
 Where each secret goes, and nowhere else:
 - the enrollment token: only in `user-data`, inside the agent config written to
@@ -11,90 +11,22 @@ Where each secret goes, and nowhere else:
 
 from __future__ import annotations
 
-import re
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-HOSTNAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-SSH_KEY_RE = re.compile(r"(ssh-(rsa|ed25519|dss)|ecdsa-sha2-\S+|sk-\S+) [A-Za-z0-9+/=]+( .*)?")
-BUNDLE_DIR = "edgefleet"  # on the boot partition
-BUNDLE_NAME = "edgefleet-bundle.tar.gz"
-CONFIG_PATH = "/etc/edgefleet/agent.yaml"
-PREFIX = "/opt/edgefleet"
+from deploy.flash.seed import CONFIG_PATH, FirstBoot, agent_config, install_command
+
+SEED_FILES = ("user-data", "network-config", "meta-data")
 
 
-class SeedError(ValueError):
-    """A flash option is invalid; the message names it."""
-
-
-@dataclass
-class FirstBoot:
-    """Everything the seed needs; validated by `check()`."""
-
-    hub_url: str
-    token: str
-    hostname: str | None = None
-    models: list[str] = field(default_factory=lambda: ["face-detect-lite"])
-    wifi_ssid: str | None = None
-    wifi_psk: str | None = None
-    wifi_country: str | None = None
-    ssh_keys: list[str] = field(default_factory=list)
-    user: str = "pi"
-    bundle: bool = True  # a bundle is copied to the boot partition
-    instance_id: str = field(default_factory=lambda: f"edgefleet-{uuid.uuid4().hex}")
-
-    def check(self) -> None:
-        if self.hostname is not None and not HOSTNAME_RE.fullmatch(self.hostname):
-            raise SeedError(
-                f"--hostname {self.hostname!r}: use lower-case letters, digits and '-' "
-                "(1-63 characters, not starting or ending with '-')"
-            )
-        if self.wifi_psk is not None and self.wifi_ssid is None:
-            raise SeedError("--wifi-psk needs --wifi-ssid")
-        if self.wifi_ssid is not None and not 1 <= len(self.wifi_ssid.encode()) <= 32:
-            raise SeedError("--wifi-ssid must be 1-32 bytes")
-        if self.wifi_psk is not None and not (
-            8 <= len(self.wifi_psk) <= 63 or re.fullmatch(r"[0-9a-fA-F]{64}", self.wifi_psk)
-        ):
-            raise SeedError("--wifi-psk must be 8-63 characters (or 64 hex digits)")
-        if self.wifi_country is not None and not re.fullmatch(r"[A-Z]{2}", self.wifi_country):
-            raise SeedError("--wifi-country must be a two-letter country code such as GB or US")
-        for key in self.ssh_keys:
-            if not SSH_KEY_RE.fullmatch(key.strip()):
-                raise SeedError(f"--ssh-key: not an OpenSSH public key: {key[:40]!r}...")
-        if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", self.user):
-            raise SeedError(f"--user {self.user!r} is not a valid user name")
-
-
-def agent_config(seed: FirstBoot) -> dict[str, Any]:
-    """The agent config written at first boot: enough to enroll (docs/agent.md)."""
-    config: dict[str, Any] = {}
-    if seed.hostname:
-        config["device_id"] = seed.hostname  # a valid host name is a valid device id
-    config["models"] = list(seed.models)
-    config["model_dir"] = f"{PREFIX}/models"
-    config["hub"] = {"url": seed.hub_url, "enrollment_token": seed.token}
-    return config
-
-
-def _install_script(seed: FirstBoot) -> str:
-    boot = f'BOOT=/boot/firmware; [ -d "$BOOT/{BUNDLE_DIR}" ] || BOOT=/boot'
-    if seed.bundle:
-        install = (
-            f"{boot}; mkdir -p {PREFIX}/bundle && "
-            f'tar -xzf "$BOOT/{BUNDLE_DIR}/{BUNDLE_NAME}" -C {PREFIX}/bundle '
-            "--strip-components=1 && "
-            f"{PREFIX}/bundle/install.sh --prefix {PREFIX} --config {CONFIG_PATH} --enable"
-        )
-    else:  # no bundle: needs a network path to a package index
-        install = (
-            f"python3 -m venv {PREFIX}/venv && {PREFIX}/venv/bin/pip install edgefleet && "
-            f"{PREFIX}/venv/bin/edgefleet models fetch {' '.join(seed.models)}"
-        )
-    return "set -eu; " + install
+def seed_files(seed: FirstBoot) -> dict[str, str]:
+    """The three NoCloud files, by name."""
+    return {
+        "user-data": user_data(seed),
+        "network-config": network_config(seed),
+        "meta-data": meta_data(seed),
+    }
 
 
 def user_data(seed: FirstBoot) -> str:
@@ -129,7 +61,7 @@ def user_data(seed: FirstBoot) -> str:
         "sed -i 's/eft_[A-Za-z0-9_-]*/eft_REDACTED/g' \"$f\"; done; true"
     )
     doc["runcmd"] = [
-        ["sh", "-c", _install_script(seed)],
+        ["sh", "-c", install_command()],
         ["sh", "-c", redact],
     ]
     doc["final_message"] = (

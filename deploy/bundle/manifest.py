@@ -1,0 +1,47 @@
+"""What a bundle tarball was built for, read from its `manifest.json` (written by `build.py`):
+`edgefleet flash` checks it against the image before copying the bundle onto a card, because
+`install.sh` can only refuse a mismatch on the device, at first boot, where nobody sees it."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+
+
+class ManifestError(ValueError):
+    """The file is not a bundle, or its manifest cannot be read; the message says which."""
+
+
+@dataclass(frozen=True)
+class BundleTarget:
+    version: str
+    arch: str
+    python: str
+
+
+def read_target(tarball: Path) -> BundleTarget:
+    """The version, architecture and Python of the bundle at `tarball` (`<name>/manifest.json`)."""
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if len(parts) == 2 and parts[1] == MANIFEST and member.isfile():
+                    raw = tar.extractfile(member)
+                    doc = json.loads(raw.read()) if raw is not None else None
+                    break
+            else:
+                raise ManifestError(f"{tarball}: no {MANIFEST}: not an edgefleet bundle")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ManifestError(f"{tarball}: not a bundle (.tar.gz): {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{tarball}: {MANIFEST} is not JSON: {exc}") from None
+    try:
+        return BundleTarget(str(doc["version"]), str(doc["arch"]), str(doc["python"]))
+    except (KeyError, TypeError):
+        raise ManifestError(
+            f"{tarball}: {MANIFEST} lacks version/arch/python: not an edgefleet bundle"
+        ) from None
