@@ -104,6 +104,13 @@ def start(
     dp_noise: Annotated[float | None, typer.Option(help="DP noise multiplier (on)")] = None,
     dp_clip: Annotated[float, typer.Option(help="DP clipping norm")] = 1.0,
     deploy: Annotated[str, typer.Option(help="all | none")] = "all",
+    max_regression: Annotated[
+        float,
+        typer.Option(help="Validation accuracy the result may lose against the base (0.01)"),
+    ] = 0.01,
+    gate: Annotated[
+        bool, typer.Option("--gate/--no-gate", help="Refuse a result worse than its base")
+    ] = True,
 ) -> None:
     """Start a round; prints its JSON (`id`, `state`, participants)."""
     body: dict[str, Any] = {
@@ -119,6 +126,7 @@ def start(
         "quantization": "int8" if int8 else "none",
         "secure_aggregation": secure,
         "deploy": deploy,
+        "max_regression": max_regression if gate else None,
     }
     if dp_noise is not None:
         body["privacy"] = {"clip_norm": dp_clip, "noise_multiplier": dp_noise}

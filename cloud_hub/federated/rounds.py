@@ -20,7 +20,13 @@ from cloud_hub.core.errors import Conflict, NotFound
 from cloud_hub.crud import federated as crud
 from cloud_hub.crud import registry as reg
 from cloud_hub.db import tables as t
-from cloud_hub.federated.finalize import PENDING, Finalizer, close, training_engine
+from cloud_hub.federated.finalize import (
+    PENDING,
+    Finalizer,
+    close,
+    training_engine,
+    version_weights,
+)
 from cloud_hub.federated.strategy import make_strategy
 from cloud_hub.federated.tasks import RoundTasks
 from cloud_hub.registry.service import Registry
@@ -57,7 +63,7 @@ class RoundService:
 
     def _base(self, s: Session, model: str) -> tuple[t.ModelVersion, np.ndarray]:
         """The latest version and its weights; the seed version is registered if none."""
-        from models.training.onnx_export import export_onnx, params_from_onnx
+        from models.training.onnx_export import export_onnx
 
         if model != "engine-fault":
             raise Conflict(
@@ -78,11 +84,7 @@ class RoundService:
                 weights=params.astype("<f4").tobytes(),
                 note="seed version built by the hub",
             )
-        if base.weights_sha256:
-            weights = np.frombuffer(self.registry.store.get(base.weights_sha256), "<f4")
-        else:
-            weights = params_from_onnx(self._engine.SHAPE, self.registry.store.get(base.sha256))
-        return base, weights.astype(np.float32)
+        return base, version_weights(self.registry, base)
 
     # --- start ---
 

@@ -40,6 +40,13 @@ class RoundCreate(RequestModel):
         default=None,
         description="candidates, each once; default: every online device running the model",
     )
+    max_regression: float | None = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="validation accuracy the result may lose against the base version "
+        "(0.01: one point) before the round refuses to publish it; null: no gate",
+    )
     deploy: Literal["all", "none"] = Field(default="all", description="roll out the new version")
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="random generator seed")
 

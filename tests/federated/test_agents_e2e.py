@@ -73,7 +73,16 @@ async def test_full_round_ends_with_the_new_version_on_every_device(
         r = await hub.client.post(
             "/api/v1/fl/rounds",
             headers=ADMIN,
-            json={"min_clients": 3, "local_epochs": 2, "quantization": "int8", "deadline_s": 60},
+            # the gate is off: this test is about the mechanics (train, sign, roll out). With
+            # the gate on, this round is refused: the agents train on their own engines'
+            # readings and the result validates worse than the seed (61 % against 67 %).
+            json={
+                "min_clients": 3,
+                "local_epochs": 2,
+                "quantization": "int8",
+                "deadline_s": 60,
+                "max_regression": None,
+            },
         )
         assert r.status_code == 201, r.text
         round_id = r.json()["id"]
