@@ -2,6 +2,9 @@
 `fl-train` commands the hub sends (MQTT is covered by tests/federated/test_agents_e2e.py)."""
 
 import asyncio
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from edge_agent.config import parse_config
 from edge_agent.federated import FederatedClient
 from models.training import updates as wire
 from models.training.engine import SHAPE
-from tests.federated.conftest import ADMIN, LiveHub
+from tests.federated.conftest import ADMIN, ADMIN_KEY, LiveHub
 
 N = SHAPE.size
 # Tests of a round's mechanics turn the accuracy gate off: the clients here train on their own
@@ -405,3 +408,20 @@ async def test_round_fails_cleanly_without_enough_candidates(live_hub: LiveHub) 
     body = await live_hub.wait_round(round_id, "failed")
     assert "min_clients 2" in body["reason"]
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(("flags", "stored"), [([], 0.01), (["--no-gate"], None)])
+async def test_fl_start_sends_the_gate_setting(
+    live_hub: LiveHub, flags: list[str], stored: float | None
+) -> None:
+    """`edgefleet fl start` (a real process against the served hub): the gate is on unless
+    `--no-gate`; the round keeps the setting in its config."""
+    cli = str(Path(sys.executable).with_name("edgefleet"))
+    args = [cli, "fl", "start", "--hub", live_hub.url, "--key", ADMIN_KEY, *flags]
+    done = await asyncio.to_thread(
+        subprocess.run, args, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    round_id = json.loads(done.stdout)["id"]
+    r = await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}", headers=ADMIN)
+    assert r.json()["config"]["max_regression"] == stored
