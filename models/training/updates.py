@@ -125,10 +125,12 @@ def from_fixed(ring: np.ndarray) -> np.ndarray:
 
 
 def pair_mask(shared_secret: bytes, round_id: int, n: int) -> np.ndarray:
-    """The mask two clients derive from their X25519 shared secret for one round."""
-    seed = hashlib.sha256(b"edgefleet-secagg-v1" + round_id.to_bytes(8, "big") + shared_secret)
-    rng = np.random.Generator(np.random.PCG64(int.from_bytes(seed.digest(), "big")))
-    return rng.integers(0, 2**64, size=n, dtype=np.uint64, endpoint=False)
+    """The mask two clients derive from their X25519 shared secret for one round: `n` uint64
+    words of SHAKE-256 output (an extendable-output function of the SHA-3 family, used as a
+    cryptographic pseudo-random stream). A statistical generator such as PCG64 would not do:
+    its output reveals its state, so an observer of one masked update could predict the mask."""
+    xof = hashlib.shake_256(b"edgefleet-secagg-v2" + round_id.to_bytes(8, "big") + shared_secret)
+    return np.frombuffer(xof.digest(8 * n), dtype="<u8").astype(np.uint64)
 
 
 def apply_masks(fixed: np.ndarray, masks: dict[str, np.ndarray], me: str) -> np.ndarray:

@@ -105,6 +105,23 @@ def test_pairwise_masks_cancel_in_the_sum_only() -> None:
         assert np.abs(wire.from_fixed(masked[c]) - values[c]).min() > 1.0
 
 
+def test_pair_masks_are_a_shake_256_stream_per_pair_and_round() -> None:
+    """Both peers derive the same mask; another round or another pair gets an unrelated one;
+    the words are SHAKE-256 output (a cryptographic stream, docs/federated.md)."""
+    import hashlib
+
+    secret, other = bytes(range(32)), bytes(range(1, 33))
+    mask = wire.pair_mask(secret, 7, 1000)
+    assert mask.dtype == np.uint64
+    assert np.array_equal(mask, wire.pair_mask(secret, 7, 1000))
+    stream = hashlib.shake_256(b"edgefleet-secagg-v2" + (7).to_bytes(8, "big") + secret)
+    assert mask.astype("<u8").tobytes() == stream.digest(8000)
+    for unrelated in (wire.pair_mask(secret, 8, 1000), wire.pair_mask(other, 7, 1000)):
+        assert np.count_nonzero(mask == unrelated) == 0
+    high_bits = mask >> np.uint64(63)  # the top bit of each word: about half are set
+    assert 400 < int(high_bits.sum()) < 600
+
+
 def test_wire_format_round_trip_and_sizes() -> None:
     q, scale = wire.quantize_int8(np.ones(516, np.float32))
     int8 = wire.encode_update(wire.WireUpdate(wire.Encoding.INT8, 10, scale, q))
