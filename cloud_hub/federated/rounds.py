@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cloud_hub.core.clock import utcnow
 from cloud_hub.core.db import Database
-from cloud_hub.core.errors import Conflict, NotFound
+from cloud_hub.core.errors import Conflict, NotFound, Unprocessable
 from cloud_hub.crud import federated as crud
 from cloud_hub.crud import registry as reg
 from cloud_hub.db import tables as t
@@ -36,6 +36,7 @@ from contract.http import ROUND_KEYS, ROUND_UPDATES, ROUND_WEIGHTS, path
 from models.training import updates as wire
 
 log = logging.getLogger(__name__)
+TRAINABLE = frozenset({"engine-fault"})  # models with a part the devices can train
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +66,11 @@ class RoundService:
         """The latest version and its weights; the seed version is registered if none."""
         from models.training.onnx_export import export_onnx
 
-        if model != "engine-fault":
-            raise Conflict(
-                f"federated training supports engine-fault, not {model!r}", code="unsupported_model"
+        if model not in TRAINABLE:
+            raise Unprocessable(
+                f"model {model!r} has no trainable part: federated rounds train "
+                f"{', '.join(sorted(TRAINABLE))}",
+                code="not_trainable",
             )
         base = reg.latest_version(s, model)
         if base is None:

@@ -425,3 +425,16 @@ async def test_fl_start_sends_the_gate_setting(
     round_id = json.loads(done.stdout)["id"]
     r = await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}", headers=ADMIN)
     assert r.json()["config"]["max_regression"] == stored
+
+
+async def test_a_round_for_a_model_without_a_trainable_part_is_a_422(live_hub: LiveHub) -> None:
+    r = await live_hub.client.post(
+        "/api/v1/fl/rounds", headers=ADMIN, json={"model": "face-detect-lite"}
+    )
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "not_trainable"
+    assert "'face-detect-lite' has no trainable part" in error["message"]
+    assert "engine-fault" in error["message"]
+    rounds = (await live_hub.client.get("/api/v1/fl/rounds", headers=ADMIN)).json()
+    assert rounds == []  # nothing was created
