@@ -50,6 +50,8 @@ def serve(
         port=port or settings.port,
         log_config=None,
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

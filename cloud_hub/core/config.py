@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     """HTTP port; 0 picks a free one (tests)."""
     public_url: str = "http://127.0.0.1:8000"
     """How devices reach this hub; echoed to them at enrollment."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose `X-Forwarded-Proto` and `X-Forwarded-For` the hub believes (comma-separated
+    addresses or networks; `*` for any). Behind a TLS-terminating proxy the dashboard's sign-in
+    needs the client's scheme: the CSRF origin check compares with it and the session cookie
+    is `Secure` on https. List only your proxies: a believed header can claim any scheme and
+    client address."""
 
     admin_api_key: SecretStr | None = None
     """Bootstrap admin key (Bearer). Required outside development; in development an unset key

@@ -37,6 +37,7 @@ class HubProcess:
     port: int = field(default_factory=free_port)
     cloud_models: Sequence[str] = ("face-detect-full",)
     cpus: set[int] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # more EDGEFLEET_* settings
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,6 +64,7 @@ class HubProcess:
             "EDGEFLEET_INGEST_FLUSH_S": "0.02",
             "EDGEFLEET_LOG_JSON": "false",
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
 
     def start(self, timeout: float = 30.0) -> None:
