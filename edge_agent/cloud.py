@@ -9,10 +9,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-
-import httpx
+from typing import TYPE_CHECKING
 
 from contract import ContractError, InferResult, decode, http
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +157,12 @@ class CloudClient:
         *,
         timeout_s: float = 2.0,
         breaker: CircuitBreaker | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: "httpx.AsyncBaseTransport | None" = None,
     ) -> None:
+        import httpx  # only a device with a hub needs it (footprint: docs/agent.md)
+
         auth = httpx.BasicAuth(device_id, secret) if secret else None
+        self._errors = (httpx.HTTPError, OSError)
         self._http = httpx.AsyncClient(
             base_url=url.rstrip("/"), auth=auth, timeout=timeout_s, transport=transport
         )
@@ -186,7 +191,7 @@ class CloudClient:
                 params=params,
                 headers={"content-type": content_type},
             )
-        except (httpx.HTTPError, OSError) as exc:
+        except self._errors as exc:
             self._failed()
             raise CloudError(f"cloud call failed: {exc!r}", retryable=True) from None
         elapsed = (time.perf_counter() - started) * 1000.0
@@ -221,7 +226,7 @@ class CloudClient:
         started = time.perf_counter()
         try:
             response = await self._http.get(http.HEALTHZ)
-        except (httpx.HTTPError, OSError):
+        except self._errors:
             self._failed()
             return None
         if response.status_code != 200:

@@ -19,10 +19,8 @@ import logging
 import zlib
 from collections.abc import Callable, Coroutine, Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-import httpx
 import numpy as np
 
 from contract import (
@@ -40,6 +38,9 @@ from edge_agent.config import AgentConfig
 from edge_agent.messages import Outbound
 from edge_agent.model_sync import ModelSync, Refused
 from edge_agent.runner import PipelineLike
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 MODEL = "engine-fault"
@@ -66,7 +67,9 @@ class FederatedClient:
         f = self.config.federated
         return generate_records(engine_profile(f.engine_index, seed=f.seed), f.records)
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self) -> "httpx.AsyncClient":
+        import httpx  # only a device that trains needs it (footprint: docs/agent.md)
+
         hub, auth = self.config.hub.url, self.config.hub_auth
         if hub is None or auth is None:
             raise RuntimeError("federated training needs hub.url and device credentials")
@@ -105,7 +108,7 @@ class FederatedClient:
 
     async def train(self, args: FlTrainArgs) -> FlTrainResult:
         weights, step = await self.fetch_weights(args.weights_url)
-        body, metrics = await anyio.to_thread.run_sync(self.local_update, args, weights)
+        body, metrics = await asyncio.to_thread(self.local_update, args, weights)
         async with self._client() as client:
             r = await client.post(
                 args.upload_url,
@@ -277,7 +280,7 @@ class DeviceLearning:
         `infer/engine-fault` (the agent answers them: result + `fault` events)."""
         assert self.client is not None
         interval = self.config.federated.reading_interval_s or 1.0
-        records = await anyio.to_thread.run_sync(lambda: self.client.records if self.client else [])
+        records = await asyncio.to_thread(lambda: self.client.records if self.client else [])
         topic = self.topics.infer(self.config.device_id, MODEL)
         for i in range(1 << 62):
             record = {k: v for k, v in records[i % len(records)].items() if k != "fault_status"}

@@ -10,6 +10,7 @@ on the old instance, the next one runs on the new, none is dropped. A refusal le
 model serving. Every outcome is reported to the hub (`PUT` contract.http.MODEL_REPORT).
 """
 
+import asyncio
 import hashlib
 import importlib
 import json
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pydantic import BaseModel
 
 from contract import ModelUpdateArgs, ModelUpdateResult, http
@@ -239,18 +239,16 @@ class ModelSync:
             raise Refused("too_large", f"artifact of {manifest.size} bytes over the limit")
         data = await self._download(url, manifest.size)
         verify_artifact(data, manifest, signature, self.config.model_sync.public_key, running_seq)
-        import anyio
-
-        path = await anyio.to_thread.run_sync(self.store.install, manifest, str(signature), data)
+        path = await asyncio.to_thread(self.store.install, manifest, str(signature), data)
         fresh = [
-            await anyio.to_thread.run_sync(
+            await asyncio.to_thread(
                 load_version, manifest.model, path, manifest.version, self.config.model_dir
             )
             for _ in slots
         ]
         for slot, pipeline in zip(slots, fresh, strict=True):
             slot.swap(pipeline, manifest.seq)
-        await anyio.to_thread.run_sync(self.store.commit, manifest, str(signature), path)
+        await asyncio.to_thread(self.store.commit, manifest, str(signature), path)
         log.info("model %s now runs %s (seq %d)", manifest.model, manifest.version, manifest.seq)
         return ModelUpdateResult(model=manifest.model, version=manifest.version, seq=manifest.seq)
 
@@ -258,6 +256,8 @@ class ModelSync:
         hub, auth = self.config.hub.url, self.config.hub_auth
         if hub is None or auth is None:
             raise Refused("no_hub", "hub.url and device credentials are needed to download")
+        import httpx  # only a device with a hub needs it (footprint: docs/agent.md)
+
         try:
             async with httpx.AsyncClient(base_url=hub, auth=auth, timeout=30) as client:
                 r = await client.get(url)
@@ -273,6 +273,8 @@ class ModelSync:
         hub, auth = self.config.hub.url, self.config.hub_auth
         if hub is None or auth is None:
             return
+        import httpx
+
         try:
             async with httpx.AsyncClient(base_url=hub, auth=auth, timeout=10) as client:
                 r = await client.put(http.path(http.MODEL_REPORT, model=model), json=body)
