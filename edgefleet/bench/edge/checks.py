@@ -1,5 +1,6 @@
 """The edge targets (docs/benchmarks.md), on face-detect-lite over Mosquitto: MQTT p50 within
-3 ms of in-process, MQTT rate >= 85 % of in-process, agent RSS <= 120 MB, cold start <= 1.5 s."""
+3 ms of in-process, MQTT rate >= 90 % of in-process, agent RSS < 100 MB, cold start < 450 ms
+(the product's targets since 2026-12-04; the benchmark checked 85 %, 120 MB and 1.5 s before)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from edgefleet.bench.edge.config import TARGET_BROKER, TARGET_MODEL
 from edgefleet.bench.edge.mqtt import Footprint
 from edgefleet.bench.edge.report import find_row
 from edgefleet.bench.report import Check, check_max, check_min
+
+P50_OVERHEAD_MS = 3.0
+RATE_TARGET_PCT = 90.0
+RSS_TARGET_MB = 100.0
+COLD_START_TARGET_MS = 450.0
 
 
 def edge_checks(
@@ -28,24 +34,27 @@ def edge_checks(
         check_max(
             f"{name}: MQTT p50",
             mq.get("p50_ms"),
-            ip.latency.p50 + 3.0,
+            ip.latency.p50 + P50_OVERHEAD_MS,
             "ms",
-            f"in-process p50 {ip.latency.p50:.2f} + 3 ms",
+            f"in-process p50 {ip.latency.p50:.2f} + {P50_OVERHEAD_MS:.0f} ms",
         ),
         check_min(
             f"{name}: MQTT rate / in-process",
             None if rate_ratio is None else rate_ratio * 100,
-            85.0,
+            RATE_TARGET_PCT,
             "%",
             f"in-process {ip.rate:.0f} req/s",
         ),
         check_max(
-            "agent RSS, light models", max(fp.rss_mb) if fp and fp.rss_mb else None, 120.0, "MB"
+            "agent RSS, light models",
+            max(fp.rss_mb) if fp and fp.rss_mb else None,
+            RSS_TARGET_MB,
+            "MB",
         ),
         check_max(
             "agent cold start (median)",
             statistics.median(fp.cold_start_ms) if fp and fp.cold_start_ms else None,
-            1500.0,
+            COLD_START_TARGET_MS,
             "ms",
             "spawn -> first result",
         ),
