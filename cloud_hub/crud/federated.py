@@ -70,6 +70,23 @@ def lock_round(s: Session, round_id: int) -> t.FlRound:
     return row
 
 
+def last_refused(s: Session, model: str, base_id: int) -> t.FlRound | None:
+    """The latest round on `base_id` whose result the accuracy gate refused: training goes on
+    from its weights (a first round often validates worse before later ones improve), while
+    the published version stays what devices get."""
+    rows = s.scalars(
+        select(t.FlRound)
+        .where(
+            t.FlRound.model == model,
+            t.FlRound.base_version_id == base_id,
+            t.FlRound.state == "failed",
+        )
+        .order_by(t.FlRound.id.desc())
+        .limit(20)
+    )
+    return next((r for r in rows if (r.metrics or {}).get("gate") == "refused" and r.weights), None)
+
+
 def fail(row: t.FlRound, reason: str, now: datetime) -> None:
     row.state, row.reason, row.updated_at = "failed", reason, now
 

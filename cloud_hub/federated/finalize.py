@@ -255,13 +255,16 @@ class Finalizer:
             base_accuracy = mlp.accuracy(shape, weights, val.x, val.y)
             metrics["base_validation_accuracy"] = round(base_accuracy, 4)
             limit = config.max_regression
-            if limit is not None and accuracy < base_accuracy - limit:
-                row.metrics = metrics
+            refused = limit is not None and accuracy < base_accuracy - limit
+            metrics["gate"] = "refused" if refused else "passed"
+            if refused:
+                row.metrics = {**(row.metrics or {}), **metrics}
                 crud.fail(
                     row,
                     f"not published: validation accuracy {accuracy:.1%} is below base version "
                     f"{base.version}'s {base_accuracy:.1%} by more than max_regression "
-                    f"({limit:.1%}); {base.version} stays the model's latest version",
+                    f"({limit:.1%}); {base.version} stays the model's latest version, and the "
+                    "next round goes on from this round's weights",
                     utcnow(),
                 )
                 return
@@ -279,7 +282,7 @@ class Finalizer:
             round_id=row.id,
             note=f"federated round {row.id}",
         )
-        row.result_version_id, row.metrics = version.id, metrics
+        row.result_version_id, row.metrics = version.id, {**(row.metrics or {}), **metrics}
         row.aggregation_ms = round(
             (row.aggregation_ms or 0.0) + (time.perf_counter() - start) * 1000.0, 3
         )

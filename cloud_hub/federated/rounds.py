@@ -95,6 +95,10 @@ class RoundService:
         now = utcnow()
         with self.db.session(write=True) as s:
             base, weights = self._base(s, config.model)
+            metrics: dict[str, Any] = {}
+            if (refused := crud.last_refused(s, config.model, base.id)) is not None:
+                weights = np.frombuffer(refused.weights or b"", np.float32).copy()
+                metrics["continued_from_round"] = refused.id
             candidates = config.devices or crud.candidates(s, model=config.model)
             strategy = make_strategy(
                 config.aggregation, trim=config.trim, staleness_alpha=config.staleness_alpha
@@ -113,7 +117,7 @@ class RoundService:
                 weights=weights.tobytes(),
                 step=0,
                 privacy=crud.privacy_record(s, config),
-                metrics={},
+                metrics=metrics,
                 created_at=now,
                 updated_at=now,
                 deadline=now + timedelta(seconds=config.deadline_s),

@@ -244,6 +244,20 @@ async def test_a_result_worse_than_its_base_is_refused_by_the_gate(live_hub: Liv
     ).json()
     assert [v["version"] for v in versions] == ["seed-1"]  # nothing registered
     assert not [a for _, name, a in live_hub.sent if name == "model-update"]  # nor deployed
+    # the next round goes on from the refused round's weights, not from the base again
+    first = body["id"]
+    second = await start(live_hub, devices=["engine-00", "engine-01"], min_clients=2)
+    r = await live_hub.client.get(
+        f"/api/v1/fl/rounds/{second}/weights", headers=live_hub.auth("engine-00")
+    )
+    assert r.status_code == 200, r.text
+    from cloud_hub.federated.finalize import training_engine
+
+    seed = training_engine().seed_params().astype(np.float32)
+    assert_allclose(np.frombuffer(r.content, np.float32), -seed, rtol=1e-5)
+    state = (await live_hub.client.get(f"/api/v1/fl/rounds/{second}", headers=ADMIN)).json()
+    assert state["metrics"]["continued_from_round"] == first
+    assert state["base_version"] == "seed-1"  # the gate still compares with the published one
 
 
 async def test_the_gate_can_be_turned_off_per_round(live_hub: LiveHub) -> None:

@@ -93,6 +93,7 @@ async def _round(
         "round_s": time.perf_counter() - t0,
         "bytes_per_update": float(np.mean([u["size_bytes"] for u in updates])),
         "accuracy": 100.0 * body["metrics"].get("validation_accuracy", 0.0),
+        "gate": body["metrics"].get("gate"),  # "passed", "refused" (round failed) or None
     }
 
 

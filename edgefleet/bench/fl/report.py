@@ -25,6 +25,8 @@ def live_table(rows: list[dict[str, Any]]) -> Table:
             Column("round_s", "round s"),
             Column("bytes_per_update", "bytes/update", "{:.0f}"),
             Column("accuracy", "accuracy %"),
+            Column("state", "state", "{}"),
+            Column("gate", "gate", "{}"),
         ],
         rows,
     )
