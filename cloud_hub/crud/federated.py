@@ -1,5 +1,6 @@
 """Federated rounds, participants and updates in SQL."""
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -48,11 +49,17 @@ def privacy_record(s: Session, config: RoundCreate) -> dict[str, Any]:
         "clip_norm": p.clip_norm,
         "noise_multiplier": p.noise_multiplier,
         "delta": p.delta,
-        "epsilon_round": round(gaussian_epsilon(p.noise_multiplier, 1, p.delta), 4),
-        "epsilon_total": round(gaussian_epsilon(p.noise_multiplier, earlier + 1, p.delta), 4),
+        "epsilon_round": _bound(gaussian_epsilon(p.noise_multiplier, 1, p.delta)),
+        "epsilon_total": _bound(gaussian_epsilon(p.noise_multiplier, earlier + 1, p.delta)),
         "mechanism": "gaussian, per-update L2 clipping",
         "secure_aggregation": config.secure_aggregation,
     }
+
+
+def _bound(epsilon: float) -> float | None:
+    """Epsilon for JSON: null when there is no bound (no or vanishing noise); PostgreSQL's
+    json type refuses Infinity (a 500 found by the API fuzzer)."""
+    return round(epsilon, 4) if math.isfinite(epsilon) else None
 
 
 def get_round(s: Session, round_id: int) -> t.FlRound:

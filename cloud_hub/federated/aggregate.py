@@ -53,10 +53,11 @@ def dp_mean(
 def gaussian_epsilon(noise_multiplier: float, rounds: int, delta: float) -> float:
     """An upper bound on epsilon for `rounds` Gaussian mechanisms of sensitivity C and noise
     z*C (Renyi DP composition, no subsampling amplification - conservative)."""
-    if noise_multiplier <= 0:
+    variance = noise_multiplier**2  # a tiny multiplier underflows to 0.0 (found by the fuzzer)
+    if noise_multiplier <= 0 or variance == 0.0:
         return math.inf
     return min(
-        rounds * a / (2 * noise_multiplier**2) + math.log(1 / delta) / (a - 1)
+        rounds * a / (2 * variance) + math.log(1 / delta) / (a - 1)
         for a in (1.25, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256)
     )
 

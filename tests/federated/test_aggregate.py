@@ -181,3 +181,13 @@ def test_fedavg_with_staleness_discounts_the_late_update() -> None:
     fresh = ClientUpdate("a", np.array([1.0]), 100, staleness=0)
     stale = ClientUpdate("b", np.array([5.0]), 100, staleness=3)
     assert_allclose(make_strategy("fedavg").aggregate_train([fresh, stale]), [(1 + 2.5) / 1.5])
+
+
+def test_epsilon_of_a_vanishing_noise_multiplier_is_infinite_not_an_error() -> None:
+    """Found by the API fuzzer: `noise_multiplier` 1e-308 squared underflows to 0.0, and the
+    round's privacy record divided by it (a 500 on POST /fl/rounds)."""
+    from cloud_hub.federated.aggregate import gaussian_epsilon
+
+    assert gaussian_epsilon(1e-308, 1, 1e-5) == float("inf")
+    assert gaussian_epsilon(0.0, 1, 1e-5) == float("inf")
+    assert 0 < gaussian_epsilon(1.0, 1, 1e-5) < float("inf")
