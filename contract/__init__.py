@@ -36,6 +36,8 @@ from contract.health import (
     RTT_HEALTHY_MS,
     DeviceState,
     Health,
+    SourceHealth,
+    SourceState,
 )
 from contract.homeassistant import (
     DEFAULT_HA_PREFIX,
@@ -103,6 +105,8 @@ __all__ = [
     "ParsedTopic",
     "PingArgs",
     "PingResult",
+    "SourceHealth",
+    "SourceState",
     "Status",
     "TabularOutput",
     "TopicSpec",

@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED = "unsupported"  # reply: a known command this device is not set up to run
     COMMAND_FAILED = "command_failed"  # reply: it ran and failed; `error` says why
     OVERLOADED = "overloaded"
+    SOURCE_FAILED = "source_failed"  # the device's own camera or microphone cannot be read
     INTERNAL = "internal"
 
 

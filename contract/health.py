@@ -2,8 +2,9 @@
 states the hub makes of a device from its heartbeats and status."""
 
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contract.base import Message
 from contract.delivery import Delivery
@@ -34,6 +35,36 @@ LIVE_STATES = (DeviceState.ONLINE, DeviceState.DEGRADED)
 """States in which a device is connected and answering."""
 
 
+class SourceState(StrEnum):
+    """Where one of the device's own sensors (a camera, a microphone) is."""
+
+    CONNECTING = "connecting"
+    """Opening it, or waiting to try again after a failure (`last_error` says which)."""
+    CAPTURING = "capturing"
+    """Frames or audio arrive."""
+    FAILED = "failed"
+    """It cannot be read as configured (an unsupported pixel format, say); retried slowly."""
+
+
+class SourceHealth(BaseModel):
+    """One sensor source of the device, in its heartbeat (`Health.sources`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)  # a newer device may add fields
+
+    kind: Literal["camera", "microphone"]
+    model: str = Field(description="the model its frames or audio go to")
+    state: SourceState
+    fps: float = Field(ge=0, description="frames read per second, over the last few seconds")
+    frames: int = Field(ge=0, description="frames read since start")
+    inferred: int = Field(ge=0, description="frames sent to the model")
+    dropped: int = Field(ge=0, description="moving frames skipped: the previous one was busy")
+    motion_ratio: float = Field(
+        ge=0, le=1, description="share of frames (after the fps cap) that showed motion"
+    )
+    reconnects: int = Field(ge=0, description="times it was opened again after a failure")
+    last_error: str | None = Field(default=None, description="why it last failed, if it did")
+
+
 class Health(Message):
     cpu: float = Field(ge=0, le=1, description="CPU utilisation of the device, 0..1")
     mem: float = Field(ge=0, le=1, description="memory utilisation of the device, 0..1")
@@ -52,4 +83,7 @@ class Health(Message):
     )
     counters: dict[str, int] = Field(
         default_factory=dict, description="monotonic counters: requests, results, errors by code"
+    )
+    sources: dict[str, SourceHealth] = Field(
+        default_factory=dict, description="the device's own cameras and microphones, by name"
     )

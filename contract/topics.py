@@ -36,6 +36,7 @@ class Kind(StrEnum):
     TWIN_DESIRED = "twin_desired"
     TWIN_REPORTED = "twin_reported"
     ACK = "ack"
+    SNAPSHOT = "snapshot"
 
 
 class Role(StrEnum):
@@ -70,7 +71,7 @@ class TopicSpec:
         return f"{prefix}/" + re.sub(r"\{[a-z]+\}", "+", pattern)
 
 
-_PUBLIC = {Kind.STATUS, Kind.INFER, Kind.RESULT, Kind.EVENT, Kind.ERROR}
+_PUBLIC = {Kind.STATUS, Kind.INFER, Kind.RESULT, Kind.EVENT, Kind.ERROR, Kind.SNAPSHOT}
 
 # One row per topic, laid out like the table in docs/integrate-mqtt.md.
 # fmt: off
@@ -97,6 +98,8 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
               Role.HUB, "Configuration the device runs; retained."),
     TopicSpec(Kind.ACK, "{d}/ack", Ack, 1, False, Role.HUB, Role.DEVICE,
               "Hub ingestion ack: msg_ids stored, so the device may drop them from its outbox."),
+    TopicSpec(Kind.SNAPSHOT, "{d}/snapshot/{name}", None, 0, True, Role.DEVICE, Role.ANYONE,
+              "JPEG of camera {name}'s last detection, boxes drawn; retained."),
 )
 # fmt: on
 
@@ -121,7 +124,7 @@ class ParsedTopic:
     device: str
     model: str | None = None
     rid: str | None = None
-    name: str | None = None  # event kind or command name
+    name: str | None = None  # event kind, command name or camera name
 
 
 class Topics:
@@ -169,6 +172,9 @@ class Topics:
     def ack(self, device: str) -> str:
         return self._t(device, "ack")
 
+    def snapshot(self, device: str, camera: str) -> str:
+        return self._t(device, "snapshot", _segment(camera, "camera name"))
+
     def filter(self, kind: Kind, device: str = "+") -> str:
         """Subscription filter for one kind, for one device or (`+`) all devices."""
         if device != "+":
@@ -210,4 +216,6 @@ class Topics:
                 return ParsedTopic(Kind.TWIN_REPORTED, device)
             case ["ack"]:
                 return ParsedTopic(Kind.ACK, device)
+            case ["snapshot", name]:
+                return ParsedTopic(Kind.SNAPSHOT, device, name=_segment(name, "camera name"))
         raise ContractError(f"topic {topic!r} is not a v1 topic")

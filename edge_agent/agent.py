@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract import (
     Ack,
@@ -45,6 +45,9 @@ from edge_agent.router import CommandRoute, Router
 from edge_agent.runner import PipelineLike, Runner
 from edge_agent.stats import Stats
 from edge_agent.twin import DeviceTwin, Knob, agent_knobs
+
+if TYPE_CHECKING:
+    from edge_agent.sources.camera import CameraSource
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ class Agent:
         self._ack_topic = self.topics.ack(self.device)
         self._desired_topic = self.topics.twin_desired(self.device)
         self.twin: DeviceTwin | None = None
+        self.cameras: list[CameraSource] = []
         ha = config.home_assistant  # Home Assistant discovery (docs/home-assistant.md)
         self.ha = ha_discovery(
             enabled=ha.enabled,
@@ -99,6 +103,7 @@ class Agent:
             models=config.models,
             health_interval_s=config.health_interval_s,
             name=ha.name,
+            cameras=[camera.name for camera in config.cameras],
         )
 
     # --- factory seams (tests swap these) ---
@@ -147,6 +152,23 @@ class Agent:
             on_connected=self._on_connected,
         )
 
+    def _make_cameras(self, dispatch: Dispatcher) -> list["CameraSource"]:
+        if not self.config.cameras:
+            return []
+        from edge_agent.sources.camera import CameraSource  # OpenCV's capture: only when used
+
+        return [
+            CameraSource(
+                camera,
+                topics=self.topics,
+                device=self.device,
+                submit=dispatch.submit,
+                reject=dispatch.reject,
+                publish=self._publish,
+            )
+            for camera in self.config.cameras
+        ]
+
     def _make_twin(self, knobs: dict[str, Knob]) -> DeviceTwin:
         return DeviceTwin(self.device, knobs)  # in memory: the retained desired restores it
 
@@ -189,6 +211,7 @@ class Agent:
             make_hard_samples(self.config),
         )
         self.runner.on_done = dispatch.done  # the dispatcher owns each request to its answer
+        self.cameras = self._make_cameras(dispatch)
         self._set(State.CONNECTING)
         self.link = link = self._make_link()
         self.outbox = outbox = OutboxTask(
@@ -212,6 +235,7 @@ class Agent:
             ("load", dispatch.load.run),
             *self.runner.workers(),
             *self.learning.duties(),
+            *((f"camera:{camera.name}", camera.run) for camera in self.cameras),
         ]
         if cloud is not None:
             probe = self.config.offload.probe_interval_s
@@ -255,6 +279,8 @@ class Agent:
             self._set(State.RUNNING if up else State.RECONNECTING)
         if self.outbox is not None:
             self.outbox.session(up)
+        for camera in self.cameras:
+            camera.session(up)
         if up and self.ha is not None:  # (re)announce to Home Assistant, retained
             self._publish(self.ha.announcement())
 
@@ -286,11 +312,12 @@ class Agent:
                 "outbox.resent": box.resends,
                 "outbox.alarm": int(box.dropped > 0 or full),
             }
+        sources = {camera.name: camera.health() for camera in self.cameras}
         dispatch = self.dispatch
         if dispatch is None:
-            return Extras(counters=counters)
+            return Extras(counters=counters, sources=sources)
         rtt = dispatch.cloud.rtt.value if dispatch.cloud is not None else None
-        return Extras(rtt, dispatch.offload_ratio, counters)
+        return Extras(rtt, dispatch.offload_ratio, counters, sources)
 
     # --- incoming messages: requests go to the dispatcher, the rest is handled here ---
 

@@ -11,6 +11,7 @@ from contract.homeassistant import DEFAULT_HA_PREFIX
 from contract.ids import DeviceId, full_model
 from contract.topics import DEFAULT_PREFIX, SEGMENT_RE
 from edge_agent.errors import ConfigError
+from edge_agent.sources.config import CameraConfig
 
 ENV_PREFIX = "EDGEFLEET_AGENT_"
 
@@ -333,6 +334,8 @@ class AgentConfig(BaseSettings):
     `~/.local/share/edgefleet/models` (`edgefleet models fetch` fills it)."""
     sensors: list[SensorConfig] = Field(default_factory=list)
     """Third-party topics routed to models; results go to this device's `result/{m}`."""
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    """Cameras the agent reads itself; results go to this device's `result/{m}`."""
     max_payload_bytes: int = Field(default=1 << 20, ge=1)
     """Larger inputs are rejected with `too_large` before decoding."""
     health_interval_s: float = Field(default=5.0, gt=0)
@@ -361,11 +364,16 @@ class AgentConfig(BaseSettings):
 
     @model_validator(mode="after")
     def _sensor_models(self) -> "AgentConfig":
-        for i, sensor in enumerate(self.sensors):
-            if sensor.model not in self.models:
+        fed = [("sensors", i, s.model) for i, s in enumerate(self.sensors)]
+        fed += [("cameras", i, c.model) for i, c in enumerate(self.cameras)]
+        for where, i, model in fed:
+            if model not in self.models:
                 raise ValueError(
-                    f"sensors.{i}.model: {sensor.model!r} is not one of models {self.models!r}"
+                    f"{where}.{i}.model: {model!r} is not one of models {self.models!r}"
                 )
+        names = [c.name for c in self.cameras]
+        if len(set(names)) != len(names):
+            raise ValueError(f"cameras: names must differ, got {names!r}")
         return self
 
     @property
@@ -438,7 +446,7 @@ def check_models(config: AgentConfig, source: str = "<config>") -> None:
     embedders build agents around pipelines of their own (`Agent._load_pipelines`)."""
     import difflib
 
-    from models.catalogue import load_catalogue
+    from models.catalogue import FACE_DETECTION, load_catalogue
     from models.errors import ModelError
 
     try:
@@ -451,6 +459,15 @@ def check_models(config: AgentConfig, source: str = "<config>") -> None:
             close = difflib.get_close_matches(model, catalogue.ids, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             lines.append(f"  models.{i}: unknown model {model!r}{hint}")
+    for i, camera in enumerate(config.cameras):
+        if (
+            camera.model in catalogue
+            and (task := catalogue.get(camera.model).task) != FACE_DETECTION
+        ):
+            lines.append(
+                f"  cameras.{i}.model: {camera.model!r} is a {task} model; a camera needs a "
+                f"{FACE_DETECTION} model"
+            )
     if lines:
         known = ", ".join(catalogue.ids)
         raise ConfigError(

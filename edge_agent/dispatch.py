@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from pydantic import BaseModel
+
 from contract import InferResult
 from edge_agent import cascade
 from edge_agent import offload as policy
@@ -181,6 +183,7 @@ class Dispatcher:
             self.runner.submit(job)
         except Rejected as rejected:
             self.reject(job.source_topic, rejected)
+            self._notify(job, None)
             return False
         return True
 
@@ -271,11 +274,13 @@ class Dispatcher:
             return  # a shadow run: measured, never published
         if done.error is not None:
             self.reject(done.job.source_topic, done.error)
+            self._notify(done.job, None)
             return
         plan = self.plans.get(done.job.model)
         if plan is not None and plan.mode is Mode.CASCADE and self._ask_cloud(done, plan):
             return  # the second opinion answers
         self._result(done.replies, done.latency_ms)  # encoded by the worker
+        self._notify(done.job, done.output)
 
     def _ask_cloud(self, done: Done, plan: Plan) -> bool:
         """Cascade: True when the cloud is asked (its second opinion answers later)."""
@@ -311,6 +316,7 @@ class Dispatcher:
             self._count(merged)  # rescue not confirmed: the edge's own answer stands
         # the edge's reply (its latency_ms is the edge's; health counts the wait for the cloud)
         self._result(done.replies, _since(job))
+        self._notify(job, done.output)
 
     def _keep_hard(self, done: Done, confidence: float) -> None:
         hard = self.hard
@@ -345,6 +351,16 @@ class Dispatcher:
         )
         self.cloud_answers += 1
         self._result(self.replies.messages(job, result), latency_ms)
+        self._notify(job, result.output)
+
+    @staticmethod
+    def _notify(job: Job, output: BaseModel | dict[str, Any] | None) -> None:
+        """Tell the request's sender what answered it, if it asked (`Job.on_answer`)."""
+        if job.on_answer is None:
+            return
+        if isinstance(output, BaseModel):
+            output = output.model_dump(mode="json")
+        job.on_answer(output)
 
     def _result(self, messages: list[Outbound], latency_ms: float) -> None:
         self.answers += 1

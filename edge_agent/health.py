@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from contract import Health, encode
+from contract import Health, SourceHealth, encode
 from edge_agent.stats import Stats
 
 
@@ -29,6 +29,7 @@ class Extras:
     rtt_ms: float | None = None
     offload_ratio: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)  # gauges as counters (outbox.*)
+    sources: dict[str, SourceHealth] = field(default_factory=dict)  # cameras, by name
 
 
 class HealthReporter:
@@ -76,6 +77,7 @@ class HealthReporter:
             rss_mb=round(self._process.memory_info().rss / 2**20, 1),
             msg_id=uuid.uuid4().hex,
             counters={**self._stats.snapshot(), **extras.counters},
+            sources=extras.sources,
         )
         self._seq += 1
         return health

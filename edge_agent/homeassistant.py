@@ -9,7 +9,9 @@ Pure payload builders plus a small announcer the agent drives (docs/home-assista
 - `cmps`: a `binary_sensor` per detection the agent can produce (`face`, `wakeword`, `fault`),
   driven by our `{d}/event/{kind}` topic (every event turns it on, `off_delay` turns it off,
   the event's `data` become attributes), and diagnostic `sensor`s read from `{d}/health`
-  with value templates (CPU, memory, inference p50, queue depth, offload ratio, uptime).
+  with value templates (CPU, memory, inference p50, queue depth, offload ratio, uptime);
+- an `image` per camera the agent reads itself, from its retained `{d}/snapshot/{name}` (the
+  last detection, boxes drawn).
 
 Unique ids are stable: `edgefleet_<d>_<component>`. The agent publishes the config after each
 (re)connect and again whenever Home Assistant announces itself (`<ha>/status` = `online`); the
@@ -92,6 +94,7 @@ def discovery_config(
     kinds: Iterable[str],
     health_interval_s: float,
     name: str | None = None,
+    cameras: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The device-based discovery payload (abbreviated keys, as HA documents them)."""
     status = topics.status(device)
@@ -131,6 +134,14 @@ def discovery_config(
         if device_class:
             sensor["dev_cla"] = device_class
         components[key] = sensor
+    for camera in cameras:  # HA's MQTT image: raw JPEG bytes on `image_topic`
+        components[f"camera_{camera}"] = {
+            "p": "image",
+            "name": f"Camera {camera}",
+            "uniq_id": _unique_id(device, f"camera_{camera}"),
+            "image_topic": topics.snapshot(device, camera),
+            "content_type": "image/jpeg",
+        }
     return {
         "dev": {
             "ids": [ha_node_id(device)],
@@ -172,6 +183,7 @@ class HomeAssistantDiscovery:
         kinds: Iterable[str],
         health_interval_s: float,
         name: str | None = None,
+        cameras: Iterable[str] = (),
     ) -> "HomeAssistantDiscovery":
         config = discovery_config(
             device=device,
@@ -180,6 +192,7 @@ class HomeAssistantDiscovery:
             kinds=kinds,
             health_interval_s=health_interval_s,
             name=name,
+            cameras=cameras,
         )
         return cls(ha_prefix, device, json.dumps(config, separators=(",", ":")).encode())
 
@@ -228,6 +241,7 @@ def for_agent(
     models: list[str],
     health_interval_s: float,
     name: str | None = None,
+    cameras: Iterable[str] = (),
 ) -> HomeAssistantDiscovery | None:
     """The agent's discovery announcer, or None when Home Assistant discovery is off."""
     if not enabled:
@@ -240,4 +254,5 @@ def for_agent(
         kinds=detection_kinds(models, catalogue_tasks(models)),
         health_interval_s=health_interval_s,
         name=name,
+        cameras=cameras,
     )

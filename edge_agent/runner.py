@@ -54,6 +54,9 @@ class Job:
     correlation: bytes | None = None
     run_on: str | None = None  # another loaded model answering for `model` (its full variant)
     shadow: bool = False  # a copy run only to measure this side (offload policy): not published
+    # Told on the loop, once, what answered the request: the output (edge or cloud) or None for
+    # an error. The agent's own sensors use it (one frame of a camera in flight at a time).
+    on_answer: Callable[[dict[str, Any] | None], None] | None = None
 
     @property
     def queue(self) -> str:

@@ -13,6 +13,8 @@ from models.errors import CatalogueError, UnknownModelError
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.toml")
 
 Task = Literal["face-detection", "wakeword", "tabular"]
+FACE_DETECTION: Task = "face-detection"
+"""The task a camera's model must have (edge_agent.config.CameraConfig)."""
 
 
 class _Strict(BaseModel):

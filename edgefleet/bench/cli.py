@@ -86,6 +86,39 @@ def edge(
     raise typer.Exit(0 if report.passed else 1)
 
 
+@app.command("camera")
+def camera(
+    out: OutOption = DEFAULT_OUT,
+    model: Annotated[str, typer.Option("--model", "-m", help="Face detector")] = "face-detect-full",
+    fps: Annotated[float, typer.Option(help="Stream rate and the camera's fps cap")] = 10.0,
+    seconds: Annotated[float, typer.Option(help="Measured window per scenario")] = 20.0,
+    warmup: Annotated[float, typer.Option(help="Seconds before each window")] = 3.0,
+    scenes: Annotated[int, typer.Option(help="Labelled scenes of the accuracy pass")] = 60,
+    broker: Annotated[str, typer.Option(help="auto, amqtt or mosquitto")] = "auto",
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
+) -> None:
+    """One camera read by a real agent: CPU of a still vs a moving scene (motion gating), and
+    faces found through the capture path. Exits 1 if a target fails."""
+    from edgefleet.bench.camera import CameraBenchConfig, run_camera_bench
+
+    config = CameraBenchConfig(
+        model=model,
+        fps=fps,
+        seconds=seconds,
+        warmup_s=warmup,
+        scenes=scenes,
+        broker=broker,
+        plots=plots,
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        typer.echo(f"edgefleet bench camera: {exc}", err=True)
+        raise typer.Exit(2) from None
+    report = run_camera_bench(config, out)
+    raise typer.Exit(0 if report.passed else 1)
+
+
 @app.command("offload")
 def offload(
     out: OutOption = DEFAULT_OUT,

@@ -27,9 +27,10 @@ _KINDS = ("status", "result", "error")
 
 
 class Client:
-    """Subscribes to every device's status, result and error topics on a loopback broker."""
+    """Subscribes to every device's status, result and error topics on a loopback broker
+    (and to `health` when asked: the latest heartbeat per device is kept)."""
 
-    def __init__(self, port: int, name: str) -> None:
+    def __init__(self, port: int, name: str, *, health: bool = False) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -37,6 +38,8 @@ class Client:
         self.cond = threading.Condition()
         self.received: dict[str, tuple[float, bytes]] = {}  # rid -> (perf_counter, payload)
         self.statuses: dict[str, str] = {}
+        self.health: dict[str, dict[str, Any]] = {}  # device -> its latest heartbeat
+        self.sourced: list[bytes] = []  # results without a rid: sensors' and cameras'
         self.in_flight: threading.Semaphore | None = None  # released per answer when set
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -53,7 +56,8 @@ class Client:
         if isinstance(sock, socket.socket):  # no Nagle delay on our requests
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client.loop_start()
-        self.client.subscribe([(self.topics.filter(k), 1) for k in _KINDS])  # type: ignore[arg-type]
+        kinds = (*_KINDS, "health") if health else _KINDS
+        self.client.subscribe([(self.topics.filter(k), 1) for k in kinds])  # type: ignore[arg-type]
         if not subscribed.wait(10):
             raise RuntimeError("no SUBACK from the broker")
 
@@ -68,8 +72,13 @@ class Client:
             if kind == "status":
                 with contextlib.suppress(Exception):
                     self.statuses[parsed.device] = json.loads(message.payload)["state"]
+            elif kind == "health":
+                with contextlib.suppress(Exception):
+                    self.health[parsed.device] = json.loads(message.payload)
             elif parsed.rid is not None and kind in {"result", "error"}:
                 self._answered(parsed.rid, now, bytes(message.payload))
+            elif kind == "result":
+                self.sourced.append(bytes(message.payload))
             elif kind == "error":
                 with contextlib.suppress(Exception):
                     if rid := json.loads(message.payload).get("rid"):

@@ -31,6 +31,8 @@ ROUND_TRIPS = [
     (T.twin_reported("cam-1"), "edgefleet/v1/cam-1/twin/reported",
      ParsedTopic(Kind.TWIN_REPORTED, "cam-1")),
     (T.ack("cam-1"), "edgefleet/v1/cam-1/ack", ParsedTopic(Kind.ACK, "cam-1")),
+    (T.snapshot("cam-1", "porch"), "edgefleet/v1/cam-1/snapshot/porch",
+     ParsedTopic(Kind.SNAPSHOT, "cam-1", name="porch")),
 ]  # fmt: skip
 
 
@@ -165,5 +167,6 @@ def test_table_qos_and_retain_follow_the_spec() -> None:
     assert by_kind[Kind.STATUS] == (1, True)
     assert by_kind[Kind.TWIN_DESIRED] == by_kind[Kind.TWIN_REPORTED] == (1, True)
     assert by_kind[Kind.HEALTH] == (0, False)
-    special = {Kind.STATUS, Kind.HEALTH, Kind.TWIN_DESIRED, Kind.TWIN_REPORTED}
+    assert by_kind[Kind.SNAPSHOT] == (0, True)  # the latest picture; nothing waits in an outbox
+    special = {Kind.STATUS, Kind.HEALTH, Kind.TWIN_DESIRED, Kind.TWIN_REPORTED, Kind.SNAPSHOT}
     assert {by_kind[k] for k in set(Kind) - special} == {(1, False)}

@@ -86,6 +86,8 @@ HA_PLATFORM_OPTIONS = {
     "sensor": HA_ENTITY_COMMON | {
         "state_topic", "value_template", "unit_of_measurement", "device_class", "state_class",
         "expire_after", "force_update", "suggested_display_precision"},
+    "image": HA_ENTITY_COMMON | {
+        "image_topic", "content_type", "image_encoding", "url_topic", "url_template"},
 }  # fmt: skip
 HA_BINARY_SENSOR_CLASSES = {
     "battery", "battery_charging", "carbon_monoxide", "cold", "connectivity", "door",
@@ -181,6 +183,18 @@ def test_payload_follows_home_assistant_documented_schema() -> None:
     again = discovery_config(device=D, topics=T, agent_version="1.2.3",
                              kinds=["face", "wakeword", "fault"], health_interval_s=5)  # fmt: skip
     assert again == config
+
+
+def test_each_camera_is_an_image_entity_of_its_retained_snapshot() -> None:
+    config = discovery_config(device=D, topics=T, agent_version="1", kinds=["face"],
+                              health_interval_s=5, cameras=["porch", "garage"])  # fmt: skip
+    assert ha_device_discovery_problems(TOPIC, config) == []
+    images = {k: c for k, c in config["cmps"].items() if c["p"] == "image"}
+    assert {c["image_topic"] for c in images.values()} == {
+        T.snapshot(D, "porch"),
+        T.snapshot(D, "garage"),
+    }
+    assert all(c["content_type"] == "image/jpeg" for c in images.values())
 
 
 def test_validator_can_fail() -> None:

@@ -1,0 +1,31 @@
+"""Which labelled scenes a camera's results found, in the order the results arrived."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from edgefleet.bench.offload.scoring import match_faces
+from models.datasets.faces import FaceSample
+
+LOOKAHEAD = 3  # a scene may be answered by one of the next three unused results
+
+
+def scenes_found(scenes: Sequence[FaceSample], results: Sequence[bytes]) -> list[bool]:
+    """Per scene, in order: did a result (taken in arrival order, each used once) hit every
+    face of the scene at IoU >= 0.5? Results carry no frame number: a camera's stream is
+    matched in order, so one missed or extra result does not shift the rest."""
+    found: list[bool] = []
+    outputs = [json.loads(r)["output"]["faces"] for r in results]
+    j = 0
+    for scene in scenes:
+        hit = None
+        for k in range(j, min(j + LOOKAHEAD, len(outputs))):
+            boxes = [f["box"] for f in outputs[k]]
+            if match_faces(scene.boxes, boxes)[0] == len(scene.boxes):
+                hit = k
+                break
+        found.append(hit is not None)
+        if hit is not None:
+            j = hit + 1
+    return found
