@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     """HTTP port; 0 picks a free one (tests)."""
     public_url: str = "http://127.0.0.1:8000"
     """How devices reach this hub; echoed to them at enrollment."""
-    forwarded_allow_ips: str = "127.0.0.1"
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     """Proxies whose `X-Forwarded-Proto` and `X-Forwarded-For` the hub believes (comma-separated
     addresses or networks; `*` for any). Behind a TLS-terminating proxy the dashboard's sign-in
     needs the client's scheme: the CSRF origin check compares with it and the session cookie

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from cloud_hub.core.clock import utcnow
@@ -26,9 +26,19 @@ def candidates(s: Session, *, model: str) -> list[str]:
     return sorted(s.scalars(query))
 
 
+GATE_PASSED, GATE_REFUSED = "passed", "refused"
+"""`metrics["gate"]` of a round the accuracy gate judged (cloud_hub/federated/finalize.py)."""
+
+
+def _refused() -> ColumnElement[bool]:
+    """A round the accuracy gate refused: aggregated and validated, not published."""
+    return and_(t.FlRound.state == "failed", t.FlRound.metrics["gate"].as_string() == GATE_REFUSED)
+
+
 def privacy_record(s: Session, config: RoundCreate) -> dict[str, Any]:
     """The DP parameters of a round, with epsilon for this round and for every DP round of the
-    model so far (Renyi composition, no subsampling amplification: an upper bound)."""
+    model so far (Renyi composition, no subsampling amplification: an upper bound). A round the
+    gate refused counts: its aggregate was computed and the next round trains on from it."""
     p = config.privacy
     if p is None:
         return {"enabled": False, "secure_aggregation": config.secure_aggregation}
@@ -38,7 +48,7 @@ def privacy_record(s: Session, config: RoundCreate) -> dict[str, Any]:
             .select_from(t.FlRound)
             .where(
                 t.FlRound.model == config.model,
-                t.FlRound.state == "published",
+                or_(t.FlRound.state == "published", _refused()),
                 t.FlRound.privacy["enabled"].as_boolean().is_(True),
             )
         )
@@ -81,17 +91,17 @@ def last_refused(s: Session, model: str, base_id: int) -> t.FlRound | None:
     """The latest round on `base_id` whose result the accuracy gate refused: training goes on
     from its weights (a first round often validates worse before later ones improve), while
     the published version stays what devices get."""
-    rows = s.scalars(
+    return s.scalar(
         select(t.FlRound)
         .where(
             t.FlRound.model == model,
             t.FlRound.base_version_id == base_id,
-            t.FlRound.state == "failed",
+            _refused(),
+            t.FlRound.weights.is_not(None),
         )
         .order_by(t.FlRound.id.desc())
-        .limit(20)
+        .limit(1)
     )
-    return next((r for r in rows if (r.metrics or {}).get("gate") == "refused" and r.weights), None)
 
 
 def fail(row: t.FlRound, reason: str, now: datetime) -> None:

@@ -250,24 +250,24 @@ class Finalizer:
         metrics["validation_accuracy"] = round(accuracy, 4)
         metrics["clients"] = len([u for u in accepted if u.aggregated])
         base = s.get(t.ModelVersion, row.base_version_id) if row.base_version_id else None
+        refusal = None  # why the accuracy gate refused the result, if it did
         if base is not None:
             weights = version_weights(self.registry, base)
             base_accuracy = mlp.accuracy(shape, weights, val.x, val.y)
             metrics["base_validation_accuracy"] = round(base_accuracy, 4)
             limit = config.max_regression
-            refused = limit is not None and accuracy < base_accuracy - limit
-            metrics["gate"] = "refused" if refused else "passed"
-            if refused:
-                row.metrics = {**(row.metrics or {}), **metrics}
-                crud.fail(
-                    row,
+            if limit is not None and accuracy < base_accuracy - limit:
+                refusal = (
                     f"not published: validation accuracy {accuracy:.1%} is below base version "
                     f"{base.version}'s {base_accuracy:.1%} by more than max_regression "
                     f"({limit:.1%}); {base.version} stays the model's latest version, and the "
-                    "next round goes on from this round's weights",
-                    utcnow(),
+                    "next round goes on from this round's weights"
                 )
-                return
+            metrics["gate"] = crud.GATE_PASSED if refusal is None else crud.GATE_REFUSED
+        row.metrics = {**(row.metrics or {}), **metrics}
+        if refusal is not None:
+            crud.fail(row, refusal, utcnow())
+            return
         version = reg.register_version(
             s,
             store=self.registry.store,
@@ -282,7 +282,7 @@ class Finalizer:
             round_id=row.id,
             note=f"federated round {row.id}",
         )
-        row.result_version_id, row.metrics = version.id, {**(row.metrics or {}), **metrics}
+        row.result_version_id = version.id
         row.aggregation_ms = round(
             (row.aggregation_ms or 0.0) + (time.perf_counter() - start) * 1000.0, 3
         )

@@ -96,8 +96,10 @@ class RoundService:
         with self.db.session(write=True) as s:
             base, weights = self._base(s, config.model)
             metrics: dict[str, Any] = {}
-            if (refused := crud.last_refused(s, config.model, base.id)) is not None:
-                weights = np.frombuffer(refused.weights or b"", np.float32).copy()
+            start_from = weights.tobytes()
+            refused = crud.last_refused(s, config.model, base.id)
+            if refused is not None and refused.weights is not None:  # it asks for weights
+                start_from = refused.weights
                 metrics["continued_from_round"] = refused.id
             candidates = config.devices or crud.candidates(s, model=config.model)
             strategy = make_strategy(
@@ -114,7 +116,7 @@ class RoundService:
                 state="open",
                 config=config.model_dump(mode="json"),
                 base_version_id=base.id,
-                weights=weights.tobytes(),
+                weights=start_from,
                 step=0,
                 privacy=crud.privacy_record(s, config),
                 metrics=metrics,

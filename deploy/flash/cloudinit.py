@@ -17,8 +17,6 @@ import yaml
 
 from deploy.flash.seed import CONFIG_PATH, FirstBoot, agent_config, install_command
 
-SEED_FILES = ("user-data", "network-config", "meta-data")
-
 
 def seed_files(seed: FirstBoot) -> dict[str, str]:
     """The three NoCloud files, by name."""
