@@ -47,7 +47,7 @@ from edge_agent.stats import Stats
 from edge_agent.twin import DeviceTwin, Knob, agent_knobs
 
 if TYPE_CHECKING:
-    from edge_agent.sources.camera import CameraSource
+    from edge_agent.sources.base import Source
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Agent:
         self._ack_topic = self.topics.ack(self.device)
         self._desired_topic = self.topics.twin_desired(self.device)
         self.twin: DeviceTwin | None = None
-        self.cameras: list[CameraSource] = []
+        self.sources: list[Source] = []  # cameras and microphones the agent reads itself
         ha = config.home_assistant  # Home Assistant discovery (docs/home-assistant.md)
         self.ha = ha_discovery(
             enabled=ha.enabled,
@@ -152,22 +152,30 @@ class Agent:
             on_connected=self._on_connected,
         )
 
-    def _make_cameras(self, dispatch: Dispatcher) -> list["CameraSource"]:
-        if not self.config.cameras:
-            return []
-        from edge_agent.sources.camera import CameraSource  # OpenCV's capture: only when used
+    def _make_sources(self, dispatch: Dispatcher) -> list["Source"]:
+        sources: list[Source] = []
+        if self.config.cameras:
+            from edge_agent.sources.camera import CameraSource  # OpenCV capture: only when used
 
-        return [
-            CameraSource(
-                camera,
-                topics=self.topics,
-                device=self.device,
-                submit=dispatch.submit,
-                reject=dispatch.reject,
-                publish=self._publish,
-            )
-            for camera in self.config.cameras
-        ]
+            sources += [
+                CameraSource(
+                    camera,
+                    topics=self.topics,
+                    device=self.device,
+                    submit=dispatch.submit,
+                    reject=dispatch.reject,
+                    publish=self._publish,
+                )
+                for camera in self.config.cameras
+            ]
+        if self.config.microphones:
+            from edge_agent.sources.microphone import MicrophoneSource
+
+            sources += [
+                MicrophoneSource(mic, submit=dispatch.submit, reject=dispatch.reject)
+                for mic in self.config.microphones
+            ]
+        return sources
 
     def _make_twin(self, knobs: dict[str, Knob]) -> DeviceTwin:
         return DeviceTwin(self.device, knobs)  # in memory: the retained desired restores it
@@ -211,7 +219,7 @@ class Agent:
             make_hard_samples(self.config),
         )
         self.runner.on_done = dispatch.done  # the dispatcher owns each request to its answer
-        self.cameras = self._make_cameras(dispatch)
+        self.sources = self._make_sources(dispatch)
         self._set(State.CONNECTING)
         self.link = link = self._make_link()
         self.outbox = outbox = OutboxTask(
@@ -235,7 +243,7 @@ class Agent:
             ("load", dispatch.load.run),
             *self.runner.workers(),
             *self.learning.duties(),
-            *((f"camera:{camera.name}", camera.run) for camera in self.cameras),
+            *((f"{source.kind}:{source.name}", source.run) for source in self.sources),
         ]
         if cloud is not None:
             probe = self.config.offload.probe_interval_s
@@ -279,8 +287,8 @@ class Agent:
             self._set(State.RUNNING if up else State.RECONNECTING)
         if self.outbox is not None:
             self.outbox.session(up)
-        for camera in self.cameras:
-            camera.session(up)
+        for source in self.sources:
+            source.session(up)
         if up and self.ha is not None:  # (re)announce to Home Assistant, retained
             self._publish(self.ha.announcement())
 
@@ -312,7 +320,7 @@ class Agent:
                 "outbox.resent": box.resends,
                 "outbox.alarm": int(box.dropped > 0 or full),
             }
-        sources = {camera.name: camera.health() for camera in self.cameras}
+        sources = {source.name: source.health() for source in self.sources}
         dispatch = self.dispatch
         if dispatch is None:
             return Extras(counters=counters, sources=sources)

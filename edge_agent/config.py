@@ -11,7 +11,7 @@ from contract.homeassistant import DEFAULT_HA_PREFIX
 from contract.ids import DeviceId, full_model
 from contract.topics import DEFAULT_PREFIX, SEGMENT_RE
 from edge_agent.errors import ConfigError
-from edge_agent.sources.config import CameraConfig
+from edge_agent.sources.config import CameraConfig, MicrophoneConfig
 
 ENV_PREFIX = "EDGEFLEET_AGENT_"
 
@@ -336,6 +336,8 @@ class AgentConfig(BaseSettings):
     """Third-party topics routed to models; results go to this device's `result/{m}`."""
     cameras: list[CameraConfig] = Field(default_factory=list)
     """Cameras the agent reads itself; results go to this device's `result/{m}`."""
+    microphones: list[MicrophoneConfig] = Field(default_factory=list)
+    """Microphones the agent listens to itself; results go to this device's `result/{m}`."""
     max_payload_bytes: int = Field(default=1 << 20, ge=1)
     """Larger inputs are rejected with `too_large` before decoding."""
     health_interval_s: float = Field(default=5.0, gt=0)
@@ -366,14 +368,15 @@ class AgentConfig(BaseSettings):
     def _sensor_models(self) -> "AgentConfig":
         fed = [("sensors", i, s.model) for i, s in enumerate(self.sensors)]
         fed += [("cameras", i, c.model) for i, c in enumerate(self.cameras)]
+        fed += [("microphones", i, m.model) for i, m in enumerate(self.microphones)]
         for where, i, model in fed:
             if model not in self.models:
                 raise ValueError(
                     f"{where}.{i}.model: {model!r} is not one of models {self.models!r}"
                 )
-        names = [c.name for c in self.cameras]
+        names = [c.name for c in self.cameras] + [m.name for m in self.microphones]
         if len(set(names)) != len(names):
-            raise ValueError(f"cameras: names must differ, got {names!r}")
+            raise ValueError(f"cameras and microphones: names must differ, got {names!r}")
         return self
 
     @property
@@ -446,7 +449,7 @@ def check_models(config: AgentConfig, source: str = "<config>") -> None:
     embedders build agents around pipelines of their own (`Agent._load_pipelines`)."""
     import difflib
 
-    from models.catalogue import FACE_DETECTION, load_catalogue
+    from models.catalogue import FACE_DETECTION, WAKEWORD, load_catalogue
     from models.errors import ModelError
 
     try:
@@ -459,15 +462,13 @@ def check_models(config: AgentConfig, source: str = "<config>") -> None:
             close = difflib.get_close_matches(model, catalogue.ids, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             lines.append(f"  models.{i}: unknown model {model!r}{hint}")
-    for i, camera in enumerate(config.cameras):
-        if (
-            camera.model in catalogue
-            and (task := catalogue.get(camera.model).task) != FACE_DETECTION
-        ):
-            lines.append(
-                f"  cameras.{i}.model: {camera.model!r} is a {task} model; a camera needs a "
-                f"{FACE_DETECTION} model"
-            )
+    sources = [("cameras", i, c.model, FACE_DETECTION) for i, c in enumerate(config.cameras)]
+    sources += [("microphones", i, m.model, WAKEWORD) for i, m in enumerate(config.microphones)]
+    for where, i, model, wanted in sources:
+        task = catalogue.get(model).task if model in catalogue else wanted
+        if task != wanted:
+            need = f"it needs a {wanted} model"
+            lines.append(f"  {where}.{i}.model: {model!r} is a {task} model; {need}")
     if lines:
         known = ", ".join(catalogue.ids)
         raise ConfigError(

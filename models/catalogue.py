@@ -14,7 +14,9 @@ CATALOGUE_PATH = Path(__file__).with_name("catalogue.toml")
 
 Task = Literal["face-detection", "wakeword", "tabular"]
 FACE_DETECTION: Task = "face-detection"
-"""The task a camera's model must have (edge_agent.config.CameraConfig)."""
+"""The task a camera's model must have (edge_agent.sources.config.CameraConfig)."""
+WAKEWORD: Task = "wakeword"
+"""The task a microphone's model must have (edge_agent.sources.config.MicrophoneConfig)."""
 
 
 class _Strict(BaseModel):

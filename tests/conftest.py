@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.ports",
     "tests.fixtures.brokers",
     "tests.fixtures.postgres",
+    "tests.fixtures.agents",
 ]
 
 

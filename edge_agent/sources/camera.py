@@ -18,7 +18,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -27,12 +26,13 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 import numpy.typing as npt
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from contract import ErrorCode, SourceHealth, SourceState, Topics
+from contract import Topics
 from edge_agent.errors import Rejected
 from edge_agent.messages import Outbound
 from edge_agent.runner import Job
+from edge_agent.sources.base import Source, SourceError, UnsupportedFormat, retry_wait
 from edge_agent.sources.config import STREAM_SCHEMES, V4L2_PREFIX, CameraConfig
 from edge_agent.sources.motion import MotionGate
 
@@ -44,20 +44,7 @@ Frame = npt.NDArray[np.uint8]
 
 OPEN_TIMEOUT_MS = 5000
 READ_TIMEOUT_MS = 4000  # a stalled stream is given up (and opened again) after this long
-RETRY_MIN_S = 0.5
-RETRY_MAX_S = 4.0  # a restarted stream is read again within about this long
-FAILED_RETRY_S = 30.0  # a camera that cannot be used as configured is tried again this rarely
-FPS_WINDOW_S = 5.0
 JPEG_QUALITY = 95  # frames are JPEG-encoded once more for the model: keep the loss small
-SOURCE_PREFIX = "camera/"  # `source_topic` of its results and `topic` of its errors
-
-
-class SourceError(Exception):
-    """The camera cannot be read right now (unreachable, gone, stalled): tried again soon."""
-
-
-class UnsupportedFormat(SourceError):
-    """The camera delivers something the agent cannot use as configured: tried again rarely."""
 
 
 class _Stopping(Exception):
@@ -107,26 +94,7 @@ def draw_snapshot(jpeg: bytes, output: dict[str, Any]) -> bytes:
     return buf.tobytes()
 
 
-class _Counters:
-    """What the capture thread counts (written there, read by the heartbeat)."""
-
-    def __init__(self) -> None:
-        self.frames = 0
-        self.looked = 0  # frames past the fps cap
-        self.moving = 0
-        self.inferred = 0
-        self.dropped = 0
-        self.reconnects = 0
-        self.read_times: deque[float] = deque(maxlen=256)
-
-    def fps(self, now: float) -> float:
-        recent = [t for t in self.read_times if now - t <= FPS_WINDOW_S]
-        if len(recent) < 2 or recent[-1] <= recent[0]:
-            return 0.0
-        return (len(recent) - 1) / (recent[-1] - recent[0])
-
-
-class CameraSource:
+class CameraSource(Source):
     """One configured camera, from its frames to `submit` and its snapshots to `publish`."""
 
     kind = "camera"
@@ -141,18 +109,13 @@ class CameraSource:
         reject: Callable[[str, Rejected], None],
         publish: Callable[[Outbound], None],
     ) -> None:
+        super().__init__(config.name, config.model, reject)
         self.config = config
-        self.name = config.name
-        self.source_topic = SOURCE_PREFIX + config.name
         self._snapshot_topic = topics.snapshot(device, config.name)
-        self._submit, self._reject, self._publish = submit, reject, publish
+        self._submit, self._publish = submit, publish
         self._url = redacted(config.url)
         self._period = 1.0 / config.fps
         self._gate = MotionGate(config.motion_threshold)
-        self.counters = _Counters()
-        self.state = SourceState.CONNECTING
-        self.last_error: str | None = None
-        self._reported: str | None = None  # the error last published on `error`
         self._busy = False  # a frame of this camera is with the model
         self._next_due = 0.0
         self._last_snapshot = float("-inf")
@@ -170,21 +133,6 @@ class CameraSource:
             await self._loop.run_in_executor(self._pool, self._capture_forever)
         finally:
             self._stop.set()  # the thread leaves within one read timeout
-
-    def health(self) -> SourceHealth:
-        c = self.counters
-        return SourceHealth(
-            kind="camera",
-            model=self.config.model,
-            state=self.state,
-            fps=round(c.fps(time.monotonic()), 2),
-            frames=c.frames,
-            inferred=c.inferred,
-            dropped=c.dropped,
-            motion_ratio=round(c.moving / c.looked, 4) if c.looked else 0.0,
-            reconnects=c.reconnects,
-            last_error=self.last_error,
-        )
 
     def _call(self, callback: Callable[..., object], *args: Any) -> None:
         """Run `callback(*args)` on the agent's loop (from the capture thread)."""
@@ -218,17 +166,6 @@ class CameraSource:
         drawn = await asyncio.to_thread(draw_snapshot, jpeg, output)
         self._publish(Outbound(self._snapshot_topic, drawn, 0, True, label="snapshot"))
 
-    def session(self, up: bool) -> None:
-        """The MQTT session came up or went down: a failure not yet published may have been
-        dropped (errors do not wait in the outbox), so publish the next one again."""
-        self._reported = None
-
-    def _failed(self, message: str) -> None:
-        """Publish the camera's failure on `error`, once per distinct failure and session."""
-        if message != self._reported:
-            self._reported = message
-            self._reject(self.source_topic, Rejected(ErrorCode.SOURCE_FAILED, message))
-
     # --- the capture thread -------------------------------------------------------------------
     def _capture_forever(self) -> None:
         """Sessions until stopped; the backoff starts again after every session that read."""
@@ -241,16 +178,8 @@ class CameraSource:
                 return
 
     def _retrying(self) -> Retrying:
-        backoff = wait_exponential_jitter(
-            multiplier=RETRY_MIN_S, max=RETRY_MAX_S, jitter=RETRY_MIN_S
-        )
-
-        def wait(state: RetryCallState) -> float:
-            failed = state.outcome.exception() if state.outcome is not None else None
-            return FAILED_RETRY_S if isinstance(failed, UnsupportedFormat) else backoff(state)
-
         return Retrying(
-            wait=wait,
+            wait=retry_wait(),
             retry=retry_if_exception_type(SourceError),
             before_sleep=self._before_retry,
             sleep=self._sleep,
@@ -263,13 +192,9 @@ class CameraSource:
 
     def _before_retry(self, state: RetryCallState) -> None:
         failed = state.outcome.exception() if state.outcome is not None else None
-        message = f"camera {self.name} ({self._url}): {failed}"
-        unusable = isinstance(failed, UnsupportedFormat)
-        self.state = SourceState.FAILED if unusable else SourceState.CONNECTING
-        self.last_error = str(failed)
-        self.counters.reconnects += 1
+        message = self.failing(failed, f" ({self._url})")
         log.warning("%s; trying again in %.1f s", message, state.upcoming_sleep)
-        self._call(self._failed, message)
+        self._call(self.report, message)
 
     def _open(self) -> "cv2.VideoCapture":
         url = self.config.url
@@ -329,7 +254,8 @@ class CameraSource:
                     raise SourceError(f"no frame within {READ_TIMEOUT_MS / 1000:.0f} s of opening")
                 if not read_any:
                     read_any = True
-                    self._capturing()
+                    if self.capturing():
+                        log.info("camera %s (%s): capturing", self.name, self._url)
                 if packets:
                     self._packet(frame.tobytes())
                 else:
@@ -338,13 +264,6 @@ class CameraSource:
                     self._sleep(file_period)  # a file plays at its own rate, like a camera
         finally:
             capture.release()
-
-    def _capturing(self) -> None:
-        if self.state is not SourceState.CAPTURING:
-            log.info("camera %s (%s): capturing", self.name, self._url)
-        self.state = SourceState.CAPTURING
-        self.last_error = None
-        self._reported = None
 
     def _packet(self, jpeg: bytes) -> None:
         """One MJPEG packet read: a JPEG, gated on a cheap reduced decode and sent as it is."""
@@ -367,14 +286,11 @@ class CameraSource:
 
     def _due(self) -> bool:
         """Count a frame read; True when the fps cap lets it be looked at."""
-        now = time.monotonic()
-        c = self.counters
-        c.frames += 1
-        c.read_times.append(now)
+        now = self.counters.read()
         if now + 0.25 * self._period < self._next_due:
             return False  # a quarter period of slack absorbs the stream's jitter
         self._next_due = max(self._next_due + self._period, now)
-        c.looked += 1
+        self.counters.looked += 1
         return True
 
     def _wanted(self, picture: Frame) -> bool:

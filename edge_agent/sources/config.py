@@ -11,6 +11,13 @@ STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 V4L2_PREFIX = "/dev/video"
 
 
+def _source_name(kind: str, value: str) -> str:
+    """A source's name goes into topics and `source_topic`: one topic level."""
+    if not SEGMENT_RE.fullmatch(value):
+        raise ValueError(f"invalid {kind} name {value!r}: letters, digits, '_', '.', '-'")
+    return value
+
+
 class CameraConfig(BaseModel):
     """A camera the agent captures from itself (docs/agent.md, "Cameras")."""
 
@@ -43,9 +50,7 @@ class CameraConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not SEGMENT_RE.fullmatch(value):
-            raise ValueError(f"invalid camera name {value!r}: letters, digits, '_', '.', '-'")
-        return value
+        return _source_name("camera", value)
 
     @model_validator(mode="after")
     def _source(self) -> "CameraConfig":
@@ -64,4 +69,48 @@ class CameraConfig(BaseModel):
             )
         if not Path(self.url).is_file():
             raise ValueError(f"camera url {self.url!r} is not a file")
+        return self
+
+
+class MicrophoneConfig(BaseModel):
+    """A microphone the agent listens to itself through ALSA (docs/agent.md, "Microphones")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    """Its name in health (`sources.{name}`) and results (`source_topic` `microphone/{name}`)."""
+    device: str = "default"
+    """ALSA capture device: `default`, `plughw:1,0` (card 1, converted to 16 kHz mono), or a
+    PCM defined in `~/.asoundrc` or `/etc/asound.conf`."""
+    model: str
+    """Model id (one of `models`, a wake-word model) that listens."""
+    window_s: float = Field(default=2.0, ge=0.5, le=10)
+    """Seconds of audio the model hears each time: longer than the wake phrase."""
+    hop_s: float = Field(default=0.1, ge=0.05, le=5)
+    """How often a new window goes to the model while there is sound. Each window is scored
+    from scratch, and whether a weak phrase fires depends on where the window starts: at 0.5 s
+    a marginal "hey mycroft" was missed at 1 start in 10, at 0.1 s at none (4 ms of CPU per
+    2 s window for wakeword-lite on the development machine)."""
+    min_level_dbfs: float = Field(default=-50.0, le=0)
+    """A window whose loudest hop is quieter than this (RMS, dB below full scale) is silence
+    and does not go to the model; -120 sends everything."""
+    refractory_s: float = Field(default=2.0, ge=0)
+    """After a detection, the windows that still hold the same phrase are not sent."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _source_name("microphone", value)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not value.strip() or value.startswith("-"):
+            raise ValueError(f"invalid ALSA device {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _hop(self) -> "MicrophoneConfig":
+        if self.hop_s > self.window_s:
+            raise ValueError(f"hop_s ({self.hop_s}) is longer than window_s ({self.window_s})")
         return self

@@ -4,10 +4,8 @@ Mosquitto; the test only listens. Covers detection through the capture path, mot
 (one inference per still scene), the retained snapshot, per-source health, a stream that
 stops and comes back, and an unreachable camera."""
 
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +15,9 @@ import pytest
 
 from contract import ErrorCode, Topics
 from edgefleet.bench.camera.scoring import scenes_found
-from edgefleet.procs.agent import agent_command, agent_config, write_config
 from edgefleet.procs.camera import MjpegStream, write_frames
-from edgefleet.procs.process import spawn, stop_process
 from models.datasets.faces import FaceSample, generate
-from tests.fixtures.brokers import BrokerProcess
+from tests.fixtures.agents import AgentStarter, ObservedAgent
 from tests.fixtures.contract import assert_follows_contract
 from tests.fixtures.mqtt import MqttProbe, Received
 from tests.fixtures.ports import free_port
@@ -52,43 +48,18 @@ def stream(tmp_path: Path, scenes: list[FaceSample]) -> Iterator[MjpegStream]:
     served.stop()
 
 
-@dataclass
-class Agent:
-    proc: subprocess.Popen[bytes]
-    log: Path
-    probe: MqttProbe
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def health(self) -> list[dict[str, Any]]:
-        return [m.json() for m in self.probe.messages if m.topic == T.health(DEVICE)]
-
-    def results(self) -> list[Received]:
-        return [m for m in self.probe.messages if m.topic == T.result(DEVICE, MODEL)]
-
-
 @pytest.fixture
-def start_agent(tmp_path: Path, mosquitto_broker: BrokerProcess) -> Iterator[Any]:
-    agents: list[Agent] = []
-
-    def start(url: str, **camera: Any) -> Agent:
+def start_agent(observed_agents: AgentStarter) -> Any:
+    def start(url: str) -> ObservedAgent:
         require_models(MODEL)
-        probe = MqttProbe(mosquitto_broker.host, mosquitto_broker.port).connect()
-        probe.subscribe(T.all(DEVICE))
-        cam = {"name": CAMERA, "url": url, "model": MODEL, "fps": STREAM_FPS, **camera}
-        config = agent_config(DEVICE, mosquitto_broker.port, models=(MODEL,), cameras=[cam])
-        path = write_config(tmp_path / "agent.yaml", config)
-        log = tmp_path / "agent.log"
-        env = {"EDGEFLEET_STATE_DIR": str(tmp_path / "state")}
-        agent = Agent(spawn(agent_command(path), log=log, env=env), log, probe)
-        agents.append(agent)
-        return agent
+        camera = {"name": CAMERA, "url": url, "model": MODEL, "fps": STREAM_FPS}
+        return observed_agents.start(DEVICE, (MODEL,), cameras=[camera])
 
-    yield start
-    for agent in agents:
-        stop_process(agent.proc)
-        agent.probe.close()
+    return start
+
+
+def results(agent: ObservedAgent) -> list[Received]:
+    return agent.on(T.result(DEVICE, MODEL))
 
 
 def test_an_mjpeg_camera_finds_the_faces_once_per_scene_and_publishes_a_snapshot(
@@ -106,14 +77,13 @@ def test_an_mjpeg_camera_finds_the_faces_once_per_scene_and_publishes_a_snapshot
         return m.topic == T.health(DEVICE) and m.json()["sources"][CAMERA]["frames"] >= frames
 
     health = agent.probe.wait_for(all_read, 15).json()["sources"][CAMERA]
-    found = scenes_found(scenes, [r.payload for r in agent.results()])
+    found = scenes_found(scenes, [r.payload for r in results(agent)])
     print(f"camera: {sum(found)}/{len(found)} scenes found; health {health}")
     assert sum(found) >= 0.9 * len(scenes), (found, agent.output())
     # motion gating: one inference per scene (its first frame), the still frames cost none
     assert health["inferred"] <= len(scenes) + 1, health
     assert health["motion_ratio"] == pytest.approx(1 / HOLD, abs=0.05), health
-    results = agent.results()
-    assert all(r.json()["source_topic"] == f"camera/{CAMERA}" for r in results)
+    assert all(r.json()["source_topic"] == f"camera/{CAMERA}" for r in results(agent))
     faces = [m for m in agent.probe.messages if m.topic == T.event(DEVICE, "face")]
     assert len(faces) >= 0.9 * len(scenes)
     snapshot = agent.probe.wait_for(T.snapshot(DEVICE, CAMERA))
@@ -154,12 +124,12 @@ def test_a_camera_that_stops_is_reported_and_read_again_when_it_returns(
 
     reported = agent.probe.wait_for(state("connecting"), 10).json()["sources"][CAMERA]
     assert reported["last_error"], reported
-    before = len(agent.results())
+    before = len(results(agent))
     stream.start()
     restarted = time.monotonic()
     # capturing again within 10 s of the stream's return (backoff at most 4 s between tries)
     agent.probe.wait_for(
-        lambda m: m.topic == T.result(DEVICE, MODEL) and len(agent.results()) > before, 10
+        lambda m: m.topic == T.result(DEVICE, MODEL) and len(results(agent)) > before, 10
     )
     print(f"camera: results again {time.monotonic() - restarted:.1f} s after the stream returned")
     health = agent.probe.wait_for(state("capturing"), 10).json()["sources"][CAMERA]

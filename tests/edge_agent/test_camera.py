@@ -16,13 +16,8 @@ from edge_agent.config import check_models, parse_config
 from edge_agent.errors import ConfigError, Rejected
 from edge_agent.messages import Outbound
 from edge_agent.runner import Job
-from edge_agent.sources.camera import (
-    CameraSource,
-    UnsupportedFormat,
-    checked_frame,
-    draw_snapshot,
-    redacted,
-)
+from edge_agent.sources.base import UnsupportedFormat
+from edge_agent.sources.camera import CameraSource, checked_frame, draw_snapshot, redacted
 from edge_agent.sources.config import CameraConfig
 from edge_agent.sources.motion import MotionGate
 
