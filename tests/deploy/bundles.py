@@ -13,9 +13,11 @@ WHEEL_CACHE = ROOT / "var" / "cache" / "wheels"
 EDGEFLEET = [sys.executable, "-c", "from edgefleet.cli import main; main()"]
 
 
-def build(arch: str, out: Path) -> Path:
+def build(arch: str, out: Path, python: str | None = None) -> Path:
+    options = ["--arch", arch, "--out", str(out), "--cache-dir", str(WHEEL_CACHE)]
+    options += ["--python", python] if python else []
     done = subprocess.run(
-        [*EDGEFLEET, "bundle", "--arch", arch, "--out", str(out), "--cache-dir", str(WHEEL_CACHE)],
+        [*EDGEFLEET, "bundle", *options],
         capture_output=True,
         text=True,
         timeout=1800,
