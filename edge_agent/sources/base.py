@@ -15,6 +15,9 @@ RETRY_MIN_S = 0.5
 RETRY_MAX_S = 4.0  # a source that comes back is read again within about this long
 FAILED_RETRY_S = 30.0  # a source that cannot be used as configured is tried again this rarely
 RATE_WINDOW_S = 5.0
+ANSWER_TIMEOUT_S = 30.0
+"""A request of a source unanswered this long is given up (logged): a lost answer must not
+silence the sensor for good. Every path of the dispatcher answers; this is the backstop."""
 
 
 class SourceError(Exception):

@@ -32,7 +32,13 @@ from contract import Topics
 from edge_agent.errors import Rejected
 from edge_agent.messages import Outbound
 from edge_agent.runner import Job
-from edge_agent.sources.base import Source, SourceError, UnsupportedFormat, retry_wait
+from edge_agent.sources.base import (
+    ANSWER_TIMEOUT_S,
+    Source,
+    SourceError,
+    UnsupportedFormat,
+    retry_wait,
+)
 from edge_agent.sources.config import STREAM_SCHEMES, V4L2_PREFIX, CameraConfig
 from edge_agent.sources.motion import MotionGate
 
@@ -116,7 +122,7 @@ class CameraSource(Source):
         self._url = redacted(config.url)
         self._period = 1.0 / config.fps
         self._gate = MotionGate(config.motion_threshold)
-        self._busy = False  # a frame of this camera is with the model
+        self._busy_since: float | None = None  # monotonic time a frame went to the model
         self._next_due = 0.0
         self._last_snapshot = float("-inf")
         self._stop = threading.Event()
@@ -151,7 +157,7 @@ class CameraSource(Source):
         self._submit(job)
 
     def _answered(self, jpeg: bytes, output: dict[str, Any] | None) -> None:
-        self._busy = False
+        self._busy_since = None
         if output is None or not output.get("faces") or not self.config.snapshot:
             return
         now = time.monotonic()
@@ -298,12 +304,15 @@ class CameraSource(Source):
         if not self._gate.moved(picture):
             return False
         self.counters.moving += 1
-        if self._busy:
-            self.counters.dropped += 1
-            return False
+        since = self._busy_since
+        if since is not None:
+            if time.monotonic() - since < ANSWER_TIMEOUT_S:
+                self.counters.dropped += 1
+                return False
+            log.warning("camera %s: no answer in %.0f s; going on", self.name, ANSWER_TIMEOUT_S)
         return True
 
     def _send(self, jpeg: bytes) -> None:
-        self._busy = True
+        self._busy_since = time.monotonic()
         self.counters.inferred += 1
         self._call(self._take, jpeg)

@@ -34,7 +34,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from edge_agent.errors import Rejected
 from edge_agent.runner import Job
-from edge_agent.sources.base import Source, SourceError, retry_wait
+from edge_agent.sources.base import ANSWER_TIMEOUT_S, Source, SourceError, retry_wait
 from edge_agent.sources.config import MicrophoneConfig
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,11 @@ class MicrophoneSource(Source):
             on_answer=functools.partial(_resolve, answer),
         )
         self._submit(job)
-        output = await answer  # the next hop waits: no audio queues up in the agent
+        try:  # the next hop waits: no audio queues up in the agent
+            output = await asyncio.wait_for(answer, ANSWER_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("microphone %s: no answer in %.0f s; going on", self.name, ANSWER_TIMEOUT_S)
+            return
         if output is not None and output.get("detected") is True:
             self._quiet_until = now + self.config.refractory_s
 

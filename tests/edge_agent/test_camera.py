@@ -272,3 +272,36 @@ def test_a_pixel_format_the_camera_does_not_offer_is_an_error_not_a_fallback() -
     with pytest.raises(UnsupportedFormat, match="does not offer pixel format MJPG"):
         CameraSource._ask_format(capture, "MJPG")  # type: ignore[arg-type]
     assert capture.released
+
+
+async def test_a_lost_answer_does_not_silence_the_camera(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_agent.sources import camera as camera_module
+
+    monkeypatch.setattr(camera_module, "ANSWER_TIMEOUT_S", 0.3)
+    video = write_video(tmp_path / "door.avi", scenes=list(range(1, 41)), hold=1, fps=20)
+    recorder = Recorder()
+    jobs: list[Job] = []
+    silent = recorder.changed
+
+    def submit(job: Job) -> None:  # takes the frame, never answers
+        jobs.append(job)
+        silent.set()
+
+    cam = CameraSource(
+        CameraConfig(name="door", url=str(video), model="m", fps=20),
+        topics=T,
+        device="cam-01",
+        submit=submit,
+        reject=recorder.reject,
+        publish=recorder.publish,
+    )
+    task = asyncio.create_task(cam.run())
+    try:
+        await until(recorder, lambda: len(jobs) >= 2)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert cam.counters.dropped > 0  # moving frames while the first one was out
