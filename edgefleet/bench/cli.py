@@ -55,6 +55,10 @@ def edge(
     mqtt: Annotated[
         bool, typer.Option("--mqtt/--no-mqtt", help="Also measure the full MQTT path")
     ] = True,
+    workers: Annotated[
+        list[int] | None,
+        typer.Option(help="Agent workers per model in the MQTT levels (repeatable)"),
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
 ) -> None:
     """Edge pipeline overhead: invoke(), in-process compute, and MQTT on loopback.
@@ -76,6 +80,7 @@ def edge(
         time_limit_s=time_limit,
         mqtt=mqtt,
         plots=plots,
+        workers=tuple(workers or EdgeBenchConfig.workers),
     )
     try:
         config.validate()

@@ -70,8 +70,12 @@ def test_full_path_against_both_brokers(tmp_path: Path) -> None:
         assert row["runs"] == 1
         assert row["rss_mb"] > 0
         assert row["agent_exit_codes"] == [0]
+    two = {r["broker"]: r for r in rows if r["level"] == "mqtt x2"}  # two workers per model
+    assert set(two) == {"amqtt", "mosquitto"}
+    assert all(r["workers"] == 2 and r["n"] == 3 for r in two.values())
     names = [c["name"] for c in data["checks"]]
-    assert len(names) == 4
+    assert len(names) == 5
+    assert "face-detect-lite on mosquitto: 2 workers / 1 worker, MQTT rate" in names
     assert all(c["verdict"] in {"PASS", "FAIL"} for c in data["checks"])
     assert sorted(data["plots"]) == [
         "edge-footprint.png",

@@ -17,6 +17,7 @@ P50_OVERHEAD_MS = 3.0
 RATE_TARGET_PCT = 90.0
 RSS_TARGET_MB = 100.0
 COLD_START_TARGET_MS = 450.0
+TWO_WORKERS_TARGET = 1.4  # two workers per model vs one, same broker (2-core machine)
 
 
 def edge_checks(
@@ -51,6 +52,13 @@ def edge_checks(
             RSS_TARGET_MB,
             "MB",
         ),
+        check_min(
+            f"{name}: 2 workers / 1 worker, MQTT rate",
+            _ratio(find_row(rows, TARGET_MODEL, "mqtt x2", TARGET_BROKER).get("rate"), mq),
+            TWO_WORKERS_TARGET,
+            "x",
+            "the agent using a second core",
+        ),
         check_max(
             "agent cold start (median)",
             statistics.median(fp.cold_start_ms) if fp and fp.cold_start_ms else None,
@@ -59,3 +67,8 @@ def edge_checks(
             "spawn -> first result",
         ),
     ]
+
+
+def _ratio(rate: float | None, one_worker: dict[str, Any]) -> float | None:
+    base = one_worker.get("rate")
+    return rate / base if rate and base else None

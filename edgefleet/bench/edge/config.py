@@ -24,6 +24,7 @@ class EdgeBenchConfig:
     mqtt: bool = True
     plots: bool = True
     invoke_requests: int = 1000  # raw invoke() calls (cheap)
+    workers: tuple[int, ...] = (1, 2)  # the agent's `workers_per_model` in the MQTT levels
 
     def validate(self) -> None:
         from models.catalogue import load_catalogue
@@ -40,5 +41,7 @@ class EdgeBenchConfig:
         for name in ("requests", "throughput_requests", "window", "invoke_requests"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if not self.workers or min(self.workers) < 1 or max(self.workers) > 16:
+            raise ValueError("--workers must be between 1 and 16")
         if self.warmup < 0 or self.cold_starts < 0 or self.time_limit_s <= 0:
             raise ValueError("--warmup/--cold-starts must be >= 0 and --time-limit > 0")

@@ -45,9 +45,16 @@ class AgentHandle:
         return stop_process(self.proc)
 
 
-def start_agent(workdir: Path, port: int, device: str, models: tuple[str, ...]) -> AgentHandle:
+def start_agent(
+    workdir: Path, port: int, device: str, models: tuple[str, ...], workers: int = 1
+) -> AgentHandle:
     config = write_agent_config(
-        workdir / f"{device}.yaml", device, models, port=port, health_interval_s=30.0
+        workdir / f"{device}.yaml",
+        device,
+        models,
+        port=port,
+        health_interval_s=30.0,
+        extra={"workers_per_model": workers},
     )
     log = workdir / f"{device}.log"
     t0 = time.perf_counter()

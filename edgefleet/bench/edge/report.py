@@ -38,6 +38,17 @@ FOOTPRINT_COLUMNS = [
 LEVELS = {"invoke": 0, "in-process": 1, "mqtt": 2}
 
 
+def mqtt_level(workers: int) -> str:
+    """The level of an MQTT row: `mqtt` with one worker per model, `mqtt xN` with N."""
+    return "mqtt" if workers == 1 else f"mqtt x{workers}"
+
+
+def level_order(level: str) -> float:
+    if level in LEVELS:
+        return LEVELS[level]
+    return LEVELS["mqtt"] + int(level.rsplit("x", 1)[-1]) / 100  # mqtt xN after mqtt
+
+
 def tables(cfg: EdgeBenchConfig) -> tuple[Table, Table]:
     """The two empty tables: latency/throughput per model and level, agent footprint."""
     main = Table(
@@ -103,7 +114,7 @@ def footprint_row(broker: str, fp: Footprint) -> dict[str, Any]:
 def sort_rows(rows: list[dict[str, Any]], models: Sequence[str]) -> None:
     """Per model (in the configured order): invoke, in-process, then MQTT per broker."""
     order = {m: i for i, m in enumerate(models)}
-    rows.sort(key=lambda r: (order[r["model"]], LEVELS[r["level"]], r["broker"]))
+    rows.sort(key=lambda r: (order[r["model"]], r["broker"], level_order(r["level"])))
 
 
 def find_row(rows: list[dict[str, Any]], model: str, level: str, broker: str) -> dict[str, Any]:
@@ -136,9 +147,9 @@ def plots(report: Report, cfg: EdgeBenchConfig, out: Path) -> list[Path]:
     series: dict[str, list[float | None]] = {}
     whiskers: dict[str, list[float | None]] = {}
     rates: dict[str, list[float | None]] = {}
-    keys = [("invoke", "-"), ("in-process", "-")] + [("mqtt", b) for b in cfg.brokers]
-    for level, broker in keys:
-        label = level if broker == "-" else f"mqtt {broker}"
+    mqtt = [(mqtt_level(w), b) for b in cfg.brokers for w in cfg.workers]
+    for level, broker in [("invoke", "-"), ("in-process", "-"), *mqtt]:
+        label = level if broker == "-" else f"{level} {broker}"
         found = [find_row(rows, m, level, broker) for m in models]
         if not any(found):
             continue

@@ -102,26 +102,31 @@ def _bench_broker(
                     f"[bold]{broker}[/bold]: agent cold start and RSS ({cfg.cold_starts}x) ..."
                 )
                 fps[broker] = measure_footprint(client, workdir, port, broker, cfg, inputs)
-            agent = start_agent(workdir, port, f"bench-{broker}", cfg.models)
-            try:
-                agent.wait_online(client)
-                for model in cfg.models:
-                    console.print(f"[bold]{broker}[/bold]: {model} over MQTT ...")
-                    run = measure_mqtt(client, agent.device, model, inputs[model].payload, cfg)
-                    main.rows.append(
-                        edge_report.row(
-                            model,
-                            "mqtt",
-                            broker,
-                            run.latency,
-                            run.rate,
-                            run.rate_n,
-                            base[model],
-                            lost=run.lost,
-                            agent_latency_p50_ms=run.agent_latency_p50,
+            for workers in cfg.workers:
+                level = edge_report.mqtt_level(workers)
+                device = f"bench-{broker}-w{workers}"
+                agent = start_agent(workdir, port, device, cfg.models, workers)
+                try:
+                    agent.wait_online(client)
+                    for model in cfg.models:
+                        console.print(f"[bold]{broker}[/bold]: {model} over MQTT ({level}) ...")
+                        payload = inputs[model].payload
+                        run = measure_mqtt(client, agent.device, model, payload, cfg)
+                        main.rows.append(
+                            edge_report.row(
+                                model,
+                                level,
+                                broker,
+                                run.latency,
+                                run.rate,
+                                run.rate_n,
+                                base[model],
+                                lost=run.lost,
+                                agent_latency_p50_ms=run.agent_latency_p50,
+                                workers=workers,
+                            )
                         )
-                    )
-            finally:
-                agent.stop()
+                finally:
+                    agent.stop()
         finally:
             client.close()
