@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy.bundle.manifest import MANIFEST
+
 ARCHES = ("aarch64", "armv7l", "x86_64")
 GLIBC_MAX = 36  # Raspberry Pi OS / Debian 12 (bookworm) ship glibc 2.36
 GLIBC_MIN = 17
@@ -275,7 +277,7 @@ def build_bundle(
     (work / "VERSION").write_text(version + "\n")
     (work / "PYTHON_VERSION").write_text(python + "\n")
 
-    files = [p for p in _files(work) if p.name not in {"SHA256SUMS", "manifest.json"}]
+    files = [p for p in _files(work) if p.name not in {"SHA256SUMS", MANIFEST}]
     sums: dict[str, str] = {}
     for i, path in enumerate(files):
         sums[path.relative_to(work).as_posix()] = sha256_of(path)
@@ -299,7 +301,7 @@ def build_bundle(
         "models": model_files,
         "files": sums,
     }
-    (work / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
     tarball = out_dir / f"{name}.tar.gz"
     members = list(_files(work))

@@ -15,7 +15,14 @@ from typing import Any
 
 import yaml
 
-from deploy.flash.seed import CONFIG_PATH, FirstBoot, agent_config, install_command
+from deploy.flash.seed import (
+    BOOT_MOUNT,
+    CONFIG_PATH,
+    OLD_BOOT_MOUNT,
+    FirstBoot,
+    agent_config,
+    install_command,
+)
 
 
 def seed_files(seed: FirstBoot) -> dict[str, str]:
@@ -55,7 +62,7 @@ def user_data(seed: FirstBoot) -> str:
         }
     ]
     redact = (
-        'for f in /boot/firmware/user-data /boot/user-data; do [ -f "$f" ] && '
+        f'for f in {BOOT_MOUNT}/user-data {OLD_BOOT_MOUNT}/user-data; do [ -f "$f" ] && '
         "sed -i 's/eft_[A-Za-z0-9_-]*/eft_REDACTED/g' \"$f\"; done; true"
     )
     doc["runcmd"] = [

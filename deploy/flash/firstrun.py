@@ -16,11 +16,17 @@ import shlex
 
 import yaml
 
-from deploy.flash.seed import CONFIG_PATH, FirstBoot, agent_config, install_command
+from deploy.flash.seed import (
+    BOOT_MOUNT,
+    CONFIG_PATH,
+    OLD_BOOT_MOUNT,
+    FirstBoot,
+    agent_config,
+    install_command,
+)
 
 SCRIPT = "firstrun.sh"
 CMDLINE = "cmdline.txt"
-BOOT_MOUNT = "/boot/firmware"  # where Bookworm mounts the FAT boot partition
 RUN_ARGS = (
     f"systemd.run={BOOT_MOUNT}/{SCRIPT} systemd.run_success_action=reboot "
     "systemd.unit=kernel-command-line.target"
@@ -47,7 +53,7 @@ def firstrun_script(seed: FirstBoot) -> str:
         "# Written by `edgefleet flash` (docs/deploy-flash.md) for Raspberry Pi OS Bookworm.",
         "# Holds a one-time enrollment token: it deletes itself when it ends.",
         "set -eu",
-        'BOOT=/boot/firmware; [ -f "$BOOT/cmdline.txt" ] || BOOT=/boot',
+        f'BOOT={BOOT_MOUNT}; [ -f "$BOOT/{CMDLINE}" ] || BOOT={OLD_BOOT_MOUNT}',
         "finish() {",
         f'    rm -f "$BOOT/{SCRIPT}"',
         "    sed -i -E 's/ ?systemd\\.(run[a-z_]*=[^ ]*|unit=kernel-command-line\\.target)//g' "

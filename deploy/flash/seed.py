@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 HOSTNAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 SSH_KEY_RE = re.compile(r"(ssh-(rsa|ed25519|dss)|ecdsa-sha2-\S+|sk-\S+) [A-Za-z0-9+/=]+( .*)?")
+BOOT_MOUNT = "/boot/firmware"  # where Bookworm and later mount the FAT boot partition
+OLD_BOOT_MOUNT = "/boot"  # where older images (and some custom ones) mount it
 BUNDLE_DIR = "edgefleet"  # on the boot partition
 BUNDLE_NAME = "edgefleet-bundle.tar.gz"
 CONFIG_PATH = "/etc/edgefleet/agent.yaml"
@@ -81,7 +83,7 @@ def install_command() -> str:
     agent's unit). Works whether the boot partition is mounted at /boot/firmware (Bookworm and
     later) or /boot."""
     return (
-        f'set -eu; BOOT=/boot/firmware; [ -d "$BOOT/{BUNDLE_DIR}" ] || BOOT=/boot; '
+        f'set -eu; BOOT={BOOT_MOUNT}; [ -d "$BOOT/{BUNDLE_DIR}" ] || BOOT={OLD_BOOT_MOUNT}; '
         f"mkdir -p {PREFIX}/bundle && "
         f'tar -xzf "$BOOT/{BUNDLE_DIR}/{BUNDLE_NAME}" -C {PREFIX}/bundle --strip-components=1 && '
         f"{PREFIX}/bundle/install.sh --prefix {PREFIX} --config {CONFIG_PATH} --enable"
