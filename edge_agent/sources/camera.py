@@ -39,7 +39,7 @@ from edge_agent.sources.base import (
     UnsupportedFormat,
     retry_wait,
 )
-from edge_agent.sources.config import STREAM_SCHEMES, V4L2_PREFIX, CameraConfig
+from edge_agent.sources.config import V4L2_PREFIX, CameraConfig
 from edge_agent.sources.motion import MotionGate
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ class CameraSource(Source):
         url = self.config.url
         timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS]
         timeouts += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
-        if url.startswith(V4L2_PREFIX):
+        if self.config.is_v4l2:
             index = url.removeprefix(V4L2_PREFIX)
             capture = cv2.VideoCapture(int(index) if index.isdigit() else url, cv2.CAP_V4L2)
         else:
@@ -243,7 +243,7 @@ class CameraSource(Source):
         """Read frames until the stream ends (return) or fails (SourceError)."""
         capture = self._open()
         packets = self._packets(capture)
-        is_file = not self.config.url.startswith((*STREAM_SCHEMES, V4L2_PREFIX))
+        is_file = self.config.is_file
         file_period = 1.0 / (capture.get(cv2.CAP_PROP_FPS) or 25.0) if is_file else 0.0
         read_any = False
         self._gate.reset()

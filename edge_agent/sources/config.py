@@ -47,6 +47,15 @@ class CameraConfig(BaseModel):
     loop: bool = True
     """Files only: start again at the end (a demo or test camera)."""
 
+    @property
+    def is_v4l2(self) -> bool:
+        return self.url.startswith(V4L2_PREFIX)
+
+    @property
+    def is_file(self) -> bool:
+        """A video file (validated to exist), not a device or a stream."""
+        return not self.is_v4l2 and not self.url.startswith(STREAM_SCHEMES)
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -55,13 +64,13 @@ class CameraConfig(BaseModel):
     @model_validator(mode="after")
     def _source(self) -> "CameraConfig":
         if self.pixel_format is not None:
-            if not self.url.startswith(V4L2_PREFIX):
+            if not self.is_v4l2:
                 raise ValueError("pixel_format applies to V4L2 cameras (/dev/videoN) only")
             if len(self.pixel_format) != 4 or not self.pixel_format.isascii():
                 raise ValueError(
                     f"pixel_format must be a FourCC such as 'MJPG', got {self.pixel_format!r}"
                 )
-        if self.url.startswith(STREAM_SCHEMES) or self.url.startswith(V4L2_PREFIX):
+        if not self.is_file:
             return self  # a device or a stream may come and go: the agent reports it at run time
         if "://" in self.url:
             raise ValueError(

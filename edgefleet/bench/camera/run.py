@@ -13,7 +13,7 @@ import psutil
 
 from cloud_hub.serving import free_port
 from edgefleet.bench.camera.config import FOUND_MIN, SCENARIOS, STILL_CPU_MAX, CameraBenchConfig
-from edgefleet.bench.camera.scoring import scenes_found
+from edgefleet.bench.camera.scoring import found, scenes_found
 from edgefleet.bench.client import Client, wait_online
 from edgefleet.bench.plots import bar_chart
 from edgefleet.bench.report import (
@@ -210,22 +210,15 @@ def _accuracy(
     finally:
         stop_process(agent.proc)
         stream.stop()
-    found = scenes_found(scenes, results)
+    via_camera = scenes_found(scenes, results)
     pipeline = load_pipeline(cfg.model, load_catalogue(), None)
-    reference = [scenes_found([s], [_as_result(pipeline.run(s.jpeg))])[0] for s in scenes]
+    reference = [found(s, pipeline.run(s.jpeg).model_dump(mode="json")["faces"]) for s in scenes]
     return {
         "scenes": len(scenes),
-        "camera_found": sum(found),
-        "camera_pct": 100.0 * sum(found) / len(scenes),
+        "camera_found": sum(via_camera),
+        "camera_pct": 100.0 * sum(via_camera) / len(scenes),
         "in_process_pct": 100.0 * sum(reference) / len(scenes),
         "inferred": inferred,
-        "missed_scenes": [i for i, ok in enumerate(found) if not ok],
+        "missed_scenes": [i for i, ok in enumerate(via_camera) if not ok],
         "missed_in_process": [i for i, ok in enumerate(reference) if not ok],
     }
-
-
-def _as_result(output: Any) -> bytes:
-    """A pipeline's output in the shape of a result message's JSON (for `scenes_found`)."""
-    import json
-
-    return json.dumps({"output": output.model_dump(mode="json")}).encode()

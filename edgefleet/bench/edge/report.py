@@ -43,12 +43,6 @@ def mqtt_level(workers: int) -> str:
     return "mqtt" if workers == 1 else f"mqtt x{workers}"
 
 
-def level_order(level: str) -> float:
-    if level in LEVELS:
-        return LEVELS[level]
-    return LEVELS["mqtt"] + int(level.rsplit("x", 1)[-1]) / 100  # mqtt xN after mqtt
-
-
 def tables(cfg: EdgeBenchConfig) -> tuple[Table, Table]:
     """The two empty tables: latency/throughput per model and level, agent footprint."""
     main = Table(
@@ -112,9 +106,18 @@ def footprint_row(broker: str, fp: Footprint) -> dict[str, Any]:
 
 
 def sort_rows(rows: list[dict[str, Any]], models: Sequence[str]) -> None:
-    """Per model (in the configured order): invoke, in-process, then MQTT per broker."""
+    """Per model (in the configured order): invoke, in-process, then MQTT per broker and
+    number of workers (`mqtt`, `mqtt x2`...)."""
     order = {m: i for i, m in enumerate(models)}
-    rows.sort(key=lambda r: (order[r["model"]], r["broker"], level_order(r["level"])))
+    mqtt = LEVELS["mqtt"]
+    rows.sort(
+        key=lambda r: (
+            order[r["model"]],
+            r["broker"],
+            LEVELS.get(r["level"], mqtt),
+            r.get("workers", 0),
+        )
+    )
 
 
 def find_row(rows: list[dict[str, Any]], model: str, level: str, broker: str) -> dict[str, Any]:
