@@ -23,6 +23,7 @@ from cloud_hub.api.routes import (
     keys,
     live,
     ops,
+    samples,
     session,
     twin,
 )
@@ -77,6 +78,7 @@ def _api_router() -> APIRouter:
         live,
         model_routes,
         federated_routes,
+        samples,
     ):
         api.include_router(module.router)
     for module in (twin, broker_auth):  # twin, broker auth (docs/twin.md, broker.md)

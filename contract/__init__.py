@@ -48,7 +48,7 @@ from contract.homeassistant import (
 )
 from contract.http import API_PREFIX
 from contract.ids import ID_PATTERN, DeviceId, ModelId, full_model, is_id
-from contract.inference import ErrorMessage, InferResult
+from contract.inference import EdgeAnswer, ErrorMessage, InferResult
 from contract.manifest import ModelManifest
 from contract.outputs import Face, FaceDetectionOutput, TabularOutput, WakeWordOutput
 from contract.status import Status
@@ -85,6 +85,7 @@ __all__ = [
     "Delivery",
     "DeviceId",
     "DeviceState",
+    "EdgeAnswer",
     "Enrollment",
     "ErrorCode",
     "ErrorMessage",

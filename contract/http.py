@@ -21,6 +21,17 @@ BROKER_AUTH = "/broker/auth"
 """POST with the broker's service key: who a CONNECT is (broker/credentials.py)."""
 INFER = "/infer/{model}"
 """POST, device credentials: run the hub's full model on the raw body."""
+EDGE_ANSWER = "X-Edgefleet-Edge-Answer"
+"""Header of an `INFER` request from a cascade: the device's own answer
+(`contract.inference.edge_answer_header`); the hub keeps the input as a hard sample."""
+EDGE_ANSWER_MAX = 8192
+"""Longest `EDGE_ANSWER` value a hub takes (characters); a device sends none longer."""
+SAMPLES = "/samples"
+"""GET (reader): hard samples, paged; the dashboard's review page."""
+SAMPLE_CONTENT = "/samples/{sample_id}/content"
+"""GET (reader): a sample's input bytes, with its content type."""
+SAMPLE_REVIEW = "/samples/{sample_id}/review"
+"""PUT (admin): an operator's verdict: the cloud's answer accepted, or a corrected label."""
 
 SIGNING_KEY = "/models/signing-key"
 """GET: the hub's Ed25519 public key, which a device pins to verify every model artifact."""

@@ -1,12 +1,13 @@
 """`{d}/result/{m}[/{rid}]` and `{d}/error`: what a device answers to an input."""
 
+import base64
 from typing import Any, Literal
 
 from pydantic import Field
 
-from contract.base import Message
+from contract.base import Message, decode
 from contract.delivery import Delivery
-from contract.errors import ErrorCode
+from contract.errors import ContractError, ErrorCode
 
 
 class InferResult(Message):
@@ -34,3 +35,28 @@ class ErrorMessage(Message):
     code: ErrorCode
     error: str = Field(description="human-readable reason")
     rid: str | None = None
+
+
+class EdgeAnswer(Message):
+    """What the device answered itself when its cascade asks the hub for a second opinion,
+    sent along (header `contract.http.EDGE_ANSWER`, base64url JSON) so that the hub keeps the
+    input with both answers as a hard sample (docs/hub.md "Hard samples")."""
+
+    model: str = Field(description="the device's model")
+    model_version: str
+    output: dict[str, Any] = Field(description="the device's output, see contract.outputs")
+    confidence: float | None = Field(default=None, ge=0, le=1)
+
+
+def edge_answer_header(answer: EdgeAnswer) -> str:
+    """The header value: base64url of the JSON (headers are latin-1; outputs need not be)."""
+    return base64.urlsafe_b64encode(answer.model_dump_json(exclude_none=True).encode()).decode()
+
+
+def parse_edge_answer(value: str) -> EdgeAnswer:
+    """The header value back; ContractError with the reason when it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(value.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ContractError(f"not base64url: {exc}") from None
+    return decode(EdgeAnswer, raw)

@@ -1,5 +1,7 @@
 """Shapes of `InferResult.output` per task, shared by edge pipelines and the hub."""
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -40,3 +42,37 @@ class TabularOutput(_Output):
     label: int
     label_name: str | None = None
     probabilities: list[float]
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two `Face.box`es (x0, y0, x1, y1): how the hub tells two
+    answers apart and the benchmarks score a detection."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+IOU_SAME = 0.5
+"""Two boxes are the same face at this IoU or more (the benchmarks' hits, the hub's agreement)."""
+
+
+def match_faces(
+    truth: Sequence[Sequence[float]], found: Sequence[Sequence[float]]
+) -> tuple[int, int]:
+    """(boxes of `truth` matched by one of `found` with IoU >= IOU_SAME, unmatched `found`);
+    greedy, best overlap first."""
+    pairs = sorted(
+        ((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
+        reverse=True,
+    )
+    used_t: set[int] = set()
+    used_f: set[int] = set()
+    for overlap, i, j in pairs:
+        if overlap < IOU_SAME:
+            break
+        if i not in used_t and j not in used_f:
+            used_t.add(i)
+            used_f.add(j)
+    return len(used_t), len(found) - len(used_f)

@@ -41,6 +41,11 @@ class TwinReported(Message):
     )
 
 
+SHARE_HARD_SAMPLES = "offload.share_hard_samples"
+"""Twin key: false opts a device out of sending hard samples (the agent applies it; the hub
+refuses a sample from a device whose desired state says false)."""
+
+
 def flatten_state(state: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Twin keys are flat and dotted: {"a": {"b": 1}} -> {"a.b": 1}; dotted keys pass through."""
     flat: dict[str, Any] = {}

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 RESTART_DELAY_S = 1.0
 SHUTDOWN_TIMEOUT_S = 5.0
+HARD_SAMPLE_UPLOAD_S = 5.0  # how often kept hard samples are offered to a reachable hub
 
 
 class State(StrEnum):
@@ -115,7 +116,7 @@ class Agent:
 
         n, model_dir = self.config.workers_per_model, self.config.model_dir
         try:
-            catalogue = load_catalogue()
+            catalogue = load_catalogue(model_dir=model_dir)
             pipelines: dict[str, list[PipelineLike]] = {
                 m: [load_pipeline(m, catalogue, model_dir) for _ in range(n)]
                 for m in self.config.models
@@ -248,6 +249,9 @@ class Agent:
         if cloud is not None:
             probe = self.config.offload.probe_interval_s
             duties.append(("cloud-probe", lambda: cloud.probe_forever(probe)))
+            if dispatch.hard is not None:
+                every = HARD_SAMPLE_UPLOAD_S
+                duties.append(("hard-samples", lambda: dispatch.upload_hard(every)))
         for name, factory in duties:
             self._tasks[name] = asyncio.create_task(self._supervise(name, factory), name=name)
         try:

@@ -61,12 +61,16 @@ def _as_dict(output: object) -> Mapping[str, Any]:
 
 def confidence_of(output: object) -> float | None:
     """The light model's confidence in its answer: best face score (0 with no face), wake-word
-    probability; None for outputs without one. Accepts an output model or its JSON dict."""
+    probability, a classifier's top class probability; None for outputs without one. Accepts
+    an output model or its JSON dict."""
     data = _as_dict(output)
     faces = data.get("faces")
     if isinstance(faces, list | tuple):
         scores = [f["score"] if isinstance(f, Mapping) else f.score for f in faces]
         return float(max(scores, default=0.0))
+    classes = data.get("probabilities")
+    if isinstance(classes, list) and classes:  # a classifier (TabularOutput)
+        return float(max(classes))
     probability = data.get("probability")
     return float(probability) if isinstance(probability, int | float) else None
 

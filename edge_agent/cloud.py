@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from contract import ContractError, InferResult, decode, http
+from contract import ContractError, EdgeAnswer, InferResult, decode, http
+from contract.http import EDGE_ANSWER_MAX
+from contract.inference import edge_answer_header
 
 if TYPE_CHECKING:
     import httpx
@@ -177,19 +179,29 @@ class CloudClient:
         return self.breaker.available()
 
     async def infer(
-        self, model: str, payload: bytes, content_type: str, rid: str | None = None
+        self,
+        model: str,
+        payload: bytes,
+        content_type: str,
+        rid: str | None = None,
+        edge: EdgeAnswer | None = None,
     ) -> CloudAnswer:
-        """Run `model` on the hub; raise CloudError (the breaker has already been told)."""
+        """Run `model` on the hub; raise CloudError (the breaker has already been told).
+        `edge`: the device's own answer, for the hub's hard samples (skipped when too long
+        for a header)."""
         if not self.breaker.acquire():
             raise CloudError("cloud circuit open", retryable=True)
         params = {"rid": rid} if rid else None
+        headers = {"content-type": content_type}
+        if edge is not None and len(value := edge_answer_header(edge)) <= EDGE_ANSWER_MAX:
+            headers[http.EDGE_ANSWER] = value
         started = time.perf_counter()
         try:
             response = await self._http.post(
                 http.path(http.INFER, model=model),
                 content=payload,
                 params=params,
-                headers={"content-type": content_type},
+                headers=headers,
             )
         except self._errors as exc:
             self._failed()

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contract.homeassistant import DEFAULT_HA_PREFIX
-from contract.ids import DeviceId, full_model
+from contract.ids import DeviceId
 from contract.topics import DEFAULT_PREFIX, SEGMENT_RE
 from edge_agent.errors import ConfigError
 from edge_agent.sources.config import CameraConfig, MicrophoneConfig
@@ -121,8 +121,8 @@ class PipelineOffloadConfig(_Section):
     """edge: always local; cloud: the hub's model (local when it is down); adaptive: per
     request, whichever answers sooner; cascade: local, then the hub for uncertain answers."""
     cloud_model: str | None = None
-    """Model the hub runs for this pipeline; default: `contract.ids.full_model` of the id
-    (`-lite` -> `-full`)."""
+    """Model the hub runs for this pipeline; default: the catalogue's `offload_to` for the
+    model (face-detect-lite -> face-detect-cloud), else `-lite` -> `-full`."""
     uncertain: tuple[float, float] | None = None
     """Cascade band [low, high] of the light model's confidence sent to the cloud;
     default `offload.policy.uncertain_low/high`. Wake words use it only with `rescue_words: []`."""
@@ -173,6 +173,10 @@ class OffloadConfig(_Section):
     """Where cascade keeps hard samples while the cloud is down; default under the state dir."""
     hard_samples_max: int = Field(default=1000, ge=0)
     """Most hard samples kept (oldest deleted first); 0 keeps none."""
+    share_hard_samples: bool = True
+    """Cascade: send the device's own answer with each second-opinion request, so the hub
+    keeps the input with both answers for review and training (docs/hub.md "Hard samples");
+    false: the hub sees the input only to answer it."""
     full_model_idle_s: float = Field(default=60.0, gt=0)
     """A full model loaded on demand is unloaded after this long without a request."""
 
@@ -191,7 +195,7 @@ class OffloadConfig(_Section):
     def _rescue_words_known(self) -> "OffloadConfig":
         """Rescue words must be words of both the device's and the hub's wake-word model (for
         models in the catalogue): a word either side lacks could never be rescued."""
-        from models.catalogue import load_catalogue
+        from models.catalogue import load_catalogue, offload_target
         from models.errors import ModelError
 
         try:
@@ -202,7 +206,7 @@ class OffloadConfig(_Section):
             if not pc.rescue_words:
                 continue
             where = f"offload.pipelines.{model}.rescue_words"
-            cloud = pc.cloud_model or full_model(model)
+            cloud = pc.cloud_model or offload_target(model, catalogue)
             for side in dict.fromkeys((model, cloud)):
                 if side not in catalogue:
                     continue  # not a catalogue model: nothing to check against
@@ -453,7 +457,7 @@ def check_models(config: AgentConfig, source: str = "<config>") -> None:
     from models.errors import ModelError
 
     try:
-        catalogue = load_catalogue()
+        catalogue = load_catalogue(model_dir=config.model_dir)
     except ModelError as exc:
         raise ConfigError(f"{source}: cannot check the models: {exc}") from None
     lines = []

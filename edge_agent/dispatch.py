@@ -13,13 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contract import InferResult
+from contract import EdgeAnswer, InferResult
 from edge_agent import cascade
 from edge_agent import offload as policy
 from edge_agent.cloud import CloudClient, CloudError, Ewma
 from edge_agent.config import AgentConfig
 from edge_agent.errors import Rejected
-from edge_agent.hard_samples import HardSamples
+from edge_agent.hard_samples import HardSamples, SampleMeta, upload_pending
 from edge_agent.load import LoadSampler, make_full_models
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.offload import Mode, Reason, Signals, Thresholds, Where
@@ -60,6 +60,7 @@ class Dispatcher:
         self.runner, self.replies, self.stats = runner, replies, stats
         self._publish = publish
         self.cloud, self.hard = cloud, hard
+        self.share_hard = config.offload.share_hard_samples
         self.load = LoadSampler()
         base = Thresholds(**config.offload.policy)
         self.plans = make_plans(config, base)
@@ -189,7 +190,7 @@ class Dispatcher:
 
     async def _offload(self, job: Job, plan: Plan) -> None:
         assert self.cloud is not None
-        ctype = content_type(job.payload, plan.voice)
+        ctype = content_type(job.payload, plan.kind)
         try:
             answer = await self.cloud.infer(plan.cloud_model, job.payload, ctype, job.rid)
         except CloudError as exc:
@@ -257,7 +258,7 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             await self.cloud.infer(
-                plan.cloud_model, job.payload, content_type(job.payload, plan.voice), None
+                plan.cloud_model, job.payload, content_type(job.payload, plan.kind), None
             )
         except CloudError:
             return  # the breaker has been told
@@ -293,7 +294,7 @@ class Dispatcher:
             self._spawn(self._second_opinion(done, plan, confidence, asked))
             return True
         if asked.decision.reason is not Reason.CONFIDENT:  # would ask, but the cloud is away
-            self._keep_hard(done, confidence)
+            self._keep_hard(done, plan, confidence)
         return False
 
     async def _second_opinion(
@@ -301,13 +302,14 @@ class Dispatcher:
     ) -> None:
         assert self.cloud is not None
         job = done.job
-        ctype = content_type(job.payload, plan.voice)
+        ctype = content_type(job.payload, plan.kind)
+        edge = self._edge_answer(done, confidence)
         try:
-            answer = await self.cloud.infer(plan.cloud_model, job.payload, ctype, job.rid)
+            answer = await self.cloud.infer(plan.cloud_model, job.payload, ctype, job.rid, edge)
         except CloudError as exc:
             log.debug("cascade: cloud unavailable (%s); answering from the edge", exc)
             self.stats.count("offload.edge.cloud_failed")
-            self._keep_hard(done, confidence)
+            self._keep_hard(done, plan, confidence)
         else:
             merged = cascade.merge(asked, answer.result.output)
             if merged.where is Where.CLOUD:
@@ -318,13 +320,50 @@ class Dispatcher:
         self._result(done.replies, _since(job))
         self._notify(job, done.output)
 
-    def _keep_hard(self, done: Done, confidence: float) -> None:
+    def _edge_answer(self, done: Done, confidence: float) -> EdgeAnswer | None:
+        """What the device answered, for the hub's hard samples (unless the config opts out)."""
+        if not self.share_hard or done.output is None:
+            return None
+        return EdgeAnswer(
+            model=done.job.model,
+            model_version=done.version,
+            output=done.output.model_dump(mode="json"),
+            confidence=confidence,
+        )
+
+    def _keep_hard(self, done: Done, plan: Plan, confidence: float) -> None:
+        """Keep the input while the hub is away; `upload_hard` sends it when it is back."""
         hard = self.hard
         if hard is None:
             return
-        meta = {"confidence": confidence, "rid": done.job.rid, "source": done.job.source_topic}
+        meta = SampleMeta(
+            model=done.job.model,
+            saved_at=time.time(),
+            confidence=confidence,
+            rid=done.job.rid,
+            source=done.job.source_topic,
+            cloud_model=plan.cloud_model,
+            content_type=content_type(done.job.payload, plan.kind),
+            edge=self._edge_answer(done, confidence),
+        )
         self.stats.count("hard_samples.saved")
-        self._spawn(asyncio.to_thread(hard.save, done.job.model, done.job.payload, meta))
+        self._spawn(asyncio.to_thread(hard.save, done.job.payload, meta))
+
+    async def upload_hard(self, every_s: float, batch: int = 20) -> None:
+        """The `hard-samples` task: while the cloud is reachable, send what was kept while it
+        was not (while `offload.share_hard_samples`, which the twin may change; else they stay
+        on the device)."""
+        hard, cloud = self.hard, self.cloud
+        if hard is None or cloud is None:
+            return
+        while True:
+            await asyncio.sleep(every_s)
+            if not self.share_hard or not cloud.breaker.available() or hard.count() == 0:
+                continue
+            uploaded, dropped = await upload_pending(hard, cloud, batch)
+            for name, n in (("uploaded", uploaded), ("dropped", dropped)):
+                if n:
+                    self.stats.count(f"hard_samples.{name}", n)
 
     # --- answers: results and errors leave the agent here -------------------------------------
     def reject(self, topic: str, rejected: Rejected) -> None:

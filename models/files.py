@@ -53,3 +53,11 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def default_model_dir() -> Path:
+    """`$EDGEFLEET_MODEL_DIR`, else `$XDG_DATA_HOME/edgefleet/models` (~/.local/share/...)."""
+    if env := os.environ.get("EDGEFLEET_MODEL_DIR"):
+        return Path(env).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).expanduser() / "edgefleet" / "models"

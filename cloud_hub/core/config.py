@@ -200,15 +200,23 @@ class Settings(BaseSettings):
     """Per-minute health aggregates are kept this long."""
     results_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
     """Results, events and device errors are kept this long."""
+    samples_per_device: int = Field(default=500, ge=0)
+    """Hard samples kept per device, newest first (docs/hub.md "Hard samples"); 0: none kept."""
     maintenance_interval_s: float = Field(default=60.0, gt=0)
     """How often rollups are computed and expired rows deleted."""
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Largest request body accepted (413 above)."""
-    cloud_models: list[str] = ["face-detect-full", "wakeword-full"]
+    cloud_models: list[str] = [
+        "face-detect-cloud",
+        "face-detect-full",
+        "wakeword-full",
+        "engine-fault-cloud",
+    ]
     """Models served by the hub's infer route (contract.http.INFER)."""
     infer_max_batch: int = Field(default=8, ge=1)
-    """Most queued requests a model's worker takes together (each still runs on its own)."""
+    """Most queued requests a model's worker takes together (a pipeline with `run_batch` runs
+    them as one batch: face-detect-cloud spreads their HOG passes over the cores)."""
     infer_queue_max: int = Field(default=256, ge=1)
     """Requests waiting per model beyond this get 503."""
     page_max: int = Field(default=500, ge=1)

@@ -1,8 +1,8 @@
 """The `commands` table, read side (the SQL writer is its only writer)."""
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cloud_hub.crud.paging import newest_first
 from cloud_hub.db import tables as t
 from cloud_hub.schemas.commands import CommandPublic
 
@@ -14,14 +14,7 @@ def list_commands(
     the total, and the next cursor."""
     c = t.CommandRecord
     where = [c.device_id == device_id, *([c.name == name] if name else [])]
-    total = session.scalar(select(func.count()).select_from(c).where(*where)) or 0
-    stmt = select(c).where(*where).order_by(c.id.desc()).limit(limit + 1)
-    if cursor is not None:
-        stmt = stmt.where(c.id < cursor)
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, total, str(rows[-1].id) if more and rows else None
+    return newest_first(session, c, where, cursor=cursor, limit=limit)
 
 
 def to_public(row: t.CommandRecord) -> CommandPublic:

@@ -371,3 +371,38 @@ class FlUpdate(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     blob: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SampleContent(Base):
+    """An input a hard sample keeps, stored once by its sha256 (content-addressed). In the
+    database rather than on a replica's disk, so that every hub replica serves it."""
+
+    __tablename__ = "sample_contents"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class HardSample(Base):
+    """An input a device's cascade sent to the hub, with the device's answer and the hub's
+    (docs/hub.md "Hard samples"), and an operator's review once there is one."""
+
+    __tablename__ = "hard_samples"
+    __table_args__ = (Index("ix_hard_samples_device_id", "device_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    model_version: Mapped[str] = mapped_column(String(64))
+    cloud_model: Mapped[str] = mapped_column(String(128))
+    cloud_version: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(ForeignKey("sample_contents.sha256"), index=True)
+    edge_output: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    cloud_output: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    agree: Mapped[bool] = mapped_column(Boolean)
+    review: Mapped[str] = mapped_column(String(16), default="unreviewed", index=True)
+    label: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -2,10 +2,11 @@
 
 An idle hub adds no waiting (a lone request runs at once); under load, requests that arrive
 while a batch runs are taken together as the next batch, up to `max_batch`, in one hop to the
-model's own thread. A pipeline with `run_batch(payloads)` gets the whole batch; otherwise the
-stages run per item in that thread (a pipeline is used by one thread at a time). No catalogue
-pipeline has `run_batch` yet, so today this saves loop hops, not compute: there is no batched
-tensor inference.
+model's own thread. A pipeline with `run_batch(payloads)` gets the whole batch (the cloud face
+detector, models/pipelines/face_ensemble.py, runs the images' HOG passes on every core at
+once; the engine models run a batch's readings through one invoke); otherwise the stages run
+per item in that thread (a pipeline is used by one thread at a time), which saves loop hops,
+not compute.
 """
 
 import asyncio

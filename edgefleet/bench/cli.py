@@ -129,6 +129,7 @@ def offload(
     out: OutOption = DEFAULT_OUT,
     faces: Annotated[int, typer.Option(help="Labelled images (vision data set)")] = 500,
     clips: Annotated[int, typer.Option(help="Labelled espeak-ng clips (voice; 0: none)")] = 500,
+    readings: Annotated[int, typer.Option(help="Labelled engine readings (0: none)")] = 500,
     warmup: Annotated[int, typer.Option(help="Unmeasured requests per mode and data set")] = 4,
     scenarios: Annotated[
         list[str] | None,
@@ -143,13 +144,14 @@ def offload(
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
 ) -> None:
     """Collaborative table: edge-only, cloud-only, adaptive, cascade x idle, CPU saturated,
-    +300 ms, cloud down; p50/p99, accuracy on labelled data, bytes sent, model size.
-    Exits 1 if a target fails."""
+    +300 ms, cloud down, on faces, speech and engine readings; p50/p99, accuracy on labelled
+    data, bytes sent, model size, device CPU and energy. Exits 1 if a target fails."""
     from edgefleet.bench.offload import SCENARIOS, OffloadBenchConfig, run_offload_bench
 
     config = OffloadBenchConfig(
         faces=faces,
         clips=clips,
+        readings=readings,
         warmup=warmup,
         scenarios=tuple(scenarios or SCENARIOS),
         broker=broker,

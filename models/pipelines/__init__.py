@@ -16,6 +16,7 @@ AnyPipeline = Pipeline[Any, Any, Any, Any]
 # catalogue `pipeline` name -> "module:class", imported only when used
 PIPELINES: dict[str, str] = {
     "blazeface": "models.pipelines.face:FaceDetectionPipeline",
+    "face-ensemble": "models.pipelines.face_ensemble:FaceEnsemblePipeline",
     "microwakeword": "models.pipelines.wakeword:MicroWakeWordPipeline",
     "openwakeword": "models.pipelines.openwakeword:OpenWakeWordPipeline",
     "tabular": "models.pipelines.tabular:TabularPipeline",
@@ -29,7 +30,8 @@ def load_pipeline(
     num_threads: int = 1,
 ) -> AnyPipeline:
     """Load a catalogue model from the model directory (sha256-verified; never downloads)."""
-    spec = (catalogue or load_catalogue()).get(model_id)
+    catalogue = catalogue or load_catalogue(model_dir=model_dir)
+    spec = catalogue.get(model_id)
     target = PIPELINES.get(spec.pipeline)
     if target is None:
         raise CatalogueError(f"model {model_id}: unknown pipeline {spec.pipeline!r}")
@@ -39,6 +41,11 @@ def load_pipeline(
 
         built = build_seed_file(spec, model_dir)
         paths = {built.name: built}
+    extra: dict[str, Any] = {}
+    if spec.members:  # an ensemble runs other catalogue models
+        extra["members"] = {
+            m: load_pipeline(m, catalogue, model_dir, num_threads) for m in spec.members
+        }
     module_name, class_name = target.split(":")
     cls: type[AnyPipeline] = getattr(importlib.import_module(module_name), class_name)
-    return cls(spec, paths, num_threads=num_threads)
+    return cls(spec, paths, num_threads=num_threads, **extra)

@@ -51,12 +51,24 @@ class FaceDetectionPipeline(Pipeline[np.ndarray, FaceInputs, FaceRaw, FaceDetect
         outputs = self.runtime.invoke(inputs)
         return outputs[self._reg_out], outputs[self._score_out]
 
-    def postprocess(self, raw: FaceRaw, decoded: np.ndarray) -> FaceDetectionOutput:
+    def detect(self, image: np.ndarray, min_score: float | None = None) -> vision.Detections:
+        """Detections in `image`'s pixels, at this model's or a given score cut-off (the
+        hub's ensemble runs it on tiles, face_ensemble.py)."""
+        return self._detections(self.infer(self.preprocess(image)), image, min_score)
+
+    def _detections(
+        self, raw: FaceRaw, decoded: np.ndarray, min_score: float | None = None
+    ) -> vision.Detections:
         height, width = decoded.shape[:2]
-        detections = vision.decode_blazeface(raw[0], raw[1], self.anchors, self.min_score)
+        cut = self.min_score if min_score is None else min_score
+        detections = vision.decode_blazeface(raw[0], raw[1], self.anchors, cut)
         detections = vision.weighted_nms(detections, self.nms_iou)
         box = vision.letterbox_params(width, height, self.size)
-        detections = vision.to_image_pixels(detections, box, width, height)
+        return vision.to_image_pixels(detections, box, width, height)
+
+    def postprocess(self, raw: FaceRaw, decoded: np.ndarray) -> FaceDetectionOutput:
+        height, width = decoded.shape[:2]
+        detections = self._detections(raw, decoded)
         faces = [
             Face(
                 box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),

@@ -7,7 +7,7 @@ registry (`edge_agent.model_sync`) later hands newer versions in with `from_file
 """
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,22 @@ class TabularPipeline(Pipeline[dict[str, Any], np.ndarray, np.ndarray, TabularOu
 
     def infer(self, inputs: np.ndarray) -> np.ndarray:
         return self.runtime.invoke(inputs)[0]
+
+    def run_batch(self, payloads: Sequence[bytes]) -> list[TabularOutput | Exception]:
+        """Readings of a batch through one invoke (the graph takes N rows); a bad reading gets
+        its own error and does not fail the others."""
+        decoded: list[dict[str, Any] | Exception] = []
+        for payload in payloads:
+            try:
+                decoded.append(self.decode(payload))
+            except InputError as exc:
+                decoded.append(exc)
+        good = [d for d in decoded if not isinstance(d, Exception)]
+        rows = iter(self.infer(to_features(good)) if good else [])
+        return [
+            d if isinstance(d, Exception) else self.postprocess(next(rows)[None], d)
+            for d in decoded
+        ]
 
     def postprocess(self, raw: np.ndarray, decoded: dict[str, Any]) -> TabularOutput:
         probs = [float(p) for p in raw[0]]

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from edgefleet.bench.offload import (
+    ENGINE,
+    KINDS,
     MODES,
     SCENARIOS,
     VISION,
@@ -20,7 +22,12 @@ from edgefleet.bench.offload import (
 )
 from tests.fixtures.requires import require_models, require_tools
 
-MODELS = ("face-detect-lite", "face-detect-full", "wakeword-lite", "wakeword-full")
+MODELS = (
+    "face-detect-lite",
+    "face-detect-full",  # face-detect-cloud runs it and face-detect-lite
+    "wakeword-lite",
+    "wakeword-full",
+)
 
 
 def test_iou_and_greedy_matching() -> None:
@@ -47,6 +54,11 @@ def test_score_vision_and_voice() -> None:
     score(VOICE, v, None, {"where": "edge", "output": {"detected": False}})
     assert (v.positives, v.detected, v.negatives, v.false_alarms) == (1, 1, 2, 1)
     assert v.accuracy(VOICE) == pytest.approx(200 / 3)
+    e = Tally()
+    score(ENGINE, e, 2, {"where": "cloud", "output": {"label": 2, "probabilities": []}})
+    score(ENGINE, e, 3, {"where": "edge", "output": {"label": 0, "probabilities": []}})
+    assert (e.readings, e.right, e.cloud_answers) == (2, 1, 1)
+    assert e.accuracy(ENGINE) == 50.0
 
 
 def test_config_validation() -> None:
@@ -62,12 +74,12 @@ def test_config_validation() -> None:
 def test_tiny_run_writes_the_table(tmp_path: Path) -> None:
     require_models(*MODELS)
     require_tools("espeak-ng")
-    cfg = OffloadBenchConfig(faces=2, clips=2, warmup=0, time_limit_s=5.0, plots=True)
+    cfg = OffloadBenchConfig(faces=2, clips=2, readings=2, warmup=0, time_limit_s=5.0, plots=True)
     report = run_offload_bench(cfg, tmp_path)
     data = json.loads((tmp_path / "offload.json").read_text())
     assert data["benchmark"] == "offload"
-    assert set(data["results"]) == {VISION, VOICE}
-    for kind in (VISION, VOICE):
+    assert set(data["results"]) == {*KINDS, "summary"}
+    for kind in KINDS:
         rows = data["results"][kind]
         assert [(r["scenario"], r["mode"]) for r in rows] == [
             (s, m) for s in SCENARIOS for m in MODES
@@ -76,17 +88,21 @@ def test_tiny_run_writes_the_table(tmp_path: Path) -> None:
             assert row["n"] + row["errors"] + row["lost"] == 2
             for key in ("p50_ms", "p99_ms", "accuracy", "bytes_sent", "device_mb", "cloud_mb"):
                 assert key in row
+            assert row["device_cpu_ms"] >= 0  # CPU ticks are 10 ms: 2 requests may show none
+            assert row["device_mj_pi5"] >= row["device_mj_pi4"] >= 0
             assert row["device_mb"] > 0
             assert (row["bytes_sent"] == 0) if row["mode"] == "edge" else True
     names = [c["name"] for c in data["checks"]]
-    assert sum("adaptive p99" in n for n in names) == 2 * len(SCENARIOS)
-    assert sum("cascade accuracy" in n for n in names) == 2
+    assert sum("adaptive p99" in n for n in names) == len(KINDS) * len(SCENARIOS)
+    assert sum("cascade accuracy" in n for n in names) == len(KINDS)
+    summary = data["results"]["summary"]
+    assert [(r["data"], r["mode_title"]) for r in summary] == [
+        (k, m) for k in KINDS for m in ("edge-only", "cloud-only", "collaborative")
+    ]
     assert sum(n.startswith("cloud down") for n in names) == 4
     assert all(c["verdict"] in {"PASS", "FAIL", "n/a"} for c in data["checks"])
     assert data["passed"] == report.passed
     assert set(data["plots"]) == {
-        f"offload-{k}-{what}.png"
-        for k in (VISION, VOICE)
-        for what in ("latency", "accuracy", "bytes")
+        f"offload-{k}-{what}.png" for k in KINDS for what in ("latency", "accuracy", "bytes")
     }
     assert all((tmp_path / p).stat().st_size > 0 for p in data["plots"])

@@ -15,7 +15,7 @@ import pytest
 from contract import ErrorCode, Topics
 from edge_agent.sources.config import MicrophoneConfig
 from models.datasets.speech import phrase_clip, wake_clip
-from models.fetch import default_model_dir
+from models.files import default_model_dir
 from tests.fixtures.agents import AgentStarter, ObservedAgent
 from tests.fixtures.contract import assert_follows_contract
 from tests.fixtures.mqtt import Received

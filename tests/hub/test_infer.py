@@ -151,3 +151,57 @@ async def test_real_face_detect_full(make_settings: Callable[..., Settings]) -> 
         )
         assert r.status_code == 422
         assert r.json()["error"]["code"] == "bad_image"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_cloud_face_detector_batches_and_answers_as_in_process(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Concurrent requests reach the ensemble as batches (run_batch) and each gets the answer
+    the same model gives in-process; the device's light model finds fewer of the faces."""
+    require_models("face-detect-full", "face-detect-lite")
+    from models.datasets.faces import generate
+    from models.pipelines import load_pipeline
+
+    samples = generate(12, seed=5)
+    alone = load_pipeline("face-detect-cloud")
+    expected = [alone.run(s.jpeg).model_dump(mode="json") for s in samples]
+    async for hub in running_hub(make_settings(cloud_models=["face-detect-cloud"])):
+        creds = await hub.enroll("cam-10")
+        headers = {"content-type": "image/jpeg", **basic("cam-10", creds["device_secret"])}
+        url = "/api/v1/infer/face-detect-cloud"
+        answers = await asyncio.gather(
+            *(hub.client.post(url, content=s.jpeg, headers=headers) for s in samples)
+        )
+        assert [r.status_code for r in answers] == [200] * len(samples)
+        assert [r.json()["output"] for r in answers] == expected
+        sizes = hub.app.state.metrics.infer_batch.collect()[0].samples
+        batches = [s.value for s in sizes if s.name.endswith("_count")]
+        assert batches
+        assert batches[0] < len(samples)
+    light = load_pipeline("face-detect-lite")
+    found = sum(len(o["faces"]) for o in expected)
+    assert found > sum(len(light.run(s.jpeg).faces) for s in samples)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_hub_answers_engine_readings_with_its_own_model(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """`engine-fault-cloud` is built on first load (no files to fetch) and answers JSON."""
+    import json
+
+    from models.datasets.engine import engine_profile, generate_records
+
+    reading = generate_records(engine_profile(0, seed=4), 1)[0]
+    async for hub in running_hub(make_settings(cloud_models=["engine-fault-cloud"])):
+        creds = await hub.enroll("pump-1")
+        headers = {"content-type": "application/json", **basic("pump-1", creds["device_secret"])}
+        url = "/api/v1/infer/engine-fault-cloud"
+        r = await hub.client.post(url, content=json.dumps(reading).encode(), headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["output"]["label_name"] in {"normal", "minor", "moderate", "severe"}
+        r = await hub.client.post(url, content=b'{"rpm": "fast"}', headers=headers)
+        assert r.status_code == 422
+        assert r.json()["error"]["code"] == "bad_json"

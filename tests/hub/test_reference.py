@@ -62,7 +62,9 @@ def test_descriptions_are_the_field_docstrings() -> None:
     )
     assert rows["port"].constraints == "≥ 0, ≤ 65535"
     assert rows["environment"].default == "`development`"
-    assert rows["cloud_models"].default == '`["face-detect-full", "wakeword-full"]`'
+    assert rows["cloud_models"].default == (
+        '`["face-detect-cloud", "face-detect-full", "wakeword-full", "engine-fault-cloud"]`'
+    )
 
 
 def test_no_secret_default_is_printed(monkeypatch: pytest.MonkeyPatch) -> None:

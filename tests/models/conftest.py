@@ -9,7 +9,8 @@ import pytest
 
 from models.catalogue import Catalogue, load_catalogue
 from models.errors import ModelError
-from models.fetch import default_model_dir, ensure_files, verified_files
+from models.fetch import ensure_files, verified_files
+from models.files import default_model_dir
 from models.pipelines import AnyPipeline, load_pipeline
 from tests.fixtures.requires import require_tools
 

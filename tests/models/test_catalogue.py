@@ -2,7 +2,7 @@
 
 import pytest
 
-from models.catalogue import CATALOGUE_PATH, Catalogue, parse_catalogue
+from models.catalogue import CATALOGUE_PATH, Catalogue, offload_target, parse_catalogue
 from models.errors import CatalogueError, UnknownModelError
 
 
@@ -10,9 +10,11 @@ def test_catalogue_lists_the_real_models(catalogue: Catalogue) -> None:
     assert catalogue.ids == [
         "face-detect-lite",
         "face-detect-full",
+        "face-detect-cloud",
         "wakeword-lite",
         "wakeword-full",
         "engine-fault",
+        "engine-fault-cloud",
     ]
     assert {catalogue.get(m).task for m in catalogue.ids} == {
         "face-detection",
@@ -32,6 +34,20 @@ def test_catalogue_lists_the_real_models(catalogue: Catalogue) -> None:
     assert (
         catalogue.get("face-detect-lite").file("face_detection_short_range.tflite").size == 229032
     )
+    cloud = catalogue.get("face-detect-cloud")
+    assert (cloud.source, cloud.tier, cloud.files) == ("ensemble", "cloud", [])
+    assert [s.id for s in catalogue.with_members(cloud)] == [
+        "face-detect-cloud",
+        "face-detect-full",
+        "face-detect-lite",
+    ]
+
+
+def test_offloads_go_to_the_strongest_hub_model(catalogue: Catalogue) -> None:
+    assert offload_target("face-detect-lite", catalogue) == "face-detect-cloud"
+    assert offload_target("engine-fault", catalogue) == "engine-fault-cloud"
+    assert offload_target("wakeword-lite", catalogue) == "wakeword-full"  # -lite -> -full
+    assert offload_target("my-own-lite", catalogue) == "my-own-full"  # not in the catalogue
 
 
 def test_every_file_is_pinned(catalogue: Catalogue) -> None:
@@ -63,6 +79,9 @@ GOOD = CATALOGUE_PATH.read_text()
         (GOOD.replace('task = "wakeword"', 'task = "telepathy"', 1), "task"),
         (GOOD.replace('runtime = "litert"', 'runtme = "litert"', 1), "runtme"),
         (GOOD + "\n[[models", "not valid TOML"),
+        (GOOD.replace('members = ["face-detect-full"', 'members = ["face-detect-huge"'), "unknown"),
+        (GOOD.replace('offload_to = "face-detect-cloud"', 'offload_to = "nope"'), "unknown"),
+        (GOOD.replace('source = "ensemble"\n', ""), "ensemble"),
     ],
 )
 def test_malformed_catalogue_is_refused(broken: str, message: str) -> None:

@@ -16,6 +16,8 @@ from models.pipelines import load_pipeline
 
 def _copy_models(src: Path, dest: Path, catalogue: Catalogue) -> None:
     for spec in catalogue.models:
+        if spec.source == "ensemble":
+            continue  # no files of its own
         shutil.copytree(model_path(spec, src), model_path(spec, dest))
 
 
@@ -88,7 +90,8 @@ def test_cli_verify_fails_on_tampering(
     assert ok.exit_code == 0, ok.output
     listed = runner.invoke(app, ["list", "--model-dir", str(tmp_path)])
     assert listed.exit_code == 0
-    assert listed.output.count("fetched") == 5  # 4 packaged + engine-fault (built here)
+    # 4 packaged + the hub's ensemble of two of them + the engine-fault models (built here)
+    assert listed.output.count("fetched") == 7
     _flip_a_byte(model_path(catalogue.get("wakeword-lite"), tmp_path) / "okay_nabu.json")
     bad = runner.invoke(app, ["verify", "wakeword-lite", "--model-dir", str(tmp_path)])
     assert bad.exit_code == 1

@@ -49,3 +49,37 @@ def test_pipeline_turns_them_into_bad_json(pipelines: dict[str, AnyPipeline]) ->
     with pytest.raises(InputError) as info:
         pipelines["engine-fault"].run(_with(1e308))
     assert info.value.code is ErrorCode.BAD_JSON
+
+
+def test_the_hubs_engine_model_knows_more_than_the_devices(
+    pipelines: dict[str, AnyPipeline],
+) -> None:
+    """On readings of engines neither model was trained on, the hub's model is right clearly
+    more often, and the device's top-class probability tells the cascade when to ask it."""
+    import numpy as np
+
+    from edge_agent.cascade import confidence_of
+    from models.datasets.engine import held_out
+
+    data = held_out(1000, seed=3)
+    x = data.x.astype(np.float32)
+    edge = pipelines["engine-fault"].runtime.invoke(x)[0]  # type: ignore[attr-defined]
+    cloud = pipelines["engine-fault-cloud"].runtime.invoke(x)[0]  # type: ignore[attr-defined]
+    edge_right = edge.argmax(1) == data.y
+    cloud_right = cloud.argmax(1) == data.y
+    assert cloud_right.mean() >= edge_right.mean() + 0.05
+    unsure = edge.max(1) <= 0.6
+    assert edge_right[unsure].mean() < edge_right[~unsure].mean()  # low confidence: often wrong
+    reading = json.dumps(READING).encode()
+    out = pipelines["engine-fault"].run(reading)
+    assert confidence_of(out) == max(out.probabilities)  # type: ignore[attr-defined]
+
+
+def test_a_batch_of_readings_answers_each_as_alone(pipelines: dict[str, AnyPipeline]) -> None:
+    """The hub runs queued readings through one invoke; a bad one gets its own error."""
+    hub = pipelines["engine-fault-cloud"]
+    readings = [json.dumps(READING | {NUMERIC[0]: v}).encode() for v in (60.0, 90.0, 120.0)]
+    batch = hub.run_batch([readings[0], b"{", readings[1], readings[2]])  # type: ignore[attr-defined]
+    assert isinstance(batch[1], InputError)
+    assert batch[1].code == ErrorCode.BAD_JSON
+    assert [batch[0], batch[2], batch[3]] == [hub.run(r) for r in readings]

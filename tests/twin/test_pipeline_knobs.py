@@ -59,3 +59,23 @@ def test_a_model_swap_keeps_the_operators_value() -> None:
 
 def test_every_pipeline_knob_is_exposed_by_the_wrapper() -> None:
     assert set(PIPELINE_KNOBS) <= set(SwappablePipeline.TUNABLE)
+
+
+def test_the_twin_turns_hard_sample_sharing_off_and_on() -> None:
+    """An operator opts a device out of sending its hard samples (and back in) live."""
+
+    class Dispatch:
+        plans: dict[str, Any] = {}
+        share_hard = True
+
+    dispatch = Dispatch()
+    twin = DeviceTwin("cam-1", agent_knobs(Health(), {}, dispatch))
+    report = twin.on_desired(desired(1, {"offload": {"share_hard_samples": False}}))
+    assert report is not None
+    assert (report.rejected, dispatch.share_hard) == ({}, False)
+    report = twin.on_desired(desired(2, {"offload.share_hard_samples": "yes"}))
+    assert report is not None
+    assert "offload.share_hard_samples" in report.rejected
+    assert dispatch.share_hard is False
+    twin.on_desired(desired(3, {"offload.share_hard_samples": True}))
+    assert dispatch.share_hard is True

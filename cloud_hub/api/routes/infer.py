@@ -4,12 +4,18 @@ import time
 import uuid
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Header, Path, Request, Response
 
-from cloud_hub.api.deps import DeviceOrAdminDep, InferenceDep, SettingsDep
-from cloud_hub.core.errors import PayloadTooLarge, Unavailable, Unprocessable
-from contract import InferResult
-from contract.http import INFER
+from cloud_hub.api.deps import DbDep, DeviceOrAdminDep, InferenceDep, SettingsDep
+from cloud_hub.core.db import Database
+from cloud_hub.core.errors import Conflict, PayloadTooLarge, Unavailable, Unprocessable
+from cloud_hub.crud.samples import keep_sample, opted_out
+from cloud_hub.inference.batcher import Outcome
+from contract import ContractError, EdgeAnswer, InferResult, utcnow
+from contract.http import EDGE_ANSWER, EDGE_ANSWER_MAX, INFER
+from contract.inference import parse_edge_answer
+from contract.twin import SHARE_HARD_SAMPLES
 from models.errors import InputError, ModelError
 
 router = APIRouter(tags=["inference"])
@@ -46,9 +52,19 @@ async def infer(
     response: Response,
     service: InferenceDep,
     settings: SettingsDep,
-    _: DeviceOrAdminDep,
+    principal: DeviceOrAdminDep,
+    db: DbDep,
     rid: str | None = None,
     content_type: Annotated[str | None, Header()] = None,
+    edge_answer: Annotated[
+        str | None,
+        Header(
+            alias=EDGE_ANSWER,
+            max_length=EDGE_ANSWER_MAX,
+            description="a cascade's own answer (contract.inference.EdgeAnswer, base64url "
+            "JSON): the hub keeps the input with both answers as a hard sample",
+        ),
+    ] = None,
 ) -> InferResult:
     """Run `model` on the raw body (image/jpeg, image/png, audio/wav, audio/L16...).
 
@@ -57,6 +73,20 @@ async def infer(
     """
     received = time.perf_counter()
     worker = service.check(model, content_type)
+    edge = None
+    if edge_answer is not None:
+        try:
+            edge = parse_edge_answer(edge_answer)
+        except ContractError as exc:
+            raise Unprocessable(f"{EDGE_ANSWER}: {exc}", code="bad_edge_answer") from exc
+        if principal.device_id is not None and await anyio.to_thread.run_sync(
+            _opted_out, db, principal.device_id
+        ):
+            raise Conflict(
+                f"device {principal.device_id} is opted out of sharing hard samples "
+                f"(twin {SHARE_HARD_SAMPLES} = false); send the request without {EDGE_ANSWER}",
+                code="samples_opted_out",
+            )
     payload = await read_body(request, settings.max_body_bytes)
     if not payload:
         raise Unprocessable("empty body", code="empty_body")
@@ -74,6 +104,11 @@ async def infer(
     service.metrics.infer_latency.labels(model).observe(elapsed)
     service.metrics.infer_requests.labels(model, "ok").inc()
     response.headers[SERVER_TIMING] = server_timing((done - received) * 1000, elapsed * 1000)
+    if edge is not None and principal.device_id is not None and settings.samples_per_device:
+        await anyio.to_thread.run_sync(
+            _keep, db, principal.device_id, edge, model, outcome, payload, content_type or "",
+            settings.samples_per_device,
+        )  # fmt: skip
     return InferResult(
         model=model,
         model_version=outcome.model_version,
@@ -83,3 +118,33 @@ async def infer(
         rid=rid,
         msg_id=uuid.uuid4().hex,
     )
+
+
+def _keep(
+    db: Database,
+    device_id: str,
+    edge: EdgeAnswer,
+    model: str,
+    outcome: Outcome,
+    payload: bytes,
+    content_type: str,
+    keep: int,
+) -> None:
+    with db.session(write=True) as s:
+        keep_sample(
+            s,
+            device_id=device_id,
+            edge=edge,
+            cloud_model=model,
+            cloud_version=outcome.model_version,
+            cloud_output=outcome.output.model_dump(mode="json"),
+            payload=payload,
+            content_type=content_type.split(";")[0].strip().lower(),
+            now=utcnow(),
+            keep=keep,
+        )
+
+
+def _opted_out(db: Database, device_id: str) -> bool:
+    with db.session(write=False) as s:
+        return opted_out(s, device_id)

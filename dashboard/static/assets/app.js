@@ -4,6 +4,7 @@ import { API_PREFIX } from './contract.js';
 import { deviceView } from './device.js';
 import { fleetView } from './fleet.js';
 import { federatedView, modelsView } from './registry.js';
+import { samplesView } from './samples.js';
 import { h, tickTimes } from './ui.js';
 
 const root = document.getElementById('app');
@@ -76,7 +77,7 @@ function closeLive() {
   live = null;
 }
 
-const NAV = [['#/', 'Fleet', /^#\/(devices\/.*)?$/], ['#/models', 'Models', /^#\/models/], ['#/federated', 'Federated', /^#\/federated/]];
+const NAV = [['#/', 'Fleet', /^#\/(devices\/.*)?$/], ['#/models', 'Models', /^#\/models/], ['#/federated', 'Federated', /^#\/federated/], ['#/samples', 'Samples', /^#\/samples/]];
 
 function shell() {
   const links = NAV.map(([href, label]) => h('a', { href, class: 'nav-link', 'data-nav': label }, label));
@@ -104,7 +105,8 @@ function route() {
   const sub = (hash.match(/^#\/(?:models|federated)\/([^/?]+)/) || [])[1];
   view = m ? deviceView(ctx, decodeURIComponent(m[1]))
     : hash.startsWith('#/models') ? modelsView(ctx, sub && decodeURIComponent(sub))
-      : hash.startsWith('#/federated') ? federatedView(ctx, sub) : fleetView(ctx);
+      : hash.startsWith('#/federated') ? federatedView(ctx, sub)
+        : hash.startsWith('#/samples') ? samplesView(ctx) : fleetView(ctx);
   for (const a of frame.links) {
     const active = NAV.find(([, label]) => label === a.dataset.nav)[2].test(hash);
     if (active) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');

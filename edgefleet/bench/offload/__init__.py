@@ -3,28 +3,36 @@
 Rows: edge-only, cloud-only, adaptive and cascade (`offload.pipelines.<model>.mode` in each
 agent's config); per row p50/p99 latency (request published -> result received over MQTT),
 accuracy on labelled data generated here (docs/benchmarks.md), bytes sent to the cloud and model
-size on the device. Two data sets:
+size on the device, the agent's CPU time per request and the energy that is on a Raspberry Pi's
+core. Three data sets:
 
-* vision: `face-detect-lite` on the device, `face-detect-full` on the hub, composited images
+* vision: `face-detect-lite` on the device, `face-detect-cloud` on the hub, composited images
   from `models.datasets.faces` (accuracy: share of true faces found with IoU >= 0.5);
 * voice: `wakeword-lite` on the device, `wakeword-full` on the hub, espeak-ng clips from
-  `models.datasets.speech` (detection rate on wake phrases, false alarms on the others).
+  `models.datasets.speech` (detection rate on wake phrases, false alarms on the others);
+* engine: `engine-fault` on the device, `engine-fault-cloud` on the hub, JSON readings of
+  engines neither model was trained on (`models.datasets.engine`; share given the right class).
+
+Then a summary in the design article's shape: edge-only / cloud-only / collaborative (cascade)
+x p50, device model MB, accuracy, device energy per request (idle).
 
 Four scenarios, in this order: `idle`; `cpu` (the device's CPU saturated by a bounded stress
 process pinned to it, at a higher priority than the agents); `delay` (+300 ms round trip to
 the hub through a loopback delay proxy); `down` (the hub process killed).
 
 Real processes: a broker (Mosquitto, else the embedded amqtt), the hub (`edgefleet hub`,
-cloud models face-detect-full and wakeword-full), one agent per mode, all agents pinned to one
-CPU (the "device"), each reaching the hub through its own proxy (which counts the bytes). The
-four agents are asked in turn for each sample, in a shuffled order, so background noise on a
-shared machine hits every mode alike. Every loop is bounded in count and time.
+cloud models face-detect-cloud, wakeword-full, engine-fault-cloud), one agent per mode, all
+agents pinned to one CPU (the "device"), each reaching the hub through its own proxy (which
+counts the bytes). The four agents are asked in turn for each sample, in a shuffled order, so
+background noise on a shared machine hits every mode alike. Every loop is bounded in count and time.
 
 Modules: `config`; `scoring` (accuracy, pure); measurement in `fleet` (processes, scenarios)
 and `measure`; the targets in `checks`; tables, notes and plots in `report`; `run`.
 """
 
 from edgefleet.bench.offload.config import (
+    ENGINE,
+    KINDS,
     MODES,
     SCENARIOS,
     VISION,
@@ -35,6 +43,8 @@ from edgefleet.bench.offload.run import run_offload_bench
 from edgefleet.bench.offload.scoring import Tally, iou, match_faces, score
 
 __all__ = [
+    "ENGINE",
+    "KINDS",
     "MODES",
     "SCENARIOS",
     "VISION",

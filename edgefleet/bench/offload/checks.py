@@ -8,14 +8,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from edgefleet.bench.offload.config import MODES, P99_SLACK, VISION, VOICE
+from edgefleet.bench.offload.config import KINDS, MODES, P99_SLACK
 from edgefleet.bench.offload.report import find_row
 from edgefleet.bench.report import Check, Report, check_max, check_min
 
 
 def checks(report: Report, scenarios: Sequence[str]) -> list[Check]:
     out: list[Check] = []
-    for kind in (VISION, VOICE):
+    for kind in KINDS:
         out += _adaptive_p99(report, kind, scenarios)
         out += _cascade_gain(report, kind)
     if "down" in scenarios:
@@ -63,7 +63,7 @@ def _cascade_gain(report: Report, kind: str) -> list[Check]:
 def _cloud_down(report: Report) -> list[Check]:
     out = []
     for mode in ("adaptive", "cascade"):
-        found = [find_row(report, k, "down", mode) for k in (VISION, VOICE)]
+        found = [find_row(report, k, "down", mode) for k in KINDS]
         down = [r for r in found if r is not None]
         if not down:
             continue

@@ -1,4 +1,4 @@
-"""What `edgefleet bench offload` compares: four modes x four scenarios, two data sets."""
+"""What `edgefleet bench offload` compares: four modes x four scenarios, three data sets."""
 
 from __future__ import annotations
 
@@ -18,10 +18,15 @@ SCENARIO_TITLES = {
     "delay": "+300 ms to the cloud",
     "down": "cloud down",
 }
-VISION, VOICE = "vision", "voice"
-EDGE_MODELS = {VISION: "face-detect-lite", VOICE: "wakeword-lite"}
-CLOUD_MODELS = {VISION: "face-detect-full", VOICE: "wakeword-full"}
-IOU_HIT = 0.5
+VISION, VOICE, ENGINE = "vision", "voice", "engine"
+KINDS = (VISION, VOICE, ENGINE)
+EDGE_MODELS = {VISION: "face-detect-lite", VOICE: "wakeword-lite", ENGINE: "engine-fault"}
+CLOUD_MODELS = {VISION: "face-detect-cloud", VOICE: "wakeword-full", ENGINE: "engine-fault-cloud"}
+# Energy on the device: the agent's CPU-seconds per request (measured here) x the power one busy
+# core adds on a Raspberry Pi (W): (all-core load - idle) / 4 from published measurements, Pi 4
+# 2.2 W idle, 5.4 W loaded; Pi 5 ~2.6 W idle, ~7 W loaded (docs/benchmarks.md). This host's
+# cores are faster than a Pi's, so the figure is a lower bound of a Pi's energy per request.
+CORE_WATTS = {"pi4": 0.8, "pi5": 1.1}
 P99_SLACK = 0.10  # adaptive's p99 within 10 % of the better of edge-only and cloud-only
 
 
@@ -31,6 +36,7 @@ class OffloadBenchConfig:
     # 500 so that p99 is the 5th slowest answer, not the single slowest (docs/benchmarks.md)
     faces: int = 500
     clips: int = 500
+    readings: int = 500  # engine readings (0: none)
     warmup: int = 4  # unmeasured requests per mode, data set and scenario
     scenarios: tuple[str, ...] = SCENARIOS
     modes: tuple[str, ...] = MODES
@@ -46,6 +52,9 @@ class OffloadBenchConfig:
     # best face score; short-range BlazeFace scores its faces 0.85-0.96 while missing small
     # ones beside them, so the band reaches 0.9 (measured on this data set, docs/offload.md)
     face_band: tuple[float, float] = (0.0, 0.9)
+    # engine cascade: the light model's top-class probability up to 0.6 asks the hub (43 % of
+    # held-out readings, 61 % of the accuracy gap recovered, docs/models.md)
+    engine_band: tuple[float, float] = (0.0, 0.6)
     # voice cascade: the agent's default rescue rule (docs/offload.md "Voice cascade")
     # seconds between the agents' light RTT probes of the hub; None: the agent's default
     probe_interval_s: float | None = None
@@ -58,7 +67,7 @@ class OffloadBenchConfig:
         bad = [m for m in self.modes if m not in MODES]
         if bad:
             raise ValueError(f"unknown modes {bad}; known: {list(MODES)}")
-        if self.faces < 1 or self.clips < 0 or self.warmup < 0:
-            raise ValueError("--faces must be >= 1, --clips and --warmup >= 0")
+        if self.faces < 1 or self.clips < 0 or self.readings < 0 or self.warmup < 0:
+            raise ValueError("--faces must be >= 1, --clips, --readings and --warmup >= 0")
         if self.broker not in ("auto", "mosquitto", "amqtt"):
             raise ValueError("--broker: auto, mosquitto or amqtt")

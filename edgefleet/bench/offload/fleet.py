@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from edgefleet.bench.client import Client
-from edgefleet.bench.offload.config import CLOUD_MODELS, EDGE_MODELS, VISION, OffloadBenchConfig
+from edgefleet.bench.offload.config import (
+    CLOUD_MODELS,
+    EDGE_MODELS,
+    ENGINE,
+    VISION,
+    OffloadBenchConfig,
+)
 from edgefleet.procs.agent import AgentProcess, agent_config
 from edgefleet.procs.delay import DelayProxy
 from edgefleet.procs.hub import HubProcess
@@ -37,10 +43,13 @@ def agent_offload_config(
     mode: str,
     face_band: tuple[float, float] | None = None,
     probe_interval_s: float | None = None,
+    engine_band: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     pipelines: dict[str, dict[str, Any]] = {m: {"mode": mode} for m in EDGE_MODELS.values()}
     if face_band is not None:
         pipelines[EDGE_MODELS[VISION]]["uncertain"] = list(face_band)
+    if engine_band is not None:
+        pipelines[EDGE_MODELS[ENGINE]]["uncertain"] = list(engine_band)
     offload: dict[str, Any] = {
         "pipelines": pipelines,
         "breaker_failures": 2,
@@ -68,6 +77,18 @@ class OffloadFleet:
     @property
     def devices(self) -> dict[str, str]:
         return {m: a.device for m, a in self.agents.items()}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """Each mode's agent process: user + system CPU time so far (the device's energy)."""
+        import psutil
+
+        out: dict[str, float] = {}
+        for mode, agent in self.agents.items():
+            if agent.proc is None:
+                continue
+            times = psutil.Process(agent.proc.pid).cpu_times()
+            out[mode] = times.user + times.system
+        return out
 
 
 @contextlib.contextmanager
@@ -101,7 +122,7 @@ def offload_fleet(
                 secret=secret,
                 hub_url=hub_url,
                 models=tuple(EDGE_MODELS.values()),
-                **agent_offload_config(mode, cfg.face_band, cfg.probe_interval_s),
+                **agent_offload_config(mode, cfg.face_band, cfg.probe_interval_s, cfg.engine_band),
             )
             # the agent's own heartbeat period (5 s), like its probe period: background work
             # at faster rates shows in the p99 of a 5 ms answer (docs/benchmarks.md)

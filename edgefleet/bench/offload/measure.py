@@ -13,6 +13,7 @@ from typing import Any
 from edgefleet.bench.client import Client, request
 from edgefleet.bench.offload.config import (
     EDGE_MODELS,
+    ENGINE,
     SCENARIO_TITLES,
     VISION,
     VOICE,
@@ -21,7 +22,6 @@ from edgefleet.bench.offload.config import (
 from edgefleet.bench.offload.fleet import OffloadFleet, busy, scenario
 from edgefleet.bench.offload.scoring import Tally, score
 from edgefleet.bench.report import say
-from edgefleet.procs.delay import DelayProxy
 
 Key = tuple[str, str, str]  # (scenario, mode, data kind)
 
@@ -33,21 +33,41 @@ class Sample:
     label: Any  # vision: list of true boxes; voice: wake word id or None
 
 
-def load_samples(cfg: OffloadBenchConfig) -> tuple[list[Sample], list[Sample], list[str]]:
-    """(face images, speech clips, notes); no clips without espeak-ng."""
+def load_samples(cfg: OffloadBenchConfig) -> tuple[dict[str, list[Sample]], list[str]]:
+    """Face images, speech clips (none without espeak-ng) and engine readings; notes."""
     from models.datasets.faces import load_faces
 
     notes: list[str] = []
-    faces = [Sample(VISION, s.jpeg, list(s.boxes)) for s in load_faces(cfg.faces, seed=cfg.seed)]
-    clips: list[Sample] = []
+    samples = {
+        VISION: [Sample(VISION, s.jpeg, list(s.boxes)) for s in load_faces(cfg.faces, cfg.seed)],
+        VOICE: [],
+        ENGINE: engine_readings(cfg.readings, cfg.seed),
+    }
     if cfg.voice and cfg.clips:
         from models.datasets.speech import espeak_available, load_speech
 
         if espeak_available():
-            clips = [Sample(VOICE, c.wav, c.label) for c in load_speech(cfg.clips, seed=cfg.seed)]
+            clips = load_speech(cfg.clips, seed=cfg.seed)
+            samples[VOICE] = [Sample(VOICE, c.wav, c.label) for c in clips]
         else:
             notes.append("voice skipped: espeak-ng is not installed")
-    return faces, clips, notes
+    return samples, notes
+
+
+def engine_readings(n: int, seed: int) -> list[Sample]:
+    """`n` JSON readings of 4 engines neither engine model was trained on (all modes and
+    faults), labelled with their fault class; the label is not in the payload."""
+    from models.datasets.engine import generate_records, iid_profile
+
+    records = [
+        r for i in range(4) for r in generate_records(iid_profile(i, seed=seed + 5000), -(-n // 4))
+    ]
+    random.Random(seed).shuffle(records)
+    out = []
+    for record in records[:n]:
+        label = record.pop("fault_status")
+        out.append(Sample(ENGINE, json.dumps(record).encode(), int(label)))
+    return out
 
 
 def measure_scenarios(
@@ -68,7 +88,7 @@ def measure_scenarios(
             for kind, items in samples.items():
                 if not items:
                     continue
-                got = run_set(kind, items, cfg, fleet.client, fleet.devices, fleet.proxies)
+                got = run_set(kind, items, cfg, fleet)
                 for mode, tally in got.items():
                     tallies[(name, mode, kind)] = tally
     return tallies
@@ -80,14 +100,10 @@ def _ask(client: Client, device: str, model: str, payload: bytes) -> tuple[float
 
 
 def run_set(
-    kind: str,
-    samples: Sequence[Sample],
-    cfg: OffloadBenchConfig,
-    client: Client,
-    devices: dict[str, str],
-    proxies: dict[str, DelayProxy],
+    kind: str, samples: Sequence[Sample], cfg: OffloadBenchConfig, fleet: OffloadFleet
 ) -> dict[str, Tally]:
     """One data set in one scenario: each sample asked of the modes in a shuffled order."""
+    client, devices, proxies = fleet.client, fleet.devices, fleet.proxies
     model = EDGE_MODELS[kind]
     tallies = {m: Tally() for m in devices}
     for sample in samples[: cfg.warmup]:
@@ -95,6 +111,7 @@ def run_set(
             with contextlib.suppress(TimeoutError):
                 _ask(client, device, model, sample.payload)
     sent = {m: proxies[m].sent if m in proxies else 0 for m in devices}
+    cpu = fleet.cpu_seconds()
     deadline = time.monotonic() + cfg.time_limit_s
     order = list(devices.items())
     shuffle = random.Random(f"{cfg.seed}-{kind}").shuffle
@@ -116,7 +133,10 @@ def run_set(
                 continue
             tally.latencies.append(latency)
             score(kind, tally, sample.label, result)
+    cpu_after = fleet.cpu_seconds()
     for mode in devices:
         if mode in proxies:
             tallies[mode].bytes_sent = proxies[mode].sent - sent[mode]
+        if mode in cpu and mode in cpu_after:
+            tallies[mode].device_cpu_s = cpu_after[mode] - cpu[mode]
     return tallies

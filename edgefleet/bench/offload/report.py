@@ -5,16 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from edgefleet.bench.offload.config import (
     CLOUD_MODELS,
+    CORE_WATTS,
     EDGE_MODELS,
+    ENGINE,
+    KINDS,
     MODE_TITLES,
     SCENARIO_TITLES,
     VISION,
-    VOICE,
     OffloadBenchConfig,
 )
 from edgefleet.bench.offload.scoring import Tally
@@ -23,10 +26,17 @@ from edgefleet.bench.report import Column, Report, Table
 from edgefleet.bench.stats import Summary
 
 
+@cache
 def model_mb(model: str) -> float:
+    """Bytes on disk: an ensemble's members' files, a built model's built file."""
     from models.catalogue import load_catalogue
+    from models.fetch import model_path
 
-    return load_catalogue().get(model).size_bytes / 1e6
+    catalogue = load_catalogue()
+    spec = catalogue.get(model)
+    if spec.source == "built":
+        return sum(f.stat().st_size for f in model_path(spec).glob("*") if f.is_file()) / 1e6
+    return sum(part.size_bytes for part in catalogue.with_members(spec)) / 1e6
 
 
 def row(scenario: str, mode: str, kind: str, tally: Tally) -> dict[str, Any]:
@@ -50,8 +60,14 @@ def row(scenario: str, mode: str, kind: str, tally: Tally) -> dict[str, Any]:
         "lost": tally.lost,
         "tally": {k: v for k, v in asdict(tally).items() if k != "latencies"},
     }
+    cpu_ms = 1000.0 * tally.device_cpu_s / tally.answered if tally.answered else math.nan
+    out["device_cpu_ms"] = cpu_ms  # the agent's CPU time per answered request
+    for board, watts in CORE_WATTS.items():
+        out[f"device_mj_{board}"] = cpu_ms * watts  # ms x W = mJ
     if kind == VISION:
         out |= {"hit_rate": tally.accuracy(kind), "false_faces": tally.false_faces}
+    elif kind == ENGINE:
+        out |= {"wrong": tally.readings - tally.right}
     else:
         det = 100.0 * tally.detected / tally.positives if tally.positives else math.nan
         out |= {"detection_rate": det, "false_alarms": tally.false_alarms}
@@ -68,6 +84,8 @@ def columns(kind: str) -> list[Column]:
     ]
     if kind == VISION:
         acc = [Column("hit_rate", "IoU>=0.5 hit %", "{:.1f}"), Column("false_faces", "false", "{}")]
+    elif kind == ENGINE:
+        acc = [Column("accuracy", "right class %", "{:.1f}"), Column("wrong", "wrong", "{}")]
     else:
         acc = [
             Column("detection_rate", "wake det %", "{:.1f}"),
@@ -80,6 +98,7 @@ def columns(kind: str) -> list[Column]:
         Column("cloud_share", "to cloud %", "{:.0f}"),
         Column("bytes_sent", "bytes sent", "{:,}"),
         Column("device_mb", "device MB", "{:.3f}"),
+        Column("device_cpu_ms", "device CPU ms", "{:.2f}"),
         Column("errors", "errors", "{}"),
     ]
 
@@ -87,9 +106,11 @@ def columns(kind: str) -> list[Column]:
 def tables(
     tallies: dict[tuple[str, str, str], Tally], scenarios: Sequence[str], modes: Sequence[str]
 ) -> list[Table]:
-    """Vision, then voice (when measured): rows per scenario, then mode."""
+    """Vision, voice, engine (those measured): rows per scenario, then mode; then the summary
+    in the design article's shape."""
     out = []
-    for kind, title in ((VISION, "Vision"), (VOICE, "Voice")):
+    for kind in KINDS:
+        title = kind.capitalize()
         rows = [
             row(s, m, kind, tallies[(s, m, kind)])
             for s in scenarios
@@ -108,7 +129,40 @@ def tables(
                 rows,
             )
         )
+    summary = article_rows(out)
+    if summary:
+        out.append(
+            Table(
+                SUMMARY,
+                "The article's table (idle): edge-only, cloud-only, collaborative (cascade)",
+                [
+                    Column("data", "data", "{}", "left"),
+                    Column("mode_title", "mode", "{}", "left"),
+                    Column("p50_ms", "p50 ms"),
+                    Column("device_mb", "device model MB", "{:.3f}"),
+                    Column("accuracy", "accuracy %", "{:.1f}"),
+                    Column("cloud_share", "to cloud %", "{:.0f}"),
+                    Column("device_mj_pi4", "device mJ/req (Pi 4)", "{:.2f}"),
+                    Column("device_mj_pi5", "device mJ/req (Pi 5)", "{:.2f}"),
+                ],
+                summary,
+            )
+        )
     return out
+
+
+SUMMARY = "summary"
+ARTICLE_MODES = {"edge": "edge-only", "cloud": "cloud-only", "cascade": "collaborative"}
+
+
+def article_rows(tables_: Sequence[Table]) -> list[dict[str, Any]]:
+    """Idle rows of edge-only, cloud-only and cascade per data set, retitled as the article's."""
+    rows = []
+    for table in tables_:
+        for mode, title in ARTICLE_MODES.items():
+            found = [r for r in table.rows if r["scenario"] == "idle" and r["mode"] == mode]
+            rows += [{**r, "mode_title": title} for r in found]
+    return rows
 
 
 def find_row(report: Report, kind: str, scenario: str, mode: str) -> dict[str, Any] | None:
@@ -126,6 +180,10 @@ def notes(cfg: OffloadBenchConfig, device_cpus: set[int], busy: dict[str, float]
         "measured requests (HTTP requests and bodies, health probes included)",
         "device MB: the light model on the device (every mode keeps it: cloud-only falls back "
         "to it); the JSON has cloud_mb, the full model on the hub",
+        "device CPU ms: the agent process's CPU time per answered request (its background work "
+        "included); device mJ/req: that x the power one busy core adds on a Raspberry Pi "
+        f"({', '.join(f'{k} {w} W' for k, w in CORE_WATTS.items())}, docs/benchmarks.md) - "
+        "measured on this host's faster cores, so a lower bound for a Pi",
         "device CPU busy before each scenario's requests (%): "
         + ", ".join(f"{k} {v:.0f}" for k, v in busy.items())
         + " - at >= 70 % adaptive sheds load to the cloud when it is no slower (docs/offload.md)",
@@ -141,6 +199,8 @@ def plots(report: Report, scenarios: Sequence[str], modes: Sequence[str], out: P
     cats = [SCENARIO_TITLES[s] for s in scenarios]
     for table in report.tables:
         kind = table.key
+        if kind not in KINDS:
+            continue  # the summary repeats rows of the data sets' tables
 
         def series(key: str, table: Table = table) -> dict[str, list[float | None]]:
             return {

@@ -9,7 +9,7 @@ from typing import Any
 
 from edgefleet.bench.offload import report as offload_report
 from edgefleet.bench.offload.checks import checks
-from edgefleet.bench.offload.config import MODES, SCENARIOS, VISION, VOICE, OffloadBenchConfig
+from edgefleet.bench.offload.config import MODES, SCENARIOS, OffloadBenchConfig
 from edgefleet.bench.offload.fleet import offload_fleet, split_cpus
 from edgefleet.bench.offload.measure import load_samples, measure_scenarios
 from edgefleet.bench.report import Report, print_report, say, write_report
@@ -21,7 +21,7 @@ def run_offload_bench(cfg: OffloadBenchConfig, out: Path, console: Any = None) -
     cfg.validate()
     scenarios = [s for s in SCENARIOS if s in cfg.scenarios]  # `down` kills the hub: last
     modes = [m for m in MODES if m in cfg.modes]
-    faces, clips, notes = load_samples(cfg)
+    samples, notes = load_samples(cfg)
     kind = broker_kind(cfg.broker)
     cpus = split_cpus()
     report = Report(
@@ -38,7 +38,6 @@ def run_offload_bench(cfg: OffloadBenchConfig, out: Path, console: Any = None) -
             broker_process(kind, work) as port,
             offload_fleet(work, port, cfg, modes, cpus) as fleet,
         ):
-            samples = {VISION: faces, VOICE: clips}
             tallies = measure_scenarios(cfg, fleet, scenarios, samples, device_load, console)
     report.tables += offload_report.tables(tallies, scenarios, modes)
     report.checks = checks(report, scenarios)

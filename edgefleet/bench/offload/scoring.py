@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgefleet.bench.offload.config import IOU_HIT, VISION
+from contract.outputs import iou, match_faces
+from edgefleet.bench.offload.config import ENGINE, VISION
 
 Box = tuple[float, float, float, float]
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def match_faces(truth: Sequence[Box], found: Sequence[Sequence[float]]) -> tuple[int, int]:
-    """(true faces hit with IoU >= 0.5, false detections); greedy, best overlap first."""
-    pairs = sorted(
-        ((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
-        reverse=True,
-    )
-    used_t: set[int] = set()
-    used_f: set[int] = set()
-    for overlap, i, j in pairs:
-        if overlap < IOU_HIT:
-            break
-        if i not in used_t and j not in used_f:
-            used_t.add(i)
-            used_f.add(j)
-    return len(used_t), len(found) - len(used_f)
+__all__ = ["Tally", "iou", "match_faces", "score"]
 
 
 @dataclass
@@ -54,7 +30,11 @@ class Tally:
     detected: int = 0
     negatives: int = 0
     false_alarms: int = 0
+    # engine
+    readings: int = 0
+    right: int = 0
     bytes_sent: int = 0
+    device_cpu_s: float = 0.0  # the agent's CPU time over the measured requests
 
     @property
     def answered(self) -> int:
@@ -62,9 +42,11 @@ class Tally:
 
     def accuracy(self, kind: str) -> float:
         """Vision: hit rate (IoU >= 0.5) in %; voice: correct clips (detected wake phrases and
-        quiet negatives) in %."""
+        quiet negatives) in %; engine: readings given the right fault class in %."""
         if kind == VISION:
             return 100.0 * self.hits / self.faces if self.faces else math.nan
+        if kind == ENGINE:
+            return 100.0 * self.right / self.readings if self.readings else math.nan
         n = self.positives + self.negatives
         return 100.0 * (self.detected + self.negatives - self.false_alarms) / n if n else math.nan
 
@@ -79,6 +61,10 @@ def score(kind: str, tally: Tally, label: Any, result: dict[str, Any]) -> None:
         tally.faces += len(label)
         tally.hits += hits
         tally.false_faces += false
+        return
+    if kind == ENGINE:
+        tally.readings += 1
+        tally.right += output.get("label") == label
         return
     detected = bool(output.get("detected"))
     if label:
