@@ -15,8 +15,11 @@ FaceInputs = np.ndarray
 FaceRaw = tuple[np.ndarray, np.ndarray]
 
 
-class FaceDetectionPipeline(Pipeline[np.ndarray, FaceInputs, FaceRaw, FaceDetectionOutput]):
-    """JPEG/PNG bytes -> faces (boxes, scores, 6 keypoints) in original image pixels."""
+class FaceDetectionPipeline(Pipeline[vision.Decoded, FaceInputs, FaceRaw, FaceDetectionOutput]):
+    """JPEG/PNG bytes -> faces (boxes, scores, 6 keypoints) in original image pixels.
+
+    A JPEG at least twice the model's input is decoded at a reduced size (`decode_at_least`):
+    the letterbox would throw those pixels away anyway."""
 
     def __init__(self, spec: ModelSpec, paths: dict[str, Path], num_threads: int = 1) -> None:
         super().__init__(spec, paths, num_threads)
@@ -40,11 +43,11 @@ class FaceDetectionPipeline(Pipeline[np.ndarray, FaceInputs, FaceRaw, FaceDetect
         self.min_score = spec.param("min_score", 0.5)
         self.nms_iou = spec.param("nms_iou", 0.3)
 
-    def decode(self, payload: bytes) -> np.ndarray:
-        return vision.decode_image(payload)
+    def decode(self, payload: bytes) -> vision.Decoded:
+        return vision.decode_at_least(payload, self.size)
 
-    def preprocess(self, decoded: np.ndarray) -> FaceInputs:
-        tensor, _ = vision.letterbox(decoded, self.size, self.value_range)
+    def preprocess(self, decoded: vision.Decoded) -> FaceInputs:
+        tensor, _ = vision.letterbox(decoded.pixels, self.size, self.value_range)
         return tensor
 
     def infer(self, inputs: FaceInputs) -> FaceRaw:
@@ -54,20 +57,24 @@ class FaceDetectionPipeline(Pipeline[np.ndarray, FaceInputs, FaceRaw, FaceDetect
     def detect(self, image: np.ndarray, min_score: float | None = None) -> vision.Detections:
         """Detections in `image`'s pixels, at this model's or a given score cut-off (the
         hub's ensemble runs it on tiles, face_ensemble.py)."""
-        return self._detections(self.infer(self.preprocess(image)), image, min_score)
+        decoded = vision.Decoded(image, image.shape[1], image.shape[0])
+        return self._detections(self.infer(self.preprocess(decoded)), decoded, min_score)
 
     def _detections(
-        self, raw: FaceRaw, decoded: np.ndarray, min_score: float | None = None
+        self, raw: FaceRaw, decoded: vision.Decoded, min_score: float | None = None
     ) -> vision.Detections:
-        height, width = decoded.shape[:2]
+        height, width = decoded.pixels.shape[:2]
         cut = self.min_score if min_score is None else min_score
         detections = vision.decode_blazeface(raw[0], raw[1], self.anchors, cut)
         detections = vision.weighted_nms(detections, self.nms_iou)
         box = vision.letterbox_params(width, height, self.size)
-        return vision.to_image_pixels(detections, box, width, height)
+        found = vision.to_image_pixels(detections, box, width, height)
+        decoded.to_original(found.boxes.reshape(-1, 2, 2))
+        decoded.to_original(found.keypoints)
+        return found
 
-    def postprocess(self, raw: FaceRaw, decoded: np.ndarray) -> FaceDetectionOutput:
-        height, width = decoded.shape[:2]
+    def postprocess(self, raw: FaceRaw, decoded: vision.Decoded) -> FaceDetectionOutput:
+        width, height = decoded.width, decoded.height
         detections = self._detections(raw, decoded)
         faces = [
             Face(

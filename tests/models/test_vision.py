@@ -1,8 +1,12 @@
 """Vision processing: decoding, letterbox mapping, anchors, NMS and BlazeFace on a real photo."""
 
+from collections.abc import Callable
+from io import BytesIO
+
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import data
 
 from contract.errors import ErrorCode
@@ -155,9 +159,14 @@ def _jpeg_sof(width: int, height: int) -> bytes:
         "ppm",
     ],
 )
-def test_bad_images_raise_input_error(payload: bytes) -> None:
+@pytest.mark.parametrize(
+    "decode",
+    [vision.decode_image, lambda p: vision.decode_at_least(p, 128)],
+    ids=["full", "reduced"],
+)
+def test_bad_images_raise_input_error(payload: bytes, decode: Callable[[bytes], object]) -> None:
     with pytest.raises(InputError) as info:
-        vision.decode_image(payload)
+        decode(payload)
     assert info.value.code is ErrorCode.BAD_IMAGE
 
 
@@ -174,3 +183,51 @@ def test_pipeline_rejects_bad_image(pipelines: dict[str, AnyPipeline]) -> None:
     with pytest.raises(InputError) as info:
         pipelines["face-detect-lite"].run(b"\xff\xd8garbage")
     assert info.value.code is ErrorCode.BAD_IMAGE
+
+
+@pytest.mark.parametrize(
+    ("side", "shape"), [(128, (120, 160)), (192, (240, 320)), (320, (240, 320)), (321, (480, 640))]
+)
+def test_a_large_jpeg_is_decoded_at_the_smallest_scale_the_model_needs(
+    side: int, shape: tuple[int, int]
+) -> None:
+    """The longer side stays >= the model's input; the original size is kept for the boxes."""
+    frame = cv2.resize(data.astronaut(), (640, 480))
+    decoded = vision.decode_at_least(_jpeg(frame), side)
+    assert decoded.pixels.shape[:2] == shape
+    assert (decoded.width, decoded.height) == (640, 480)
+
+
+def test_a_png_is_decoded_at_full_size() -> None:
+    _ok, png = cv2.imencode(".png", cv2.resize(data.astronaut(), (640, 480)))
+    decoded = vision.decode_at_least(png.tobytes(), 128)
+    assert decoded.pixels.shape[:2] == (480, 640)
+
+
+def test_an_exif_rotated_jpeg_keeps_its_displayed_size() -> None:
+    """OpenCV applies the EXIF orientation: a 640x480 frame tagged 'rotate 90' is 480x640."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 CW to display
+    buf = BytesIO()
+    Image.fromarray(cv2.resize(data.astronaut(), (640, 480))).save(buf, "JPEG", exif=exif)
+    decoded = vision.decode_at_least(buf.getvalue(), 128)
+    assert decoded.pixels.shape[:2] == (160, 120)
+    assert (decoded.width, decoded.height) == (480, 640)
+    assert vision.decode_image(buf.getvalue()).shape[:2] == (640, 480)
+
+
+@pytest.mark.parametrize("model_id", ["face-detect-lite", "face-detect-full"])
+def test_faces_in_a_reduced_decode_are_reported_in_the_original_pixels(
+    pipelines: dict[str, AnyPipeline], model_id: str
+) -> None:
+    """An astronaut at 3x: decoded at a quarter or half, found where the full decode finds it."""
+    big = cv2.resize(data.astronaut(), (1536, 1536), interpolation=cv2.INTER_CUBIC)
+    pipeline = pipelines[model_id]
+    out = pipeline.run(_jpeg(big))
+    assert out.image_size == (1536, 1536)
+    best = max(out.faces, key=lambda f: f.score)
+    assert _iou(np.array(best.box), ASTRONAUT_FACE * 3) >= 0.5
+    full = pipeline.detect(vision.decode_image(_jpeg(big)))
+    assert _iou(np.array(best.box), full.boxes[int(np.argmax(full.scores))]) >= 0.85
+    eye = np.array(best.keypoints[0])
+    assert np.abs(eye - full.keypoints[int(np.argmax(full.scores))][0]).max() < 3 * 6
