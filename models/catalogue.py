@@ -18,6 +18,7 @@ FACE_DETECTION: Task = "face-detection"
 """The task a camera's model must have (edge_agent.sources.config.CameraConfig)."""
 WAKEWORD: Task = "wakeword"
 """The task a microphone's model must have (edge_agent.sources.config.MicrophoneConfig)."""
+TABULAR: Task = "tabular"
 
 
 class _Strict(BaseModel):

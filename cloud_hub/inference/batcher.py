@@ -70,6 +70,9 @@ class ModelWorker:
         while not self._queue.empty():
             self._queue.get_nowait().future.cancel()
         self._thread.shutdown(wait=True, cancel_futures=True)
+        close = getattr(self._pipeline, "close", None)
+        if close is not None:  # its own threads (lanes, the ensemble's HOG pool)
+            close()
 
     async def load(self) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._load)

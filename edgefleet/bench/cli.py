@@ -4,8 +4,9 @@ Subcommands import their benchmark module only when run, so `edgefleet bench --h
 and a benchmark's dependencies (brokers, hub, matplotlib) load only when needed.
 """
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,6 +21,16 @@ app = typer.Typer(
 OutOption = Annotated[
     Path, typer.Option("--out", "-o", help="Directory for the JSON report and PNG plots")
 ]
+
+
+def _run(name: str, config: Any, run: Callable[[], Any]) -> None:
+    """Validate `config` (exit 2 with its message), run, exit 1 when a target failed."""
+    try:
+        config.validate()
+    except ValueError as exc:
+        typer.echo(f"edgefleet bench {name}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(0 if run().passed else 1)
 
 
 @app.callback()
@@ -59,6 +70,12 @@ def edge(
         list[int] | None,
         typer.Option(help="Agent workers per model in the MQTT levels (repeatable)"),
     ] = None,
+    load_requests: Annotated[
+        int, typer.Option(help="Pipelined requests for the agent's RSS under load (0: skip)")
+    ] = 2000,
+    load_stress: Annotated[
+        int, typer.Option(help="Busy-loop processes competing during that run")
+    ] = 2,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
 ) -> None:
     """Edge pipeline overhead: invoke(), in-process compute, and MQTT on loopback.
@@ -81,14 +98,36 @@ def edge(
         mqtt=mqtt,
         plots=plots,
         workers=tuple(workers or EdgeBenchConfig.workers),
+        load_requests=load_requests,
+        load_stress=load_stress,
     )
-    try:
-        config.validate()
-    except ValueError as exc:
-        typer.echo(f"edgefleet bench edge: {exc}", err=True)
-        raise typer.Exit(2) from None
-    report = run_edge_bench(config, out)
-    raise typer.Exit(0 if report.passed else 1)
+    _run("edge", config, lambda: run_edge_bench(config, out))
+
+
+@app.command("cloud")
+def cloud(
+    out: OutOption = DEFAULT_OUT,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Model id (repeatable)", show_default=False),
+    ] = None,
+    batch: Annotated[int, typer.Option(help="The batched run's max batch")] = 8,
+    images: Annotated[int, typer.Option(help="Requests submitted at once per round")] = 64,
+    rounds: Annotated[int, typer.Option(help="Measured rounds per batch size")] = 3,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
+) -> None:
+    """The hub's cloud inference through its batcher: requests/s and requests per CPU-second,
+    one at a time vs batched. Exits 1 if a target fails."""
+    from edgefleet.bench.cloud import CloudBenchConfig, run_cloud_bench
+
+    config = CloudBenchConfig(
+        models=tuple(models or CloudBenchConfig.models),
+        batch=batch,
+        images=images,
+        rounds=rounds,
+        plots=plots,
+    )
+    _run("cloud", config, lambda: run_cloud_bench(config, out))
 
 
 @app.command("camera")
@@ -115,13 +154,7 @@ def camera(
         broker=broker,
         plots=plots,
     )
-    try:
-        config.validate()
-    except ValueError as exc:
-        typer.echo(f"edgefleet bench camera: {exc}", err=True)
-        raise typer.Exit(2) from None
-    report = run_camera_bench(config, out)
-    raise typer.Exit(0 if report.passed else 1)
+    _run("camera", config, lambda: run_camera_bench(config, out))
 
 
 @app.command("offload")
@@ -158,13 +191,7 @@ def offload(
         time_limit_s=time_limit,
         plots=plots,
     )
-    try:
-        config.validate()
-    except ValueError as exc:
-        typer.echo(f"edgefleet bench offload: {exc}", err=True)
-        raise typer.Exit(2) from None
-    report = run_offload_bench(config, out)
-    raise typer.Exit(0 if report.passed else 1)
+    _run("offload", config, lambda: run_offload_bench(config, out))
 
 
 @app.command("hub")

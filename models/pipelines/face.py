@@ -1,5 +1,6 @@
 """BlazeFace face detection (short- and full-range) as a Pipeline."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ from contract.outputs import Face, FaceDetectionOutput
 from models.catalogue import ModelSpec
 from models.errors import CatalogueError
 from models.pipelines.base import Pipeline
+from models.pipelines.lanes import Lanes, default_lanes
 from models.processing import vision
 from models.runtimes import load_runtime
 
@@ -42,6 +44,15 @@ class FaceDetectionPipeline(Pipeline[vision.Decoded, FaceInputs, FaceRaw, FaceDe
             )
         self.min_score = spec.param("min_score", 0.5)
         self.nms_iou = spec.param("nms_iou", 0.3)
+        lanes = int(spec.param("batch_lanes", 0)) or default_lanes()
+        self._lanes = Lanes(self, lambda: type(self)(spec, paths, num_threads), lanes)
+
+    def run_batch(self, payloads: Sequence[bytes]) -> list[FaceDetectionOutput | Exception]:
+        """The hub's batches: spread over copies of this pipeline, one per core (lanes.py)."""
+        return self._lanes.run(FaceDetectionPipeline.run, payloads)
+
+    def close(self) -> None:
+        self._lanes.close()
 
     def decode(self, payload: bytes) -> vision.Decoded:
         return vision.decode_at_least(payload, self.size)

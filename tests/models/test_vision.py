@@ -10,6 +10,7 @@ from PIL import Image
 from skimage import data
 
 from contract.errors import ErrorCode
+from models.datasets.faces import generate
 from models.errors import InputError
 from models.pipelines import AnyPipeline
 from models.processing import vision
@@ -231,3 +232,19 @@ def test_faces_in_a_reduced_decode_are_reported_in_the_original_pixels(
     assert _iou(np.array(best.box), full.boxes[int(np.argmax(full.scores))]) >= 0.85
     eye = np.array(best.keypoints[0])
     assert np.abs(eye - full.keypoints[int(np.argmax(full.scores))][0]).max() < 3 * 6
+
+
+@pytest.mark.parametrize("model_id", ["face-detect-lite", "face-detect-full"])
+def test_a_batch_answers_each_image_as_alone(
+    pipelines: dict[str, AnyPipeline], model_id: str
+) -> None:
+    """The hub's batches run over copies of the pipeline, one per lane: same answers, in
+    order, and a bad image fails alone."""
+    pipeline = pipelines[model_id]
+    samples = generate(5, seed=12)
+    payloads = [samples[0].jpeg, b"not an image", *(s.jpeg for s in samples[1:])]
+    batch = pipeline.run_batch(payloads)  # type: ignore[attr-defined]
+    assert isinstance(batch[1], InputError)
+    assert batch[1].code is ErrorCode.BAD_IMAGE
+    alone = [pipeline.run(p) for p in payloads if p != payloads[1]]
+    assert [b for i, b in enumerate(batch) if i != 1] == alone
