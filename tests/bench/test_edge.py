@@ -53,7 +53,14 @@ def test_in_process_only(tmp_path: Path) -> None:
 def test_full_path_against_both_brokers(tmp_path: Path) -> None:
     if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
         require_tools("mosquitto")
-    cfg = EdgeBenchConfig(models=("face-detect-lite",), cold_starts=1, **TINY)
+    cfg = EdgeBenchConfig(
+        models=("face-detect-lite",),
+        cold_starts=1,
+        load_requests=4,
+        load_stress=1,
+        load_settle_s=0.0,
+        **TINY,
+    )
     run_edge_bench(cfg, tmp_path)
     data = json.loads((tmp_path / "edge.json").read_text())
     rows = data["results"]["latency"]
@@ -70,11 +77,18 @@ def test_full_path_against_both_brokers(tmp_path: Path) -> None:
         assert row["runs"] == 1
         assert row["rss_mb"] > 0
         assert row["agent_exit_codes"] == [0]
+    loaded = footprint["mosquitto"]  # RSS under load: on the target broker only
+    assert loaded["load_answered"] == 4
+    assert loaded["load_lost"] == 0
+    assert loaded["load_idle_mb"] > 0
+    assert loaded["load_after_mb"] > 0
+    assert "load_idle_mb" not in footprint["amqtt"]
     two = {r["broker"]: r for r in rows if r["level"] == "mqtt x2"}  # two workers per model
     assert set(two) == {"amqtt", "mosquitto"}
     assert all(r["workers"] == 2 and r["n"] == 3 for r in two.values())
     names = [c["name"] for c in data["checks"]]
-    assert len(names) == 5
+    assert len(names) == 6
+    assert "agent RSS growth under load" in names
     assert "face-detect-lite on mosquitto: 2 workers / 1 worker, MQTT rate" in names
     assert all(c["verdict"] in {"PASS", "FAIL"} for c in data["checks"])
     assert sorted(data["plots"]) == [

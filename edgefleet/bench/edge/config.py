@@ -25,6 +25,9 @@ class EdgeBenchConfig:
     plots: bool = True
     invoke_requests: int = 1000  # raw invoke() calls (cheap)
     workers: tuple[int, ...] = (1, 2)  # the agent's `workers_per_model` in the MQTT levels
+    load_requests: int = 2000  # pipelined with busy loops competing, for RSS under load (0: off)
+    load_stress: int = 2  # busy-loop processes during that run
+    load_settle_s: float = 11.0  # then RSS again: one period of the agent's memory duty (10 s)
 
     def validate(self) -> None:
         from models.catalogue import load_catalogue
@@ -45,3 +48,5 @@ class EdgeBenchConfig:
             raise ValueError("--workers must be between 1 and 16")
         if self.warmup < 0 or self.cold_starts < 0 or self.time_limit_s <= 0:
             raise ValueError("--warmup/--cold-starts must be >= 0 and --time-limit > 0")
+        if self.load_requests < 0 or self.load_stress < 0:
+            raise ValueError("--load-requests and --load-stress must be >= 0")

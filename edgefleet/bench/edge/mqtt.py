@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgefleet.bench.client import (
@@ -129,6 +129,20 @@ class Footprint:
     online_ms: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     exit_codes: list[int] = field(default_factory=list)
+    load: LoadFootprint | None = None
+
+
+@dataclass
+class LoadFootprint:
+    """The light-models agent's RSS idle, right after a pipelined burst with busy loops
+    competing for the cores, and one `memory` duty period later."""
+
+    idle_mb: float
+    after_mb: float
+    settled_mb: float
+    answered: int
+    lost: int
+    stress: int
 
 
 def measure_footprint(
@@ -160,6 +174,31 @@ def measure_footprint(
             with client.cond:
                 client.received.clear()
     return fp
+
+
+def measure_under_load(
+    client: Client, workdir: Path, port: int, broker: str, cfg: EdgeBenchConfig, face: bytes
+) -> LoadFootprint:
+    """`cfg.load_requests` pipelined face requests while `cfg.load_stress` busy loops run."""
+    from edgefleet.procs.stress import cpu_stress
+
+    voice = bench_input("wakeword-lite").payload
+    agent = start_agent(workdir, port, f"bench-load-{broker}", LIGHT_MODELS)
+    try:
+        agent.wait_online(client)
+        for _ in range(5):  # as the idle footprint: both light models served
+            request(client, agent.device, TARGET_MODEL, face)
+            request(client, agent.device, "wakeword-lite", voice)
+        idle = rss_mb(agent.proc.pid)
+        burst = replace(cfg, throughput_requests=cfg.load_requests)
+        with cpu_stress(cfg.load_stress, cfg.time_limit_s + 10):
+            _rate, answered, lost = _pipelined(client, agent.device, TARGET_MODEL, face, burst)
+        after = rss_mb(agent.proc.pid)
+        time.sleep(cfg.load_settle_s)  # one period of the agent's memory duty
+        settled = rss_mb(agent.proc.pid)
+    finally:
+        agent.stop()
+    return LoadFootprint(idle, after, settled, answered, lost, cfg.load_stress)
 
 
 def _first_result(client: Client, device: str, payload: bytes) -> float:

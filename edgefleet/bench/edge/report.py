@@ -34,6 +34,9 @@ FOOTPRINT_COLUMNS = [
     Column("cold_start_ms", "cold start ms (median)", "{:.0f}"),
     Column("cold_start_max_ms", "cold start ms (max)", "{:.0f}"),
     Column("rss_mb", "RSS MB (max)", "{:.1f}"),
+    Column("load_idle_mb", "RSS MB idle", "{:.1f}"),
+    Column("load_after_mb", "after load", "{:.1f}"),
+    Column("load_settled_mb", "+10 s", "{:.1f}"),
 ]
 LEVELS = {"invoke": 0, "in-process": 1, "mqtt": 2}
 
@@ -102,6 +105,18 @@ def footprint_row(broker: str, fp: Footprint) -> dict[str, Any]:
         "cold_start_all_ms": fp.cold_start_ms,
         "rss_all_mb": fp.rss_mb,
         "agent_exit_codes": fp.exit_codes,
+        **(
+            {}
+            if fp.load is None
+            else {
+                "load_idle_mb": fp.load.idle_mb,
+                "load_after_mb": fp.load.after_mb,
+                "load_settled_mb": fp.load.settled_mb,
+                "load_answered": fp.load.answered,
+                "load_lost": fp.load.lost,
+                "load_stress": fp.load.stress,
+            }
+        ),
     }
 
 

@@ -11,9 +11,15 @@ from edgefleet.bench.client import Client
 from edgefleet.bench.edge import report as edge_report
 from edgefleet.bench.edge.checks import edge_checks
 from edgefleet.bench.edge.compute import InProcess, measure_in_process, measure_invoke
-from edgefleet.bench.edge.config import EdgeBenchConfig
+from edgefleet.bench.edge.config import TARGET_BROKER, TARGET_MODEL, EdgeBenchConfig
 from edgefleet.bench.edge.inputs import BenchInput, bench_input
-from edgefleet.bench.edge.mqtt import Footprint, measure_footprint, measure_mqtt, start_agent
+from edgefleet.bench.edge.mqtt import (
+    Footprint,
+    measure_footprint,
+    measure_mqtt,
+    measure_under_load,
+    start_agent,
+)
 from edgefleet.bench.report import Report, Table, print_report, wide_console, write_report
 from edgefleet.procs.broker import broker_process
 
@@ -102,6 +108,14 @@ def _bench_broker(
                     f"[bold]{broker}[/bold]: agent cold start and RSS ({cfg.cold_starts}x) ..."
                 )
                 fps[broker] = measure_footprint(client, workdir, port, broker, cfg, inputs)
+            if cfg.load_requests and broker == TARGET_BROKER:
+                console.print(
+                    f"[bold]{broker}[/bold]: agent RSS under load ({cfg.load_requests} requests,"
+                    f" {cfg.load_stress} busy loops) ..."
+                )
+                face = (inputs.get(TARGET_MODEL) or bench_input(TARGET_MODEL)).payload
+                fp = fps.setdefault(broker, Footprint())
+                fp.load = measure_under_load(client, workdir, port, broker, cfg, face)
             for workers in cfg.workers:
                 level = edge_report.mqtt_level(workers)
                 device = f"bench-{broker}-w{workers}"
