@@ -37,7 +37,7 @@ from edge_agent.federated import DeviceLearning
 from edge_agent.health import Extras, HealthReporter
 from edge_agent.homeassistant import for_agent as ha_discovery
 from edge_agent.link import Link
-from edge_agent.memory import freeze_startup, release_free_memory, trim_forever
+from edge_agent.memory import memory_duty
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.outbox import OutboxTask
 from edge_agent.parts import hub_acks, make_cloud, make_hard_samples, make_outbox
@@ -253,9 +253,7 @@ class Agent:
             if dispatch.hard is not None:
                 every = HARD_SAMPLE_UPLOAD_S
                 duties.append(("hard-samples", lambda: dispatch.upload_hard(every)))
-        duties.append(("memory", trim_forever))
-        freeze_startup()  # models loaded, everything built: what stays alive from here on
-        release_free_memory()  # what loading the models and importing freed
+        duties.append(("memory", memory_duty))
         for name, factory in duties:
             self._tasks[name] = asyncio.create_task(self._supervise(name, factory), name=name)
         try:

@@ -1,14 +1,15 @@
-"""The agent's resident set on a small device.
+"""The agent's resident set on a small device: the `memory` duty.
 
-Start-up objects (modules, models' metadata, config) are frozen out of the garbage collector
-once the agent is built, as the hub does: later collections no longer walk them.
+One period after start (the agent is online and has served: its cold start is not delayed),
+what is alive is frozen out of the garbage collector, as the hub does at start-up: later
+collections no longer walk the modules, models' metadata and config.
 
 glibc keeps what Python and the native libraries (OpenCV, LiteRT) freed: the top of each heap
 and the free pages of every thread's arena stay resident, so the resident set only ever
 grows to the largest burst seen (a 12 MP image, a queue full of requests, one arena per
-worker thread). `malloc_trim(0)` hands those pages back; the `memory` duty calls it every
-`TRIM_EVERY_S` (it took 0.4 ms the first time and ~0.01 ms after, here). On a C library
-without it (musl, macOS) the duty does nothing.
+worker thread). `malloc_trim(0)` hands those pages back; the duty calls it every
+`TRIM_EVERY_S` (it took 0.4 ms the first time and ~0.01 ms after, here: not worth a thread
+hop). On a C library without it (musl, macOS) only the freeze is done.
 """
 
 import asyncio
@@ -17,12 +18,6 @@ import gc
 from collections.abc import Callable
 
 TRIM_EVERY_S = 10.0
-
-
-def freeze_startup() -> None:
-    """Collect once, then exempt everything alive now from later collections."""
-    gc.collect()
-    gc.freeze()
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -42,11 +37,11 @@ def release_free_memory() -> bool:
     return True
 
 
-async def trim_forever(every_s: float = TRIM_EVERY_S) -> None:
-    """The `memory` duty."""
+async def memory_duty(every_s: float = TRIM_EVERY_S) -> None:
     trim = _malloc_trim()
-    if trim is None:
-        return
-    while True:
+    await asyncio.sleep(every_s)
+    gc.collect()
+    gc.freeze()
+    while trim is not None:
+        trim(0)
         await asyncio.sleep(every_s)
-        trim(0)  # ~0.01 ms once the first trim has been done: not worth a thread hop

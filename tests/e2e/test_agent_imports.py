@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from edgefleet.procs.agent import agent_command, agent_config, write_config
+from edgefleet.procs.agent import AGENT_PACKAGES, agent_command, agent_config, write_config
 from edgefleet.procs.process import spawn, stop_process
 from edgefleet.procs.wait import wait_until
 from tests.fixtures.brokers import BrokerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
-OURS = {"contract", "edge_agent", "edgefleet", "models", "mqttio"}
+OURS = set(AGENT_PACKAGES)
 THIRD_PARTY = {
     "numpy": "tensors, pre- and post-processing",
     "cv2": "JPEG/PNG decoding and resizing (opencv-python-headless)",

@@ -1,11 +1,13 @@
 """The agent hands freed heap back to the OS (edge_agent/memory.py): glibc keeps freed
 blocks below a live one resident until `malloc_trim`."""
 
+import asyncio
 import ctypes
+import gc
 
 import psutil
 
-from edge_agent.memory import release_free_memory
+from edge_agent.memory import memory_duty, release_free_memory
 
 MB = 1024 * 1024
 
@@ -32,3 +34,20 @@ def test_freed_heap_below_a_live_block_is_returned() -> None:
         assert kept - _rss() >= 32 * MB
     finally:
         libc.free(pin)
+
+
+async def test_the_duty_freezes_start_up_objects_after_one_period() -> None:
+    """Not before: the freeze's collection must not delay the agent's cold start."""
+    gc.unfreeze()
+    duty = asyncio.create_task(memory_duty(every_s=0.05))
+    try:
+        await asyncio.sleep(0)
+        assert gc.get_freeze_count() == 0
+        async with asyncio.timeout(5):
+            while gc.get_freeze_count() == 0:  # noqa: ASYNC110  (no event for it)
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.12)  # two trims later it is still running
+        assert not duty.done()
+    finally:
+        duty.cancel()
+        gc.unfreeze()

@@ -27,7 +27,7 @@ from edgefleet.bench.client import (
 from edgefleet.bench.edge.config import LIGHT_MODELS, TARGET_MODEL, EdgeBenchConfig
 from edgefleet.bench.edge.inputs import BenchInput, bench_input
 from edgefleet.bench.stats import Summary, bounded
-from edgefleet.procs.agent import spawn_agent, write_agent_config
+from edgefleet.procs.agent import compile_agent, spawn_agent, write_agent_config
 from edgefleet.procs.process import stop_process
 
 
@@ -153,7 +153,9 @@ def measure_footprint(
     cfg: EdgeBenchConfig,
     inputs: dict[str, BenchInput],
 ) -> Footprint:
-    """Cold start (spawn -> first face result) and RSS with the light models, `cold_starts`x."""
+    """Cold start (spawn -> first face result) and RSS with the light models, `cold_starts`x,
+    with the agent's packages byte-compiled as on an installed device."""
+    compile_agent()
     fp = Footprint()
     face = inputs.get(TARGET_MODEL) or bench_input(TARGET_MODEL)
     voice = inputs.get("wakeword-lite") or bench_input("wakeword-lite")
