@@ -20,8 +20,8 @@ FaceRaw = tuple[np.ndarray, np.ndarray]
 class FaceDetectionPipeline(Pipeline[vision.Decoded, FaceInputs, FaceRaw, FaceDetectionOutput]):
     """JPEG/PNG bytes -> faces (boxes, scores, 6 keypoints) in original image pixels.
 
-    A JPEG at least twice the model's input is decoded at a reduced size (`decode_at_least`):
-    the letterbox would throw those pixels away anyway."""
+    A large JPEG is decoded at a reduced size (`decode_at_least`, `decode_oversample`): the
+    letterbox would throw those pixels away anyway."""
 
     def __init__(self, spec: ModelSpec, paths: dict[str, Path], num_threads: int = 1) -> None:
         super().__init__(spec, paths, num_threads)
@@ -44,6 +44,7 @@ class FaceDetectionPipeline(Pipeline[vision.Decoded, FaceInputs, FaceRaw, FaceDe
             )
         self.min_score = spec.param("min_score", 0.5)
         self.nms_iou = spec.param("nms_iou", 0.3)
+        self.decode_oversample = spec.param("decode_oversample", 2.0)  # vision.decode_at_least
         lanes = int(spec.param("batch_lanes", 0)) or default_lanes()
         self._lanes = Lanes(self, lambda: type(self)(spec, paths, num_threads), lanes)
 
@@ -55,7 +56,7 @@ class FaceDetectionPipeline(Pipeline[vision.Decoded, FaceInputs, FaceRaw, FaceDe
         self._lanes.close()
 
     def decode(self, payload: bytes) -> vision.Decoded:
-        return vision.decode_at_least(payload, self.size)
+        return vision.decode_at_least(payload, self.size, self.decode_oversample)
 
     def preprocess(self, decoded: vision.Decoded) -> FaceInputs:
         tensor, _ = vision.letterbox(decoded.pixels, self.size, self.value_range)

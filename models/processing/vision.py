@@ -106,14 +106,16 @@ class Decoded:
         return points
 
 
-def decode_at_least(data: bytes, side: int) -> Decoded:
-    """Like `decode_image`, but a JPEG whose longer side is at least twice `side` is decoded
-    at the smallest DCT scale that keeps its longer side >= `side` (a model with a `side` x
-    `side` input never needs more). Other images are decoded at full size."""
+def decode_at_least(data: bytes, side: int, oversample: float = 2.0) -> Decoded:
+    """Like `decode_image`, but a large JPEG is decoded at the smallest DCT scale (1/2, 1/4,
+    1/8) that keeps its longer side >= `oversample` x `side` (a model with a `side` x `side`
+    input). At 2 the letterbox still averages >= 2x2 source pixels per input pixel, as from
+    the full image; at 1 a 640x480 frame for a 192 px model comes out of a 320x240 decode,
+    which cost face-detect-full 2 of 30 small faces (docs/models.md). Other images: full size."""
     size = _header_size(data) if data[:2] == b"\xff\xd8" else None
     if size is not None:
         _check_size(*size)
-        flag = next((f for n, f in _REDUCED if max(size) >= side * n), None)
+        flag = next((f for n, f in _REDUCED if max(size) >= side * n * oversample), None)
         if flag is not None:
             image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
             if image is None:

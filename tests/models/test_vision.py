@@ -187,14 +187,24 @@ def test_pipeline_rejects_bad_image(pipelines: dict[str, AnyPipeline]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("side", "shape"), [(128, (120, 160)), (192, (240, 320)), (320, (240, 320)), (321, (480, 640))]
+    ("side", "oversample", "shape"),
+    [
+        (128, 1.0, (120, 160)),
+        (192, 1.0, (240, 320)),
+        (320, 1.0, (240, 320)),
+        (321, 1.0, (480, 640)),
+        (128, 2.0, (240, 320)),
+        (192, 2.0, (480, 640)),
+        (80, 2.0, (120, 160)),
+    ],
 )
 def test_a_large_jpeg_is_decoded_at_the_smallest_scale_the_model_needs(
-    side: int, shape: tuple[int, int]
+    side: int, oversample: float, shape: tuple[int, int]
 ) -> None:
-    """The longer side stays >= the model's input; the original size is kept for the boxes."""
+    """The longer side stays >= oversample x the model's input; the original size is kept for
+    the boxes."""
     frame = cv2.resize(data.astronaut(), (640, 480))
-    decoded = vision.decode_at_least(_jpeg(frame), side)
+    decoded = vision.decode_at_least(_jpeg(frame), side, oversample)
     assert decoded.pixels.shape[:2] == shape
     assert (decoded.width, decoded.height) == (640, 480)
 
@@ -211,7 +221,7 @@ def test_an_exif_rotated_jpeg_keeps_its_displayed_size() -> None:
     exif[0x0112] = 6  # orientation: rotate 90 CW to display
     buf = BytesIO()
     Image.fromarray(cv2.resize(data.astronaut(), (640, 480))).save(buf, "JPEG", exif=exif)
-    decoded = vision.decode_at_least(buf.getvalue(), 128)
+    decoded = vision.decode_at_least(buf.getvalue(), 128, 1.0)
     assert decoded.pixels.shape[:2] == (160, 120)
     assert (decoded.width, decoded.height) == (480, 640)
     assert vision.decode_image(buf.getvalue()).shape[:2] == (640, 480)
@@ -221,9 +231,11 @@ def test_an_exif_rotated_jpeg_keeps_its_displayed_size() -> None:
 def test_faces_in_a_reduced_decode_are_reported_in_the_original_pixels(
     pipelines: dict[str, AnyPipeline], model_id: str
 ) -> None:
-    """An astronaut at 3x: decoded at a quarter or half, found where the full decode finds it."""
+    """An astronaut at 3x: decoded at 1/8 (lite) or 1/4 (full), found where the full decode
+    finds it."""
     big = cv2.resize(data.astronaut(), (1536, 1536), interpolation=cv2.INTER_CUBIC)
     pipeline = pipelines[model_id]
+    assert pipeline.decode(_jpeg(big)).pixels.shape[0] in (192, 384)
     out = pipeline.run(_jpeg(big))
     assert out.image_size == (1536, 1536)
     best = max(out.faces, key=lambda f: f.score)
