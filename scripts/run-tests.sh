@@ -4,7 +4,9 @@
 #   run-tests.sh          `make test`: ruff check + format check, mypy, then every test but the
 #                         `long` ones, with the coverage floor;
 #   run-tests.sh --long   `make test-long`: the `long` tests (minutes of deliberate wall time:
-#                         durability windows, API fuzzing). CI runs both lanes (.ci/run);
+#                         durability windows, API fuzzing; and the heaviest artefact builds,
+#                         which kept `make test` over 15 minutes on a slow day). CI runs both
+#                         lanes (.ci/run);
 #   run-tests.sh ARGS...  pytest ARGS: a part of the suite, coverage reported without a floor.
 # pytest's exit 5 ("no tests collected") is a failure here: a suite that silently ran nothing
 # must never look green.

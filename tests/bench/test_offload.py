@@ -70,6 +70,7 @@ def test_config_validation() -> None:
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.long  # artefact-heavy: a hub, four agents, three data sets
 @pytest.mark.timeout(240)
 def test_tiny_run_writes_the_table(tmp_path: Path) -> None:
     require_models(*MODELS)

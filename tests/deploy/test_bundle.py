@@ -35,6 +35,7 @@ def test_wheel_tag_rules() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # builds a second wheelhouse
 def test_aarch64_bundle_has_only_aarch64_or_any_wheels(tmp_path: Path) -> None:
     tarball = build("aarch64", tmp_path)
     files = _members(tarball)

@@ -46,6 +46,7 @@ def test_float32_model_computes_what_the_float16_file_does(
 
 
 @pytest.mark.slow
+@pytest.mark.long  # quantises face-detect-full
 def test_compressed_face_detector_is_a_pinned_model_that_finds_the_same_faces(
     small_dir: Path,
 ) -> None:
