@@ -216,7 +216,8 @@ class Settings(BaseSettings):
     """Models served by the hub's infer route (contract.http.INFER)."""
     infer_max_batch: int = Field(default=8, ge=1)
     """Most queued requests a model's worker takes together (a pipeline with `run_batch` runs
-    them as one batch: face-detect-cloud spreads their HOG passes over the cores)."""
+    them as one batch: face-detect-cloud spreads their HOG passes over the cores, BlazeFace its
+    images over one copy of itself per core, the engine models one invoke)."""
     infer_queue_max: int = Field(default=256, ge=1)
     """Requests waiting per model beyond this get 503."""
     page_max: int = Field(default=500, ge=1)
