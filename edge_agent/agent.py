@@ -274,7 +274,7 @@ class Agent:
         if self.dispatch is not None and self.dispatch.cloud is not None:
             await self.dispatch.cloud.aclose()
         if self.outbox is not None:
-            self.outbox.outbox.close()
+            self.outbox.close()
         self._set(State.STOPPED)
 
     async def _supervise(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:

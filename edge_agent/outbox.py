@@ -304,16 +304,37 @@ class OutboxTask:
         self._on_sent = on_sent
         self._wake = asyncio.Event()
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._puts: list[NewEntry] = []
+        self._acks: list[str] = []
 
     def put(self, message: Outbound) -> None:
+        """Queue `message`; it is stored (with whatever else came in the same loop iteration,
+        in one transaction) before it is first sent."""
         assert message.msg_id is not None
         m = message
-        self.outbox.add([(m.msg_id or "", m.topic, m.payload, m.qos, m.retain, m.label)])
+        self._puts.append((m.msg_id or "", m.topic, m.payload, m.qos, m.retain, m.label))
         self._wake.set()
 
     def acked(self, msg_ids: Iterable[str]) -> None:
-        if self.outbox.ack(msg_ids):
-            self._wake.set()
+        """Acknowledged messages leave the store in one transaction per loop iteration (a crash
+        before it sends them again: at least once, as the outbox promises)."""
+        self._acks.extend(msg_ids)
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Write what `put` and `acked` collected: one append and one removal."""
+        puts, acks = self._puts, self._acks
+        if puts:
+            self._puts = []
+            self.outbox.add(puts)
+        if acks:
+            self._acks = []
+            self.outbox.ack(acks)
+
+    def close(self) -> None:
+        """Store what is still queued and close the store (the agent's shutdown)."""
+        self.flush()
+        self.outbox.close()
 
     def session(self, up: bool) -> None:
         """A new session: whatever was in flight may be lost, send it again in order."""
@@ -323,10 +344,11 @@ class OutboxTask:
 
     async def run(self) -> None:
         while True:
+            self._wake.clear()
+            self.flush()
             if self._link.connected:
                 self._send(self.outbox.due())
             timeout = self.outbox.next_timeout()
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
