@@ -157,8 +157,7 @@ def measure_footprint(
     with the agent's packages byte-compiled as on an installed device."""
     compile_agent()
     fp = Footprint()
-    face = inputs.get(TARGET_MODEL) or bench_input(TARGET_MODEL)
-    voice = inputs.get("wakeword-lite") or bench_input("wakeword-lite")
+    face, voice = _light_inputs(inputs)
     for i in range(cfg.cold_starts):
         agent = start_agent(workdir, port, f"bench-cold-{broker}-{i}", LIGHT_MODELS)
         try:
@@ -167,10 +166,7 @@ def measure_footprint(
             fp.online_ms.append((time.perf_counter() - agent.spawned) * 1000)
             first = _first_result(client, agent.device, face.payload)
             fp.cold_start_ms.append((first - agent.spawned) * 1000)
-            for _ in range(5):  # serve both light models, then read RSS
-                request(client, agent.device, TARGET_MODEL, face.payload)
-                request(client, agent.device, "wakeword-lite", voice.payload)
-            fp.rss_mb.append(rss_mb(agent.proc.pid))
+            fp.rss_mb.append(_served_rss(client, agent, face, voice))
         finally:
             fp.exit_codes.append(agent.stop())
             with client.cond:
@@ -178,23 +174,41 @@ def measure_footprint(
     return fp
 
 
+def _light_inputs(inputs: dict[str, BenchInput]) -> tuple[BenchInput, BenchInput]:
+    """The face image and wake-word clip the light models are served (made once per run)."""
+    face = inputs.get(TARGET_MODEL) or bench_input(TARGET_MODEL)
+    return face, inputs.get("wakeword-lite") or bench_input("wakeword-lite")
+
+
+def _served_rss(client: Client, agent: AgentHandle, face: BenchInput, voice: BenchInput) -> float:
+    """Serve both light models 5 times, then read the agent's RSS: the idle footprint."""
+    for _ in range(5):
+        request(client, agent.device, TARGET_MODEL, face.payload)
+        request(client, agent.device, "wakeword-lite", voice.payload)
+    return rss_mb(agent.proc.pid)
+
+
 def measure_under_load(
-    client: Client, workdir: Path, port: int, broker: str, cfg: EdgeBenchConfig, face: bytes
+    client: Client,
+    workdir: Path,
+    port: int,
+    broker: str,
+    cfg: EdgeBenchConfig,
+    inputs: dict[str, BenchInput],
 ) -> LoadFootprint:
     """`cfg.load_requests` pipelined face requests while `cfg.load_stress` busy loops run."""
     from edgefleet.procs.stress import cpu_stress
 
-    voice = bench_input("wakeword-lite").payload
+    face, voice = _light_inputs(inputs)
     agent = start_agent(workdir, port, f"bench-load-{broker}", LIGHT_MODELS)
     try:
         agent.wait_online(client)
-        for _ in range(5):  # as the idle footprint: both light models served
-            request(client, agent.device, TARGET_MODEL, face)
-            request(client, agent.device, "wakeword-lite", voice)
-        idle = rss_mb(agent.proc.pid)
+        idle = _served_rss(client, agent, face, voice)
         burst = replace(cfg, throughput_requests=cfg.load_requests)
         with cpu_stress(cfg.load_stress, cfg.time_limit_s + 10):
-            _rate, answered, lost = _pipelined(client, agent.device, TARGET_MODEL, face, burst)
+            _rate, answered, lost = _pipelined(
+                client, agent.device, TARGET_MODEL, face.payload, burst
+            )
         after = rss_mb(agent.proc.pid)
         time.sleep(cfg.load_settle_s)  # one period of the agent's memory duty
         settled = rss_mb(agent.proc.pid)

@@ -11,7 +11,7 @@ from edgefleet.bench.client import Client
 from edgefleet.bench.edge import report as edge_report
 from edgefleet.bench.edge.checks import edge_checks
 from edgefleet.bench.edge.compute import InProcess, measure_in_process, measure_invoke
-from edgefleet.bench.edge.config import TARGET_BROKER, TARGET_MODEL, EdgeBenchConfig
+from edgefleet.bench.edge.config import TARGET_BROKER, EdgeBenchConfig
 from edgefleet.bench.edge.inputs import BenchInput, bench_input
 from edgefleet.bench.edge.mqtt import (
     Footprint,
@@ -113,9 +113,8 @@ def _bench_broker(
                     f"[bold]{broker}[/bold]: agent RSS under load ({cfg.load_requests} requests,"
                     f" {cfg.load_stress} busy loops) ..."
                 )
-                face = (inputs.get(TARGET_MODEL) or bench_input(TARGET_MODEL)).payload
                 fp = fps.setdefault(broker, Footprint())
-                fp.load = measure_under_load(client, workdir, port, broker, cfg, face)
+                fp.load = measure_under_load(client, workdir, port, broker, cfg, inputs)
             for workers in cfg.workers:
                 level = edge_report.mqtt_level(workers)
                 device = f"bench-{broker}-w{workers}"
