@@ -96,8 +96,9 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
               Role.DEVICE, "Configuration the hub wants; retained."),
     TopicSpec(Kind.TWIN_REPORTED, "{d}/twin/reported", TwinReported, 1, True, Role.DEVICE,
               Role.HUB, "Configuration the device runs; retained."),
-    TopicSpec(Kind.ACK, "{d}/ack", Ack, 1, False, Role.HUB, Role.DEVICE,
-              "Hub ingestion ack: msg_ids stored, so the device may drop them from its outbox."),
+    TopicSpec(Kind.ACK, "{d}/ack", Ack, 0, False, Role.HUB, Role.DEVICE,
+              "Hub ingestion ack: msg_ids stored, so the device may drop them from its outbox. "
+              "QoS 0: the device's resend asks again for a lost one."),
     TopicSpec(Kind.SNAPSHOT, "{d}/snapshot/{name}", None, 0, True, Role.DEVICE, Role.ANYONE,
               "JPEG of camera {name}'s last detection, boxes drawn; retained."),
 )

@@ -237,9 +237,22 @@ class OutboxConfig(_Section):
     """Delete on the hub's `{d}/ack` (end to end) or on the broker's PUBACK; auto: hub when
     `hub.url` is set."""
     ack_timeout_s: float = Field(default=10.0, gt=0)
-    """Unacknowledged this long: send everything unacknowledged again, oldest first."""
+    """Unacknowledged this long: send everything unacknowledged again, oldest first. The
+    shortest resend timeout: it follows the measured ack round trip above this."""
+    ack_timeout_max_s: float = Field(default=60.0, gt=0)
+    """Each resend without an ack in between doubles the timeout, up to this (a hub that is
+    away, or slower than the devices send, is asked less often; docs/offload.md)."""
     window: int = Field(default=256, ge=1)
     """Most messages sent and not yet acknowledged."""
+
+    @model_validator(mode="after")
+    def _timeouts_ordered(self) -> "OutboxConfig":
+        if self.ack_timeout_max_s < self.ack_timeout_s:
+            raise ValueError(
+                f"ack_timeout_max_s ({self.ack_timeout_max_s:g}) must be at least "
+                f"ack_timeout_s ({self.ack_timeout_s:g})"
+            )
+        return self
 
 
 class ModelSyncConfig(_Section):

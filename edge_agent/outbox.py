@@ -2,11 +2,13 @@
 
 A store is a bounded FIFO behind `OutboxStore` (SQLite on the device, a dict in unit tests).
 `Outbox` adds the sending discipline on top: a window of at most `window` unacknowledged
-messages, sent oldest first; when the oldest has waited `ack_timeout_s` without an ack (or the
-session was re-established) everything unacknowledged is sent again from the oldest (go-back-N),
-so the receiver sees each device's messages in order. Rows leave the store only on an ack:
-the hub's `{d}/ack` after its SQL batch committed (`ack: hub`), or the broker's PUBACK
-(`ack: puback`, safe only with a broker that persists sessions). See docs/offload.md.
+messages, sent oldest first; when the oldest has waited the resend timeout without an ack (or
+the session was re-established) everything unacknowledged is sent again from the oldest
+(go-back-N), so the receiver sees each device's messages in order. The timeout follows the
+measured ack round trip and backs off while nothing is acknowledged (`ResendTimer`). Rows
+leave the store only on an ack: the hub's `{d}/ack` after its SQL batch committed
+(`ack: hub`), or the broker's PUBACK (`ack: puback`, safe only with a broker that persists
+sessions). See docs/offload.md.
 """
 
 import asyncio
@@ -23,6 +25,7 @@ from typing import Protocol
 
 from contract import Delivery, stamp
 from edge_agent.messages import Outbound
+from edge_agent.resend_timer import ResendTimer
 
 
 class FullPolicy(StrEnum):
@@ -207,12 +210,16 @@ class Outbox:
         *,
         window: int = 256,
         ack_timeout_s: float = 10.0,
+        ack_timeout_max_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.store, self.window, self.ack_timeout_s = store, window, ack_timeout_s
+        self.store, self.window = store, window
+        self.timer = ResendTimer(ack_timeout_s, ack_timeout_max_s)
         self._clock = clock
-        self._sent: OrderedDict[str, float] = OrderedDict()  # msg_id -> first send, in order
+        # msg_id -> (send time in this round, sent for the first time), in send order
+        self._sent: OrderedDict[str, tuple[float, bool]] = OrderedDict()
         self._cursor = 0  # id of the newest entry sent in this round
+        self._newest = 0  # id of the newest entry ever sent: above it, a send is a first one
         self.dropped = 0
         self.acked = 0
         self.resends = 0
@@ -224,16 +231,18 @@ class Outbox:
         """What to send now: after a timeout everything again from the oldest, else new ones
         while the window has room."""
         now = self._clock()
-        if self._sent and next(iter(self._sent.values())) <= now - self.ack_timeout_s:
+        if self._sent and next(iter(self._sent.values()))[0] <= now - self.timer.timeout_s:
+            self.timer.expired()
             self.rewind()
         room = self.window - len(self._sent)
         if room <= 0:
             return []
         entries = self.store.head(room, after=self._cursor)
         for entry in entries:
-            self._sent[entry.msg_id] = now
+            self._sent[entry.msg_id] = (now, entry.id > self._newest)
         if entries:
             self._cursor = entries[-1].id
+            self._newest = max(self._newest, self._cursor)
         return entries
 
     def rewind(self) -> None:
@@ -244,8 +253,11 @@ class Outbox:
 
     def ack(self, msg_ids: Iterable[str]) -> int:
         ids = list(msg_ids)
+        now = self._clock()
         for msg_id in ids:
-            self._sent.pop(msg_id, None)
+            sent = self._sent.pop(msg_id, None)
+            if sent is not None and sent[1]:  # Karn: an ack of a re-sent message is ambiguous
+                self.timer.measured(now - sent[0])
         removed = self.store.remove(ids)
         self.acked += removed
         return removed
@@ -259,8 +271,8 @@ class Outbox:
         """Seconds until the oldest unacknowledged message times out (None: nothing sent)."""
         if not self._sent:
             return None
-        first = next(iter(self._sent.values()))
-        return max(0.0, first + self.ack_timeout_s - self._clock())
+        first, _ = next(iter(self._sent.values()))
+        return max(0.0, first + self.timer.timeout_s - self._clock())
 
     @property
     def in_flight(self) -> int:

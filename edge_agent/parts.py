@@ -49,7 +49,12 @@ def make_outbox(config: AgentConfig) -> Outbox:
     else:
         path = c.path or state_dir() / f"outbox-{config.device_id}.sqlite"
         store = SqliteStore(path, c.max_messages, full)
-    return Outbox(store, window=c.window, ack_timeout_s=c.ack_timeout_s)
+    return Outbox(
+        store,
+        window=c.window,
+        ack_timeout_s=c.ack_timeout_s,
+        ack_timeout_max_s=c.ack_timeout_max_s,
+    )
 
 
 def hub_acks(config: AgentConfig) -> bool:

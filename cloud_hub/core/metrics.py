@@ -87,6 +87,11 @@ class HubMetrics:
         self.acks = Counter(
             "edgefleet_hub_acks", "{d}/ack messages published to devices", registry=r
         )
+        self.unsent = Counter(
+            "edgefleet_hub_mqtt_unsent",
+            "fire-and-forget publishes (acks) the client failed to send; devices re-send",
+            registry=r,
+        )
         # Fleet-wide, no device label: series are bounded by where x reason whatever the
         # fleet size; a device's own figures are its `last_health.counters` (registry API).
         self.offload_decisions = Counter(

@@ -33,6 +33,7 @@ from mqttio.reconnect import reconnect_backoff, reconnect_forever, serve_session
 
 log = logging.getLogger(__name__)
 ACK_CHUNK = 500  # msg_ids per `{d}/ack` message (~17 kB)
+ACK_QOS = SPEC_BY_KIND[Kind.ACK].qos
 REPLY_KINDS = (Kind.CMD_REPLY,)
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.2, 10.0  # 0.2 s * 2**(n-1) + up to 0.2 s, at most 10 s
 
@@ -159,11 +160,17 @@ class MqttBridge:
             self._loop.call_soon_threadsafe(self._send_acks, batch.acks)
 
     def _send_acks(self, acks: dict[str, list[str]]) -> None:
-        """No session: nothing is sent; the devices re-send and ingest is idempotent."""
+        """At QoS 0 (the contract's): an ack lost (no session, a dropped connection) is asked
+        for again by the device's resend, and ingest is idempotent. At QoS 1 each ack waited
+        for the broker's PUBACK inside the client's in-flight window, and a broker busy sending
+        the hub a backlog answered after it: acks stalled, the devices re-sent everything, the
+        backlog grew (measured on amqtt after a hub restart: no ack got through for 30 s)."""
         for device, ids in acks.items():
             for i in range(0, len(ids), ACK_CHUNK):
                 payload = encode(Ack(msg_ids=ids[i : i + ACK_CHUNK]))
-                self.messenger.post(self.topics.ack(device), payload, sent=self.metrics.acks)
+                self.messenger.post(
+                    self.topics.ack(device), payload, qos=ACK_QOS, sent=self.metrics.acks
+                )
 
     def _set_connected(self, up: bool) -> None:
         (self.connected.set if up else self.connected.clear)()

@@ -122,8 +122,9 @@ class Messenger:
     def post(
         self, topic: str, payload: bytes, *, qos: int = 1, sent: Counter | None = None
     ) -> bool:
-        """On the loop: publish without waiting (acks), counting it in `sent` once the broker
-        has it; False without a session."""
+        """On the loop: publish without waiting (acks), counting it in `sent` once it went
+        out (QoS 0: written to the socket; QoS 1: the broker has it); False without a
+        session."""
         if self._client is None:
             return False
         self._spawn(self._post(self._client, topic, payload, qos, sent))
@@ -136,6 +137,7 @@ class Messenger:
             await client.publish(topic, payload, qos=qos)
         except aiomqtt.MqttError as exc:
             log.debug("%s not sent: %s", topic, exc)
+            self.metrics.unsent.inc()
             return
         if sent is not None:
             sent.inc()

@@ -168,5 +168,7 @@ def test_table_qos_and_retain_follow_the_spec() -> None:
     assert by_kind[Kind.TWIN_DESIRED] == by_kind[Kind.TWIN_REPORTED] == (1, True)
     assert by_kind[Kind.HEALTH] == (0, False)
     assert by_kind[Kind.SNAPSHOT] == (0, True)  # the latest picture; nothing waits in an outbox
+    assert by_kind[Kind.ACK] == (0, False)  # a lost ack is asked for again by the resend
     special = {Kind.STATUS, Kind.HEALTH, Kind.TWIN_DESIRED, Kind.TWIN_REPORTED, Kind.SNAPSHOT}
+    special.add(Kind.ACK)
     assert {by_kind[k] for k in set(Kind) - special} == {(1, False)}

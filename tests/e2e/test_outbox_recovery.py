@@ -31,7 +31,9 @@ def result_topic(device: str, rid: str) -> str:
     return T.result(device, FACE, rid)
 
 
-AGENT = {"outbox": {"ack_timeout_s": 2.0}}
+# resends every 2 s, backing off to 8 s at most while the hub is away (60 s by default): the
+# drain after the hub's return starts within 8 s
+AGENT = {"outbox": {"ack_timeout_s": 2.0, "ack_timeout_max_s": 8.0}}
 
 
 def check_exactly_once_in_order(fleet: Fleet, sent: dict[str, list[str]]) -> dict[str, int]:

@@ -92,6 +92,66 @@ def test_window_ack_and_go_back_n(make_store: StoreFactory) -> None:
     assert box.next_timeout() is None
 
 
+def test_resends_back_off_while_nothing_is_acknowledged(make_store: StoreFactory) -> None:
+    """A hub that is away (or slower than the devices send) is asked less and less often: each
+    resend round without an ack doubles the timeout, up to `ack_timeout_max_s`."""
+    clock = Clock()
+    store = make_store(100, FullPolicy.DROP_OLDEST)
+    box = Outbox(store, window=2, ack_timeout_s=2, ack_timeout_max_s=8, clock=clock)
+    box.add(entries(1, 2, 3))
+    rounds = []
+    for _ in range(5):
+        assert [e.msg_id for e in box.due()] == ["m1", "m2"]
+        wait = box.next_timeout()
+        assert wait is not None
+        rounds.append(wait)
+        clock.now += wait
+    assert rounds == [2, 4, 8, 8, 8]
+    assert box.resends == 8
+
+
+def test_resend_timeout_follows_the_measured_round_trip(make_store: StoreFactory) -> None:
+    """Acks that take longer than the floor raise the timeout (SRTT + 4 RTTVAR), so a slow
+    hub is not flooded with copies; only messages sent once are measured (Karn's rule)."""
+    clock = Clock()
+    box = Outbox(
+        make_store(100, FullPolicy.DROP_OLDEST),
+        window=1,
+        ack_timeout_s=2,
+        ack_timeout_max_s=60,
+        clock=clock,
+    )
+    box.add(entries(1, 2, 3, 4))
+    assert [e.msg_id for e in box.due()] == ["m1"]
+    clock.now = 2.0
+    assert [e.msg_id for e in box.due()] == ["m1"]  # timed out: resent, backed off to 4 s
+    clock.now = 5.0
+    box.ack(["m1"])  # ambiguous (which copy?): not measured, the backed-off timeout stays
+    assert box.timer.timeout_s == 4
+    for sent_at in (5.0, 10.0):  # sent once, acknowledged 3 s later
+        clock.now = sent_at
+        assert len(box.due()) == 1
+        clock.now = sent_at + 3
+        box.ack([e.msg_id for e in box.store.head(1)])
+    assert box.timer.srtt_s == pytest.approx(3.0)
+    assert box.timer.timeout_s == pytest.approx(3.0 + 4 * 0.75 * 1.5)  # RTTVAR decays
+    fast = Outbox(make_store(100, FullPolicy.DROP_OLDEST), window=1, ack_timeout_s=2, clock=clock)
+    fast.add(entries(9))
+    fast.due()
+    clock.now += 0.05
+    fast.ack(["m9"])
+    assert fast.timer.timeout_s == 2  # a quick hub: the floor, as before
+
+
+def test_timeouts_out_of_order_are_a_config_error() -> None:
+    from pydantic import ValidationError
+
+    from edge_agent.config import OutboxConfig
+
+    with pytest.raises(ValidationError, match=r"ack_timeout_max_s \(5\) must be at least"):
+        OutboxConfig(ack_timeout_s=10, ack_timeout_max_s=5)
+
+
 def test_sqlite_epoch_is_kept_by_the_file_and_new_for_a_new_file(tmp_path: Path) -> None:
     """The epoch names the id sequence: the hub restarts its expected seq only when it changes."""
     first = SqliteStore(tmp_path / "a.sqlite", 10)
