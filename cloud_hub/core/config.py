@@ -224,10 +224,14 @@ class Settings(BaseSettings):
     """Largest `limit` a paged API route accepts."""
 
     registry_key_file: Path | None = None
-    """Ed25519 private key (PEM) that signs model versions; unset means
-    `<data_dir>/registry_ed25519.pem`, generated on first start (mode 0600)."""
+    """Ed25519 private key (PEM) that signs model versions, generated there if missing (mode
+    0600); every replica must mount the same file. Unset: the key is kept in the database,
+    made by the first replica to start (one written to `<data_dir>/registry_ed25519.pem`
+    by an older hub is taken over, so enrolled devices keep verifying)."""
     artifact_dir: Path | None = None
-    """Content-addressed model artifacts; unset means `<data_dir>/artifacts`."""
+    """Content-addressed model artifacts in this directory (a volume every replica mounts).
+    Unset: in the database, so every replica serves them (`<data_dir>/artifacts` of an older
+    hub is still read)."""
     fl_update_max_bytes: int = Field(default=1 << 20, ge=1024)
     """Largest federated update body (checked before reading it; 413 above)."""
     fl_tick_s: float = Field(default=0.5, gt=0)

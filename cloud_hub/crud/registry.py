@@ -134,7 +134,7 @@ def register_version(
         )
     ):
         raise Conflict(f"model {model!r} already has version {version!r}", code="version_exists")
-    sha = store.put(content)
+    sha = store.put(s, content)
     row = t.ModelVersion(
         model=model,
         version=version,
@@ -143,7 +143,7 @@ def register_version(
         format=fmt,
         sha256=sha,
         size=len(content),
-        weights_sha256=store.put(weights) if weights is not None else None,
+        weights_sha256=store.put(s, weights) if weights is not None else None,
         signature="",
         metrics=metrics or {},
         created_by_round=round_id,

@@ -373,6 +373,28 @@ class FlUpdate(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Artifact(Base):
+    """A model artifact (or a version's fp32 weights), stored once by its sha256. In the
+    database, so that a version registered through one hub replica downloads from every one."""
+
+    __tablename__ = "artifacts"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class HubSecret(Base):
+    """A secret every replica must share, made once by whichever replica starts first (the
+    registry's Ed25519 signing key). Readable by whoever reads the database: deployments that
+    keep keys elsewhere set `registry_key_file` instead."""
+
+    __tablename__ = "hub_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class SampleContent(Base):
     """An input a hard sample keeps, stored once by its sha256 (content-addressed). In the
     database rather than on a replica's disk, so that every hub replica serves it."""

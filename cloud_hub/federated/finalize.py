@@ -49,15 +49,15 @@ def validation_set() -> Any:
     return held_out(2000)
 
 
-def version_weights(registry: Registry, version: t.ModelVersion) -> np.ndarray:
+def version_weights(s: Session, registry: Registry, version: t.ModelVersion) -> np.ndarray:
     """A version's flat fp32 parameters: stored beside it, or read back from its ONNX file."""
     from models.training.onnx_export import params_from_onnx
 
     store = registry.store
     if version.weights_sha256:
-        weights = np.frombuffer(store.get(version.weights_sha256), "<f4")
+        weights = np.frombuffer(store.get(s, version.weights_sha256), "<f4")
     else:
-        weights = params_from_onnx(training_engine().SHAPE, store.get(version.sha256))
+        weights = params_from_onnx(training_engine().SHAPE, store.get(s, version.sha256))
     return weights.astype(np.float32)
 
 
@@ -252,7 +252,7 @@ class Finalizer:
         base = s.get(t.ModelVersion, row.base_version_id) if row.base_version_id else None
         refusal = None  # why the accuracy gate refused the result, if it did
         if base is not None:
-            weights = version_weights(self.registry, base)
+            weights = version_weights(s, self.registry, base)
             base_accuracy = mlp.accuracy(shape, weights, val.x, val.y)
             metrics["base_validation_accuracy"] = round(base_accuracy, 4)
             limit = config.max_regression

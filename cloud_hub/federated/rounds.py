@@ -87,7 +87,7 @@ class RoundService:
                 weights=params.astype("<f4").tobytes(),
                 note="seed version built by the hub",
             )
-        return base, version_weights(self.registry, base)
+        return base, version_weights(s, self.registry, base)
 
     # --- start ---
 

@@ -14,7 +14,7 @@ from cloud_hub.db import tables as t
 from cloud_hub.registry.canary import Verdict, verdict
 from cloud_hub.registry.commander import Commander
 from cloud_hub.registry.signing import SigningKey
-from cloud_hub.registry.store import ArtifactStore
+from cloud_hub.registry.store import ArtifactStore, FileArtifacts, SqlArtifacts
 from cloud_hub.schemas.registry import DeploymentCreate
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,15 @@ class Registry:
         self.db = db
         self.commander = commander
         data = settings.data_dir
-        self.store = ArtifactStore(settings.artifact_dir or data / "artifacts")
-        self.key = SigningKey.load_or_create(
-            settings.registry_key_file or data / "registry_ed25519.pem"
+        self.store: ArtifactStore = (
+            FileArtifacts(settings.artifact_dir)
+            if settings.artifact_dir
+            else SqlArtifacts(legacy=data / "artifacts")
+        )
+        self.key = (
+            SigningKey.load_or_create(settings.registry_key_file)
+            if settings.registry_key_file
+            else SigningKey.shared(db, legacy=data / "registry_ed25519.pem")
         )
 
     def deploy(self, model: str, data: DeploymentCreate, devices: list[str] | None = None) -> int:
@@ -109,10 +115,10 @@ class Registry:
                 store=self.store,
                 key=self.key,
                 model=dep.model,
-                content=self.store.get(previous.sha256),
+                content=self.store.get(s, previous.sha256),
                 fmt=previous.format,
                 now=utcnow(),
-                weights=self.store.get(previous.weights_sha256)
+                weights=self.store.get(s, previous.weights_sha256)
                 if previous.weights_sha256
                 else None,
                 parent_id=previous.id,

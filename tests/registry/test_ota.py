@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cloud_hub.db import tables as t
 from contract import CommandReply, ModelManifest, ModelUpdateArgs, Topics, decode
 from edge_agent.config import parse_config
 from edge_agent.federated import DeviceLearning
@@ -156,8 +157,9 @@ async def test_signed_update_runs_and_bad_ones_are_refused(
 
     # tampered: the stored artifact is changed on the hub after signing
     v3 = await _register(live_hub, 3)
-    store = live_hub.settings.data_dir / "artifacts" / v3["sha256"][:2] / v3["sha256"]
-    store.write_bytes(store.read_bytes()[:-2] + b"\0\0")
+    with live_hub.app.state.db.session(write=True) as s:
+        stored = s.get(t.Artifact, v3["sha256"])
+        stored.data = stored.data[:-2] + b"\0\0"
     other = Ed25519PrivateKey.generate()
     forged = sign(_manifest("v3", v3["seq"], v3["sha256"], v3["size"]), _raw_key(other))
     cases = [

@@ -131,8 +131,9 @@ def download(
     with db.session(write=False) as s:
         row = crud.get_version(s, model=model, version=version)
         sha, signature = row.sha256, row.signature
+        content = registry.store.get(s, sha)
     return Response(
-        registry.store.get(sha),
+        content,
         media_type="application/octet-stream",
         headers={"X-Edgefleet-Sha256": sha, "X-Edgefleet-Signature": signature},
     )
