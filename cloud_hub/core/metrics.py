@@ -87,6 +87,11 @@ class HubMetrics:
         self.acks = Counter(
             "edgefleet_hub_acks", "{d}/ack messages published to devices", registry=r
         )
+        self.leader = Gauge(
+            "edgefleet_hub_leader",
+            "1 while this replica runs the singleton jobs (round deadlines, canary watch)",
+            registry=r,
+        )
         self.unsent = Counter(
             "edgefleet_hub_mqtt_unsent",
             "fire-and-forget publishes (acks) the client failed to send; devices re-send",

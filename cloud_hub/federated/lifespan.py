@@ -1,6 +1,6 @@
 """Start and stop the registry, the round service, its round tasks and their ticker with the
-hub. Commands go out through the hub's messenger (its one MQTT session), or are only recorded
-when MQTT is off."""
+hub; the ticker works on the leader replica only. Commands go out through the hub's messenger
+(its one MQTT session), or are only recorded when MQTT is off."""
 
 import asyncio
 import logging
@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager, suppress
 
 import anyio
 from fastapi import FastAPI
+from prometheus_client import Gauge
 
 from cloud_hub.core.config import Settings
 from cloud_hub.core.db import Database
+from cloud_hub.core.leader import Leadership
 from cloud_hub.federated.rounds import RoundService
 from cloud_hub.ingest.messenger import Messenger
 from cloud_hub.registry.commander import Commander, MqttCommander, NullCommander
@@ -20,11 +22,17 @@ from cloud_hub.registry.service import Registry
 log = logging.getLogger(__name__)
 
 
-async def _tick(rounds: RoundService, every_s: float) -> None:
+async def _tick(
+    rounds: RoundService, leadership: Leadership, leader: Gauge, every_s: float
+) -> None:
+    """Deadlines and canaries on the leader replica only (`cloud_hub/core/leader.py`)."""
     while True:
         await asyncio.sleep(every_s)
         try:
-            await anyio.to_thread.run_sync(rounds.tick)
+            leading = await anyio.to_thread.run_sync(leadership.lead)
+            leader.set(1 if leading else 0)
+            if leading:
+                await anyio.to_thread.run_sync(rounds.tick)
         except Exception:
             log.exception("federated/deployment tick failed")
 
@@ -41,7 +49,11 @@ async def learning(
     app.state.registry = registry
     app.state.rounds = rounds = RoundService(db, registry)
     rounds.tasks.bind(asyncio.get_running_loop())
-    ticker = asyncio.create_task(_tick(rounds, settings.fl_tick_s), name="fl-tick")
+    leadership = Leadership(db.engine)
+    gauge = app.state.metrics.leader
+    ticker = asyncio.create_task(
+        _tick(rounds, leadership, gauge, settings.fl_tick_s), name="fl-tick"
+    )
     try:
         yield
     finally:
@@ -49,3 +61,4 @@ async def learning(
         with suppress(asyncio.CancelledError):
             await ticker
         await rounds.tasks.close()
+        await anyio.to_thread.run_sync(leadership.release)

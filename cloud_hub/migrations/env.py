@@ -9,9 +9,8 @@ others wait for the lock and then find the schema current.
 from alembic import context
 from sqlalchemy import create_engine, text
 
+from cloud_hub.core.leader import MIGRATION_LOCK
 from cloud_hub.db.tables import Base
-
-MIGRATION_LOCK = 0x6564_6765_666C_7401  # pg_advisory_lock key: "edgefl" + 0x7401, ours alone
 
 config = context.config
 engine = config.attributes.get("engine")

@@ -1,5 +1,5 @@
 """The registry's key and artifacts in the database (SQLite here; PostgreSQL with three real
-replicas in tests/hub/test_replicas_registry.py), and what a hub upgraded from files keeps."""
+replicas in tests/hub/test_replicas.py), and what a hub upgraded from files keeps."""
 
 import hashlib
 from collections.abc import Iterator
