@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "provision": ("edge_agent.provision", "Enroll a device at a hub and write its config"),
     "bundle": ("deploy.bundle.cli", "Build an offline-installable agent bundle for a device"),
     "flash": ("deploy.flash.cli", "Write first-boot set-up into a Raspberry Pi OS image"),
+    "proxy": ("deploy.proxy.cli", "Print the nginx configuration in front of hub replicas"),
     "models": ("models.cli", "Fetch, verify and list catalogue models"),
     "contract": ("contract.cli", "Export the MQTT contract (JSON Schemas, AsyncAPI)"),
     "bench": ("edgefleet.bench.cli", "Benchmarks: print a table, write JSON, draw PNG plots"),
