@@ -2,7 +2,10 @@
 
 Credentials: `Authorization: Bearer <api key>` for admins and viewers (the bootstrap admin key
 from settings, or a key from `api_keys`); `Authorization: Basic base64(device_id:secret)` for a
-device - the same pair it uses on the broker.
+device - the same pair it uses on the broker. A request without `Authorization` may carry a
+dashboard session cookie instead: `SessionMiddleware` (api/routes/session.py) resolves it to the
+principal its key has and leaves it in the request state, where `get_principal` picks it up,
+so the role checks below are the same for both.
 """
 
 import base64
@@ -15,8 +18,9 @@ from cloud_hub.core import security
 from cloud_hub.core.config import Settings
 from cloud_hub.core.db import Database
 from cloud_hub.core.errors import Forbidden, Unauthorized
-from cloud_hub.core.security import Principal, Role
+from cloud_hub.core.security import BOOTSTRAP_ADMIN, Principal, Role
 from cloud_hub.crud import keys as crud_keys
+from cloud_hub.crud.sessions import ActiveSession
 from cloud_hub.db import tables as t
 from cloud_hub.inference.service import InferenceService
 from cloud_hub.ingest.writer import IngestWriter
@@ -49,6 +53,8 @@ WriterDep = Annotated[IngestWriter | None, Depends(get_writer)]
 InferenceDep = Annotated[InferenceService, Depends(get_inference)]
 # A numeric row id in a path: out of the database's integer range is a 422, not a 500.
 RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+# Where `SessionMiddleware` leaves a request's live dashboard session (`scope["state"]`).
+SESSION_STATE = "dashboard_session"
 
 
 def bearer_token(request: Request) -> str:
@@ -73,22 +79,38 @@ def _device(db: Database, encoded: str) -> Principal:
     return Principal(Role.DEVICE, device_id, device_id=device_id)
 
 
-def _api_key(db: Database, admin_digest: str | None, key: str) -> Principal:
+def api_key_identity(
+    db: Database, admin_digest: str | None, key: str
+) -> tuple[Principal, int | None]:
+    """An admin or viewer key's principal and `api_keys` row id (None: the bootstrap key)."""
     if admin_digest is not None and security.matches(key, admin_digest):
-        return Principal(Role.ADMIN, "bootstrap")
+        return BOOTSTRAP_ADMIN, None
     with db.session(write=False) as s:
         row = crud_keys.find_key(s, key=key)
         if row is None:
             raise Unauthorized("invalid API key", code="invalid_credentials")
-        return Principal(Role(row.role), row.name)
+        return Principal(Role(row.role), row.name), row.id
+
+
+def _api_key(db: Database, admin_digest: str | None, key: str) -> Principal:
+    return api_key_identity(db, admin_digest, key)[0]
+
+
+def session_of(request: Request) -> ActiveSession | None:
+    """The dashboard session `SessionMiddleware` resolved for this request, if any."""
+    session = getattr(request.state, SESSION_STATE, None)
+    return session if isinstance(session, ActiveSession) else None
 
 
 def get_principal(request: Request, db: DbDep) -> Principal:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    authorization = request.headers.get("authorization")
+    scheme, _, value = (authorization or "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return _api_key(db, getattr(request.app.state, "admin_key_digest", None), value.strip())
     if scheme.lower() == "basic" and value.strip():
         return _device(db, value.strip())
+    if authorization is None and (session := session_of(request)) is not None:
+        return session.principal
     raise Unauthorized(
         "credentials required: `Authorization: Bearer <api key>` or device `Basic` credentials",
         code="missing_credentials",

@@ -112,8 +112,9 @@ class Settings(BaseSettings):
     """Proxies whose `X-Forwarded-Proto` and `X-Forwarded-For` the hub believes (comma-separated
     addresses or networks; `*` for any). Behind a TLS-terminating proxy the dashboard's sign-in
     needs the client's scheme: the CSRF origin check compares with it and the session cookie
-    is `Secure` on https. List only your proxies: a believed header can claim any scheme and
-    client address."""
+    is `Secure` on https. The proxy must pass the browser's `Host` header on (nginx:
+    `proxy_set_header Host $host`); `X-Forwarded-Host` is not read. List only your proxies: a
+    believed header can claim any scheme and client address."""
 
     admin_api_key: SecretStr | None = None
     """Bootstrap admin key (Bearer). Required outside development; in development an unset key

@@ -34,6 +34,10 @@ class Principal:
         return self.role in (Role.ADMIN, Role.VIEWER)
 
 
+BOOTSTRAP_ADMIN = Principal(Role.ADMIN, "bootstrap")
+"""The caller holding the configured admin key, which has no `api_keys` row."""
+
+
 def new_secret(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
 

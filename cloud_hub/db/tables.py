@@ -112,6 +112,26 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class DashboardSession(Base):
+    """A dashboard sign-in (api/routes/session.py, crud/sessions.py). In SQL so that every hub
+    replica sees it and a restart keeps it; only the SHA-256 of the cookie's session id and
+    which key it stands for are stored, never the key."""
+
+    __tablename__ = "dashboard_sessions"
+
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # the `api_keys` row signed in with; None for the bootstrap admin key (see `admin_proof`)
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    admin_proof: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class DeviceStateChange(Base):
     __tablename__ = "device_state_changes"
     __table_args__ = (Index("ix_state_changes_device_ts", "device_id", "ts"),)

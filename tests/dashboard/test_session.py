@@ -1,14 +1,20 @@
 """Dashboard sign-in over HTTP: the session cookie, CSRF, sign-out, revoked keys, and the shell
-served at `/`; plus the live stream's batch -> update mapping (a pure function)."""
+served at `/`; sessions in the database (shared by two hubs on one SQLite file, kept over a
+restart, never holding a key); plus the live stream's batch -> update mapping (a pure
+function). Two hub processes on PostgreSQL: test_session_replicas.py."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from cloud_hub.api.routes.live import updates
 from cloud_hub.api.routes.session import COOKIE, CSP
+from cloud_hub.core import security
 from cloud_hub.core.config import Settings
 from cloud_hub.ingest.rows import Batch
 from tests.hub.conftest import ADMIN_KEY, Hub, running_hub
@@ -20,17 +26,26 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def _settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'hub.db'}",  # migrated by the hub's lifespan
+        "data_dir": tmp_path / "data",
+        "admin_api_key": ADMIN_KEY,
+        "mqtt_enabled": False,
+        "log_json": False,
+    }
+    return Settings(**{**values, **overrides})
+
+
+@asynccontextmanager
+async def replica(settings: Settings) -> AsyncIterator[Hub]:
+    async for h in running_hub(settings):
+        yield h
+
+
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    db = tmp_path / "hub.db"  # migrated by the hub's lifespan
-    settings = Settings(
-        database_url=f"sqlite:///{db}",
-        data_dir=tmp_path / "data",
-        admin_api_key=ADMIN_KEY,
-        mqtt_enabled=False,
-        log_json=False,
-    )
-    async for h in running_hub(settings):
+    async with replica(_settings(tmp_path)) as h:
         yield h
 
 
@@ -112,6 +127,66 @@ async def test_sign_out_ends_the_session(hub: Hub) -> None:
     assert out.status_code == 204
     hub.client.cookies.set(COOKIE, sid)  # a copied cookie is worthless after sign-out
     assert (await hub.client.get("/api/v1/devices")).status_code == 401
+
+
+async def test_two_hubs_on_one_database_share_sessions(tmp_path: Path) -> None:
+    """What replicas behind one proxy need: signed in on one, signed in on all; signed out
+    on one, signed out on all. Also the bootstrap admin's session works on both."""
+    async with replica(_settings(tmp_path)) as a, replica(_settings(tmp_path)) as b:
+        signed = await a.client.post("/api/v1/session", headers=bearer(ADMIN_KEY))
+        csrf, sid = signed.json()["csrf_token"], a.client.cookies[COOKIE]
+        b.client.cookies.set(COOKIE, sid)
+        assert (await b.client.get("/api/v1/whoami")).json()["name"] == "bootstrap"
+        assert (await b.client.get("/api/v1/session")).json()["csrf_token"] == csrf
+        made = await b.client.post(
+            "/api/v1/devices", json={"id": "cam-b"}, headers={"X-CSRF-Token": csrf, **ORIGIN}
+        )
+        assert made.status_code == 201, made.text
+        out = await b.client.delete("/api/v1/session", headers={"X-CSRF-Token": csrf})
+        assert out.status_code == 204
+        assert (await a.client.get("/api/v1/devices")).status_code == 401
+
+
+async def test_a_session_survives_a_restart_but_not_a_new_admin_key(tmp_path: Path) -> None:
+    async with replica(_settings(tmp_path)) as first:
+        assert (await first.client.post("/api/v1/session", headers=bearer(ADMIN_KEY))).is_success
+        _, viewer = await _viewer_key(first)
+        assert (await first.client.post("/api/v1/session", headers=bearer(viewer))).is_success
+        viewer_sid = first.client.cookies[COOKIE]
+        first.client.cookies.clear()
+        assert (await first.client.post("/api/v1/session", headers=bearer(ADMIN_KEY))).is_success
+        admin_sid = first.client.cookies[COOKIE]
+    async with replica(_settings(tmp_path)) as again:
+        again.client.cookies.set(COOKIE, admin_sid)
+        assert (await again.client.get("/api/v1/whoami")).json()["role"] == "admin"
+    rotated = _settings(tmp_path, admin_api_key="efk_the-next-bootstrap-admin-key-0123")
+    async with replica(rotated) as after:
+        after.client.cookies.set(COOKIE, admin_sid)
+        assert (await after.client.get("/api/v1/devices")).status_code == 401
+        after.client.cookies.set(COOKIE, viewer_sid)  # a key row's session does not care
+        assert (await after.client.get("/api/v1/whoami")).json()["role"] == "viewer"
+
+
+async def test_the_sessions_table_holds_no_key_and_no_session_id(hub: Hub) -> None:
+    key_id, key = await _viewer_key(hub)
+    sids: list[str] = []
+    for k, cookie in ((ADMIN_KEY, None), (key, None), (ADMIN_KEY, 0)):
+        hub.client.cookies.clear()
+        if cookie is not None:  # signing in again from the same browser
+            hub.client.cookies.set(COOKIE, sids[cookie])
+        signed = await hub.client.post("/api/v1/session", headers=bearer(k))
+        assert signed.is_success
+        sids.append(signed.cookies[COOKIE])
+    engine = create_engine(str(hub.settings.sqlalchemy_url))
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM dashboard_sessions"))]
+    engine.dispose()
+    # the third sign-in sent the first's cookie: that session was replaced, not kept
+    assert {r["sid_hash"] for r in rows} == {security.digest(s) for s in sids[1:]}
+    assert {r["api_key_id"] for r in rows} == {key_id, None}
+    dump = repr(rows)
+    for secret in (ADMIN_KEY, key, security.digest(ADMIN_KEY), security.digest(key), *sids):
+        assert secret not in dump
 
 
 def test_live_updates_from_a_batch() -> None:

@@ -1,40 +1,46 @@
 """Dashboard sign-in: an API key traded for an HttpOnly session cookie, with CSRF protection.
 
 The dashboard is a client of the public API like any other. Signing in checks the key the same
-way a Bearer request is checked and keeps it server-side, keyed by a random session id that is
-the only thing the browser holds (`HttpOnly`, `SameSite=Strict`). `SessionMiddleware` turns a
-valid session cookie on an `/api/` request into the `Authorization: Bearer` header the routes
-already understand, so there is one authorization path and a revoked key stops working at once.
+way a Bearer request is checked and opens a session in the database (`dashboard_sessions`,
+crud/sessions.py), keyed by the SHA-256 of a random session id that is the only thing the
+browser holds (`HttpOnly`, `SameSite=Strict`); the key itself is not kept. Sessions live in SQL
+because the hub runs as several replicas behind one proxy (docs/deploy-production.md): a
+session opened on one works on all, and survives their restarts.
+
+`SessionMiddleware` resolves a session cookie on an `/api/` request without `Authorization`
+to the principal its key has (the key row is read on each request, so a revoked key stops
+working at once) and leaves it in the request state; `deps.get_principal` returns it, so
+`require_admin`/`require_reader` judge a session exactly as they judge the key.
 
 CSRF: cookie-authenticated requests that change something (POST/PUT/PATCH/DELETE) must carry
 `X-CSRF-Token` (handed out at sign-in and by `GET /session`, readable only same-origin) and, if
-the browser sends `Origin`, it must be this hub. Sessions live in memory: a restarted hub asks
-for the key again. The hub runs one process (the SQL writer owns the database), so that is the
-whole store.
+the browser sends `Origin`, it must be this hub: its scheme as the client sees it (uvicorn
+applies `X-Forwarded-Proto` from `forwarded_allow_ips`) and the `Host` header.
 """
 
 import secrets
-import threading
-import time
-from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Annotated, Any
+from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cloud_hub.api.deps import DbDep, _api_key, bearer_token
+from cloud_hub.api.deps import SESSION_STATE, DbDep, api_key_identity, bearer_token, session_of
 from cloud_hub.api.middleware import _send_json
+from cloud_hub.core import security
+from cloud_hub.core.clock import utcnow
+from cloud_hub.core.db import Database
 from cloud_hub.core.errors import Unauthorized, error_body
+from cloud_hub.crud import sessions as crud
+from cloud_hub.crud.sessions import SESSION_TTL_S, ActiveSession
 from dashboard import STATIC_DIR
 
 COOKIE = "edgefleet_session"
 CSRF_HEADER = "x-csrf-token"
-SESSION_TTL_S = 12 * 3600
-MAX_SESSIONS = 10_000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The dashboard loads nothing from anywhere but this hub: the browser enforces it too.
 CSP = (
@@ -46,50 +52,16 @@ CSP = (
 router = APIRouter(tags=["session"])
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    key: str
-    role: str
-    name: str
-    csrf: str
-    expires: float
-
-
-class SessionStore:
-    """Session id -> the key it stands for; bounded, expiring, thread-safe."""
-
-    def __init__(self, ttl_s: float = SESSION_TTL_S, max_sessions: int = MAX_SESSIONS) -> None:
-        self.ttl_s, self.max_sessions = ttl_s, max_sessions
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
-
-    def create(self, *, key: str, role: str, name: str) -> tuple[str, Session]:
-        sid = secrets.token_urlsafe(32)
-        session = Session(key, role, name, secrets.token_urlsafe(32), time.time() + self.ttl_s)
-        with self._lock:
-            if len(self._sessions) >= self.max_sessions:  # drop the oldest
-                self._sessions.pop(next(iter(self._sessions)))
-            self._sessions[sid] = session
-        return sid, session
-
-    def get(self, sid: str | None) -> Session | None:
-        if not sid:
-            return None
-        with self._lock:
-            session = self._sessions.get(sid)
-            if session is not None and session.expires < time.time():
-                del self._sessions[sid]
-                return None
-            return session
-
-    def drop(self, sid: str | None) -> None:
-        with self._lock:
-            self._sessions.pop(sid or "", None)
-
-
-def store(app: Any) -> SessionStore:
-    sessions: SessionStore = app.state.sessions
-    return sessions
+def resolve(db: Database, admin_digest: str | None, sid: str) -> ActiveSession | None:
+    """The live session for a cookie (blocking: call it from a worker thread). A dead one -
+    expired, its key revoked - is deleted here, the only write, once per dead session."""
+    now = utcnow()
+    with db.session(write=False) as s:
+        session, dead = crud.find(s, sid=sid, admin_digest=admin_digest, now=now)
+    if dead:
+        with db.session(write=True) as s:
+            crud.drop(s, sid_hash=security.digest(sid))
+    return session
 
 
 def _cookie(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -111,10 +83,11 @@ def _same_origin(scope: Scope, headers: dict[bytes, bytes]) -> bool:
 
 
 class SessionMiddleware:
-    """Cookie -> Bearer for `/api/` requests without their own `Authorization`; CSRF checks."""
+    """Session cookie -> its principal in the request state, for `/api/` requests without
+    their own `Authorization`; CSRF and Origin checks on unsafe methods."""
 
-    def __init__(self, app: ASGIApp, *, sessions: SessionStore) -> None:
-        self.app, self.sessions = app, sessions
+    def __init__(self, app: ASGIApp, *, hub: FastAPI) -> None:
+        self.app, self.hub = app, hub
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -125,9 +98,12 @@ class SessionMiddleware:
         if unsafe and not _same_origin(scope, headers):
             await _send_json(send, 403, error_body("csrf_failed", "cross-origin request"))
             return
-        session = (
-            None if b"authorization" in headers else self.sessions.get(_cookie(scope["headers"]))
-        )
+        sid = None if b"authorization" in headers else _cookie(scope["headers"])
+        db: Database | None = self.hub.state.db
+        session = None
+        if sid and db is not None:  # SQL off the event loop, like the routes'
+            digest = getattr(self.hub.state, "admin_key_digest", None)
+            session = await anyio.to_thread.run_sync(resolve, db, digest, sid)
         if session is not None:
             csrf = headers.get(CSRF_HEADER.encode(), b"").decode("latin-1")
             if unsafe and not secrets.compare_digest(csrf, session.csrf):
@@ -137,8 +113,8 @@ class SessionMiddleware:
                     error_body("csrf_failed", f"send the session's `{CSRF_HEADER}` header"),
                 )
                 return
-            bearer = (b"authorization", f"Bearer {session.key}".encode())
-            scope = {**scope, "headers": [*scope["headers"], bearer]}
+            # a copy: the server's per-request state dict is not ours to change in place
+            scope = {**scope, "state": {**scope.get("state", {}), SESSION_STATE: session}}
         await self.app(scope, receive, send)
 
 
@@ -149,12 +125,12 @@ class SessionPublic(BaseModel):
     expires_in_s: int
 
 
-def _public(session: Session) -> SessionPublic:
+def _public(session: ActiveSession) -> SessionPublic:
     return SessionPublic(
-        role=session.role,
-        name=session.name,
+        role=session.principal.role.value,
+        name=session.principal.name,
         csrf_token=session.csrf,
-        expires_in_s=max(0, int(session.expires - time.time())),
+        expires_in_s=max(0, int((session.expires_at - utcnow()).total_seconds())),
     )
 
 
@@ -163,11 +139,15 @@ def login(
     key: Annotated[str, Depends(bearer_token)], request: Request, response: Response, db: DbDep
 ) -> SessionPublic:
     """Sign in: send an admin or viewer key as `Authorization: Bearer`; sets the session
-    cookie (the key stays on the hub)."""
-    principal = _api_key(db, getattr(request.app.state, "admin_key_digest", None), key)
-    sid, session = store(request.app).create(
-        key=key, role=principal.role.value, name=principal.name
-    )
+    cookie (the hub keeps which key it stands for, not the key)."""
+    digest = getattr(request.app.state, "admin_key_digest", None)
+    principal, key_id = api_key_identity(db, digest, key)
+    with db.session(write=True) as s:
+        if old := request.cookies.get(COOKIE):  # a new sign-in replaces the browser's last one
+            crud.drop(s, sid_hash=security.digest(old))
+        sid, session = crud.create(
+            s, principal=principal, api_key_id=key_id, admin_digest=digest, now=utcnow()
+        )
     response.set_cookie(
         COOKIE,
         sid,
@@ -180,21 +160,25 @@ def login(
     return _public(session)
 
 
+def _signed_in(request: Request) -> ActiveSession:
+    session = session_of(request)
+    if session is None:
+        raise Unauthorized("not signed in", code="missing_credentials")
+    return session
+
+
 @router.get("/session")
 def current(request: Request) -> SessionPublic:
     """The signed-in session (and its CSRF token), from the cookie."""
-    session = store(request.app).get(request.cookies.get(COOKIE))
-    if session is None:
-        raise Unauthorized("not signed in", code="missing_credentials")
-    return _public(session)
+    return _public(_signed_in(request))
 
 
 @router.delete("/session", status_code=204)
-def logout(request: Request) -> Response:
-    sessions, sid = store(request.app), request.cookies.get(COOKIE)
-    if sessions.get(sid) is None:
-        raise Unauthorized("not signed in", code="missing_credentials")
-    sessions.drop(sid)
+def logout(request: Request, db: DbDep) -> Response:
+    """Sign out: the session is deleted, on every replica at once."""
+    session = _signed_in(request)
+    with db.session(write=True) as s:
+        crud.drop(s, sid_hash=session.sid_hash)
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -214,8 +198,7 @@ def _index() -> FileResponse:
 
 def install(app: FastAPI) -> None:
     """Serve the dashboard at `/` (its shell is the login page: no data without a session)
-    and translate session cookies on API requests."""
-    app.state.sessions = SessionStore()
+    and resolve session cookies on API requests."""
     app.add_api_route("/", _index, include_in_schema=False, methods=["GET"])
     app.mount("/assets", StaticFiles(directory=STATIC_DIR / "assets"), name="dashboard")
-    app.add_middleware(SessionMiddleware, sessions=app.state.sessions)
+    app.add_middleware(SessionMiddleware, hub=app)
