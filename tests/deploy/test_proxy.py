@@ -1,7 +1,8 @@
 """nginx in front of hub replicas, as docs/deploy-production.md sets it up: Debian's nginx with
 `edgefleet proxy`'s configuration, one ingest replica (MQTT) and two API replicas on one
 PostgreSQL, all real processes. Reads spread over every replica, writes reach the ingest one,
-the live stream (SSE) flows through the proxy, and a SIGKILLed API replica costs no request."""
+the live stream (SSE) flows through the proxy, a dashboard sign-in works on every replica, and
+a SIGKILLed API replica costs no request."""
 
 import re
 import shutil
@@ -20,7 +21,7 @@ from cloud_hub.serving import free_port
 from contract import Status, Topics, encode
 from contract.http import DEVICES, path
 from deploy.proxy.cli import COMPOSE
-from deploy.proxy.nginx import LIVE, Upstreams, render
+from deploy.proxy.nginx import LIVE, SESSION, Upstreams, render
 from edgefleet.procs import HubProcess
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
@@ -128,7 +129,22 @@ def test_nginx_spreads_reads_routes_writes_streams_and_survives_a_killed_replica
             finally:
                 probe.close()
             assert update.startswith("data:")
-        # an API replica SIGKILLed: nginx skips it, no request fails
+        # a dashboard sign-in through the proxy: the cookie works on every replica, and a write
+        # with its CSRF token passes the same-origin check (nginx passes Host with the port)
+        signed = proxy.post(SESSION)
+        assert signed.status_code == 200, signed.text
+        csrf = signed.json()["csrf_token"]
+    browser = httpx.Client(base_url=url, cookies=signed.cookies, timeout=30)
+    with browser:
+        before = [served(h, "GET", devices) for h in (ingest, *apis)]
+        assert all(browser.get(devices).status_code == 200 for _ in range(30))
+        after = [served(h, "GET", devices) for h in (ingest, *apis)]
+        assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
+        write = browser.post(
+            devices, json={"id": "proxied-2"}, headers={"X-CSRF-Token": csrf, "Origin": url}
+        )
+        assert write.status_code == 201, write.text
+        # an API replica SIGKILLed: nginx skips it, no request fails, the sign-in holds
         apis[0].kill()
-        codes = [proxy.get(devices).status_code for _ in range(30)]
+        codes = [browser.get(devices).status_code for _ in range(30)]
         assert codes == [200] * 30

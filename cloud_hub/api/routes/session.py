@@ -113,8 +113,10 @@ class SessionMiddleware:
                     error_body("csrf_failed", f"send the session's `{CSRF_HEADER}` header"),
                 )
                 return
-            # a copy: the server's per-request state dict is not ours to change in place
-            scope = {**scope, "state": {**scope.get("state", {}), SESSION_STATE: session}}
+            # in place, as Starlette's `request.state` does (the server copies the state dict
+            # per request): a copied scope hid the matched route from the metrics middleware
+            # outside, which counted every cookie request as route "unmatched"
+            scope.setdefault("state", {})[SESSION_STATE] = session
         await self.app(scope, receive, send)
 
 
