@@ -5,6 +5,8 @@ The lock lives as long as that connection: a leader that stops, crashes or is SI
 it the moment PostgreSQL sees the connection close, and the next replica to ask (every tick,
 `fl_tick_s`) takes over, so failover takes about one tick. A leader checks its connection on
 every tick and steps down when it broke. On SQLite the hub is one process: always the leader.
+Only replicas with an MQTT session compete: the jobs send commands (fl-train, model-update),
+which a replica without one could only record.
 """
 
 import logging
@@ -20,8 +22,8 @@ LEADER_LOCK = 0x6564_6765_666C_7402
 class Leadership:
     """`lead()` on every tick (from a worker thread: it talks to the database)."""
 
-    def __init__(self, engine: Engine, key: int = LEADER_LOCK) -> None:
-        self.engine, self.key = engine, key
+    def __init__(self, engine: Engine, *, eligible: bool = True, key: int = LEADER_LOCK) -> None:
+        self.engine, self.key, self.eligible = engine, key, eligible
         self.single = engine.dialect.name != "postgresql"
         self._conn: Connection | None = None
 
@@ -33,6 +35,8 @@ class Leadership:
         """True while this replica holds the lock: keep it, or try to take it."""
         if self.single:
             return True
+        if not self.eligible:
+            return False
         if self._conn is not None and not self._alive(self._conn):
             log.warning("lost the leader lock's connection: stepping down")
             self._drop()

@@ -49,7 +49,7 @@ async def learning(
     app.state.registry = registry
     app.state.rounds = rounds = RoundService(db, registry)
     rounds.tasks.bind(asyncio.get_running_loop())
-    leadership = Leadership(db.engine)
+    leadership = Leadership(db.engine, eligible=settings.mqtt_enabled)
     gauge = app.state.metrics.leader
     ticker = asyncio.create_task(
         _tick(rounds, leadership, gauge, settings.fl_tick_s), name="fl-tick"

@@ -9,7 +9,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -44,6 +44,20 @@ def served(hub: HubProcess, method: str, route: str) -> float:
         re.MULTILINE,
     )
     return sum(float(n) for n in pattern.findall(text))
+
+
+def leading(hub: HubProcess) -> bool:
+    text = httpx.get(f"{hub.url}/metrics", headers=hub.admin, timeout=10).text
+    return "\nedgefleet_hub_leader 1.0" in text
+
+
+def wait_until_true(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
@@ -106,6 +120,9 @@ def test_nginx_spreads_reads_routes_writes_streams_and_survives_a_killed_replica
 ) -> None:
     ingest, apis, url = stack
     devices = path(DEVICES)
+    # the ingest replica leads the singleton jobs; the API replicas (no MQTT) never compete
+    assert wait_until_true(lambda: leading(ingest), 10)
+    assert not any(leading(a) for a in apis)
     with httpx.Client(base_url=url, headers=ingest.admin, timeout=30) as proxy:
         # reads: every replica answers some
         assert all(proxy.get(devices).status_code == 200 for _ in range(30))

@@ -28,6 +28,15 @@ def test_one_leader_and_takeover(engine: Engine) -> None:
 
 
 @pytest.mark.postgres
+def test_a_replica_without_mqtt_never_leads(engine: Engine) -> None:
+    """Its jobs would send commands it can only record: the lock is left to one that can."""
+    api, ingest = Leadership(engine, eligible=False), Leadership(engine)
+    assert (api.lead(), ingest.lead(), api.lead()) == (False, True, False)
+    ingest.release()
+    assert not api.lead()
+
+
+@pytest.mark.postgres
 def test_a_leader_whose_session_ends_steps_down(engine: Engine) -> None:
     """What a crashed leader looks like to PostgreSQL: its session is gone, so is the lock."""
     a, b = Leadership(engine), Leadership(engine)
