@@ -195,8 +195,31 @@ def offload(
 
 
 @app.command("hub")
-def hub(out: OutOption = DEFAULT_OUT) -> None:
-    """Hub: health ingest (SQLite/PostgreSQL x Mosquitto/amqtt), fleet API p99 at 10k devices."""
+def hub(
+    out: OutOption = DEFAULT_OUT,
+    replicas: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead: fleet API throughput through nginx for these replica counts, "
+            "e.g. 1,2,3 (PostgreSQL, Mosquitto, real hub processes)"
+        ),
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="--replicas: measured seconds per count")] = 20,
+    clients: Annotated[int, typer.Option(help="--replicas: concurrent request loops")] = 8,
+) -> None:
+    """Hub: health ingest (SQLite/PostgreSQL x Mosquitto/amqtt), fleet API p99 at 10k devices;
+    with --replicas, the scale-out curve instead."""
+    if replicas is not None:
+        from edgefleet.bench.hub.replicas import ReplicasBenchConfig
+        from edgefleet.bench.hub.replicas import main as replicas_main
+
+        try:
+            counts = tuple(int(n) for n in replicas.split(","))
+        except ValueError:
+            typer.echo(f"edgefleet bench hub: --replicas {replicas!r}: e.g. 1,2,3", err=True)
+            raise typer.Exit(2) from None
+        config = ReplicasBenchConfig(replicas=counts, seconds=seconds, clients=clients, out=out)
+        _run("hub", config, lambda: replicas_main(config))
     from edgefleet.bench.hub import HubBenchConfig, main
 
     raise typer.Exit(0 if main(HubBenchConfig(out=out)) else 1)

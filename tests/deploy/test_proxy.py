@@ -5,9 +5,6 @@ the live stream (SSE) flows through the proxy, a dashboard sign-in works on ever
 a SIGKILLed API replica costs no request."""
 
 import re
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,17 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloud_hub.serving import free_port
 from contract import Status, Topics, encode
 from contract.http import DEVICES, path
 from deploy.proxy.cli import COMPOSE
-from deploy.proxy.nginx import LIVE, SESSION, Upstreams, render
+from deploy.proxy.nginx import LIVE, SESSION, render
 from edgefleet.procs import HubProcess
+from edgefleet.procs.nginx import nginx
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
 
 ROOT = Path(__file__).resolve().parents[2]
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def test_the_compose_configuration_is_the_generated_one() -> None:
@@ -60,17 +56,6 @@ def wait_until_true(condition: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "nginx exited"
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"nginx not listening on {port} within {timeout_s} s")
-
-
 @pytest.fixture
 def stack(
     postgres_database: str, mosquitto_broker: BrokerProcess, tmp_path: Path
@@ -87,29 +72,19 @@ def stack(
         )
         for i in range(2)
     ]
-    runtime = tmp_path / "nginx"
-    runtime.mkdir()
-    port = free_port()
     with ExitStack() as stack:
         for hub in (ingest, *apis):
             stack.callback(hub.terminate)
         with ThreadPoolExecutor(3) as pool:
             list(pool.map(lambda hub: hub.start(timeout=90), [ingest, *apis]))
-        up = Upstreams(
-            ingest=f"127.0.0.1:{ingest.port}",
-            api=[f"127.0.0.1:{a.port}" for a in apis],
-            listen=f"127.0.0.1:{port}",
+        url = stack.enter_context(
+            nginx(
+                f"127.0.0.1:{ingest.port}",
+                [f"127.0.0.1:{a.port}" for a in apis],
+                tmp_path / "nginx",
+            )
         )
-        conf = runtime / "nginx.conf"
-        conf.write_text(render(up, runtime_dir=runtime))
-        stderr = stack.enter_context((runtime / "stderr.log").open("wb"))
-        nginx = subprocess.Popen(
-            [NGINX, "-p", str(runtime), "-c", str(conf), "-g", "daemon off;"], stderr=stderr
-        )
-        stack.callback(nginx.wait, 10)
-        stack.callback(nginx.terminate)
-        wait_listening(port, nginx)
-        yield ingest, apis, f"http://127.0.0.1:{port}"
+        yield ingest, apis, url
 
 
 @pytest.mark.postgres
