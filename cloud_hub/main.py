@@ -33,6 +33,7 @@ from cloud_hub.api.routes import models as model_routes
 from cloud_hub.core import security
 from cloud_hub.core.config import Environment, Settings
 from cloud_hub.core.db import Database, make_engine, upgrade
+from cloud_hub.core.leader import Leadership, keep_leading
 from cloud_hub.core.metrics import HubMetrics
 from cloud_hub.federated.lifespan import learning
 from cloud_hub.inference.batcher import PipelineLoader
@@ -101,13 +102,28 @@ def create_app(
         app.state.admin_key_digest = security.digest(
             await anyio.to_thread.run_sync(admin_key, settings)
         )
+        # one replica leads: it ingests and runs the singleton jobs (core/leader.py)
+        leadership = app.state.leadership = Leadership(engine, eligible=settings.mqtt_enabled)
+        leading = await anyio.to_thread.run_sync(leadership.lead)
+        metrics.leader.set(1 if leading else 0)
         writer = bridge = bridge_task = None
         if settings.mqtt_enabled:
             writer = IngestWriter(db, settings, metrics)
+            writer.activate(leading)
             twin_sync.install(db, writer)
             await anyio.to_thread.run_sync(writer.start)
             bridge = MqttBridge(settings, writer, metrics)
+            bridge.ingesting = leading
             bridge_task = asyncio.create_task(bridge.run(), name="mqtt-bridge")
+
+        def lead(on: bool) -> None:
+            if writer is not None and bridge is not None:
+                writer.activate(on)
+                bridge.ingest(on)
+
+        leader_task = asyncio.create_task(
+            keep_leading(leadership, settings.fl_tick_s, lead, metrics.leader), name="leader"
+        )
         inference = InferenceService(
             settings.cloud_models,
             loader=pipeline_loader,
@@ -132,6 +148,9 @@ def create_app(
             async with learning(app, db, settings):  # registry, FL rounds, ticker
                 yield
         finally:
+            leader_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await leader_task
             if bridge is not None and bridge_task is not None:
                 await bridge.messenger.settle(2.0)  # commands the rounds just sent
                 bridge_task.cancel()
@@ -140,6 +159,7 @@ def create_app(
             await inference.stop()
             if writer is not None:
                 await anyio.to_thread.run_sync(writer.stop)
+            await anyio.to_thread.run_sync(leadership.release)  # the next replica takes over
             db.dispose()
 
     app = FastAPI(

@@ -1,5 +1,5 @@
-"""Which replica runs the hub's singleton jobs (the federated-round and canary ticker): the one
-holding a PostgreSQL session-level advisory lock on a connection of its own.
+"""Which replica runs the hub's singleton jobs (MQTT ingest, the federated-round and canary
+ticker): the one holding a PostgreSQL session-level advisory lock on a connection of its own.
 
 The lock lives as long as that connection: a leader that stops, crashes or is SIGKILLed loses
 it the moment PostgreSQL sees the connection close, and the next replica to ask (every tick,
@@ -9,8 +9,12 @@ Only replicas with an MQTT session compete: the jobs send commands (fl-train, mo
 which a replica without one could only record.
 """
 
+import asyncio
 import logging
+from collections.abc import Callable
 
+import anyio
+from prometheus_client import Gauge
 from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger(__name__)
@@ -80,3 +84,21 @@ class Leadership:
                 conn.invalidate()  # closes the session, which ends its locks; never pooled again
             finally:
                 conn.close()
+
+
+async def keep_leading(
+    leadership: Leadership, every_s: float, changed: Callable[[bool], None], gauge: Gauge
+) -> None:
+    """Ask every `every_s`; call `changed(leading)` on each change (on the loop)."""
+    was = leadership.leading
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            now = await anyio.to_thread.run_sync(leadership.lead)
+        except Exception:  # the database is away: whoever holds the lock keeps it
+            log.exception("asking for the leader lock failed")
+            now = leadership.leading
+        gauge.set(1 if now else 0)
+        if now != was:
+            changed(now)
+            was = now

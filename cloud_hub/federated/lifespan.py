@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager, suppress
 
 import anyio
 from fastapi import FastAPI
-from prometheus_client import Gauge
 
 from cloud_hub.core.config import Settings
 from cloud_hub.core.db import Database
@@ -22,17 +21,14 @@ from cloud_hub.registry.service import Registry
 log = logging.getLogger(__name__)
 
 
-async def _tick(
-    rounds: RoundService, leadership: Leadership, leader: Gauge, every_s: float
-) -> None:
+async def _tick(rounds: RoundService, leadership: Leadership, every_s: float) -> None:
     """Deadlines and canaries on the leader replica only (`cloud_hub/core/leader.py`)."""
     while True:
         await asyncio.sleep(every_s)
+        if not leadership.leading:
+            continue
         try:
-            leading = await anyio.to_thread.run_sync(leadership.lead)
-            leader.set(1 if leading else 0)
-            if leading:
-                await anyio.to_thread.run_sync(rounds.tick)
+            await anyio.to_thread.run_sync(rounds.tick)
         except Exception:
             log.exception("federated/deployment tick failed")
 
@@ -49,11 +45,8 @@ async def learning(
     app.state.registry = registry
     app.state.rounds = rounds = RoundService(db, registry)
     rounds.tasks.bind(asyncio.get_running_loop())
-    leadership = Leadership(db.engine, eligible=settings.mqtt_enabled)
-    gauge = app.state.metrics.leader
-    ticker = asyncio.create_task(
-        _tick(rounds, leadership, gauge, settings.fl_tick_s), name="fl-tick"
-    )
+    leadership: Leadership = app.state.leadership  # the hub's lifespan made it
+    ticker = asyncio.create_task(_tick(rounds, leadership, settings.fl_tick_s), name="fl-tick")
     try:
         yield
     finally:
@@ -61,4 +54,3 @@ async def learning(
         with suppress(asyncio.CancelledError):
             await ticker
         await rounds.tasks.close()
-        await anyio.to_thread.run_sync(leadership.release)

@@ -67,6 +67,11 @@ class MqttBridge:
             self.topics, metrics, writer, outbox_max=settings.mqtt_outbox_max
         )
         self.connected = asyncio.Event()
+        # subscribed to the ingest topics: on the leader replica only (`ingest()`); replies
+        # and publishing need no leadership
+        self.ingesting = False
+        self._client_now: aiomqtt.Client | None = None
+        self._switching: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._counted = False  # this session is in the mqtt_connections gauge
         metrics.mqtt_client.info({"client_id": self.client_id})
@@ -103,6 +108,7 @@ class MqttBridge:
         try:
             return await serve_session(self._client(), self._start, self._pump)
         finally:
+            self._client_now = None
             self.messenger.detach()
             self._set_connected(False)
             if self._counted:
@@ -114,12 +120,11 @@ class MqttBridge:
         self._counted = True
         self.metrics.mqtt_connections.inc()
         self.metrics.mqtt_connects.inc()
+        ingest = subscriptions(self.topics, self.settings.mqtt_shared_group)
         await client.subscribe(
-            [
-                *subscriptions(self.topics, self.settings.mqtt_shared_group),
-                *reply_subscriptions(self.topics),
-            ]
+            [*(ingest if self.ingesting else []), *reply_subscriptions(self.topics)]
         )
+        self._client_now = client
         self.messenger.attach(client)
         self._set_connected(True)
         log.info(
@@ -135,6 +140,30 @@ class MqttBridge:
             state.upcoming_sleep,
             extra={"broker": self._where()},
         )
+
+    def ingest(self, on: bool) -> None:
+        """On the loop: (un)subscribe the ingest topics now and on every later session: the
+        replica that leads ingests (`cloud_hub/core/leader.py`), a standby only publishes and
+        takes replies. A device's messages published while no replica ingests are re-sent by
+        its outbox."""
+        if on == self.ingesting:
+            return
+        self.ingesting = on
+        client = self._client_now
+        if client is not None:
+            task = asyncio.get_running_loop().create_task(self._resubscribe(client, on))
+            self._switching = task  # keep a reference until it is done
+
+    async def _resubscribe(self, client: aiomqtt.Client, on: bool) -> None:
+        filters = subscriptions(self.topics, self.settings.mqtt_shared_group)
+        try:
+            if on:
+                await client.subscribe(filters)
+            else:
+                await client.unsubscribe([f for f, _ in filters])
+        except MqttError as exc:  # the session ends: the next one subscribes as `ingesting` says
+            log.warning("ingest %ssubscribe failed: %s", "" if on else "un", exc)
+        log.info("ingest %s on this replica", "started" if on else "stopped")
 
     async def _pump(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

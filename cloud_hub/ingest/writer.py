@@ -53,6 +53,10 @@ class IngestWriter:
         self._progress = threading.Condition()
         self._sweep_every = min(1.0, self.th.interval_s / 4)
         self.alive = False
+        # ingesting (the leader replica): presence sweeps and maintenance run only then; a
+        # standby's runtimes are stale, and become current by a reload when it takes over
+        self.active = True
+        self._reload = threading.Event()
 
     # ---- called from other threads -------------------------------------------------------
     def start(self) -> None:
@@ -77,6 +81,14 @@ class IngestWriter:
     def put(self, message: Inbound) -> None:
         """Queue a message, waiting for room (called off the event loop)."""
         self._queue.put(message)
+
+    def activate(self, on: bool) -> None:
+        """This replica starts (or stops) ingesting: on start the runtimes are read from SQL
+        again (another replica kept them current meanwhile) and every device's order starts
+        over from the oldest message it holds."""
+        if on and not self.active:
+            self._reload.set()
+        self.active = on
 
     def forget(self, device_id: str) -> None:
         self._runtimes.forget(device_id)
@@ -108,15 +120,22 @@ class IngestWriter:
         next_sweep = time.monotonic() + self._sweep_every
         next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
         while True:
+            if self._reload.is_set():
+                self._reload.clear()
+                self._reload_safely()
+                if self._order is not None:
+                    self._order.forget()
             batch, stop = self._collect(timeout=max(0.0, next_sweep - time.monotonic()))
             if batch:
                 self._guard(self.write_batch, batch)
             now = time.monotonic()
             if now >= next_sweep:
-                self._guard(self.sweep, time.time())
+                if self.active:
+                    self._guard(self.sweep, time.time())
                 next_sweep = now + self._sweep_every
             if now >= next_maintenance:
-                self._guard(self.maintain, time.time())
+                if self.active:
+                    self._guard(self.maintain, time.time())
                 next_maintenance = now + self.settings.maintenance_interval_s
             self.metrics.queue_depth.set(self._queue.qsize())
             if stop:

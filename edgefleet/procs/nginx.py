@@ -20,9 +20,9 @@ INSTALL_HINT = "nginx not found: `make setup` installs Debian's nginx package"
 
 
 @contextlib.contextmanager
-def nginx(ingest: str, api: list[str], workdir: Path, timeout_s: float = 10) -> Iterator[str]:
-    """nginx on a free loopback port before `ingest` and `api` (host:port each); yields its
-    URL once it accepts connections, stops it after."""
+def nginx(ingest: list[str], api: list[str], workdir: Path, timeout_s: float = 10) -> Iterator[str]:
+    """nginx on a free loopback port before the `ingest` and `api` replicas (host:port each);
+    yields its URL once it accepts connections, stops it after."""
     if not Path(NGINX).exists():
         raise StartError(INSTALL_HINT)
     workdir.mkdir(parents=True, exist_ok=True)

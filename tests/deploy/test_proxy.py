@@ -22,6 +22,7 @@ from edgefleet.procs import HubProcess
 from edgefleet.procs.nginx import nginx
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
+from tests.fixtures.replicas import leading
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,11 +41,6 @@ def served(hub: HubProcess, method: str, route: str) -> float:
         re.MULTILINE,
     )
     return sum(float(n) for n in pattern.findall(text))
-
-
-def leading(hub: HubProcess) -> bool:
-    text = httpx.get(f"{hub.url}/metrics", headers=hub.admin, timeout=10).text
-    return "\nedgefleet_hub_leader 1.0" in text
 
 
 def wait_until_true(condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -79,7 +75,7 @@ def stack(
             list(pool.map(lambda hub: hub.start(timeout=90), [ingest, *apis]))
         url = stack.enter_context(
             nginx(
-                f"127.0.0.1:{ingest.port}",
+                [f"127.0.0.1:{ingest.port}"],
                 [f"127.0.0.1:{a.port}" for a in apis],
                 tmp_path / "nginx",
             )

@@ -5,7 +5,6 @@ pinned; exactly one is the leader, and when it is SIGKILLed another takes over.
 """
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,31 +18,11 @@ from contract.http import MODEL_ARTIFACT, SIGNING_KEY, path
 from edge_agent.model_sync import verify_artifact
 from edgefleet.procs import HubProcess
 from tests.fixtures.brokers import BrokerProcess
+from tests.fixtures.replicas import wait_for_leader
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.timeout(180)]
 REPLICAS = 3
 MODEL = "engine-fault"
-
-
-def leaders(hubs: list[HubProcess]) -> list[int]:
-    """Indexes of the replicas whose /metrics say they lead (the live ones only)."""
-    out = []
-    for i, hub in enumerate(hubs):
-        if hub.proc is None or hub.proc.poll() is not None:
-            continue
-        text = httpx.get(f"{hub.url}/metrics", headers=hub.admin, timeout=10).text
-        if "edgefleet_hub_leader 1.0" in text:
-            out.append(i)
-    return out
-
-
-def wait_for(condition: Callable[[], list[int]], timeout_s: float) -> list[int]:
-    deadline = time.monotonic() + timeout_s
-    while (found := condition()) == [] or len(found) > 1:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no single leader within {timeout_s} s: {found}")
-        time.sleep(0.1)
-    return found
 
 
 def test_replicas_share_key_and_artifacts_and_elect_one_leader(
@@ -96,9 +75,9 @@ def test_replicas_share_key_and_artifacts_and_elect_one_leader(
         assert migrated == 1
 
         # one leader; SIGKILLed, another takes over within a few ticks (fl_tick_s 0.5 s)
-        (first,) = wait_for(lambda: leaders(hubs), 30)
+        first = wait_for_leader(hubs, 30)
         hubs[first].kill()
         killed = time.monotonic()
-        (second,) = wait_for(lambda: leaders(hubs), 30)
+        second = wait_for_leader(hubs, 30)
         print(f"leader failover after SIGKILL: {time.monotonic() - killed:.2f} s")
         assert second != first

@@ -80,13 +80,25 @@ class Driver:
         return sum(len(v) for v in self.sent.values())
 
 
-def hub_results(db: Path) -> dict[str, list[tuple[int, str, str]]]:
-    """device -> [(row id, rid, msg_id)] in insertion order, read from the hub's SQLite."""
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = con.execute("SELECT id, device_id, rid, msg_id FROM results ORDER BY id").fetchall()
-    finally:
-        con.close()
+def hub_results(db: Path | str) -> dict[str, list[tuple[int, str, str]]]:
+    """device -> [(row id, rid, msg_id)] in insertion order, read from the hub's SQLite file
+    or from a database URL (PostgreSQL)."""
+    query = "SELECT id, device_id, rid, msg_id FROM results ORDER BY id"
+    if isinstance(db, str):
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(db)
+        try:
+            with engine.connect() as conn:
+                rows = [tuple(row) for row in conn.execute(text(query))]
+        finally:
+            engine.dispose()
+    else:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = con.execute(query).fetchall()
+        finally:
+            con.close()
     out: dict[str, list[tuple[int, str, str]]] = {}
     for row_id, device, r, msg_id in rows:
         out.setdefault(device, []).append((row_id, r, msg_id))
@@ -94,7 +106,7 @@ def hub_results(db: Path) -> dict[str, list[tuple[int, str, str]]]:
 
 
 def wait_results(
-    db: Path, expected: dict[str, list[str]], stall_s: float, cap_s: float = 120.0
+    db: Path | str, expected: dict[str, list[str]], stall_s: float, cap_s: float = 120.0
 ) -> dict[str, list[str]]:
     """Poll the hub database until every expected rid is stored; return the rids found.
 

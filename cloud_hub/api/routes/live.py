@@ -21,7 +21,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from cloud_hub.api.deps import ReaderDep
+from cloud_hub.core.errors import Unavailable
 from cloud_hub.ingest.rows import Batch
+from cloud_hub.schemas.common import error_responses
 
 router = APIRouter(tags=["live"])
 QUEUE_MAX = 256
@@ -157,10 +159,16 @@ async def _stream(hub: LiveHub, q: asyncio.Queue[list[Update] | None]) -> AsyncI
         hub.subscribers.discard(q)
 
 
-@router.get("/live", response_class=StreamingResponse)
+@router.get("/live", response_class=StreamingResponse, responses=error_responses(503))
 async def live(request: Request, _: ReaderDep) -> StreamingResponse:
     """Server-Sent Events: `hello`, then `update` (a JSON list of `state`, `health`, `result`,
-    `event` and `error` items) per committed ingest batch, and `resync` after an overflow."""
+    `event` and `error` items) per committed ingest batch, and `resync` after an overflow.
+    503 `not_ingesting` on a standby replica: the leader ingests (a proxy then asks the next)."""
+    writer = request.app.state.writer
+    if writer is not None and not writer.active:
+        raise Unavailable(
+            "this replica is a standby: another one ingests; ask it", code="not_ingesting"
+        )
     hub = live_hub(request)
     q: asyncio.Queue[list[Update] | None] = asyncio.Queue(QUEUE_MAX)
     hub.subscribers.add(q)

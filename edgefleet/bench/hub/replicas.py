@@ -114,7 +114,7 @@ def _measure(
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(lambda hub: hub.start(timeout=120), hubs))
         api = [f"127.0.0.1:{h.port}" for h in hubs[1:]]
-        with nginx(f"127.0.0.1:{hubs[0].port}", api, work / f"n{n}-nginx") as url:
+        with nginx([f"127.0.0.1:{hubs[0].port}"], api, work / f"n{n}-nginx") as url:
             pids = [h.proc.pid for h in hubs if h.proc is not None]
             before = [_cpu_s(p) for p in pids]
             ok, failed, latencies, wall = _load(url, cfg)
