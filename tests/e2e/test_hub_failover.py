@@ -1,35 +1,85 @@
 """The ingest replica SIGKILLed under load, behind nginx (docs/deploy-production.md): PostgreSQL,
 Mosquitto, two hub replicas with an MQTT session (the leader ingests, the other stands by) and
-one API replica, nginx in front, three real agents sending results at 10/s each with the hub's
-end-to-end acks. The standby takes over ingest; afterwards every result is stored once and in
-each device's order, and a dashboard sign-in made before the kill still works."""
+one API replica, nginx in front; 200 simulated devices sending heartbeats every second and
+three real agents sending face results at 10/s each (hub end-to-end acks) and training the
+engine model. A federated round (with its rollout) starts before the kill. The standby takes
+over ingest; afterwards every result is stored once and in each device's order, the round is
+published and its version runs on every agent, the simulated fleet is online, and a dashboard
+sign-in made before the kill still works."""
 
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from contract.http import DEVICES, path
+from contract import Health, encode
+from contract.http import DEVICES, FLEET_SUMMARY, ROUND, ROUNDS, SIGNING_KEY, path
 from deploy.proxy.nginx import SESSION
+from edgefleet.bench.hub.seeding import seed
 from edgefleet.procs import AgentProcess, HubProcess, agent_config
 from edgefleet.procs.nginx import nginx
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
 from tests.fixtures.replicas import results_ingested, wait_for_leader
-from tests.offload.fleet import Driver, T, hub_results, in_order, wait_results
+from tests.offload.fleet import FACE, Driver, T, hub_results, in_order, wait_results
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.long, pytest.mark.timeout(360)]
 AGENTS = 3
+SIMULATED = 200
 # resends every 2 s, backing off to 8 s at most while no replica ingests
 OUTBOX = {"outbox": {"ack_timeout_s": 2.0, "ack_timeout_max_s": 8.0}}
+
+
+class Heartbeats:
+    """`SIMULATED` devices' heartbeats (QoS 0, one per device per second) from a thread."""
+
+    def __init__(self, probe: MqttProbe, devices: list[str]) -> None:
+        self.probe, self.devices = probe, devices
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        seq = 0
+        while not self._stop.wait(1.0):
+            seq += 1
+            now = datetime.now(UTC)
+            for device in self.devices:
+                health = Health(cpu=0.1, mem=0.2, queue_depth=0, uptime_s=seq, seq=seq, ts=now)
+                self.probe.publish(T.health(device), encode(health), qos=0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def round_state(admin: httpx.Client, round_id: int) -> dict[str, Any]:
+    r = admin.get(path(ROUND, round_id=round_id))
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def wait_true(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
+        time.sleep(0.2)
 
 
 def test_ingest_replica_killed_under_load_nothing_lost_in_order(
     postgres_database: str, mosquitto_broker: BrokerProcess, tmp_path: Path
 ) -> None:
+    simulated = seed(postgres_database, SIMULATED)  # before the hubs load their runtimes
     env = {"EDGEFLEET_DATABASE_URL": postgres_database}
     port = mosquitto_broker.port
     mqtt = [
@@ -57,13 +107,23 @@ def test_ingest_replica_killed_under_load_nothing_lost_in_order(
         probe = MqttProbe(mosquitto_broker.host, mosquitto_broker.port).connect()
         stack.callback(probe.close)
         probe.subscribe("edgefleet/v1/+/status")
+        key = admin.get(path(SIGNING_KEY)).json()["public_key"]
         agents = []
         for i in range(AGENTS):
             device = f"failover-{i}"
             created = admin.post(path(DEVICES), json={"id": device})
             assert created.status_code == 201, created.text
             secret = created.json()["device_secret"]
-            cfg = agent_config(device, port, secret=secret, hub_url=url, **OUTBOX)
+            cfg = agent_config(
+                device,
+                port,
+                secret=secret,
+                hub_url=url,
+                models=(FACE, "engine-fault"),
+                model_sync={"public_key": key, "state_dir": str(tmp_path / f"sync-{device}")},
+                federated={"enabled": True, "engine_index": i, "records": 300},
+                **OUTBOX,
+            )
             agent = AgentProcess(tmp_path / "agents", cfg)
             stack.callback(agent.stop)
             agent.start()
@@ -78,12 +138,36 @@ def test_ingest_replica_killed_under_load_nothing_lost_in_order(
             httpx.Client(base_url=url, cookies=signed.cookies, timeout=30)
         )
         first = wait_for_leader(mqtt, 30)
+        heartbeats = Heartbeats(probe, simulated)
+        heartbeats.start()
+        stack.callback(heartbeats.stop)
 
-        # Execute: load, then the leader (the ingest replica) SIGKILLed
+        # Execute: load and a federated round, then the leader (the ingest replica) SIGKILLed
         driver = Driver(probe, [a.device for a in agents], period_s=0.1, max_requests=500)
         driver.start()
+        driver_started = time.monotonic()
         stack.callback(driver.stop)
-        time.sleep(5)  # results flow through the first leader
+        started = admin.post(
+            path(ROUNDS),
+            json={
+                "model": "engine-fault",
+                "devices": [a.device for a in agents],
+                "min_clients": AGENTS,
+                "local_epochs": 2,
+                "deadline_s": 90,
+                "max_regression": None,  # the mechanics, not the accuracy gate
+            },
+        )
+        assert started.status_code == 201, started.text
+        round_id = started.json()["id"]
+        wait_true(  # the devices got their fl-train commands: one has uploaded
+            lambda: any(
+                p["state"] == "uploaded" for p in round_state(admin, round_id)["participants"]
+            ),
+            60,
+            "a first upload",
+        )
+        time.sleep(max(0.0, 5 - (time.monotonic() - driver_started)))
         standby = 1 - first
         ingested = [results_ingested(h) for h in mqtt]
         assert ingested[first] > 0
@@ -95,15 +179,34 @@ def test_ingest_replica_killed_under_load_nothing_lost_in_order(
         time.sleep(15)  # results keep coming, now to the second leader
         driver.stop()
         found = wait_results(postgres_database, driver.sent, stall_s=30, cap_s=120)
+        wait_true(
+            lambda: round_state(admin, round_id)["state"] in ("published", "failed"), 90, "round"
+        )
+        finished = round_state(admin, round_id)
+        version = finished["result_version"]
+        running = path("/models/engine-fault/devices")
+        wait_true(
+            lambda: (
+                sorted((r["version"], r["state"]) for r in admin.get(running).json())
+                == [(version, "running")] * AGENTS
+            ),
+            60,
+            "the round's version running on every agent",
+        )
+        summary = admin.get(path(FLEET_SUMMARY)).json()
 
         # Assert: every result once, in each device's order; the sign-in holds
         rows = hub_results(postgres_database)
         lost = {d: len(set(rids) - set(found.get(d, []))) for d, rids in driver.sent.items()}
-        stored = {d: [r for _, r, _ in rows.get(d, [])] for d in driver.sent}
+        # face results (rid from the driver); the engine model's sensor results have none
+        stored = {d: [r for _, r, _ in rows.get(d, []) if r is not None] for d in driver.sent}
         print(
             f"ingest failover: leader {first} -> {second} in {failover_s:.2f} s; "
-            f"sent {driver.total()}, lost {lost}"
+            f"sent {driver.total()}, lost {lost}; round {finished['state']} as {version}, "
+            f"running on {AGENTS} agents; fleet {summary['by_state']}"
         )
+        assert finished["state"] == "published", finished["reason"]
+        assert summary["by_state"]["online"] >= SIMULATED + AGENTS, summary
         assert second == standby
         assert results_ingested(mqtt[second]) > 0
         assert lost == dict.fromkeys(driver.sent, 0)
