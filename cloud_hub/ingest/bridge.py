@@ -1,8 +1,9 @@
 """The hub's one MQTT connection, owned by the app's lifespan: ingest in, the messenger out.
 
-It subscribes to every device's status, health, twin/reported, result, event and error topics
-(shared among replicas with `mqtt_shared_group`) and to every device's command replies (never
-shared: the replica that sent a command is the one waiting for its reply). Messages go to the
+It subscribes to every device's command replies (never shared: the replica that sent a
+command is the one waiting for its reply) and, on the leader replica only (`ingest()`,
+cloud_hub/core/leader.py), to every device's status, health, twin/reported, result, event and
+error topics (shared among replicas with `mqtt_shared_group`). Messages go to the
 writer thread without touching SQL; when its queue is full the bridge stops reading, so
 backpressure reaches the broker instead of memory growing. Replies also go to the messenger,
 which hands them to their waiters; everything the hub publishes goes through the messenger on
