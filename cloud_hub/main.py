@@ -105,6 +105,8 @@ def create_app(
         # one replica leads: it ingests and runs the singleton jobs (core/leader.py)
         leadership = app.state.leadership = Leadership(engine, eligible=settings.mqtt_enabled)
         leading = await anyio.to_thread.run_sync(leadership.lead)
+        # with a shared subscription every replica ingests its share (docs/offload.md)
+        shared = settings.mqtt_shared_group is not None
         metrics.leader.set(1 if leading else 0)
         writer = bridge = bridge_task = None
         if settings.mqtt_enabled:
@@ -113,13 +115,13 @@ def create_app(
             twin_sync.install(db, writer)
             await anyio.to_thread.run_sync(writer.start)
             bridge = MqttBridge(settings, writer, metrics)
-            bridge.ingesting = leading
+            bridge.ingesting = leading or shared
             bridge_task = asyncio.create_task(bridge.run(), name="mqtt-bridge")
 
         def lead(on: bool) -> None:
             if writer is not None and bridge is not None:
                 writer.activate(on)
-                bridge.ingest(on)
+                bridge.ingest(on or shared)
 
         leader_task = asyncio.create_task(
             keep_leading(leadership, settings.fl_tick_s, lead, metrics.leader), name="leader"

@@ -68,9 +68,9 @@ class MqttBridge:
             self.topics, metrics, writer, outbox_max=settings.mqtt_outbox_max
         )
         self.connected = asyncio.Event()
-        # subscribed to the ingest topics: on the leader replica only (`ingest()`); replies
-        # and publishing need no leadership
-        self.ingesting = False
+        # subscribed to the ingest topics; the hub's lifespan turns it off on a standby
+        # replica (`ingest()`): replies and publishing need no leadership
+        self.ingesting = True
         self._client_now: aiomqtt.Client | None = None
         self._switching: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
