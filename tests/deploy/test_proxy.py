@@ -85,6 +85,7 @@ def stack(
 
 @pytest.mark.postgres
 @pytest.mark.e2e
+@pytest.mark.long  # ~25 s of real processes: the long lane keeps `make test` under 15 minutes
 @pytest.mark.timeout(240)
 def test_nginx_spreads_reads_routes_writes_streams_and_survives_a_killed_replica(
     stack: tuple[HubProcess, list[HubProcess], str], mosquitto_broker: BrokerProcess

@@ -20,7 +20,8 @@ from edgefleet.procs import HubProcess
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.replicas import wait_for_leader
 
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.timeout(180)]
+# long lane: three hub processes on PostgreSQL (~20 s); `make test` stays under 15 minutes
+pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.long, pytest.mark.timeout(180)]
 REPLICAS = 3
 MODEL = "engine-fault"
 
