@@ -104,27 +104,28 @@ def create_app(
         )
         # one replica leads: it ingests and runs the singleton jobs (core/leader.py)
         leadership = app.state.leadership = Leadership(engine, eligible=settings.mqtt_enabled)
-        leading = await anyio.to_thread.run_sync(leadership.lead)
         # with a shared subscription every replica ingests its share (docs/offload.md)
         shared = settings.mqtt_shared_group is not None
-        metrics.leader.set(1 if leading else 0)
         writer = bridge = bridge_task = None
         if settings.mqtt_enabled:
             writer = IngestWriter(db, settings, metrics)
-            writer.activate(leading)
             twin_sync.install(db, writer)
-            await anyio.to_thread.run_sync(writer.start)
             bridge = MqttBridge(settings, writer, metrics)
-            bridge.ingesting = leading or shared
-            bridge_task = asyncio.create_task(bridge.run(), name="mqtt-bridge")
 
         def lead(on: bool) -> None:
+            """Leading or standing by, at start (before the writer and bridge run) and on
+            every change."""
+            metrics.leader.set(1 if on else 0)
             if writer is not None and bridge is not None:
                 writer.activate(on)
                 bridge.ingest(on or shared)
 
+        lead(await anyio.to_thread.run_sync(leadership.lead))
+        if writer is not None and bridge is not None:
+            await anyio.to_thread.run_sync(writer.start)
+            bridge_task = asyncio.create_task(bridge.run(), name="mqtt-bridge")
         leader_task = asyncio.create_task(
-            keep_leading(leadership, settings.fl_tick_s, lead, metrics.leader), name="leader"
+            keep_leading(leadership, settings.fl_tick_s, lead), name="leader"
         )
         inference = InferenceService(
             settings.cloud_models,

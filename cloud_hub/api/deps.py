@@ -10,7 +10,7 @@ so the role checks below are the same for both.
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
@@ -92,8 +92,10 @@ def api_key_identity(
         return Principal(Role(row.role), row.name), row.id
 
 
-def _api_key(db: Database, admin_digest: str | None, key: str) -> Principal:
-    return api_key_identity(db, admin_digest, key)[0]
+def admin_digest(app: Any) -> str | None:
+    """The bootstrap admin key's digest, set by the hub's lifespan (None before it ran)."""
+    digest: str | None = getattr(app.state, "admin_key_digest", None)
+    return digest
 
 
 def session_of(request: Request) -> ActiveSession | None:
@@ -106,7 +108,7 @@ def get_principal(request: Request, db: DbDep) -> Principal:
     authorization = request.headers.get("authorization")
     scheme, _, value = (authorization or "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return _api_key(db, getattr(request.app.state, "admin_key_digest", None), value.strip())
+        return api_key_identity(db, admin_digest(request.app), value.strip())[0]
     if scheme.lower() == "basic" and value.strip():
         return _device(db, value.strip())
     if authorization is None and (session := session_of(request)) is not None:

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 
 import anyio
-from prometheus_client import Gauge
 from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,7 @@ class Leadership:
 
 
 async def keep_leading(
-    leadership: Leadership, every_s: float, changed: Callable[[bool], None], gauge: Gauge
+    leadership: Leadership, every_s: float, changed: Callable[[bool], None]
 ) -> None:
     """Ask every `every_s`; call `changed(leading)` on each change (on the loop)."""
     was = leadership.leading
@@ -98,7 +97,6 @@ async def keep_leading(
         except Exception:  # the database is away: whoever holds the lock keeps it
             log.exception("asking for the leader lock failed")
             now = leadership.leading
-        gauge.set(1 if now else 0)
         if now != was:
             changed(now)
             was = now

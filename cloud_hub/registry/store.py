@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_hub.core.errors import NotFound
@@ -36,7 +37,8 @@ class SqlArtifacts:
 
     def put(self, s: Session, content: bytes) -> str:
         sha = hashlib.sha256(content).hexdigest()
-        if s.get(t.Artifact, sha) is None:  # another replica may store it meanwhile: ignored
+        stored = s.scalar(select(t.Artifact.sha256).where(t.Artifact.sha256 == sha))
+        if stored is None:  # the key read, not the blob; another replica may store it meanwhile
             bulk_insert_ignore(
                 s, t.Artifact, [{"sha256": sha, "size": len(content), "data": content}]
             )

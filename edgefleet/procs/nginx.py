@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from cloud_hub.serving import free_port
 from deploy.proxy.nginx import Upstreams, render
-from edgefleet.procs.wait import StartError
+from edgefleet.procs.wait import StartError, port_open, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 INSTALL_HINT = "nginx not found: `make setup` installs Debian's nginx package"
@@ -34,22 +32,11 @@ def nginx(ingest: list[str], api: list[str], workdir: Path, timeout_s: float = 1
             [NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"], stderr=stderr
         )
         try:
-            _wait_listening(port, proc, timeout_s, workdir)
+            try:
+                wait_until(lambda: port_open(port), proc, timeout=timeout_s, what="nginx")
+            except StartError as exc:
+                raise StartError(f"{exc}: {(workdir / 'stderr.log').read_text()[-2000:]}") from None
             yield f"http://127.0.0.1:{port}"
         finally:
             proc.terminate()
             proc.wait(10)
-
-
-def _wait_listening(
-    port: int, proc: subprocess.Popen[bytes], timeout_s: float, where: Path
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise StartError(f"nginx exited: {(where / 'stderr.log').read_text()[-2000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise StartError(f"nginx not listening on {port} within {timeout_s} s")

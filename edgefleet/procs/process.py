@@ -115,3 +115,11 @@ def iter_children(pid: int) -> Iterator[int]:
         yield from (p.pid for p in psutil.Process(pid).children(recursive=True))
     except Exception:
         return
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)

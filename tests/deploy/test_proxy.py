@@ -5,8 +5,7 @@ the live stream (SSE) flows through the proxy, a dashboard sign-in works on ever
 a SIGKILLed API replica costs no request."""
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,9 +19,10 @@ from deploy.proxy.cli import COMPOSE
 from deploy.proxy.nginx import LIVE, SESSION, render
 from edgefleet.procs import HubProcess
 from edgefleet.procs.nginx import nginx
+from edgefleet.procs.wait import wait_until
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
-from tests.fixtures.replicas import leading
+from tests.fixtures.replicas import leading, metrics_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,22 +34,13 @@ def test_the_compose_configuration_is_the_generated_one() -> None:
 
 def served(hub: HubProcess, method: str, route: str) -> float:
     """How many `method route` requests this replica answered (its own /metrics)."""
-    text = httpx.get(f"{hub.url}/metrics", headers=hub.admin, timeout=10).text
+    text = metrics_text(hub)
     pattern = re.compile(
         rf'^edgefleet_hub_http_requests_total\{{[^}}]*method="{method}"[^}}]*'
         rf'route="{re.escape(route)}"[^}}]*\}} (\S+)$',
         re.MULTILINE,
     )
     return sum(float(n) for n in pattern.findall(text))
-
-
-def wait_until_true(condition: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 @pytest.fixture
@@ -93,7 +84,7 @@ def test_nginx_spreads_reads_routes_writes_streams_and_survives_a_killed_replica
     ingest, apis, url = stack
     devices = path(DEVICES)
     # the ingest replica leads the singleton jobs; the API replicas (no MQTT) never compete
-    assert wait_until_true(lambda: leading(ingest), 10)
+    wait_until(lambda: leading(ingest), None, timeout=10, what="the ingest replica leading")
     assert not any(leading(a) for a in apis)
     with httpx.Client(base_url=url, headers=ingest.admin, timeout=30) as proxy:
         # reads: every replica answers some

@@ -9,7 +9,6 @@ sign-in made before the kill still works."""
 
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from deploy.proxy.nginx import SESSION
 from edgefleet.bench.hub.seeding import seed
 from edgefleet.procs import AgentProcess, HubProcess, agent_config
 from edgefleet.procs.nginx import nginx
+from edgefleet.procs.wait import wait_until
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.mqtt import MqttProbe
 from tests.fixtures.replicas import results_ingested, wait_for_leader
@@ -67,13 +67,6 @@ def round_state(admin: httpx.Client, round_id: int) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
-
-
-def wait_true(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
-        time.sleep(0.2)
 
 
 def test_ingest_replica_killed_under_load_nothing_lost_in_order(
@@ -160,12 +153,13 @@ def test_ingest_replica_killed_under_load_nothing_lost_in_order(
         )
         assert started.status_code == 201, started.text
         round_id = started.json()["id"]
-        wait_true(  # the devices got their fl-train commands: one has uploaded
+        wait_until(  # the devices got their fl-train commands: one has uploaded
             lambda: any(
                 p["state"] == "uploaded" for p in round_state(admin, round_id)["participants"]
             ),
-            60,
-            "a first upload",
+            None,
+            timeout=60,
+            what="a first upload",
         )
         time.sleep(max(0.0, 5 - (time.monotonic() - driver_started)))
         standby = 1 - first
@@ -179,19 +173,23 @@ def test_ingest_replica_killed_under_load_nothing_lost_in_order(
         time.sleep(15)  # results keep coming, now to the second leader
         driver.stop()
         found = wait_results(postgres_database, driver.sent, stall_s=30, cap_s=120)
-        wait_true(
-            lambda: round_state(admin, round_id)["state"] in ("published", "failed"), 90, "round"
+        wait_until(
+            lambda: round_state(admin, round_id)["state"] in ("published", "failed"),
+            None,
+            timeout=90,
+            what="round",
         )
         finished = round_state(admin, round_id)
         version = finished["result_version"]
         running = path("/models/engine-fault/devices")
-        wait_true(
+        wait_until(
             lambda: (
                 sorted((r["version"], r["state"]) for r in admin.get(running).json())
                 == [(version, "running")] * AGENTS
             ),
-            60,
-            "the round's version running on every agent",
+            None,
+            timeout=60,
+            what="the round's version running on every agent",
         )
         summary = admin.get(path(FLEET_SUMMARY)).json()
 

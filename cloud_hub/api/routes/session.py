@@ -29,7 +29,14 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cloud_hub.api.deps import SESSION_STATE, DbDep, api_key_identity, bearer_token, session_of
+from cloud_hub.api.deps import (
+    SESSION_STATE,
+    DbDep,
+    admin_digest,
+    api_key_identity,
+    bearer_token,
+    session_of,
+)
 from cloud_hub.api.middleware import _send_json
 from cloud_hub.core import security
 from cloud_hub.core.clock import utcnow
@@ -102,7 +109,7 @@ class SessionMiddleware:
         db: Database | None = self.hub.state.db
         session = None
         if sid and db is not None:  # SQL off the event loop, like the routes'
-            digest = getattr(self.hub.state, "admin_key_digest", None)
+            digest = admin_digest(self.hub)
             session = await anyio.to_thread.run_sync(resolve, db, digest, sid)
         if session is not None:
             csrf = headers.get(CSRF_HEADER.encode(), b"").decode("latin-1")
@@ -142,7 +149,7 @@ def login(
 ) -> SessionPublic:
     """Sign in: send an admin or viewer key as `Authorization: Bearer`; sets the session
     cookie (the hub keeps which key it stands for, not the key)."""
-    digest = getattr(request.app.state, "admin_key_digest", None)
+    digest = admin_digest(request.app)
     principal, key_id = api_key_identity(db, digest, key)
     with db.session(write=True) as s:
         if old := request.cookies.get(COOKIE):  # a new sign-in replaces the browser's last one

@@ -37,6 +37,7 @@ from edgefleet.procs.broker import broker_process
 from edgefleet.procs.hub import ADMIN_KEY, HubProcess
 from edgefleet.procs.nginx import nginx
 from edgefleet.procs.postgres import postgres
+from edgefleet.procs.process import cpu_seconds
 
 
 @dataclass
@@ -54,13 +55,6 @@ class ReplicasBenchConfig:
             raise ValueError("--replicas: counts of 1 or more, e.g. 1,2,3")
         if self.clients < 1 or self.seconds <= 0 or self.max_requests < 1:
             raise ValueError("clients, seconds and max_requests must be positive")
-
-
-def _cpu_s(pid: int) -> float:
-    import psutil
-
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
 
 
 def _load(url: str, cfg: ReplicasBenchConfig) -> tuple[int, int, list[float], float]:
@@ -116,9 +110,9 @@ def _measure(
         api = [f"127.0.0.1:{h.port}" for h in hubs[1:]]
         with nginx([f"127.0.0.1:{hubs[0].port}"], api, work / f"n{n}-nginx") as url:
             pids = [h.proc.pid for h in hubs if h.proc is not None]
-            before = [_cpu_s(p) for p in pids]
+            before = [cpu_seconds(p) for p in pids]
             ok, failed, latencies, wall = _load(url, cfg)
-            cpu = [(_cpu_s(p) - b) / wall * 100 for p, b in zip(pids, before, strict=True)]
+            cpu = [(cpu_seconds(p) - b) / wall * 100 for p, b in zip(pids, before, strict=True)]
     finally:
         for hub in hubs:
             hub.terminate()

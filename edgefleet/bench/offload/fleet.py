@@ -22,6 +22,7 @@ from edgefleet.bench.offload.config import (
 from edgefleet.procs.agent import AgentProcess, agent_config
 from edgefleet.procs.delay import DelayProxy
 from edgefleet.procs.hub import HubProcess
+from edgefleet.procs.process import cpu_seconds
 from edgefleet.procs.stress import cpu_stress
 
 ONLINE_TIMEOUT_S = 60.0
@@ -80,15 +81,7 @@ class OffloadFleet:
 
     def cpu_seconds(self) -> dict[str, float]:
         """Each mode's agent process: user + system CPU time so far (the device's energy)."""
-        import psutil
-
-        out: dict[str, float] = {}
-        for mode, agent in self.agents.items():
-            if agent.proc is None:
-                continue
-            times = psutil.Process(agent.proc.pid).cpu_times()
-            out[mode] = times.user + times.system
-        return out
+        return {m: cpu_seconds(a.proc.pid) for m, a in self.agents.items() if a.proc is not None}
 
 
 @contextlib.contextmanager
