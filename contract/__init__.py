@@ -11,6 +11,8 @@ from contract.ack import Ack
 from contract.base import Message, decode, encode, utcnow
 from contract.command import (
     COMMAND_SPECS,
+    AgentUpdateArgs,
+    AgentUpdateResult,
     AnyArgs,
     Command,
     CommandName,
@@ -18,10 +20,16 @@ from contract.command import (
     CommandSpec,
     FlTrainArgs,
     FlTrainResult,
+    LogsArgs,
+    LogsResult,
     ModelUpdateArgs,
     ModelUpdateResult,
     PingArgs,
     PingResult,
+    RebootArgs,
+    RebootResult,
+    RestartArgs,
+    RestartResult,
     name_of,
     parse_args,
 )
@@ -49,7 +57,7 @@ from contract.homeassistant import (
 from contract.http import API_PREFIX
 from contract.ids import ID_PATTERN, DeviceId, ModelId, full_model, is_id
 from contract.inference import EdgeAnswer, ErrorMessage, InferResult
-from contract.manifest import ModelManifest
+from contract.manifest import AgentRelease, ModelManifest
 from contract.outputs import Face, FaceDetectionOutput, TabularOutput, WakeWordOutput
 from contract.status import Status
 from contract.topics import (
@@ -75,6 +83,9 @@ __all__ = [
     "RTT_HEALTHY_MS",
     "TOPIC_SPECS",
     "Ack",
+    "AgentRelease",
+    "AgentUpdateArgs",
+    "AgentUpdateResult",
     "AnyArgs",
     "Command",
     "CommandError",
@@ -97,6 +108,8 @@ __all__ = [
     "Health",
     "InferResult",
     "Kind",
+    "LogsArgs",
+    "LogsResult",
     "Message",
     "ModelId",
     "ModelManifest",
@@ -106,6 +119,10 @@ __all__ = [
     "ParsedTopic",
     "PingArgs",
     "PingResult",
+    "RebootArgs",
+    "RebootResult",
+    "RestartArgs",
+    "RestartResult",
     "SourceHealth",
     "SourceState",
     "Status",

@@ -16,13 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from contract.base import Message, problems
 from contract.errors import CommandError, ContractError, ErrorCode
 from contract.ids import DeviceId, ModelId
-from contract.manifest import ModelManifest
+from contract.manifest import AgentRelease, ModelManifest
 
 
 class CommandName(StrEnum):
     PING = "ping"
     MODEL_UPDATE = "model-update"
     FL_TRAIN = "fl-train"
+    RESTART = "restart"
+    LOGS = "logs"
+    REBOOT = "reboot"
+    AGENT_UPDATE = "agent-update"
 
 
 class _Body(BaseModel):
@@ -103,8 +107,65 @@ class FlTrainResult(_Body):
     )
 
 
-AnyArgs = PingArgs | ModelUpdateArgs | FlTrainArgs
-AnyResult = PingResult | ModelUpdateResult | FlTrainResult
+class RestartArgs(_Body):
+    """`restart`: the agent stops cleanly and its launcher (or systemd) starts it again."""
+
+
+class RestartResult(_Body):
+    restarting: bool = Field(description="true: the agent stops after this reply")
+
+
+LOG_LINES_MAX = 1000
+LOG_BYTES_MAX = 64 << 10
+
+
+class LogsArgs(_Body):
+    """`logs`: the agent's last log lines, from memory (nothing is read from disk)."""
+
+    lines: int = Field(default=100, ge=1, le=LOG_LINES_MAX, description="how many, newest last")
+
+
+class LogsResult(_Body):
+    lines: list[str] = Field(description="oldest first")
+    truncated: bool = Field(
+        description=f"true: fewer lines than asked, to keep the reply under {LOG_BYTES_MAX} bytes"
+    )
+
+
+class RebootArgs(_Body):
+    """`reboot`: reboot the device; refused (`unsupported`) unless `commands.reboot` is on."""
+
+
+class RebootResult(_Body):
+    rebooting: bool
+
+
+class AgentUpdateArgs(_Body):
+    """`agent-update`: download a signed agent bundle, install it beside the running version,
+    switch to it and keep it only if it comes up healthy (docs/agent-updates.md)."""
+
+    release: AgentRelease
+    signature: str = Field(description="the hub's Ed25519 signature of `release`, base64")
+    url: str = Field(description="the bundle's download path on the hub (device credentials)")
+
+
+class AgentUpdateResult(_Body):
+    version: str = Field(description="the agent version now running")
+    previous: str = Field(description="the version it replaced (kept for a rollback)")
+
+
+AnyArgs = (
+    PingArgs | ModelUpdateArgs | FlTrainArgs | RestartArgs | LogsArgs | RebootArgs | AgentUpdateArgs
+)
+AnyResult = (
+    PingResult
+    | ModelUpdateResult
+    | FlTrainResult
+    | RestartResult
+    | LogsResult
+    | RebootResult
+    | AgentUpdateResult
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +186,15 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
                 "Serve a signed model version; the reply comes once it serves, or says why not."),
     CommandSpec(CommandName.FL_TRAIN, FlTrainArgs, FlTrainResult,
                 "One phase of a federated round; the reply comes when the phase is done."),
+    CommandSpec(CommandName.RESTART, RestartArgs, RestartResult,
+                "Stop cleanly and be started again by the launcher; replies first."),
+    CommandSpec(CommandName.LOGS, LogsArgs, LogsResult,
+                "The agent's last log lines from memory, size-capped."),
+    CommandSpec(CommandName.REBOOT, RebootArgs, RebootResult,
+                "Reboot the device (off unless enabled in the agent's config); replies first."),
+    CommandSpec(CommandName.AGENT_UPDATE, AgentUpdateArgs, AgentUpdateResult,
+                "Install a signed agent release; the reply comes from the version that runs "
+                "after the switch: the new one once healthy, or the old one after a rollback."),
 )
 # fmt: on
 

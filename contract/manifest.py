@@ -25,3 +25,27 @@ class ModelManifest(BaseModel):
         JSON with sorted keys (only the manifest's own fields, also in a subclass)."""
         fields = {name: getattr(self, name) for name in ModelManifest.model_fields}
         return SIGNING_DOMAIN + json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+RELEASE_SIGNING_DOMAIN = b"edgefleet-agent-release-v1\n"
+"""Prefix of a release signature: never valid as a model manifest's, nor the other way round."""
+
+
+class AgentRelease(BaseModel):
+    """An agent software release (a bundle tarball from `edgefleet bundle`): what the hub signs
+    and a device verifies before it installs a new version of itself (docs/agent-updates.md)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: str = Field(min_length=1, max_length=64, description="the agent version it installs")
+    arch: str = Field(description="CPU the wheels are for: aarch64, armv7l or x86_64")
+    python: str = Field(pattern=r"^3\.\d+$", description="Python major.minor of the wheels")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the bundle tarball, hex")
+    size: int = Field(ge=1, description="of the bundle tarball, bytes")
+
+    def signed_bytes(self) -> bytes:
+        fields = {name: getattr(self, name) for name in AgentRelease.model_fields}
+        return (
+            RELEASE_SIGNING_DOMAIN
+            + json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+        )

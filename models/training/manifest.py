@@ -1,17 +1,22 @@
-"""Signing and verifying a model manifest (`contract.manifest.ModelManifest`): the hub signs
-it (Ed25519), devices verify it against the public key they pinned at enrollment before
+"""Signing and verifying a manifest (`contract.manifest.ModelManifest`, `AgentRelease`): the hub
+signs it (Ed25519), devices verify it against the public key they pinned at enrollment before
 loading anything."""
 
 import base64
+from typing import Protocol
 
-from contract.manifest import ModelManifest
+
+class Signable(Protocol):
+    """A manifest: `ModelManifest` or `AgentRelease`, each with its own signing domain."""
+
+    def signed_bytes(self) -> bytes: ...
 
 
 class SignatureError(ValueError):
     """The manifest is unsigned or its signature does not verify with the pinned key."""
 
 
-def sign(manifest: ModelManifest, private_key_raw: bytes) -> str:
+def sign(manifest: Signable, private_key_raw: bytes) -> str:
     """Base64 Ed25519 signature of the manifest with a raw 32-byte private key."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -19,7 +24,7 @@ def sign(manifest: ModelManifest, private_key_raw: bytes) -> str:
     return base64.b64encode(key.sign(manifest.signed_bytes())).decode()
 
 
-def verify(manifest: ModelManifest, signature: str | None, public_key_b64: str) -> None:
+def verify(manifest: Signable, signature: str | None, public_key_b64: str) -> None:
     """Raise SignatureError unless `signature` is the pinned key's signature of `manifest`."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey

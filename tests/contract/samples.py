@@ -6,6 +6,9 @@ from pydantic import BaseModel
 
 from contract import (
     Ack,
+    AgentRelease,
+    AgentUpdateArgs,
+    AgentUpdateResult,
     Command,
     CommandReply,
     ErrorCode,
@@ -17,11 +20,17 @@ from contract import (
     FlTrainResult,
     Health,
     InferResult,
+    LogsArgs,
+    LogsResult,
     ModelManifest,
     ModelUpdateArgs,
     ModelUpdateResult,
     PingArgs,
     PingResult,
+    RebootArgs,
+    RebootResult,
+    RestartArgs,
+    RestartResult,
     Status,
     TabularOutput,
     TwinDesired,
@@ -84,6 +93,13 @@ MODEL_UPDATE = ModelUpdateArgs(
     deployment_id=5,
     url="/api/v1/models/engine-fault/versions/v2/artifact",
 )
+AGENT_UPDATE = AgentUpdateArgs(
+    release=AgentRelease(
+        version="0.2.0", arch="aarch64", python="3.11", sha256="cd" * 32, size=98_765_432
+    ),
+    signature="c2lnbmF0dXJl",
+    url="/api/v1/agent-releases/" + "cd" * 32 + "/bundle",
+)
 # One command and one reply of every command, by AsyncAPI message name.
 COMMAND_SAMPLES: dict[str, BaseModel] = {
     "PingCommand": Command.of(PingArgs(), "p1").model_copy(update={"ts": TS}),
@@ -95,4 +111,16 @@ COMMAND_SAMPLES: dict[str, BaseModel] = {
     "FlTrainReply": CommandReply.success(
         "f1", FlTrainResult(round_id=3, phase="train", upload_status=202, upload_bytes=804,
                             answer={"accepted": True})),
+    "RestartCommand": Command.of(RestartArgs(), "r1").model_copy(update={"ts": TS}),
+    "RestartReply": CommandReply.success("r1", RestartResult(restarting=True)),
+    "LogsCommand": Command.of(LogsArgs(lines=2), "l1").model_copy(update={"ts": TS}),
+    "LogsReply": CommandReply.success(
+        "l1", LogsResult(lines=["12:00:00 INFO edge_agent.agent: starting -> connecting",
+                                "12:00:00 INFO edge_agent.agent: connecting -> running"],
+                         truncated=False)),
+    "RebootCommand": Command.of(RebootArgs(), "b1").model_copy(update={"ts": TS}),
+    "RebootReply": CommandReply.success("b1", RebootResult(rebooting=True)),
+    "AgentUpdateCommand": Command.of(AGENT_UPDATE, "a1").model_copy(update={"ts": TS}),
+    "AgentUpdateReply": CommandReply.success(
+        "a1", AgentUpdateResult(version="0.2.0", previous="0.1.0")),
 }  # fmt: skip

@@ -16,20 +16,25 @@ from contract import (
     ErrorCode,
     FlTrainArgs,
     FlTrainResult,
+    LogsArgs,
     ModelUpdateArgs,
     PingArgs,
     PingResult,
+    RebootArgs,
+    RestartArgs,
     decode,
     encode,
     name_of,
     parse_args,
     schemas,
 )
-from tests.contract.samples import FL_TRAIN, MODEL_UPDATE
+from tests.contract.samples import AGENT_UPDATE, FL_TRAIN, MODEL_UPDATE
 
 GENERATED = {name: json.loads(text) for name, text in schemas.generate().items()}
 ARGS = {CommandName.PING: PingArgs(), CommandName.MODEL_UPDATE: MODEL_UPDATE,
-        CommandName.FL_TRAIN: FL_TRAIN}  # fmt: skip
+        CommandName.FL_TRAIN: FL_TRAIN, CommandName.RESTART: RestartArgs(),
+        CommandName.LOGS: LogsArgs(lines=50), CommandName.REBOOT: RebootArgs(),
+        CommandName.AGENT_UPDATE: AGENT_UPDATE}  # fmt: skip
 WIRE_FL_TRAIN = FL_TRAIN.model_dump(mode="json")
 
 
@@ -89,6 +94,10 @@ def test_unknown_keys_are_ignored_so_senders_can_grow() -> None:
         ("fl-train", {"weights_url": None}, "weights_url: Input should be a valid string"),
         ("model-update", {"manifest": {"model": "m"}}, "manifest.version: Field required"),
         ("model-update", {"url": 7}, "url: Input should be a valid string"),
+        ("logs", {"lines": 0}, "lines: Input should be greater than or equal to 1"),
+        ("logs", {"lines": 1001}, "lines: Input should be less than or equal to 1000"),
+        ("agent-update", {"release": {"version": "1"}}, "release.arch: Field required"),
+        ("agent-update", {"signature": None}, "signature: Input should be a valid string"),
     ],
 )
 def test_wrong_args_are_bad_args_naming_the_field(
@@ -119,7 +128,10 @@ def test_unknown_command_says_which_are_known() -> None:
     with pytest.raises(CommandError) as info:
         parse_args("dance", Command(cmd_id="c1"))
     assert info.value.code is ErrorCode.UNKNOWN_COMMAND
-    assert str(info.value) == "unknown command 'dance'; known: ping, model-update, fl-train"
+    assert str(info.value) == (
+        "unknown command 'dance'; known: ping, model-update, fl-train, restart, logs, reboot, "
+        "agent-update"
+    )
     assert isinstance(info.value, ContractError)
 
 
