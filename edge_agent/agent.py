@@ -14,22 +14,16 @@ from typing import TYPE_CHECKING, Any
 from contract import (
     Ack,
     Command,
-    CommandError,
-    CommandReply,
     ContractError,
     ErrorCode,
-    FlTrainArgs,
     Kind,
-    ModelUpdateArgs,
-    PingArgs,
-    PingResult,
     Topics,
     TwinReported,
-    parse_args,
 )
 from contract import decode as decode_message
 from contract import encode as encode_message
 from contract.health import DeviceState
+from edge_agent.commands import Commands
 from edge_agent.config import AgentConfig
 from edge_agent.dispatch import Dispatcher
 from edge_agent.errors import AgentError, Rejected
@@ -89,6 +83,11 @@ class Agent:
         self.link: Link | None = None
         self.router: Router | None = None
         self.learning = DeviceLearning(config, self.topics, self._publish)
+        self.commands = Commands(
+            config, self.topics, self._publish, self.learning, lambda: self.state.value, self.stop
+        )
+        self.exit_code = 0  # for the launcher: deploy.bundle.layout's codes
+        self._running_since: float | None = None
         self.dispatch: Dispatcher | None = None
         self.outbox: OutboxTask | None = None
         self._ack_topic = self.topics.ack(self.device)
@@ -188,6 +187,8 @@ class Agent:
         if state is not self.state:
             log.info("agent %s: %s -> %s", self.device, self.state.value, state.value)
             self.state = state
+            running = state is State.RUNNING
+            self._running_since = asyncio.get_running_loop().time() if running else None
             self._state_changed.set()
             self._state_changed = asyncio.Event()
 
@@ -197,8 +198,20 @@ class Agent:
             await self._state_changed.wait()
         return self.state
 
-    def stop(self) -> None:
+    def stop(self, exit_code: int = 0) -> None:
+        """Stop; `exit_code` is what `edgefleet agent` exits with (the first one given wins)."""
+        if not self._stop.is_set():
+            self.exit_code = exit_code
         self._stop.set()
+
+    async def _wait_running(self) -> None:
+        await self.wait_state(State.RUNNING)
+
+    def connected_for(self) -> float:
+        """Seconds since the agent last became RUNNING; 0 while it is not."""
+        if self._running_since is None:
+            return 0.0
+        return asyncio.get_running_loop().time() - self._running_since
 
     async def run(self) -> None:
         self._set(State.STARTING)
@@ -254,6 +267,12 @@ class Agent:
                 every = HARD_SAMPLE_UPLOAD_S
                 duties.append(("hard-samples", lambda: dispatch.upload_hard(every)))
         duties.append(("memory", memory_duty))
+        duties.append(
+            (
+                "update-trial",
+                lambda: self.commands.trial_duty(self.connected_for, self._wait_running),
+            )
+        )
         for name, factory in duties:
             self._tasks[name] = asyncio.create_task(self._supervise(name, factory), name=name)
         try:
@@ -412,15 +431,4 @@ class Agent:
         except ContractError as exc:
             raise Rejected(ErrorCode.BAD_COMMAND, str(exc)) from None
         self.stats.count("commands")
-        try:
-            match parse_args(name, command):
-                case PingArgs():
-                    pong = PingResult(state=self.state.value, models=self.config.models)
-                    reply = CommandReply.success(command.cmd_id, pong)
-                case ModelUpdateArgs() | FlTrainArgs() as args:
-                    self.learning.handle(command.cmd_id, args)  # replies when the work is done
-                    return
-        except CommandError as exc:  # unknown_command, bad_args, unsupported
-            reply = CommandReply.failure(command.cmd_id, exc.code, str(exc))
-        topic = self.topics.cmd_reply(self.device, name)
-        self._publish(Outbound(topic, encode_message(reply), 1, False, label="reply"))
+        self.commands.handle(name, command)

@@ -9,13 +9,16 @@ from typing import Annotated
 
 import typer
 
+from deploy.bundle import layout
 from edge_agent.config import AgentConfig, check_models, load_config
 from edge_agent.errors import AgentError, ConfigError
+from edge_agent.logring import FORMAT, ring
 
 app = typer.Typer(add_completion=False, help="Run an edge agent on a device.")
 
 
-async def _serve(config: AgentConfig) -> None:
+async def _serve(config: AgentConfig) -> int:
+    """Run the agent until it stops; its exit code (deploy.bundle.layout: the launcher's)."""
     from edge_agent.agent import Agent
 
     agent = Agent(config)
@@ -23,6 +26,7 @@ async def _serve(config: AgentConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stop)
     await agent.run()
+    return agent.exit_code
 
 
 def _enroll_if_needed(config: Path) -> None:
@@ -60,8 +64,9 @@ def main(
     logging.basicConfig(
         level=log_level.upper(),
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=FORMAT,
     )
+    ring()  # the last lines, for the `logs` command
     if not validate_config:
         _enroll_if_needed(config)
     try:
@@ -69,7 +74,7 @@ def main(
         check_models(cfg, str(config))  # an unknown model id: before anything starts
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(layout.CONFIG_EXIT) from None
     if validate_config:
         typer.echo(
             f"{config}: OK (device {cfg.device_id}, models {', '.join(cfg.models)}, "
@@ -77,7 +82,7 @@ def main(
         )
         return
     try:
-        asyncio.run(_serve(cfg))
+        code = asyncio.run(_serve(cfg))
         # Stopped cleanly. Closing the loop restored the default SIGTERM action; a second
         # SIGTERM (a supervisor that repeats itself) must not turn the exit code into -15.
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -85,3 +90,5 @@ def main(
     except AgentError as exc:
         typer.echo(f"edgefleet agent: {exc}", err=True)
         raise typer.Exit(1) from None
+    if code:
+        raise typer.Exit(code)  # 75: the launcher starts the agent again (restart, update)

@@ -11,6 +11,7 @@ from contract.homeassistant import DEFAULT_HA_PREFIX
 from contract.ids import DeviceId
 from contract.topics import DEFAULT_PREFIX, SEGMENT_RE
 from edge_agent.errors import ConfigError
+from edge_agent.ops_config import CommandsConfig, UpdatesConfig
 from edge_agent.sources.config import CameraConfig, MicrophoneConfig
 
 ENV_PREFIX = "EDGEFLEET_AGENT_"
@@ -344,6 +345,10 @@ class AgentConfig(BaseSettings):
     """Engine data partition and federated training; see FederatedConfig."""
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
     """Home Assistant MQTT discovery; see HomeAssistantConfig."""
+    commands: CommandsConfig = CommandsConfig()
+    """What fleet commands may do (`reboot`); see CommandsConfig."""
+    updates: UpdatesConfig = UpdatesConfig()
+    """Over-the-air agent updates; see UpdatesConfig."""
     models: list[str] = Field(min_length=1)
     """Model ids to load at start-up (from the catalogue)."""
     model_dir: Path | None = None

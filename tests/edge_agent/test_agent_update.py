@@ -1,0 +1,123 @@
+"""The device side of agent updates, without the network: what the launcher leaves is read
+right (a trial to end, a rollback to report), old releases are pruned once a version is kept,
+refusals that need no download, and the `logs` ring's size cap. The whole path (bundle, hub,
+launcher, real processes) is tests/e2e/test_agent_update_e2e.py."""
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import pytest
+
+from contract import AgentRelease, AgentUpdateArgs, CommandError, ErrorCode
+from deploy.bundle import layout
+from edge_agent.agent_update import Refused, Staged, Trial, Updater, running_version
+from edge_agent.config import AgentConfig
+from edge_agent.logring import LogRing
+from tests.contract.samples import AGENT_UPDATE
+
+
+def releases(tmp_path: Path, *versions: str) -> Path:
+    root = tmp_path / "releases"
+    for v in versions:
+        (root / v / "venv" / "bin").mkdir(parents=True)
+    return root
+
+
+def config(root: Path | None, **updates: object) -> AgentConfig:
+    section = {"releases_dir": str(root), **updates} if root else dict(updates)
+    return AgentConfig(device_id="d1", models=["face-detect-lite"], updates=section)
+
+
+def test_keeping_a_version_replies_success_and_prunes_all_but_current_and_previous(
+    tmp_path: Path,
+) -> None:
+    root = releases(tmp_path, "0.0.9", "0.1.0", "0.2.0", ".staging-abc")
+    os.symlink("0.2.0", root / layout.CURRENT)
+    os.symlink("0.1.0", root / layout.PREVIOUS)
+    (root / layout.TRIAL).write_text("1\n")
+    (root / layout.UPDATE).write_bytes(Staged("cmd-7", "0.2.0", "0.1.0").dump())
+    trial = Trial(root)
+    assert trial.on_trial
+    reply = trial.keep()
+    assert reply is not None
+    assert (reply.cmd_id, reply.ok) == ("cmd-7", True)
+    assert reply.result == {"version": running_version(), "previous": "0.1.0"}
+    assert not trial.on_trial
+    left = sorted(p.name for p in root.iterdir())
+    assert left == ["0.1.0", "0.2.0", layout.CURRENT, layout.PREVIOUS]
+
+
+def test_a_rollback_is_reported_once_as_the_commands_failure(tmp_path: Path) -> None:
+    root = releases(tmp_path, "0.1.0", "0.2.0")
+    (root / layout.ROLLED_BACK).write_text("0.2.0\n")
+    (root / layout.UPDATE).write_bytes(Staged("cmd-8", "0.2.0", "0.1.0").dump())
+    trial = Trial(root)
+    reply = trial.rolled_back()
+    assert reply is not None
+    assert (reply.cmd_id, reply.ok, reply.code) == ("cmd-8", False, ErrorCode.COMMAND_FAILED)
+    assert reply.error is not None
+    assert reply.error.startswith("rolled_back: 0.2.0 did not become healthy within 3 starts")
+    assert trial.rolled_back() is None  # once
+    assert not (root / layout.UPDATE).exists()
+
+
+def test_no_launcher_no_trial_and_agent_update_is_unsupported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(layout.ENV_RELEASES, raising=False)
+    updater = Updater(config(None))
+    assert updater.root is None
+    assert not Trial(None).on_trial
+    assert Trial(None).rolled_back() is None
+    with pytest.raises(CommandError) as info:
+        updater.check_supported()
+    assert info.value.code is ErrorCode.UNSUPPORTED
+
+
+def test_the_launchers_environment_names_the_releases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(layout.ENV_RELEASES, str(tmp_path))
+    assert Updater(config(None)).check_supported() == tmp_path
+
+
+def with_release(**change: object) -> AgentUpdateArgs:
+    release = AGENT_UPDATE.release.model_dump() | change
+    return AGENT_UPDATE.model_copy(update={"release": AgentRelease(**release)})
+
+
+async def test_refusals_before_any_download(tmp_path: Path) -> None:
+    here = {"arch": platform.machine(), "python": f"3.{sys.version_info[1]}"}
+    updater = Updater(config(releases(tmp_path), max_bundle_bytes=1000))
+    with pytest.raises(Refused, match=r"wrong_platform: release 0\.2\.0 is for sparc64"):
+        await updater.stage("c1", with_release(**here | {"arch": "sparc64"}))
+    with pytest.raises(Refused, match="too_large: bundle of 98765432 bytes"):
+        await updater.stage("c1", with_release(**here))
+    same = await updater.stage("c1", with_release(**here | {"version": running_version()}))
+    assert same is not None
+    assert same.version == same.previous == running_version()  # already runs: nothing to do
+    assert not (tmp_path / "releases" / layout.PENDING).exists()
+
+
+def test_the_log_ring_keeps_the_newest_lines_under_the_byte_cap() -> None:
+    import logging
+
+    ring = LogRing(capacity=5)
+    log = logging.getLogger("test.ring")
+    log.addHandler(ring)
+    log.setLevel(logging.INFO)
+    try:
+        for i in range(8):
+            log.info("line %d %s", i, "x" * 40)
+    finally:
+        log.removeHandler(ring)
+    lines, truncated = ring.tail(100)
+    assert [line.split("line ")[1][0] for line in lines] == ["3", "4", "5", "6", "7"]
+    assert not truncated
+    lines, truncated = ring.tail(5, max_bytes=2 * (len(lines[-1]) + 1))
+    assert truncated
+    assert [line.split("line ")[1][0] for line in lines] == ["6", "7"]
+    assert json.dumps(lines)  # plain strings
