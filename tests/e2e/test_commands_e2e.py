@@ -3,9 +3,7 @@ arguments of the wrong types gets a typed error reply that follows the published
 carries the request's cmd_id, and the agent goes on answering."""
 
 import json
-from pathlib import Path
 
-import jsonschema
 import pytest
 
 from contract import Command, PingArgs, Topics, encode
@@ -19,15 +17,11 @@ from tests.e2e.test_agent_e2e import (  # noqa: F401 - fixtures
     agent,
     agent_settings,
 )
+from tests.fixtures.contract import schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 T = Topics()
-SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-
-
-def schema(file: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads((SCHEMAS / file).read_text()))
 
 
 def test_fl_train_with_wrong_types_gets_a_typed_error_and_the_agent_answers_on(

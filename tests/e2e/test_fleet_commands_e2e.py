@@ -3,11 +3,9 @@ agent's memory, `restart` (reply first, then exit with the launcher's restart co
 (off by default; when enabled it runs the configured command after replying), and
 `agent-update` refused as `unsupported` on an agent that no launcher started."""
 
-import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from contract import AgentUpdateArgs, Command, LogsArgs, RebootArgs, RestartArgs, Topics, encode
@@ -21,15 +19,11 @@ from tests.e2e.test_agent_e2e import (  # noqa: F401 - fixtures
     agent,
     is_status,
 )
+from tests.fixtures.contract import schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 T = Topics()
-SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-
-
-def schema(file: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads((SCHEMAS / file).read_text()))
 
 
 def ask(agent: RunningAgent, name: str, command: Command) -> dict[str, Any]:  # noqa: F811
