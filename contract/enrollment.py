@@ -27,3 +27,8 @@ class Enrollment(BaseModel):
     device_secret: str
     hub_url: str = Field(description="base URL of the hub's API, without the API prefix")
     mqtt: MqttAccess
+    signing_key: str | None = Field(
+        default=None,
+        description="the hub's Ed25519 public key, base64: the device pins it (model_sync."
+        "public_key) and verifies every model and agent release with it",
+    )

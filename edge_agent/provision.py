@@ -206,6 +206,10 @@ def merge_enrollment(data: dict[str, Any], result: Enrollment) -> dict[str, Any]
     hub["url"] = result.hub_url
     out["hub"] = hub
     out.setdefault("models", list(DEFAULT_MODELS))
+    sync = dict(out.get("model_sync") or {})
+    if result.signing_key and not sync.get("public_key"):  # pinned once; a set key is kept
+        sync["public_key"] = result.signing_key
+        out["model_sync"] = sync
     return out
 
 

@@ -24,6 +24,7 @@ from cloud_hub.crud.sessions import ActiveSession
 from cloud_hub.db import tables as t
 from cloud_hub.inference.service import InferenceService
 from cloud_hub.ingest.writer import IngestWriter
+from cloud_hub.registry.service import Registry
 from cloud_hub.schemas.common import MAX_ROW_ID
 
 
@@ -47,10 +48,16 @@ def get_inference(request: Request) -> InferenceService:
     return service
 
 
+def get_registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]
 WriterDep = Annotated[IngestWriter | None, Depends(get_writer)]
 InferenceDep = Annotated[InferenceService, Depends(get_inference)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
 # A numeric row id in a path: out of the database's integer range is a 422, not a 500.
 RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 # Where `SessionMiddleware` leaves a request's live dashboard session (`scope["state"]`).

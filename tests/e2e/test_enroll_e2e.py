@@ -82,6 +82,9 @@ def test_provision_then_agent_online_lost_offline(hub: Hub, tmp_path: Path) -> N
     assert data["broker"]["password"].startswith("efd_")
     assert data["hub"] == {"url": hub.url}
     assert data["models"] == [MODEL]
+    with hub.client() as c:  # the hub's signing key, pinned for signed models and releases
+        key = c.get("/api/v1/models/signing-key").json()["public_key"]
+    assert data["model_sync"] == {"public_key": key}
     assert hub.state("e2e-cam") is not None  # registered, not yet online
 
     log = tmp_path / "agent.log"

@@ -64,3 +64,12 @@ def test_the_config_gets_the_credentials_and_loses_the_token() -> None:
 @pytest.mark.parametrize("url", ["http://hub:8000", "http://hub:8000/", "http://hub:8000/api/v1"])
 def test_a_hub_url_is_taken_without_the_api_prefix(url: str) -> None:
     assert check_hub_url(url) == "http://hub:8000"
+
+
+def test_the_hubs_signing_key_is_pinned_once_and_a_pinned_key_is_kept() -> None:
+    result = parse_enrollment(json.dumps({**ANSWER, "signing_key": "a2V5"}), "http://hub:8000")
+    assert merge_enrollment({}, result)["model_sync"] == {"public_key": "a2V5"}
+    pinned = {"model_sync": {"public_key": "b3duZXI=", "max_artifact_bytes": 10}}
+    assert merge_enrollment(pinned, result)["model_sync"] == pinned["model_sync"]
+    old_hub = parse_enrollment(json.dumps(ANSWER), "http://hub:8000")  # no key in its answer
+    assert "model_sync" not in merge_enrollment({}, old_hub)

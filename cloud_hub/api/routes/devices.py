@@ -12,6 +12,7 @@ from cloud_hub.api.deps import (
     CurrentPrincipal,
     DbDep,
     ReaderDep,
+    RegistryDep,
     SettingsDep,
     WriterDep,
     check_device_access,
@@ -23,6 +24,7 @@ from cloud_hub.crud import devices as crud
 from cloud_hub.crud import twin as crud_twin
 from cloud_hub.db import tables as t
 from cloud_hub.integrations import dynsec, homeassistant
+from cloud_hub.registry.service import Registry
 from cloud_hub.schemas.common import MAX_ROW_ID, Page, error_responses
 from cloud_hub.schemas.devices import (
     DeviceCreate,
@@ -47,11 +49,14 @@ DeviceIdPath = DeviceId
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-def credentials(settings: Settings, device: t.Device, secret: str) -> DeviceCredentials:
+def credentials(
+    settings: Settings, device: t.Device, secret: str, registry: Registry
+) -> DeviceCredentials:
     return DeviceCredentials(
         device_id=device.id,
         device_secret=secret,
         hub_url=settings.public_url,
+        signing_key=registry.key.public_key_b64,
         mqtt=MqttAccess(
             host=settings.mqtt_public_host or settings.mqtt_host,
             port=settings.mqtt_port,
@@ -92,13 +97,18 @@ def list_devices(
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def create_device(
-    data: DeviceCreate, db: DbDep, settings: SettingsDep, writer: WriterDep, _: AdminDep
+    data: DeviceCreate,
+    db: DbDep,
+    settings: SettingsDep,
+    writer: WriterDep,
+    registry: RegistryDep,
+    _: AdminDep,
 ) -> DeviceCredentials:
     """Register a device directly (no token); returns its secret once."""
     secret = security.new_secret(security.DEVICE_SECRET_PREFIX)
     with db.session(write=True) as s:
         device = crud.create_device(s, data=data, secret_hash=security.digest(secret), now=utcnow())
-        out = credentials(settings, device, secret)
+        out = credentials(settings, device, secret, registry)
         dynsec.device_created(settings, device.id, secret)  # broker account (mqtt_dynsec)
     if writer:
         writer.known(device.id)
@@ -142,7 +152,7 @@ def delete_device(
 
 @router.post("/{device_id}/secret")
 def rotate_secret(
-    device_id: DeviceIdPath, db: DbDep, settings: SettingsDep, _: AdminDep
+    device_id: DeviceIdPath, db: DbDep, settings: SettingsDep, registry: RegistryDep, _: AdminDep
 ) -> DeviceCredentials:
     """Issue a new secret; the old one stops working at once."""
     secret = security.new_secret(security.DEVICE_SECRET_PREFIX)
@@ -150,7 +160,7 @@ def rotate_secret(
         device = crud.get_device(s, device_id=device_id)
         crud.set_secret(s, device=device, secret_hash=security.digest(secret), now=utcnow())
         dynsec.secret_rotated(settings, device_id, secret)  # old secret refused (mqtt_dynsec)
-        return credentials(settings, device, secret)
+        return credentials(settings, device, secret, registry)
 
 
 @router.put("/{device_id}/service")

@@ -9,7 +9,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from cloud_hub.api.deps import AdminDep, DbDep, RowIdPath, SettingsDep, WriterDep, bearer_token
+from cloud_hub.api.deps import (
+    AdminDep,
+    DbDep,
+    RegistryDep,
+    RowIdPath,
+    SettingsDep,
+    WriterDep,
+    bearer_token,
+)
 from cloud_hub.api.routes.devices import credentials
 from cloud_hub.core.clock import utcnow
 from cloud_hub.crud import enrollment as crud
@@ -53,11 +61,12 @@ def enroll(
     db: DbDep,
     settings: SettingsDep,
     writer: WriterDep,
+    registry: RegistryDep,
 ) -> DeviceCredentials:
     """Exchange an enrollment token for a device id and a per-device secret (shown once)."""
     with db.session(write=True) as s:
         device, secret = crud.enroll(s, token=token, request=data, now=utcnow())
-        out = credentials(settings, device, secret)
+        out = credentials(settings, device, secret, registry)
         dynsec.device_created(settings, device.id, secret)  # broker account (mqtt_dynsec)
     if writer:
         writer.known(device.id)

@@ -3,14 +3,21 @@
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from cloud_hub.api.deps import AdminDep, CurrentPrincipal, DbDep, DeviceDep, ReaderDep, RowIdPath
+from cloud_hub.api.deps import (
+    AdminDep,
+    CurrentPrincipal,
+    DbDep,
+    DeviceDep,
+    ReaderDep,
+    RegistryDep,
+    RowIdPath,
+)
 from cloud_hub.core.clock import utcnow
 from cloud_hub.core.errors import Forbidden, Unprocessable
 from cloud_hub.core.security import Role
 from cloud_hub.crud import registry as crud
-from cloud_hub.registry.service import Registry
 from cloud_hub.schemas.common import error_responses
 from cloud_hub.schemas.registry import (
     DeploymentCreate,
@@ -27,14 +34,6 @@ from contract.ids import ModelId
 router = APIRouter(tags=["models"])
 ModelPath = ModelId
 VersionPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")]
-
-
-def get_registry(request: Request) -> Registry:
-    registry: Registry = request.app.state.registry
-    return registry
-
-
-RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
 @router.get(SIGNING_KEY)
