@@ -13,6 +13,7 @@ Every wait is on a condition (a log line, the launcher's exit) with a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -107,6 +108,7 @@ class Device:
             env={**base, **env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # its own group: a failed test kills the child too
         )
         return self.proc
 
@@ -147,8 +149,9 @@ class Device:
 def device(tmp_path: Path) -> Iterator[Device]:
     dev = Device(tmp_path)
     yield dev
-    if dev.proc is not None and dev.proc.poll() is None:  # a failed test: leave nothing behind
-        dev.proc.kill()
+    if dev.proc is not None:  # after a failed test, neither the launcher nor a fake may live on
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(dev.proc.pid, signal.SIGKILL)
         dev.proc.wait(timeout=10)
 
 
