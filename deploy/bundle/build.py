@@ -6,7 +6,9 @@
       models/<id>/<version>/<file>           catalogue model files (sha256-verified)
       agent.yaml.template                    config template
       systemd/edgefleet-agent.service        hardened unit
-      install.sh                             venv + install with --no-index, user, unit
+      install.sh                             a release (venv with --no-index + models) under
+                                             $PREFIX/releases; user, unit; --stage for updates
+      launch.sh                              the launcher, installed as $PREFIX/launch
       manifest.json                          versions, wheel tags, sha256 of every file
       SHA256SUMS, VERSION, PYTHON_VERSION
     -> edgefleet-<version>-<arch>-py<XY>.tar.gz
@@ -268,8 +270,9 @@ def build_bundle(
     (work / "agent.yaml.template").write_text(
         template.replace("@MODELS@", json.dumps(list(models)))
     )
-    shutil.copy2(HERE / "install.sh", work / "install.sh")
-    (work / "install.sh").chmod(0o755)
+    for script in ("install.sh", "launch.sh"):
+        shutil.copy2(HERE / script, work / script)
+        (work / script).chmod(0o755)
     (work / "systemd").mkdir()
     shutil.copyfile(
         DEPLOY / "systemd" / "edgefleet-agent.service", work / "systemd" / "edgefleet-agent.service"

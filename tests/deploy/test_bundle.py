@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.bundle.build import Target, wheel_accepts, wheel_tags
+from deploy.bundle.build import HERE, Target, wheel_accepts, wheel_tags
 from tests.deploy.bundles import build
 
 
@@ -55,9 +55,14 @@ def test_aarch64_bundle_has_only_aarch64_or_any_wheels(tmp_path: Path) -> None:
 def test_x86_64_bundle_contents(x86_64_bundle: Path) -> None:
     files = _members(x86_64_bundle)
     manifest = json.loads(files["manifest.json"])
-    for name in ("install.sh", "agent.yaml.template", "systemd/edgefleet-agent.service",
-                 "SHA256SUMS", manifest["agent_wheel"]):  # fmt: skip
+    for name in ("install.sh", "launch.sh", "agent.yaml.template", "SHA256SUMS",
+                 "systemd/edgefleet-agent.service", manifest["agent_wheel"]):  # fmt: skip
         assert name in files, name
+    assert files["launch.sh"] == (HERE / "launch.sh").read_bytes()
+    with tarfile.open(x86_64_bundle) as tar:
+        modes = {m.name.split("/", 1)[-1]: m.mode for m in tar.getmembers()}
+    assert modes["launch.sh"] & 0o111
+    assert modes["install.sh"] & 0o111
     # every file is in the manifest with its sha256, and SHA256SUMS agrees
     for name, digest in manifest["files"].items():
         assert hashlib.sha256(files[name]).hexdigest() == digest, name

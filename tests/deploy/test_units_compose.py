@@ -24,7 +24,11 @@ def test_agent_unit_is_hardened() -> None:
     assert unit["NoNewPrivileges"] == "yes"
     assert unit["UMask"] == "0077"
     assert unit["CapabilityBoundingSet"] == ""
-    assert unit["ReadWritePaths"] == "@CONFDIR@"  # the agent rewrites its config once enrolled
+    # the agent rewrites its config once enrolled, and stages updates in the releases directory
+    assert unit["ReadWritePaths"] == "@CONFDIR@ @PREFIX@/releases"
+    # the launcher starts the agent and rolls back a failed update; exit 2 is a config error
+    assert unit["ExecStart"] == "@PREFIX@/launch --config @CONFIG@"
+    assert unit["RestartPreventExitStatus"] == "2"
 
 
 def test_hub_and_broker_units() -> None:

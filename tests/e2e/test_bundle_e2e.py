@@ -1,14 +1,18 @@
 """The first boot of a Pi, minus the Pi: extract the x86_64 bundle into a fresh directory, run
-its install script with no package index reachable, start the installed agent, which enrolls
-at a live hub with the token from its config and shows `online`.
+its install script with no package index reachable (over an older install's layout), start the
+installed agent through the launcher, as its systemd unit does, which enrolls at a live hub with
+the token from its config and shows `online`; then install the same bundle again, and stage it
+as the agent stages an update.
 
 "No network" for pip: PIP_NO_INDEX=1, PIP_CONFIG_FILE=/dev/null (this machine's pip config
 names extra local indexes), every PIP_*INDEX*/FIND_LINKS variable removed, and HTTP(S) proxies
 pointing at a closed port so that any attempt to reach an index fails.
 """
 
+import contextlib
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import tarfile
@@ -55,7 +59,7 @@ def agent_env(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)  # with the bundle's build, three offline installs
 def test_bundle_installs_offline_and_agent_enrolls(
     x86_64_bundle: Path, amqtt_broker: BrokerProcess, tmp_path: Path
 ) -> None:
@@ -70,25 +74,27 @@ def test_bundle_installs_offline_and_agent_enrolls(
     home = tmp_path / "home"
     home.mkdir()
 
+    # an older install's layout: real directories where the compatibility links now go
+    (prefix / "venv" / "bin").mkdir(parents=True)
+    (prefix / "models" / "old").mkdir(parents=True)
+
     with running_hub(tmp_path / "hub", mqtt_port=amqtt_broker.port) as hub:
         token = hub.token("bundle-e2e")
-        done = subprocess.run(
-            [str(bundle / "install.sh"), "--prefix", str(prefix), "--config", str(config),
-             "--python", SYSTEM_PYTHON, "--hub", hub.url, "--token", token, "--no-systemd"],
-            capture_output=True, text=True, timeout=600, env=offline_env(home),
-        )  # fmt: skip
+        done = install(bundle, home, "--prefix", str(prefix), "--config", str(config),
+                       "--hub", hub.url, "--token", token)  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         assert stat.S_IMODE(config.stat().st_mode) == 0o600
         assert token in config.read_text()
-        edgefleet = prefix / "venv" / "bin" / "edgefleet"
-        assert edgefleet.exists()
+        version = (bundle / "VERSION").read_text().strip()
+        check_layout(prefix, version)
         # the venv is Debian's python, not this test run's
-        cfg = (prefix / "venv" / "pyvenv.cfg").read_text()
+        cfg = (prefix / "releases" / version / "venv" / "pyvenv.cfg").read_text()
         assert "/usr/bin" in cfg
 
+        # started as systemd starts it: through the launcher, which starts releases/current
         log = tmp_path / "agent.log"
         proc = spawn(
-            [str(edgefleet), "agent", "--config", str(config)],
+            [str(prefix / "launch"), "--config", str(config)],
             log=log,
             env={**agent_env(home), "EDGEFLEET_AGENT_HEALTH_INTERVAL_S": "1"},
         )
@@ -107,5 +113,54 @@ def test_bundle_installs_offline_and_agent_enrolls(
             hub.wait_state(device, "online", timeout=15, agent_log=log)
             assert token not in config.read_text()
         finally:
+            # SIGTERM to the launcher reaches the agent, whose clean stop is the launcher's exit
             assert stop_process(proc) == 0, log.read_text()[-3000:]
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # nothing of the session may outlive it
         hub.wait_state(device, "offline", timeout=5)
+
+    # the same bundle again: a re-install of the current version keeps the layout
+    done = install(bundle, home, "--prefix", str(prefix), "--config", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    check_layout(prefix, version)
+    assert not (prefix / "releases" / "previous").exists()
+
+    # staging (what the agent runs for an update): refused where it is current; elsewhere it
+    # adds R/<VERSION>, a runnable release, and nothing else
+    done = install(bundle, home, "--stage", str(prefix / "releases"))
+    assert done.returncode == 1
+    assert f"{version} is the current release" in done.stderr
+    other = tmp_path / "other-releases"
+    other.mkdir()
+    done = install(bundle, home, "--stage", str(other))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p.name for p in other.iterdir()] == [version]
+    staged = other / version
+    assert sorted(p.name for p in staged.iterdir()) == ["models", "venv"]
+    ran = subprocess.run(
+        [str(staged / "venv" / "bin" / "edgefleet"), "--help"],
+        capture_output=True, text=True, timeout=60, env=agent_env(home),
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+
+
+def install(bundle: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The bundle's install.sh with no package index reachable, as a user without systemd."""
+    return subprocess.run(
+        [str(bundle / "install.sh"), *args, "--python", SYSTEM_PYTHON,
+         *([] if "--stage" in args else ["--no-systemd"])],
+        capture_output=True, text=True, timeout=600, env=offline_env(home),
+    )  # fmt: skip
+
+
+def check_layout(prefix: Path, version: str) -> None:
+    """releases/<version> is current; the old paths are links that follow it."""
+    releases = prefix / "releases"
+    assert os.readlink(releases / "current") == version
+    assert (releases / version / "venv" / "bin" / "edgefleet").exists()
+    assert sorted((releases / version / "models").iterdir())  # the bundle's model files
+    assert os.readlink(prefix / "venv") == "releases/current/venv"
+    assert os.readlink(prefix / "models") == "releases/current/models"
+    assert (prefix / "venv" / "bin" / "edgefleet").exists()
+    assert stat.S_IMODE((prefix / "launch").stat().st_mode) == 0o755
+    assert not [p for p in (*prefix.iterdir(), *releases.iterdir()) if p.name.startswith(".")]
