@@ -130,14 +130,15 @@ class Updater:
         async with self._busy:
             work = root / f"{STAGING}{cmd_id[:16]}"
             try:
+                self._check_signature(args)  # before a byte is downloaded
                 tarball = await asyncio.to_thread(self._download, args, work)
-                self._verify(args, tarball)
+                await asyncio.to_thread(self._check_bytes, args, tarball)
                 bundle = await asyncio.to_thread(self._extract, args, tarball, work)
                 await self._install(bundle, root, release.version)
             finally:
                 await asyncio.to_thread(shutil.rmtree, work, True)
             staged = Staged(cmd_id, release.version, current)
-            write_atomic(root / layout.UPDATE, staged.dump())
+            write_atomic(root / layout.UPDATE_JSON, staged.dump())
             _link(root, layout.PENDING, release.version)
         log.info("agent %s staged; restarting into it (was %s)", release.version, current)
         return None
@@ -168,7 +169,7 @@ class Updater:
             raise Refused("download_failed", f"download failed: {exc}") from None
         return path
 
-    def _verify(self, args: AgentUpdateArgs, tarball: Path) -> None:
+    def _check_signature(self, args: AgentUpdateArgs) -> None:
         key = self.config.model_sync.public_key
         if not key:
             raise Refused("no_key", "no hub public key pinned (model_sync.public_key)")
@@ -176,6 +177,8 @@ class Updater:
             verify(args.release, args.signature, key)
         except SignatureError as exc:
             raise Refused("bad_signature", str(exc)) from None
+
+    def _check_bytes(self, args: AgentUpdateArgs, tarball: Path) -> None:
         digest = hashlib.sha256()
         with tarball.open("rb") as f:
             while block := f.read(1 << 20):
@@ -237,13 +240,15 @@ class Trial:
         return self.root is not None and (self.root / layout.TRIAL).exists()
 
     def rolled_back(self) -> CommandReply | None:
-        """The failure reply for the command whose version the launcher rolled back (once)."""
+        """The failure reply for the command whose version the launcher rolled back (once);
+        blocking file work: call it from a thread."""
         if self.root is None or not (self.root / layout.ROLLED_BACK).exists():
             return None
         failed = (self.root / layout.ROLLED_BACK).read_text().strip()
-        staged = Staged.read(self.root / layout.UPDATE)
-        for name in (layout.ROLLED_BACK, layout.UPDATE):
+        staged = Staged.read(self.root / layout.UPDATE_JSON)
+        for name in (layout.ROLLED_BACK, layout.UPDATE_JSON):
             (self.root / name).unlink(missing_ok=True)
+        self._prune()  # the failed release is of no further use
         log.error("agent %s did not come up healthy; rolled back to %s", failed, running_version())
         if staged is None:
             return None
@@ -253,20 +258,26 @@ class Trial:
         )
         return CommandReply.failure(staged.cmd_id, ErrorCode.COMMAND_FAILED, why)
 
+    def _prune(self) -> None:
+        """Remove every release but current and previous, and staging left by a crash."""
+        assert self.root is not None
+        root = self.root
+        keep = {os.readlink(root / n) for n in (layout.CURRENT, layout.PREVIOUS)
+                if (root / n).is_symlink()}  # fmt: skip
+        for entry in root.iterdir():
+            release = not entry.name.startswith(".") or entry.name.startswith(STAGING)
+            if release and entry.is_dir() and not entry.is_symlink() and entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+
     def keep(self) -> CommandReply | None:
         """End the trial: this version stays. The success reply for the command that
         installed it, if one did; releases other than current and previous are removed."""
         assert self.root is not None
         root = self.root
         (root / layout.TRIAL).unlink(missing_ok=True)
-        staged = Staged.read(root / layout.UPDATE)
-        (root / layout.UPDATE).unlink(missing_ok=True)
-        keep = {os.readlink(root / n) for n in (layout.CURRENT, layout.PREVIOUS)
-                if (root / n).is_symlink()}  # fmt: skip
-        for entry in root.iterdir():  # old releases, and staging left by a crash
-            release = not entry.name.startswith(".") or entry.name.startswith(STAGING)
-            if release and entry.is_dir() and not entry.is_symlink() and entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
+        staged = Staged.read(root / layout.UPDATE_JSON)
+        (root / layout.UPDATE_JSON).unlink(missing_ok=True)
+        self._prune()
         log.info("agent %s kept after its trial", running_version())
         if staged is None:
             return None

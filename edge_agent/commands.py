@@ -156,7 +156,7 @@ class Commands:
         """Report a rollback the launcher made; on trial, keep this version once it has been
         connected for `updates.settle_s` without a break, or exit (status 1) when
         `updates.trial_s` passes first, so the launcher counts a failed start."""
-        if (failure := self.trial.rolled_back()) is not None:
+        if (failure := await asyncio.to_thread(self.trial.rolled_back)) is not None:
             await wait_running()
             self.reply(CommandName.AGENT_UPDATE, failure)
         if not self.trial.on_trial:

@@ -139,7 +139,9 @@ while [ "$stopping" -eq 0 ]; do
         say "$cur asked to be started again (exit $RESTART_EXIT)"
         continue
     fi
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne "$CONFIG_EXIT" ] && [ -e "$R/$TRIAL" ]; then
+    # on trial every failure counts a start, a config error too: the configuration is the one
+    # the previous release ran with, so a new release that refuses it is the one to go
+    if [ "$rc" -ne 0 ] && [ -e "$R/$TRIAL" ]; then
         say "$cur exited $rc while on trial; starting again in 1 s"
         sleep 1 &
         child=$!

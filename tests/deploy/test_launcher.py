@@ -271,21 +271,29 @@ def test_release_that_commits_stays(device: Device) -> None:
     assert device.file(layout.ROLLED_BACK) is None
 
 
-@pytest.mark.parametrize(("code", "on_trial"), [(2, True), (2, False), (3, False)])
-def test_exit_without_a_loop(device: Device, code: int, on_trial: bool) -> None:
-    """A config error (2) is never retried, even on trial; off trial, any other failure is
-    systemd's to restart."""
+@pytest.mark.parametrize("code", [layout.CONFIG_EXIT, 3])
+def test_exit_without_a_loop(device: Device, code: int) -> None:
+    """Off trial, a failure is systemd's to restart (a config error, never: the unit's
+    RestartPreventExitStatus)."""
     device.release(NEW, f"exit {code}")
-    if on_trial:
-        device.release(OLD, "exit 0")
-        device.link(layout.CURRENT, OLD)
-        device.link(layout.PENDING, NEW)
-    else:
-        device.link(layout.CURRENT, NEW)
+    device.link(layout.CURRENT, NEW)
     got, err = device.run()
     assert got == code, err
     assert device.starts() == [NEW]
-    assert device.file(layout.TRIAL) == ("1\n" if on_trial else None)
+    assert device.file(layout.TRIAL) is None
+
+
+def test_a_new_release_that_refuses_the_config_is_rolled_back(device: Device) -> None:
+    """On trial a config error counts a failed start: the configuration is the one the
+    previous release ran with, so the new release is the one at fault."""
+    device.release(OLD, f"stage {NEW} exit 75", "exit 0")
+    device.release(NEW, f"exit {layout.CONFIG_EXIT}")
+    device.link(layout.CURRENT, OLD)
+    code, err = device.run()
+    assert code == 0, err
+    assert device.starts() == [OLD] + [NEW] * layout.MAX_TRIAL_STARTS + [OLD]
+    assert device.target(layout.CURRENT) == OLD
+    assert device.file(layout.ROLLED_BACK) == f"{NEW}\n"
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ def test_keeping_a_version_replies_success_and_prunes_all_but_current_and_previo
     os.symlink("0.2.0", root / layout.CURRENT)
     os.symlink("0.1.0", root / layout.PREVIOUS)
     (root / layout.TRIAL).write_text("1\n")
-    (root / layout.UPDATE).write_bytes(Staged("cmd-7", "0.2.0", "0.1.0").dump())
+    (root / layout.UPDATE_JSON).write_bytes(Staged("cmd-7", "0.2.0", "0.1.0").dump())
     trial = Trial(root)
     assert trial.on_trial
     reply = trial.keep()
@@ -52,8 +52,9 @@ def test_keeping_a_version_replies_success_and_prunes_all_but_current_and_previo
 
 def test_a_rollback_is_reported_once_as_the_commands_failure(tmp_path: Path) -> None:
     root = releases(tmp_path, "0.1.0", "0.2.0")
+    os.symlink("0.1.0", root / layout.CURRENT)
     (root / layout.ROLLED_BACK).write_text("0.2.0\n")
-    (root / layout.UPDATE).write_bytes(Staged("cmd-8", "0.2.0", "0.1.0").dump())
+    (root / layout.UPDATE_JSON).write_bytes(Staged("cmd-8", "0.2.0", "0.1.0").dump())
     trial = Trial(root)
     reply = trial.rolled_back()
     assert reply is not None
@@ -61,7 +62,8 @@ def test_a_rollback_is_reported_once_as_the_commands_failure(tmp_path: Path) -> 
     assert reply.error is not None
     assert reply.error.startswith("rolled_back: 0.2.0 did not become healthy within 3 starts")
     assert trial.rolled_back() is None  # once
-    assert not (root / layout.UPDATE).exists()
+    assert not (root / layout.UPDATE_JSON).exists()
+    assert sorted(p.name for p in root.iterdir()) == ["0.1.0", layout.CURRENT]  # 0.2.0 removed
 
 
 def test_no_launcher_no_trial_and_agent_update_is_unsupported(
