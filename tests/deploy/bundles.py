@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,15 @@ def build(arch: str, out: Path, python: str | None = None) -> Path:
     assert done.returncode == 0, done.stderr[-3000:]
     (tarball,) = out.glob(f"edgefleet-*-{arch}-py*.tar.gz")
     return tarball
+
+
+def extract(tarball: Path, into: Path) -> Path:
+    """The bundle directory of `tarball`, extracted as a device would (`data` filter)."""
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball) as tar:
+        tar.extractall(into, filter="data")
+    (bundle,) = into.iterdir()
+    return bundle
 
 
 _BUILT: dict[str, Path] = {}

@@ -16,7 +16,6 @@ import base64
 import os
 import sqlite3
 import subprocess
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ from contract import AgentRelease, AgentUpdateArgs, Command, Topics, encode
 from deploy.bundle import layout
 from edgefleet.procs import spawn, stop_process
 from edgefleet.procs.wait import wait_until
-from tests.deploy.bundles import build_variant, x86_64_bundle
+from tests.deploy.bundles import build_variant, extract, x86_64_bundle
 from tests.deploy.hubproc import Hub, running_hub
 from tests.e2e.test_bundle_e2e import SYSTEM_PYTHON, agent_env, offline_env
 from tests.fixtures.brokers import BrokerProcess
@@ -110,11 +109,7 @@ def device(
 ) -> Iterator[tuple[Hub, Path, Path, str]]:
     """(hub, releases dir, launcher log, device id): 0.1.0 installed and online."""
     require_tools(SYSTEM_PYTHON, "sha256sum")
-    fresh = tmp_path / "card"
-    fresh.mkdir()
-    with tarfile.open(x86_64_bundle) as tar:
-        tar.extractall(fresh, filter="data")
-    (bundle,) = fresh.iterdir()
+    bundle = extract(x86_64_bundle, tmp_path / "card")
     prefix, config = tmp_path / "opt" / "edgefleet", tmp_path / "etc" / "agent.yaml"
     home = tmp_path / "home"
     home.mkdir()

@@ -15,7 +15,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import tarfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 from edgefleet.procs import spawn, stop_process
-from tests.deploy.bundles import x86_64_bundle
+from tests.deploy.bundles import extract, x86_64_bundle
 from tests.deploy.hubproc import running_hub
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.requires import require_tools
@@ -65,11 +64,7 @@ def test_bundle_installs_offline_and_agent_enrolls(
 ) -> None:
     if not Path(SYSTEM_PYTHON).exists() or shutil.which("sha256sum") is None:
         require_tools(SYSTEM_PYTHON, "sha256sum")
-    fresh = tmp_path / "device"
-    fresh.mkdir()
-    with tarfile.open(x86_64_bundle) as tar:
-        tar.extractall(fresh, filter="data")
-    (bundle,) = fresh.iterdir()
+    bundle = extract(x86_64_bundle, tmp_path / "device")
     prefix, config = tmp_path / "opt" / "edgefleet", tmp_path / "etc" / "edgefleet" / "agent.yaml"
     home = tmp_path / "home"
     home.mkdir()
