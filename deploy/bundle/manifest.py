@@ -10,7 +10,7 @@ import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 MANIFEST = "manifest.json"
 ARCHES = ("aarch64", "armv7l", "x86_64")
@@ -46,7 +46,7 @@ def read_target_from(source: IO[bytes] | bytes, where: str = "the bundle") -> Bu
                 parts = member.name.split("/")
                 if len(parts) == 2 and parts[1] == MANIFEST and member.isfile():
                     raw = tar.extractfile(member)
-                    doc = json.loads(raw.read()) if raw is not None else None
+                    doc: Any = json.loads(raw.read()) if raw is not None else None
                     break
             else:
                 raise ManifestError(f"{where}: no {MANIFEST}: not an edgefleet bundle")
