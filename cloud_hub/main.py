@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from cloud_hub.api import errors
 from cloud_hub.api.middleware import HubMiddleware
 from cloud_hub.api.routes import (
+    agent_releases,
     broker_auth,
     devices,
     enrollment,
@@ -42,7 +43,7 @@ from cloud_hub.ingest.bridge import MqttBridge
 from cloud_hub.ingest.writer import IngestWriter
 from cloud_hub.integrations import twin_sync
 from cloud_hub.schemas.common import error_responses
-from contract.http import API_PREFIX
+from contract.http import AGENT_RELEASES, API_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def _api_router() -> APIRouter:
     for module in (twin, broker_auth):  # twin, broker auth (docs/twin.md, broker.md)
         api.include_router(module.router)
     api.include_router(command_routes.router)  # device commands (docs/dashboard.md)
+    api.include_router(agent_releases.router)  # agent updates (docs/hub.md)
     return api
 
 
@@ -181,5 +183,10 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(_api_router())
     session.install(app)  # the dashboard at `/` and its session cookie (docs/dashboard.md)
-    app.add_middleware(HubMiddleware, metrics=metrics, max_body=settings.max_body_bytes)
+    app.add_middleware(
+        HubMiddleware,
+        metrics=metrics,
+        max_body=settings.max_body_bytes,
+        own_limit={API_PREFIX + AGENT_RELEASES},  # `release_upload_max_bytes`, in the route
+    )
     return app

@@ -40,6 +40,13 @@ MODEL_ARTIFACT = "/models/{model}/versions/{version}/artifact"
 MODEL_REPORT = "/models/{model}/devices/self"
 """PUT, device credentials: the version a device runs, or one it refused and why."""
 
+AGENT_RELEASES = "/agent-releases"
+"""GET (list, reader) and POST (upload a bundle, admin) agent releases."""
+AGENT_BUNDLE = "/agent-releases/{sha256}/bundle"
+"""GET, device credentials (or admin): the bundle tarball an `agent-update` command names."""
+AGENT_UPDATE = "/devices/{device_id}/agent-update"
+"""POST (admin): send a device `agent-update` for one release; 202, the reply comes later."""
+
 ROUND_WEIGHTS = "/fl/rounds/{round_id}/weights"
 """GET, device credentials: the global weights a federated round starts from."""
 ROUND_UPDATES = "/fl/rounds/{round_id}/updates"
@@ -58,7 +65,15 @@ ROUNDS = "/fl/rounds"
 ROUND = "/fl/rounds/{round_id}"
 """GET: one round."""
 
-DEVICE_ROUTES = (INFER, MODEL_ARTIFACT, MODEL_REPORT, ROUND_WEIGHTS, ROUND_UPDATES, ROUND_KEYS)
+DEVICE_ROUTES = (
+    INFER,
+    MODEL_ARTIFACT,
+    MODEL_REPORT,
+    AGENT_BUNDLE,
+    ROUND_WEIGHTS,
+    ROUND_UPDATES,
+    ROUND_KEYS,
+)
 """The routes a device calls with its own credentials (besides `ENROLL` and `HEALTHZ`)."""
 
 

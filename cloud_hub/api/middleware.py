@@ -1,8 +1,12 @@
-"""Pure-ASGI middleware: body size limit, request metrics and one structured log line each."""
+"""Pure-ASGI middleware: body size limit, request metrics and one structured log line each.
+
+The limit (`max_body_bytes`) holds for every path but the few in `own_limit`, whose routes
+stream the body and stop at a larger limit of their own (agent bundle uploads)."""
 
 import json
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,8 +33,16 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
 
 
 class HubMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: HubMetrics, max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HubMetrics,
+        max_body: int,
+        own_limit: Collection[str] = (),
+    ) -> None:
         self.app, self.metrics, self.max_body = app, metrics, max_body
+        self.own_limit = frozenset(own_limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,7 +67,8 @@ class HubMiddleware:
                     error_body("validation_error", "query parameters must not contain NUL (%00)"),
                 )
                 return
-            limited = await self._limit(scope, receive)
+            own = scope["path"] in self.own_limit
+            limited = receive if own else await self._limit(scope, receive)
             if limited is None:
                 status = 413
                 await _send_json(

@@ -230,9 +230,13 @@ class Settings(BaseSettings):
     made by the first replica to start (one written to `<data_dir>/registry_ed25519.pem`
     by an older hub is taken over, so enrolled devices keep verifying)."""
     artifact_dir: Path | None = None
-    """Content-addressed model artifacts in this directory (a volume every replica mounts).
-    Unset: in the database, so every replica serves them (`<data_dir>/artifacts` of an older
-    hub is still read)."""
+    """Content-addressed model artifacts and agent bundles in this directory (a volume every
+    replica mounts). Unset: in the database, so every replica serves them
+    (`<data_dir>/artifacts` of an older hub is still read)."""
+    release_upload_max_bytes: int = Field(default=512 << 20, ge=1024)
+    """Largest agent bundle an admin may upload (`POST /agent-releases`, checked while reading;
+    413 above; `max_body_bytes` does not apply there). The bundle is held in memory while it
+    is checked and stored. (Not `agent_...`: `EDGEFLEET_AGENT_*` are the agent's variables.)"""
     fl_update_max_bytes: int = Field(default=1 << 20, ge=1024)
     """Largest federated update body (checked before reading it; 413 above)."""
     fl_tick_s: float = Field(default=0.5, gt=0)

@@ -404,6 +404,26 @@ class Artifact(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class AgentReleaseRecord(Base):
+    """An agent bundle devices may update to (`contract.manifest.AgentRelease`, signed by the
+    hub's key); its bytes are in the artifact store under `sha256`."""
+
+    __tablename__ = "agent_releases"
+    __table_args__ = (
+        UniqueConstraint("version", "arch", "python", name="uq_agent_releases_target"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(64))
+    arch: Mapped[str] = mapped_column(String(16))
+    python: Mapped[str] = mapped_column(String(8))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)  # the tarball
+    size: Mapped[int] = mapped_column(BigInt)
+    signature: Mapped[str] = mapped_column(String(128))  # Ed25519 over the release, base64
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class HubSecret(Base):
     """A secret every replica must share, made once by whichever replica starts first (the
     registry's Ed25519 signing key). Readable by whoever reads the database: deployments that

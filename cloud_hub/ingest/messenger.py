@@ -4,8 +4,8 @@ and command replies handed to whoever waits for them (futures keyed by `cmd_id`)
 The bridge attaches its client while a session is up; nothing else in the hub opens an MQTT
 connection. Without a session:
 
-- `request()` / `publish()` (API callers, who wait) fail at once with 503 `mqtt_unavailable`,
-  `try_publish()` / `post()` (twin, Home Assistant, acks) return False;
+- `request()` / `command()` / `publish()` (API callers, who wait) fail at once with 503
+  `mqtt_unavailable`, `try_publish()` / `post()` (twin, Home Assistant, acks) return False;
 - `send()` (commands of rounds, deployments and canaries, from worker threads after their
   transaction committed) queues in a bounded FIFO (`mqtt_outbox_max`) published once the
   session is back; when full it raises `MqttUnavailable`. Queued commands die with the process.
@@ -184,24 +184,30 @@ class Messenger:
         await self._record(Inbound(item.topic, payload, time.time()))
         await client.publish(item.topic, payload, qos=1)
 
+    async def command(self, device: str, name: str, command: Command) -> None:
+        """Publish `command` now and return once the broker has it, without waiting for the
+        reply (recorded whenever it comes: an agent update answers after a restart).
+        `MqttUnavailable` without a session or when the publication fails."""
+        client = self._client
+        if client is None:
+            raise MqttUnavailable("the hub has no MQTT session right now; try again shortly")
+        try:
+            await self._publish_command(
+                client, _Outgoing(device, name, self.topics.cmd(device, name), command)
+            )
+        except aiomqtt.MqttError as exc:
+            raise MqttUnavailable(f"publishing to the broker failed: {exc}") from None
+
     async def request(
         self, device: str, name: str, command: Command, timeout_s: float
     ) -> tuple[CommandReply, float]:
         """Publish `command` and wait for its reply: (reply, ms from publish to reply).
         `MqttUnavailable` without a session, TimeoutError when no reply comes in time."""
-        client = self._client
-        if client is None:
-            raise MqttUnavailable("the hub has no MQTT session right now; try again shortly")
         future = asyncio.get_running_loop().create_future()
         self._waiters[command.cmd_id] = _Waiter(device, name, future)
         try:
             started = time.monotonic()
-            try:
-                await self._publish_command(
-                    client, _Outgoing(device, name, self.topics.cmd(device, name), command)
-                )
-            except aiomqtt.MqttError as exc:
-                raise MqttUnavailable(f"publishing to the broker failed: {exc}") from None
+            await self.command(device, name, command)
             async with asyncio.timeout(timeout_s):
                 reply = await future
             return reply, (time.monotonic() - started) * 1000

@@ -1,5 +1,5 @@
 """The hub's Ed25519 signing key, one for every replica: devices pin its public half at
-enrollment and refuse a model signed by any other.
+enrollment and refuse a model or an agent release signed by any other.
 
 By default it lives in the database (`hub_secrets`), made by whichever replica starts first; a
 hub that kept it in `<data_dir>/registry_ed25519.pem` before brings that key along, so the
@@ -16,8 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cloud_hub.core.db import Database
 from cloud_hub.db import tables as t
 from cloud_hub.ingest.sql import bulk_insert_ignore
-from contract.manifest import ModelManifest
-from models.training.manifest import sign
+from models.training.manifest import Signable, sign
 
 SECRET_NAME = "registry_ed25519"
 
@@ -30,7 +29,8 @@ class SigningKey:
         )
         self.public_key_b64 = base64.b64encode(raw_public).decode()
 
-    def sign(self, manifest: ModelManifest) -> str:
+    def sign(self, manifest: Signable) -> str:
+        """A model manifest's or an agent release's signature (each has its own domain)."""
         raw = self._key.private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,

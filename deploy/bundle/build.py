@@ -34,9 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.bundle.manifest import MANIFEST
+from deploy.bundle.manifest import ARCHES, MANIFEST
 
-ARCHES = ("aarch64", "armv7l", "x86_64")
 GLIBC_MAX = 36  # Raspberry Pi OS / Debian 12 (bookworm) ship glibc 2.36
 GLIBC_MIN = 17
 HERE = Path(__file__).resolve().parent

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from deploy.bundle.build import ARCHES, DEFAULT_MODELS, BundleError, build_bundle
+from deploy.bundle.build import DEFAULT_MODELS, BundleError, build_bundle
+from deploy.bundle.manifest import ARCHES
 
 app = typer.Typer(add_completion=False, help="Build an offline-installable agent bundle.")
 

@@ -24,6 +24,7 @@ CALLED = [
     ("GET", http.API_PREFIX + http.SIGNING_KEY),
     ("GET", http.API_PREFIX + http.MODEL_ARTIFACT),
     ("PUT", http.API_PREFIX + http.MODEL_REPORT),
+    ("GET", http.API_PREFIX + http.AGENT_BUNDLE),
     ("GET", http.API_PREFIX + http.ROUND_WEIGHTS),
     ("POST", http.API_PREFIX + http.ROUND_UPDATES),
     ("POST", http.API_PREFIX + http.ROUND_KEYS),
@@ -51,7 +52,7 @@ async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.A
 
 
 def _filled(template: str) -> str:
-    return template.format(model="engine-fault", version="v1", round_id=7)
+    return template.format(model="engine-fault", version="v1", round_id=7, sha256="0" * 64)
 
 
 @ON_HUB

@@ -7,19 +7,17 @@ Raspberry Pi OS Bookworm or Trixie images are; the written files are read back w
 """
 
 import base64
-import io
-import json
 import os
 import stat
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
 
 from deploy.flash.image import boot_partition, read_partitions
+from tests.fixtures.bundles import bundle_bytes
 from tests.fixtures.requires import require_tools
 
 
@@ -95,17 +93,9 @@ def make_image(
 def make_bundle(
     path: Path, *, arch: str = "aarch64", python: str = "3.13", payload: int = 200_000
 ) -> Path:
-    """A bundle tarball as `edgefleet bundle` lays it out: `<name>/manifest.json` + files
-    (here one of `payload` random bytes)."""
-    name = f"edgefleet-0.1.0-{arch}-py{python.replace('.', '')}"
-    manifest = json.dumps({"name": "edgefleet-agent", "version": "0.1.0", "arch": arch,
-                           "python": python}).encode()  # fmt: skip
-    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
-        for member, data in ((f"{name}/wheelhouse.bin", os.urandom(payload)),
-                             (f"{name}/manifest.json", manifest)):  # fmt: skip
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    """A bundle tarball as `edgefleet bundle` lays it out (here one file of `payload` random
+    bytes beside the manifest)."""
+    path.write_bytes(bundle_bytes(arch=arch, python=python, payload=payload))
     return path
 
 

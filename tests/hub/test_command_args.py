@@ -18,6 +18,12 @@ GOOD_TRAIN = FL_TRAIN.model_dump(mode="json")
         ("fl-train", {**GOOD_TRAIN, "epochs": "two"}, "epochs: Input should be a valid integer"),
         ("fl-train", {"round_id": 1}, "model: Field required"),
         ("model-update", {"manifest": "v2", "url": "/x"}, "manifest: Input should be"),
+        ("logs", {"lines": 0}, "lines: Input should be greater than or equal to 1"),
+        (
+            "agent-update",
+            {"release": {"version": "1"}, "url": "/x"},
+            "release.arch: Field required",
+        ),
     ],
 )
 async def test_wrong_args_of_a_contract_command_are_422_bad_args(
@@ -33,7 +39,15 @@ async def test_wrong_args_of_a_contract_command_are_422_bad_args(
 
 
 @pytest.mark.parametrize(
-    ("name", "args"), [("fl-train", GOOD_TRAIN), ("ping", {"extra": 1}), ("reboot", {"x": "y"})]
+    ("name", "args"),
+    [
+        ("fl-train", GOOD_TRAIN),
+        ("ping", {"extra": 1}),
+        ("restart", {}),
+        ("logs", {"lines": 50}),
+        ("reboot", {"x": "y"}),
+        ("my-own-command", {"anything": [1, 2]}),
+    ],
 )
 async def test_fitting_args_and_other_names_pass_the_check(
     hub: Hub, name: str, args: dict[str, Any]

@@ -49,6 +49,8 @@ EXCLUDED = {
     # Publishes over MQTT and waits (up to `timeout_s`) for the device's reply; this hub runs
     # without a broker, so it answers 503 `mqtt_disabled` by design (tests/hub/test_commands).
     ("POST", "/api/v1/devices/{device_id}/commands/{name}"),
+    # Publishes `agent-update`: 503 `mqtt_disabled` here by design (tests/hub/test_agent_releases).
+    ("POST", "/api/v1/devices/{device_id}/agent-update"),
     # 503 whenever the broker is not connected, which is its purpose (tests/hub/test_ops).
     ("GET", "/readyz"),
 }

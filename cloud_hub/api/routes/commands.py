@@ -8,8 +8,11 @@ through the hub's messenger, on its one MQTT session, and waits, bounded, for th
 the session is up, and the waiter is registered before the command goes out, so no reply can
 be missed. Without a session the call fails at once (503 `mqtt_unavailable`) rather than
 queueing a command whose reply nobody would wait for. The args of a contract command (`ping`,
-`model-update`, `fl-train`) are checked against its model first (422 `bad_args`); any other
-name goes out as given and the device answers for it.
+`model-update`, `fl-train`, `restart`, `logs`, `reboot`, `agent-update`: `contract.command`)
+are checked against its model first (422 `bad_args`); any other name goes out as given and
+the device answers for it. An `agent-update` sent here waits for a reply that comes only after
+the device restarted: `POST /devices/{id}/agent-update` (routes/agent_releases.py) does not
+wait.
 
 `GET /devices/{id}/commands` pages through the `commands` table: every command the hub sent
 (API, rounds, deployments) with its reply once one came.

@@ -1,4 +1,5 @@
-// One device: identity, health charts from its heartbeat history, activity, twin and actions.
+// One device: identity, health charts from its heartbeat history, activity, twin, the commands
+// it was sent (with late replies: an agent update's outcome) and actions.
 import { api, apiPaths, qs } from './api.js';
 import { lineChart } from './charts.js';
 import { API_PREFIX, HEALTH_BANDS } from './contract.js';
@@ -63,6 +64,8 @@ export function deviceView(ctx, id) {
   let head = null;
   let activity = null;
   let activityTimer = null;
+  let commandsTimer = null;
+  let refreshCommands = () => {};
   let alive = true;
 
   async function loadCharts() {
@@ -82,6 +85,7 @@ export function deviceView(ctx, id) {
     apiPaths().then((paths) => {
       const commandPath = `${API_PREFIX}/devices/{device_id}/commands/{name}` in paths;
       const deployPath = `${API_PREFIX}/devices/{device_id}/deployments` in paths;
+      const updatePath = `${API_PREFIX}/devices/{device_id}/agent-update` in paths;
       const cmdForm = commandForm(commandPath);
       const roll = deployPath ? rollForm(device)
         : h('div', { class: 'action' }, h('h3', { text: 'Roll a model version' }),
@@ -100,7 +104,7 @@ export function deviceView(ctx, id) {
         try { await api(`/devices/${enc}`, { method: 'DELETE' }); toast(`${id} deleted`, 'ok'); location.hash = '#/'; }
         catch (err) { toast(err.message, 'error'); }
       });
-      out.append(cmdForm, roll, h('div', { class: 'action' }, h('h3', { text: 'Access' }),
+      out.append(cmdForm, roll, updatePath ? updateForm(device) : null, h('div', { class: 'action' }, h('h3', { text: 'Access' }),
         h('p', { class: 'hint', text: 'Disable revokes its credentials; delete removes it and its history.' }),
         h('div', { class: 'inline' }, disable, del)));
     });
@@ -130,6 +134,7 @@ export function deviceView(ctx, id) {
         const r = await api(`/devices/${enc}/commands/${encodeURIComponent(name)}`, { method: 'POST', body: { args, timeout_s: 10 } });
         out.replaceChildren(h('p', { class: 'reply' }, h('span', { class: r.ok ? 'reply-ok' : 'reply-bad', text: r.ok ? 'OK' : 'Refused' }),
           ` · replied in ${ms(r.elapsed_ms)}`, r.error ? ` · ${r.error}` : ''), json(r.result));
+        refreshCommands();
       } catch (err) {
         out.replaceChildren(h('p', { class: 'reply reply-bad', text: err.message }));
       } finally { send.disabled = false; }
@@ -185,6 +190,73 @@ export function deviceView(ctx, id) {
     });
     load();
     return form;
+  }
+
+  function updateForm(device) {
+    const release = h('select', { id: 'update-release' });
+    const go = h('button', { class: 'btn btn-primary', type: 'submit', disabled: true }, 'Update');
+    const status = h('div', { id: 'update-status', 'aria-live': 'polite' });
+    const form = h('form', { class: 'action', 'aria-labelledby': 'act-update' }, h('h3', { id: 'act-update', text: 'Update the agent' }),
+      h('div', { class: 'inline' }, h('label', { for: 'update-release', class: 'sr-only', text: 'Release' }), release, go),
+      h('p', { class: 'hint' }, 'Runs ', device.agent_version ? h('code', { text: device.agent_version }) : 'an unknown version',
+        '. The device downloads the signed bundle, restarts into it and keeps it only if it comes up healthy; its reply shows under Recent commands.'),
+      status);
+    let releases = [];
+    api('/agent-releases').then((list) => {
+      releases = list;
+      release.replaceChildren(...list.map((r, i) => h('option', { value: String(i) }, `${r.version} · ${r.arch} · Python ${r.python}`)));
+      go.disabled = !list.length;
+      release.hidden = !list.length;
+      if (!list.length) status.replaceChildren(h('span', { class: 'muted', text: 'No agent releases yet: upload a bundle to POST /agent-releases.' }));
+    }, (err) => status.replaceChildren(h('span', { class: 'reply-bad', text: err.message })));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const r = releases[Number(release.value)];
+      if (!r || !(await confirmDialog({ title: `Update ${id} to ${r.version}?`, confirmLabel: 'Update',
+        body: `${r.arch} / Python ${r.python} bundle, sha256 ${r.sha256.slice(0, 12)}…. The agent restarts; if the new version fails its trial, the launcher returns to the old one.` }))) return;
+      go.disabled = true;
+      try {
+        const sent = await api(`/devices/${enc}/agent-update`, { method: 'POST', body: { version: r.version, arch: r.arch, python: r.python } });
+        status.replaceChildren(h('span', { class: 'muted' }, 'Sent: command ', h('code', { text: sent.cmd_id, id: 'update-cmd-id' }),
+          '. The reply comes once the device runs the new version (or rolled back).'));
+        refreshCommands();
+      } catch (err) {
+        status.replaceChildren(h('span', { class: 'reply-bad', text: err.message }));
+      } finally { go.disabled = false; }
+    });
+    return form;
+  }
+
+  function outcome(c) {
+    if (c.ok === null || c.ok === undefined) return h('span', { class: 'muted', text: c.sent_at ? 'waiting' : '—' });
+    return h('span', { class: c.ok ? 'reply-ok' : 'reply-bad', text: c.ok ? 'OK' : 'Refused' });
+  }
+
+  function commandsCard() {
+    const body = h('div', { id: 'commands' }, h('p', { class: 'muted', text: 'Loading…' }));
+    async function load() {
+      const page = await api(`/devices/${enc}/commands?limit=10`);
+      if (!alive) return;
+      body.replaceChildren(table([
+        ['Sent', (c) => (c.sent_at ? timeEl(c.sent_at) : '—')], ['Command', (c) => h('code', { text: c.name })],
+        ['Outcome', outcome],
+        ['Error', (c) => (c.error ? h('span', { class: 'sub' }, c.code ? [h('code', { text: c.code }), ' '] : null, c.error) : '—')],
+        ['Replied', (c) => (c.replied_at ? timeEl(c.replied_at) : '—')],
+      ], page.items, 'No commands sent yet'));
+    }
+    refreshCommands = () => { load().catch(() => {}); };
+    load().catch((err) => body.replaceChildren(errorState(err, refreshCommands)));
+    clearInterval(commandsTimer);
+    commandsTimer = setInterval(refreshCommands, 5000);
+    return card('Recent commands', h('p', { class: 'muted', text: 'What the hub sent this device and its replies, newest first; a late reply (an agent update\'s outcome) shows up here.' }), body);
+  }
+
+  function commandsSlot() {
+    const slot = h('div', { id: 'commands-slot' });
+    apiPaths().then((paths) => {
+      if (alive && `${API_PREFIX}/devices/{device_id}/commands` in paths) slot.replaceChildren(commandsCard());
+    });
+    return slot;
   }
 
   function twinCard(twin) {
@@ -257,6 +329,7 @@ export function deviceView(ctx, id) {
           ], await api(`/devices/${enc}/state-changes?limit=20`), 'No state changes yet') },
         ])).el),
         twinCard(twin)),
+      commandsSlot(),
       card('Actions', actions(device)),
     );
     loadCharts().catch((e) => toast(e.message, 'error'));
@@ -278,5 +351,5 @@ export function deviceView(ctx, id) {
   }
 
   render();
-  return { el, onLive, onResync: render, destroy() { alive = false; clearTimeout(activityTimer); }, title: id };
+  return { el, onLive, onResync: render, destroy() { alive = false; clearTimeout(activityTimer); clearInterval(commandsTimer); }, title: id };
 }
