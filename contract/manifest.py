@@ -28,6 +28,10 @@ class ModelManifest(BaseModel):
 
 
 RELEASE_SIGNING_DOMAIN = b"edgefleet-agent-release-v1\n"
+RELEASE_VERSION = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
+"""A version a device can name a directory after (`releases/<version>/`): no `/`, no `..`
+at the start, nothing a shell would expand."""
+PYTHON_VERSION = r"^3\.[0-9]{1,2}$"
 """Prefix of a release signature: never valid as a model manifest's, nor the other way round."""
 
 
@@ -37,9 +41,9 @@ class AgentRelease(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    version: str = Field(min_length=1, max_length=64, description="the agent version it installs")
+    version: str = Field(pattern=RELEASE_VERSION, description="the agent version it installs")
     arch: str = Field(description="CPU the wheels are for: aarch64, armv7l or x86_64")
-    python: str = Field(pattern=r"^3\.\d+$", description="Python major.minor of the wheels")
+    python: str = Field(pattern=PYTHON_VERSION, description="Python major.minor of the wheels")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the bundle tarball, hex")
     size: int = Field(ge=1, description="of the bundle tarball, bytes")
 

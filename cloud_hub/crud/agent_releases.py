@@ -12,10 +12,10 @@ from cloud_hub.db import tables as t
 from cloud_hub.ingest.sql import insert_ignore
 from cloud_hub.registry.signing import SigningKey
 from cloud_hub.registry.store import ArtifactStore
-from cloud_hub.schemas.agent_releases import ARCH, PYTHON, RELEASE_VERSION, AgentReleasePublic
+from cloud_hub.schemas.agent_releases import ARCH, AgentReleasePublic
 from contract import AgentUpdateArgs
 from contract.http import AGENT_BUNDLE, path
-from contract.manifest import AgentRelease
+from contract.manifest import PYTHON_VERSION, RELEASE_VERSION, AgentRelease
 from deploy.bundle.manifest import BundleTarget
 
 
@@ -25,7 +25,7 @@ def release_of(target: BundleTarget, sha256: str, size: int) -> AgentRelease:
     for field, value, pattern in (
         ("version", target.version, RELEASE_VERSION),
         ("arch", target.arch, ARCH),
-        ("python", target.python, PYTHON),
+        ("python", target.python, PYTHON_VERSION),
     ):
         if not re.fullmatch(pattern, value):
             raise Unprocessable(

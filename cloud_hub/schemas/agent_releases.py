@@ -5,14 +5,10 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from cloud_hub.schemas.common import RequestModel
-from contract.manifest import AgentRelease
+from contract.manifest import PYTHON_VERSION, RELEASE_VERSION, AgentRelease
 from deploy.bundle.manifest import ARCHES
 
-RELEASE_VERSION = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
-"""A version a device can name a directory after (`releases/<version>/`): no `/`, no `..`
-at the start, nothing a shell would expand."""
 ARCH = "^(" + "|".join(ARCHES) + ")$"
-PYTHON = r"^3\.[0-9]{1,2}$"
 
 
 class AgentReleasePublic(AgentRelease):
@@ -33,7 +29,7 @@ class AgentUpdateRequest(RequestModel):
 
     version: str = Field(pattern=RELEASE_VERSION, examples=["1.4.0"])
     arch: str = Field(pattern=ARCH, examples=["aarch64"])
-    python: str = Field(pattern=PYTHON, examples=["3.11"])
+    python: str = Field(pattern=PYTHON_VERSION, examples=["3.11"])
 
 
 class AgentUpdateAccepted(BaseModel):

@@ -19,9 +19,15 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from cloud_hub.api.deps import AdminDep, DbDep, DeviceOrAdminDep, ReaderDep, SettingsDep
+from cloud_hub.api.deps import (
+    AdminDep,
+    DbDep,
+    DeviceOrAdminDep,
+    ReaderDep,
+    RegistryDep,
+    SettingsDep,
+)
 from cloud_hub.api.routes.infer import read_body
-from cloud_hub.api.routes.models import RegistryDep
 from cloud_hub.core.clock import utcnow
 from cloud_hub.core.errors import NotFound, Unavailable, Unprocessable, UnsupportedMediaType
 from cloud_hub.crud import agent_releases as crud
