@@ -91,6 +91,20 @@ class Staged:
             return None
 
 
+def _extract_data(tar: tarfile.TarFile, out: Path) -> None:
+    """Extract regular files and directories under `out` only. Python's `data` filter where
+    it exists; Debian 12's 3.11.2 predates it (3.11.4), so there the same rules by hand."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(out, filter="data")
+        return
+    for member in tar.getmembers():
+        name = Path(member.name)
+        if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+            raise tarfile.TarError(f"refusing {member.name!r}: not a plain file inside the bundle")
+        member.mode &= 0o755  # no set-id bits, as the data filter
+    tar.extractall(out)  # every member was checked above
+
+
 class Updater:
     """Stages signed releases into the launcher's releases directory."""
 
@@ -197,7 +211,7 @@ class Updater:
         out = work / "bundle"
         try:
             with tarfile.open(tarball, "r:gz") as tar:
-                tar.extractall(out, filter="data")
+                _extract_data(tar, out)
             (bundle,) = [p for p in out.iterdir() if p.is_dir()]
             manifest = json.loads((bundle / "manifest.json").read_text())
         except (tarfile.TarError, OSError, ValueError) as exc:

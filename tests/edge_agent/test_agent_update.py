@@ -3,6 +3,7 @@ right (a trial to end, a rollback to report), old releases are pruned once a ver
 refusals that need no download, and the `logs` ring's size cap. The whole path (bundle, hub,
 launcher, real processes) is tests/e2e/test_agent_update_e2e.py."""
 
+import contextlib
 import json
 import os
 import platform
@@ -123,3 +124,44 @@ def test_the_log_ring_keeps_the_newest_lines_under_the_byte_cap() -> None:
     assert truncated
     assert [line.split("line ")[1][0] for line in lines] == ["6", "7"]
     assert json.dumps(lines)  # plain strings
+
+
+@pytest.mark.parametrize("has_data_filter", [True, False])
+def test_bundles_extract_plain_files_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, has_data_filter: bool
+) -> None:
+    """Debian 12's Python 3.11.2 has no tarfile `data` filter: the same refusals by hand."""
+    import io
+    import tarfile
+
+    from edge_agent.agent_update import _extract_data
+
+    if not has_data_filter:
+        monkeypatch.delattr(tarfile, "data_filter")
+
+    def tarball(*members: tarfile.TarInfo) -> tarfile.TarFile:
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tar:
+            for m in members:
+                tar.addfile(m, io.BytesIO(b"x" * m.size) if m.isfile() else None)
+        raw.seek(0)
+        return tarfile.open(fileobj=raw)
+
+    def file(name: str) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = 1, 0o4755
+        return info
+
+    link = tarfile.TarInfo("b/evil")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    with tarball(file("b/install.sh")) as tar:
+        _extract_data(tar, tmp_path / "ok")
+    assert (tmp_path / "ok" / "b" / "install.sh").stat().st_mode & 0o7777 == 0o755
+    for bad in (file("../escape"), link):
+        with tarball(bad) as tar, pytest.raises(tarfile.TarError):
+            _extract_data(tar, tmp_path / "bad")
+    assert not (tmp_path / "escape").exists()
+    absolute = tarball(file("/abs-edgefleet-test"))
+    with absolute, contextlib.suppress(tarfile.TarError):  # refused, or made relative
+        _extract_data(absolute, tmp_path / "abs")
+    assert not Path("/abs-edgefleet-test").exists()
