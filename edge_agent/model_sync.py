@@ -160,13 +160,23 @@ def default_state_dir(config: AgentConfig) -> Path:
 
 
 def load_version(model: str, path: Path, version: str, model_dir: Path | None) -> PipelineLike:
-    """A pipeline for a registry artifact (single-file models), built like the catalogue's."""
+    """A pipeline for a registry artifact (single-file models), built like the catalogue's;
+    Refused (`multi_file`, `unloadable`) when it cannot serve."""
     from models.catalogue import load_catalogue
     from models.pipelines import PIPELINES
 
     spec = load_catalogue().get(model)
+    if len(spec.files) != 1:
+        raise Refused(
+            "multi_file",
+            f"{model} is made of {len(spec.files)} files; a registry version replaces one",
+        )
     module, _, cls_name = PIPELINES[spec.pipeline].partition(":")
-    pipeline: Any = getattr(importlib.import_module(module), cls_name)(spec, {path.name: path})
+    files = {spec.files[0].name: path}  # the artifact stands in for the catalogue's file
+    try:
+        pipeline: Any = getattr(importlib.import_module(module), cls_name)(spec, files)
+    except Exception as exc:  # a model that does not load: refused, and reported as such
+        raise Refused("unloadable", f"{model} {version} does not load: {exc}") from None
     pipeline.version = version
     result: PipelineLike = pipeline
     return result
@@ -188,10 +198,16 @@ class ModelSync:
             installed = self._verified_current(model)
             if installed is not None:
                 m = installed.manifest
-                instances = [
-                    load_version(model, installed.path, m.version, self.config.model_dir)
-                    for _ in instances
-                ]
+                try:
+                    instances = [
+                        load_version(model, installed.path, m.version, self.config.model_dir)
+                        for _ in instances
+                    ]
+                except Refused as exc:
+                    log.error(
+                        "installed %s refused at start (%s); serving the catalogue's", model, exc
+                    )
+                    installed = None
             slots = [
                 SwappablePipeline(p, installed.manifest.seq if installed else None)
                 for p in instances

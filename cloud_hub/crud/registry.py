@@ -274,6 +274,16 @@ def record_report(
     return row
 
 
+def refusals(s: Session, *, deployment_id: int) -> dict[str, str]:
+    """Device -> reason, for the devices that refused this deployment's version."""
+    rows = s.scalars(
+        select(t.DeviceModel).where(
+            t.DeviceModel.deployment_id == deployment_id, t.DeviceModel.state == "refused"
+        )
+    )
+    return {r.device_id: r.reason or "no reason given" for r in rows}
+
+
 def device_models(s: Session, *, model: str) -> list[DeviceModelPublic]:
     rows = s.scalars(
         select(t.DeviceModel).where(t.DeviceModel.model == model).order_by(t.DeviceModel.device_id)

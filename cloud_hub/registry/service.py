@@ -68,6 +68,7 @@ class Registry:
                 )
                 if d not in dep.devices
             ]
+            refused = crud.refusals(s, deployment_id=dep.id)
             canary = crud.observe(s, model=dep.model, devices=dep.devices, since=dep.created_at)
             baseline = crud.observe(
                 s,
@@ -76,6 +77,10 @@ class Registry:
                 since=dep.created_at - timedelta(seconds=config["window_s"]),
             )
             elapsed = (now - dep.created_at).total_seconds()
+        if refused:  # a canary that cannot run the version: no window to wait for
+            device, reason = sorted(refused.items())[0]
+            self.rollback(dep_id, f"refused by {len(refused)} canary device(s), {device}: {reason}")
+            return
         outcome, why = verdict(
             canary,
             baseline,

@@ -187,3 +187,28 @@ async def test_signed_update_runs_and_bad_ones_are_refused(
     # with another pinned key the installed artifact is refused at start: seed serves
     stranger = Device(live_hub, tmp_path, "engine-a", _public(other))
     assert stranger.slot.version == "seed-1"
+
+
+def test_a_registry_artifact_stands_in_for_the_catalogues_one_file(tmp_path: Path) -> None:
+    """Stored as `<sha256>.tflite`, the artifact still loads as the face model's file; a
+    model made of several files, or bytes that are not the model's network, are refused."""
+    from edge_agent.model_sync import load_version
+    from edgefleet.bench.edge.inputs import bench_input
+    from models.catalogue import load_catalogue
+    from models.fetch import ensure_files
+
+    catalogue = load_catalogue()
+    lite = catalogue.get("face-detect-lite")
+    artifact = tmp_path / ("ab" * 32 + ".tflite")
+    artifact.write_bytes(ensure_files(lite)[lite.files[0].name].read_bytes())
+    pipeline = load_version("face-detect-lite", artifact, "v9", None)
+    assert pipeline.version == "v9"
+    assert pipeline.run(bench_input("face-detect-lite").payload).model_dump()["faces"]
+    with pytest.raises(Refused) as many:
+        load_version("wakeword-lite", artifact, "v2", None)
+    assert many.value.reason == "multi_file"
+    wrong = ensure_files(catalogue.get("face-detect-full"))
+    with pytest.raises(Refused) as unloadable:
+        load_version("face-detect-lite", next(iter(wrong.values())), "v3", None)
+    assert unloadable.value.reason == "unloadable"
+    assert "does not load" in str(unloadable.value)
