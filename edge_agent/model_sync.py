@@ -166,13 +166,15 @@ def load_version(model: str, path: Path, version: str, model_dir: Path | None) -
     from models.pipelines import PIPELINES
 
     spec = load_catalogue().get(model)
-    if len(spec.files) != 1:
+    if len(spec.files) > 1:
         raise Refused(
             "multi_file",
             f"{model} is made of {len(spec.files)} files; a registry version replaces one",
         )
     module, _, cls_name = PIPELINES[spec.pipeline].partition(":")
-    files = {spec.files[0].name: path}  # the artifact stands in for the catalogue's file
+    # the artifact stands in for the catalogue's one file (a model built here, such as
+    # engine-fault, has none: its pipeline takes the artifact as it is named)
+    files = {spec.files[0].name if spec.files else path.name: path}
     try:
         pipeline: Any = getattr(importlib.import_module(module), cls_name)(spec, files)
     except Exception as exc:  # a model that does not load: refused, and reported as such

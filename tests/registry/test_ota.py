@@ -190,8 +190,9 @@ async def test_signed_update_runs_and_bad_ones_are_refused(
 
 
 def test_a_registry_artifact_stands_in_for_the_catalogues_one_file(tmp_path: Path) -> None:
-    """Stored as `<sha256>.tflite`, the artifact still loads as the face model's file; a
-    model made of several files, or bytes that are not the model's network, are refused."""
+    """Stored as `<sha256>.tflite`, the artifact still loads as the face model's file, and an
+    engine-fault ONNX (no catalogue file) as itself; a model made of several files, or bytes
+    that are not the model's network, are refused."""
     from edge_agent.model_sync import load_version
     from edgefleet.bench.edge.inputs import bench_input
     from models.catalogue import load_catalogue
@@ -207,6 +208,9 @@ def test_a_registry_artifact_stands_in_for_the_catalogues_one_file(tmp_path: Pat
     with pytest.raises(Refused) as many:
         load_version("wakeword-lite", artifact, "v2", None)
     assert many.value.reason == "multi_file"
+    built = tmp_path / ("cd" * 32 + ".onnx")  # engine-fault: a model built here, no file
+    built.write_bytes(export_onnx(SHAPE, mlp.init_params(SHAPE, 5)))
+    assert load_version(MODEL, built, "v2", None).run(READING).model_dump()["probabilities"]
     wrong = ensure_files(catalogue.get("face-detect-full"))
     with pytest.raises(Refused) as unloadable:
         load_version("face-detect-lite", next(iter(wrong.values())), "v3", None)
