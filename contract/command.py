@@ -69,10 +69,12 @@ class ModelUpdateResult(_Body):
 
 class FlTrainArgs(_Body):
     """`fl-train`: one phase of a federated round. `keys`: post a fresh X25519 public key to
-    `keys_url`; `train`: fetch the weights, train locally, upload the change."""
+    `keys_url`; `train`: fetch the weights, train locally, upload the change; `unmask`
+    (secure aggregation, after a dropout): post the pairwise secret shared with each `dropped`
+    peer to `unmask_url`, so the hub can take those peers' masks out of the sum."""
 
     round_id: int = Field(ge=1)
-    phase: Literal["keys", "train"] = "train"
+    phase: Literal["keys", "train", "unmask"] = "train"
     model: ModelId = Field(description="the model the round trains")
     weights_url: str = Field(description="GET: the round's global weights (float32 LE)")
     upload_url: str = Field(description="POST: this device's encoded update")
@@ -93,11 +95,19 @@ class FlTrainArgs(_Body):
         description="secure aggregation, phase `train`: device id -> X25519 public key, base64",
     )
     seed: int = Field(default=0, ge=0, description="the round's seed")
+    dropped: list[DeviceId] = Field(
+        default_factory=list,
+        description="secure aggregation, phase `unmask`: peers that dropped out after the key "
+        "exchange",
+    )
+    unmask_url: str | None = Field(
+        default=None, description="POST, phase `unmask`: this device's secrets with `dropped`"
+    )
 
 
 class FlTrainResult(_Body):
     round_id: int
-    phase: Literal["keys", "train"]
+    phase: Literal["keys", "train", "unmask"]
     upload_status: int | None = Field(
         default=None, description="phase `train`: the hub's HTTP status for the upload (202)"
     )

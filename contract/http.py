@@ -53,6 +53,9 @@ ROUND_UPDATES = "/fl/rounds/{round_id}/updates"
 """POST, device credentials: a device's trained update."""
 ROUND_KEYS = "/fl/rounds/{round_id}/keys"
 """POST, device credentials: a device's public key for secure aggregation."""
+ROUND_UNMASK = "/fl/rounds/{round_id}/unmask"
+"""POST, device credentials: secure aggregation after a dropout, the pairwise secrets a
+surviving device shared with the dropped ones."""
 
 DEVICES = "/devices"
 """GET (list, paged) and POST (register) devices; admin and dashboard, not devices."""
@@ -73,6 +76,7 @@ DEVICE_ROUTES = (
     ROUND_WEIGHTS,
     ROUND_UPDATES,
     ROUND_KEYS,
+    ROUND_UNMASK,
 )
 """The routes a device calls with its own credentials (besides `ENROLL` and `HEALTHZ`)."""
 

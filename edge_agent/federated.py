@@ -4,8 +4,10 @@
 `federated.engine_index`), optionally publishes its readings as telemetry (to its own
 `infer/engine-fault`, so the agent answers them like any request), and answers
 `cmd/fl-train`: phase `keys` (secure aggregation: a fresh X25519 key per round, public half to
-the hub) and phase `train` (download the global weights over HTTP, train locally in a
-thread, clip / quantize / mask the change, upload it over HTTP).
+the hub), phase `train` (download the global weights over HTTP, train locally in a
+thread, clip / quantize / mask the change, upload it over HTTP) and phase `unmask` (a peer
+dropped out after the key exchange: reveal the secret shared with it, never with a survivor,
+so the hub can remove that peer's masks from the sum: cloud_hub/federated/unmask.py).
 
 `DeviceLearning` is what the agent holds: it wraps pipelines for model updates, runs
 `fl-train` and `model-update` (their args already typed by `contract.parse_args`) as
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MODEL = "engine-fault"
+KEPT_ROUNDS = 4  # rounds whose secrets a device keeps for a possible `unmask`
 
 
 class FederatedClient:
@@ -51,6 +54,8 @@ class FederatedClient:
         self.config = config
         self.device = config.device_id
         self._keys: dict[int, Any] = {}  # round -> X25519 private key (memory only)
+        # round -> peer -> X25519 shared secret, kept from `train` for a possible `unmask`
+        self._secrets: dict[int, dict[str, bytes]] = {}
         self.last_update: np.ndarray | None = None  # the plain change last sent (for tests)
 
     @cached_property
@@ -82,7 +87,30 @@ class FederatedClient:
             args = FlTrainArgs.model_validate(args)
         if args.phase == "keys":
             return await self.announce_key(args)
+        if args.phase == "unmask":
+            return await self.unmask(args)
         return await self.train(args)
+
+    async def unmask(self, args: FlTrainArgs) -> FlTrainResult:
+        """Post the secrets shared with `args.dropped`; refused (RuntimeError) when they are
+        not this round's peers, or when no other survivor would be left: then the hub could
+        take every mask off this device's own update."""
+        secrets = self._secrets.get(args.round_id)
+        if secrets is None or not args.unmask_url:
+            raise RuntimeError(f"no secure-aggregation secrets for round {args.round_id}")
+        dropped = set(args.dropped)
+        if not dropped or not dropped <= set(secrets):
+            raise RuntimeError(f"round {args.round_id}: {sorted(dropped)} are not all my peers")
+        if len(secrets) - len(dropped) < 1:
+            raise RuntimeError(
+                f"round {args.round_id}: refusing to unmask, no other participant is left"
+            )
+        body = {"secrets": {p: base64.b64encode(secrets[p]).decode() for p in sorted(dropped)}}
+        async with self._client() as client:
+            r = await client.post(args.unmask_url, json=body)
+        r.raise_for_status()
+        del self._secrets[args.round_id]
+        return FlTrainResult(round_id=args.round_id, phase="unmask", upload_status=r.status_code)
 
     async def announce_key(self, args: FlTrainArgs) -> FlTrainResult:
         from cryptography.hazmat.primitives import serialization
@@ -180,15 +208,15 @@ class FederatedClient:
         key = self._keys.pop(round_id, None)
         if key is None:
             raise RuntimeError(f"no secure-aggregation key for round {round_id}")
-        return {
-            peer: pair_mask(
-                key.exchange(X25519PublicKey.from_public_bytes(base64.b64decode(public))),
-                round_id,
-                n,
-            )
+        secrets = {
+            peer: key.exchange(X25519PublicKey.from_public_bytes(base64.b64decode(public)))
             for peer, public in peers.items()
             if peer != self.device
         }
+        self._secrets[round_id] = secrets
+        for old in sorted(self._secrets)[:-KEPT_ROUNDS]:  # bounded: rounds long over
+            del self._secrets[old]
+        return {peer: pair_mask(secret, round_id, n) for peer, secret in secrets.items()}
 
 
 class DeviceLearning:

@@ -13,6 +13,7 @@ The tasks themselves: federated/tasks.py.
 
 import logging
 import time
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -33,6 +34,7 @@ from models.training import updates as wire
 
 log = logging.getLogger(__name__)
 PENDING = ("invited", "keyed")  # participants the round still waits for
+MIN_SECURE_SURVIVORS = 2  # one survivor's "sum" would be its own update
 
 
 @cache
@@ -63,20 +65,28 @@ def version_weights(s: Session, registry: Registry, version: t.ModelVersion) -> 
 
 def close(s: Session, row: t.FlRound, config: RoundCreate, pending: list[t.FlParticipant]) -> bool:
     """The final step is due: drop who did not upload, then fail the round at once if it
-    cannot be aggregated, or mark it `aggregating` (True) for its task."""
+    cannot be aggregated, mark it `unmasking` (secure aggregation lost participants after the
+    key exchange: the survivors are asked for their secrets with them, federated/unmask.py),
+    or mark it `aggregating` (True) for its task."""
     now = utcnow()
     for p in pending:
         p.state = "dropped"
     if config.secure_aggregation and pending:
         names = ", ".join(p.device_id for p in pending)
-        crud.fail(
-            row,
-            f"secure aggregation: {names} dropped out after the key exchange; "
-            "their pairwise masks cannot be removed, so the sum is unusable. "
-            "No individual update was stored; start a new round.",
-            now,
-        )
-        row.accumulator = None
+        survivors = [p for p in crud.participants(s, row.id) if p.state == "uploaded"]
+        if len(survivors) < max(config.min_clients, MIN_SECURE_SURVIVORS):
+            crud.fail(
+                row,
+                f"secure aggregation: {names} dropped out after the key exchange and only "
+                f"{len(survivors)} participant(s) uploaded (min_clients {config.min_clients}, "
+                f"and at least {MIN_SECURE_SURVIVORS} so that no single update is revealed). "
+                "No individual update was stored; start a new round.",
+                now,
+            )
+            row.accumulator = None
+            return False
+        row.state, row.updated_at = "unmasking", now
+        row.deadline = now + timedelta(seconds=config.deadline_s)
         return False
     accepted = crud.accepted(s, row.id)
     if len(accepted) < config.min_clients:

@@ -1,9 +1,9 @@
-"""Round orchestration, written once: start -> (keys) -> training -> aggregating -> published
-| failed. Control goes to devices as `cmd/fl-train` over MQTT; weights and updates go over
-HTTP. Every state change is a SQL transaction, so the round survives a hub restart and the
-API shows exactly what happened. An upload stores the update and, when the round has what it
-waits for, marks it `aggregating` and signals; the round's own task aggregates, publishes
-and deploys (federated/finalize.py)."""
+"""Round orchestration, written once: start -> (keys) -> training -> (unmasking) ->
+aggregating -> published | failed. Control goes to devices as `cmd/fl-train` over MQTT;
+weights and updates go over HTTP. Every state change is a SQL transaction, so the round
+survives a hub restart and the API shows exactly what happened. An upload stores the update
+and, when the round has what it waits for, marks it `aggregating` and signals; the round's own
+task aggregates, publishes and deploys (federated/finalize.py)."""
 
 import logging
 from dataclasses import dataclass
@@ -29,10 +29,11 @@ from cloud_hub.federated.finalize import (
 )
 from cloud_hub.federated.strategy import make_strategy
 from cloud_hub.federated.tasks import RoundTasks
+from cloud_hub.federated.unmask import decode_secrets, remove_masks
 from cloud_hub.registry.service import Registry
 from cloud_hub.schemas.federated import RoundCreate
 from contract import FlTrainArgs
-from contract.http import ROUND_KEYS, ROUND_UPDATES, ROUND_WEIGHTS, path
+from contract.http import ROUND_KEYS, ROUND_UNMASK, ROUND_UPDATES, ROUND_WEIGHTS, path
 from models.training import updates as wire
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,9 @@ class RoundService:
         self,
         round_id: int,
         config: RoundCreate,
-        phase: Literal["keys", "train"],
+        phase: Literal["keys", "train", "unmask"],
         peers: dict[str, str] | None = None,
+        dropped: list[str] | None = None,
     ) -> FlTrainArgs:
         privacy = config.privacy
         return FlTrainArgs(
@@ -167,6 +169,8 @@ class RoundService:
             weight_by_samples=privacy is None,
             peers=peers or {},
             seed=config.seed,
+            dropped=dropped or [],
+            unmask_url=path(ROUND_UNMASK, round_id=round_id) if phase == "unmask" else None,
         )
 
     # --- secure aggregation key exchange ---
@@ -333,7 +337,10 @@ class RoundService:
 
     def advance(self, round_id: int, *, deadline_passed: bool = False) -> None:
         """Signal the round's task when the round has what it waits for (all participants, a
-        full async buffer, or the deadline); fail it at once when it cannot be aggregated."""
+        full async buffer, or the deadline); fail it at once when it cannot be aggregated;
+        ask the survivors to unmask when secure aggregation lost participants."""
+        unmask: FlTrainArgs | None = None
+        survivors: list[str] = []
         with self.db.session(write=True) as s:
             row = crud.lock_round(s, round_id)
             if row.state != "training":
@@ -344,9 +351,65 @@ class RoundService:
             buffer_full = config.mode == "async" and len(fresh) >= config.buffer_size
             if pending and buffer_full:
                 row.state, row.updated_at = "aggregating", utcnow()  # a buffer step
-            elif (pending and not deadline_passed) or not close(s, row, config, pending):
-                return  # still waiting, or failed at once (nothing to aggregate)
+            elif pending and not deadline_passed:
+                return  # still waiting
+            elif not close(s, row, config, pending):
+                if row.state != "unmasking":
+                    return  # failed at once (nothing to aggregate)
+                parts = crud.participants(s, round_id)
+                survivors = [p.device_id for p in parts if p.state == "uploaded"]
+                dropped = [p.device_id for p in parts if p.state == "dropped" and p.public_key]
+                unmask = self._args(round_id, config, "unmask", dropped=dropped)
+        if unmask is not None:  # committed: now the survivors may answer
+            log.warning("round %s: %s dropped out; unmasking", round_id, unmask.dropped)
+            for device in survivors:
+                self.registry.commander.send(device, unmask)
+            return
         self.tasks.signal(round_id)
+
+    def unmask(self, round_id: int, device: str, secrets: dict[str, str]) -> None:
+        """A survivor's secrets with the dropped peers: their masks leave the sum; once every
+        survivor has sent its own, the round is aggregated (federated/unmask.py)."""
+        raw = decode_secrets(secrets)
+        with self.db.session(write=True) as s:
+            row = crud.lock_round(s, round_id)
+            if row.state != "unmasking":
+                raise Conflict(f"round {round_id} is {row.state}", code="not_unmasking")
+            parts = crud.participants(s, round_id)
+            me = next((p for p in parts if p.device_id == device), None)
+            if me is None or me.state != "uploaded":
+                state = me.state if me else "not a participant"
+                raise Conflict(
+                    f"{device} cannot unmask round {round_id} ({state})", code="not_survivor"
+                )
+            dropped = {p.device_id for p in parts if p.state == "dropped" and p.public_key}
+            if set(raw) != dropped:
+                raise Unprocessable(
+                    f"round {round_id} needs the secrets with exactly {sorted(dropped)}",
+                    code="wrong_peers",
+                )
+            row.accumulator = remove_masks(row.accumulator or b"", device, raw, round_id)
+            me.state = "unmasked"
+            done = not any(p.state == "uploaded" for p in parts)
+            if done:
+                row.state, row.updated_at = "aggregating", utcnow()
+        if done:
+            self.tasks.signal(round_id)
+
+    def _unmask_timed_out(self, round_id: int) -> None:
+        with self.db.session(write=True) as s:
+            row = crud.lock_round(s, round_id)
+            if row.state != "unmasking":
+                return
+            late = [p.device_id for p in crud.participants(s, round_id) if p.state == "uploaded"]
+            crud.fail(
+                row,
+                f"secure aggregation: {', '.join(late)} did not send the secrets for the "
+                "dropped participants by the deadline; the sum stays masked. No individual "
+                "update was stored; start a new round.",
+                utcnow(),
+            )
+            row.accumulator = None
 
     def _finalize(self, round_id: int) -> None:
         """The round's task: aggregate, then look again (uploads kept coming meanwhile)."""
@@ -362,7 +425,8 @@ class RoundService:
             due = list(
                 s.execute(
                     select(t.FlRound.id, t.FlRound.state).where(
-                        t.FlRound.state.in_(("open", "training")), t.FlRound.deadline <= now
+                        t.FlRound.state.in_(("open", "training", "unmasking")),
+                        t.FlRound.deadline <= now,
                     )
                 )
             )
@@ -374,6 +438,8 @@ class RoundService:
             try:
                 if state == "open":
                     self._maybe_begin_training(round_id, deadline_passed=True)
+                elif state == "unmasking":
+                    self._unmask_timed_out(round_id)
                 else:
                     self.advance(round_id, deadline_passed=True)
             except Exception:

@@ -61,7 +61,7 @@ class RoundCreate(RequestModel):
 
 class ParticipantPublic(BaseModel):
     device_id: str
-    state: str = Field(description="invited | keyed | uploaded | rejected | dropped")
+    state: str = Field(description="invited | keyed | uploaded | unmasked | rejected | dropped")
 
 
 class UpdatePublic(BaseModel):
@@ -88,7 +88,7 @@ class UpdatePublic(BaseModel):
 class RoundPublic(BaseModel):
     id: int
     model: str
-    state: str = Field(description="open | training | aggregating | published | failed")
+    state: str = Field(description="open | training | unmasking | aggregating | published | failed")
     config: dict[str, Any]
     base_version: str | None
     result_version: str | None
@@ -106,3 +106,11 @@ class RoundPublic(BaseModel):
 
 class KeyAnnouncement(RequestModel):
     public_key: str = Field(min_length=40, max_length=64, description="X25519, base64")
+
+
+class UnmaskSecrets(RequestModel):
+    """A surviving participant's X25519 shared secret with each peer that dropped out."""
+
+    secrets: dict[DeviceId, str] = Field(
+        max_length=1000, description="dropped device -> the 32-byte shared secret, base64"
+    )

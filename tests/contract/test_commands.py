@@ -88,7 +88,7 @@ def test_unknown_keys_are_ignored_so_senders_can_grow() -> None:
         ("fl-train", {"epochs": "3"}, "epochs: Input should be a valid integer"),
         ("fl-train", {"learning_rate": "fast"}, "learning_rate: Input should be a valid number"),
         ("fl-train", {"round_id": 0}, "round_id: Input should be greater than or equal to 1"),
-        ("fl-train", {"phase": "sleep"}, "phase: Input should be 'keys' or 'train'"),
+        ("fl-train", {"phase": "sleep"}, "phase: Input should be 'keys', 'train' or 'unmask'"),
         ("fl-train", {"secure": "yes"}, "secure: Input should be a valid boolean"),
         ("fl-train", {"peers": {"Not An Id": "k"}}, "peers.Not An Id.[key]: String should match"),
         ("fl-train", {"weights_url": None}, "weights_url: Input should be a valid string"),

@@ -28,6 +28,7 @@ CALLED = [
     ("GET", http.API_PREFIX + http.ROUND_WEIGHTS),
     ("POST", http.API_PREFIX + http.ROUND_UPDATES),
     ("POST", http.API_PREFIX + http.ROUND_KEYS),
+    ("POST", http.API_PREFIX + http.ROUND_UNMASK),
 ]
 
 

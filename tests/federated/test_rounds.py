@@ -327,28 +327,134 @@ async def test_secure_aggregation_stores_only_the_sum(live_hub: LiveHub) -> None
     assert all(u["norm"] is None for u in rows)
 
 
-async def test_secure_aggregation_fails_cleanly_when_a_client_drops(live_hub: LiveHub) -> None:
-    clients = await enroll_clients(live_hub, 3)
+async def unmask_commands(hub: LiveHub, round_id: int) -> dict[str, dict[str, Any]]:
+    """The `unmask` commands of the round, once the hub has sent them (after its deadline)."""
+    body = await hub.wait_round(round_id, "unmasking", "published", "failed")
+    assert body["state"] == "unmasking", body
+    for _ in range(200):  # sent right after the transaction that set the state
+        if sent := commands(hub, round_id, "unmask"):
+            return sent
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"round {round_id} is unmasking but sent no `unmask` command")
+
+
+async def secure_round_with_dropouts(
+    hub: LiveHub, n: int, uploaders: int, **config: Any
+) -> tuple[int, dict[str, FederatedClient], np.ndarray]:
+    """A secure round of `n` clients where all exchange keys and only the first `uploaders`
+    (by id) upload: the others drop out after the key exchange. (round, clients, weights)."""
+    clients = await enroll_clients(hub, n)
     round_id = await start(
-        live_hub,
-        devices=sorted(clients),
-        min_clients=2,
-        deadline_s=1.0,
-        secure_aggregation=True,
-        deploy="none",
+        hub, devices=sorted(clients), secure_aggregation=True, deploy="none", **NO_GATE, **config
     )
-    for device, args in commands(live_hub, round_id, "keys").items():
+    for device, args in commands(hub, round_id, "keys").items():
         await clients[device].handle(args)
-    trains = commands(live_hub, round_id, "train")
-    for device in sorted(trains)[:2]:  # the third drops out after the key exchange
-        await clients[device].handle(trains[device])
+    weights = np.frombuffer(
+        (await hub.client.get(f"/api/v1/fl/rounds/{round_id}/weights", headers=ADMIN)).content,
+        "<f4",
+    ).copy()
+    trains = commands(hub, round_id, "train")
+    for device in sorted(trains)[:uploaders]:
+        assert (await clients[device].handle(trains[device])).upload_status == 202
+    return round_id, clients, weights
+
+
+async def test_secure_aggregation_survives_a_client_dropping_after_the_key_exchange(
+    live_hub: LiveHub,
+) -> None:
+    round_id, clients, weights = await secure_round_with_dropouts(
+        live_hub, 4, 3, min_clients=2, deadline_s=1.0
+    )
+    # the deadline passes: the three survivors are asked for their secrets with engine-03
+    unmasks = await unmask_commands(live_hub, round_id)
+    assert sorted(unmasks) == ["engine-00", "engine-01", "engine-02"]
+    assert all(a["dropped"] == ["engine-03"] for a in unmasks.values())
+    body = (await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}", headers=ADMIN)).json()
+    assert body["state"] == "unmasking"
+    for device, args in unmasks.items():
+        assert (await clients[device].handle(args)).upload_status == 204
+    body = await live_hub.wait_round(round_id, "published", "failed")
+    assert body["state"] == "published", body["reason"]
+    # the survivors' sample-weighted mean, exactly as if engine-03 had never been invited
+    survivors = {d: c for d, c in clients.items() if d != "engine-03"}
+    samples = {d: len(c.data) for d, c in survivors.items()}
+    expected = sum(c.last_update * samples[d] for d, c in survivors.items())  # type: ignore[operator]
+    engine = create_engine(live_hub.settings.sqlalchemy_url)
+    with engine.connect() as conn:
+        final = conn.execute(select(t.FlRound.weights).where(t.FlRound.id == round_id)).scalar()
+        states = dict(
+            conn.execute(
+                select(t.FlParticipant.device_id, t.FlParticipant.state).where(
+                    t.FlParticipant.round_id == round_id
+                )
+            ).all()
+        )
+    engine.dispose()
+    assert final is not None
+    assert_allclose(
+        np.frombuffer(final, "<f4") - weights, expected / sum(samples.values()), atol=1e-5
+    )
+    assert states == {"engine-00": "unmasked", "engine-01": "unmasked", "engine-02": "unmasked",
+                      "engine-03": "dropped"}  # fmt: skip
+    # the dropped client's late upload is refused: its masks are now known to the hub
+    late = await clients["engine-03"].handle(commands(live_hub, round_id, "train")["engine-03"])
+    assert late.upload_status == 403
+    assert late.answer is not None
+    assert late.answer["error"]["code"] == "not_participant"
+
+
+async def test_a_secure_round_with_one_survivor_fails_without_revealing_it(
+    live_hub: LiveHub,
+) -> None:
+    round_id, _, _ = await secure_round_with_dropouts(live_hub, 3, 1, min_clients=1, deadline_s=1.0)
     body = await live_hub.wait_round(round_id, "published", "failed")
     assert body["state"] == "failed"
-    assert "engine-02 dropped out" in body["reason"]
+    assert "engine-01, engine-02 dropped out after the key exchange and only 1" in body["reason"]
+    assert "at least 2 so that no single update is revealed" in body["reason"]
+    assert not commands(live_hub, round_id, "unmask")
     engine = create_engine(live_hub.settings.sqlalchemy_url)
     with engine.connect() as conn:
         assert conn.execute(select(t.FlRound.accumulator)).scalar() is None
     engine.dispose()
+
+
+async def test_a_survivor_that_does_not_unmask_fails_the_round_at_the_deadline(
+    live_hub: LiveHub,
+) -> None:
+    round_id, clients, _ = await secure_round_with_dropouts(
+        live_hub, 3, 2, min_clients=2, deadline_s=1.0
+    )
+    unmasks = await unmask_commands(live_hub, round_id)
+    await clients["engine-00"].handle(unmasks["engine-00"])  # engine-01 never answers
+    body = await live_hub.wait_round(round_id, "published", "failed")
+    assert body["state"] == "failed"
+    assert body["reason"].startswith("secure aggregation: engine-01 did not send the secrets")
+
+
+async def test_unmasking_refuses_wrong_peers_and_a_device_refuses_to_stand_alone(
+    live_hub: LiveHub,
+) -> None:
+    round_id, clients, _ = await secure_round_with_dropouts(
+        live_hub, 3, 2, min_clients=2, deadline_s=1.0
+    )
+    unmasks = await unmask_commands(live_hub, round_id)
+    url = f"/api/v1/fl/rounds/{round_id}/unmask"
+    auth = live_hub.auth("engine-00")
+    secret = "A" * 43 + "="  # 32 bytes of base64
+    r = await live_hub.client.post(url, headers=auth, json={"secrets": {"engine-01": secret}})
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "wrong_peers"), r.text
+    r = await live_hub.client.post(url, headers=auth, json={"secrets": {"engine-02": "c2hvcnQ="}})
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "bad_secret"), r.text
+    r = await live_hub.client.post(
+        url, headers=live_hub.auth("engine-02"), json={"secrets": {"engine-02": secret}}
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "not_survivor"), r.text
+    # a device never reveals the secrets with every peer: its own update would be bare
+    alone = FlTrainArgs.model_validate(
+        {**unmasks["engine-00"], "dropped": ["engine-01", "engine-02"]}
+    )
+    with pytest.raises(RuntimeError, match="refusing to unmask, no other participant is left"):
+        await clients["engine-00"].handle(alone)
 
 
 async def test_async_round_takes_a_late_straggler_with_staleness(live_hub: LiveHub) -> None:

@@ -17,8 +17,14 @@ from cloud_hub.core.security import Principal, Role
 from cloud_hub.crud import federated as crud
 from cloud_hub.federated.rounds import RoundService
 from cloud_hub.schemas.common import MAX_ROW_ID, error_responses, unstorable
-from cloud_hub.schemas.federated import KeyAnnouncement, RoundCreate, RoundPublic, UpdatePublic
-from contract.http import ROUND, ROUND_KEYS, ROUND_UPDATES, ROUND_WEIGHTS, ROUNDS
+from cloud_hub.schemas.federated import (
+    KeyAnnouncement,
+    RoundCreate,
+    RoundPublic,
+    UnmaskSecrets,
+    UpdatePublic,
+)
+from contract.http import ROUND, ROUND_KEYS, ROUND_UNMASK, ROUND_UPDATES, ROUND_WEIGHTS, ROUNDS
 
 router = APIRouter(tags=["federated"])
 RoundId = RowIdPath
@@ -93,6 +99,21 @@ def announce_key(
     if who.role is not Role.DEVICE or who.device_id is None:
         raise Forbidden("this needs device credentials")
     rounds.announce_key(round_id, who.device_id, data.public_key)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(ROUND_UNMASK, status_code=status.HTTP_204_NO_CONTENT)
+def unmask(
+    round_id: RoundId,
+    data: UnmaskSecrets,
+    rounds: RoundsDep,
+    who: Annotated[Principal, Depends(get_principal)],
+) -> Response:
+    """Secure aggregation after a dropout: a surviving participant's pairwise secrets with
+    the dropped ones, which take their masks out of the round's sum (docs/federated.md)."""
+    if who.role is not Role.DEVICE or who.device_id is None:
+        raise Forbidden("this needs device credentials")
+    rounds.unmask(round_id, who.device_id, data.secrets)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
