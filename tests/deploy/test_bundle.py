@@ -52,6 +52,7 @@ def test_aarch64_bundle_has_only_aarch64_or_any_wheels(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # builds the x86_64 bundle (~22 s), shared with the long lane's bundle e2e
 def test_x86_64_bundle_contents(x86_64_bundle: Path) -> None:
     files = _members(x86_64_bundle)
     manifest = json.loads(files["manifest.json"])

@@ -27,7 +27,8 @@ from tests.deploy.hubproc import running_hub
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.requires import require_tools
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# long lane: make test stays under 15 minutes; this and the agent-update e2e share one build
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.long]
 __all__ = ["x86_64_bundle"]  # the session fixture
 
 SYSTEM_PYTHON = "/usr/bin/python3"
