@@ -86,7 +86,7 @@ class Agent:
         self.commands = Commands(
             config, self.topics, self._publish, self.learning, lambda: self.state.value, self.stop
         )
-        self.exit_code = 0  # for the launcher: deploy.bundle.layout's codes
+        self.exit_code = 0  # for the launcher: edge_agent.launcher's codes
         self._running_since: float | None = None
         self.dispatch: Dispatcher | None = None
         self.outbox: OutboxTask | None = None

@@ -8,7 +8,7 @@ code. The launcher (deploy/bundle/launch.sh, not updated over the air) switches 
 counts its starts; the new version is kept once it has stayed connected for `settle_s`
 (`Trial.keep`), and its reply to the command goes out then. A version that crashes, or is
 not kept within `trial_s`, is rolled back by the launcher after three starts, and the old
-version replies with the failure. The file names and exit codes are deploy.bundle.layout's.
+version replies with the failure. The file names and exit codes are edge_agent.launcher's.
 """
 
 import asyncio
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract import AgentUpdateArgs, AgentUpdateResult, CommandError, CommandReply, ErrorCode
-from deploy.bundle import layout
+from edge_agent import launcher
 from edge_agent.config import AgentConfig
 from models.files import write_atomic
 from models.training.manifest import SignatureError, verify
@@ -53,7 +53,7 @@ def releases_dir(config: AgentConfig) -> Path | None:
     """Where releases live: the config's, else the launcher's environment, else None."""
     if config.updates.releases_dir is not None:
         return config.updates.releases_dir
-    env = os.environ.get(layout.ENV_RELEASES)
+    env = os.environ.get(launcher.ENV_RELEASES)
     return Path(env) if env else None
 
 
@@ -118,7 +118,7 @@ class Updater:
             raise CommandError(
                 ErrorCode.UNSUPPORTED,
                 "agent-update: this agent was not started by the edgefleet launcher "
-                f"(${layout.ENV_RELEASES} unset, no updates.releases_dir); install it from a "
+                f"(${launcher.ENV_RELEASES} unset, no updates.releases_dir); install it from a "
                 "bundle (docs/deploy-install.md)",
             )
         return self.root
@@ -152,8 +152,8 @@ class Updater:
             finally:
                 await asyncio.to_thread(shutil.rmtree, work, True)
             staged = Staged(cmd_id, release.version, current)
-            write_atomic(root / layout.UPDATE_JSON, staged.dump())
-            _link(root, layout.PENDING, release.version)
+            write_atomic(root / launcher.UPDATE_JSON, staged.dump())
+            _link(root, launcher.PENDING, release.version)
         log.info("agent %s staged; restarting into it (was %s)", release.version, current)
         return None
 
@@ -251,23 +251,23 @@ class Trial:
 
     @property
     def on_trial(self) -> bool:
-        return self.root is not None and (self.root / layout.TRIAL).exists()
+        return self.root is not None and (self.root / launcher.TRIAL).exists()
 
     def rolled_back(self) -> CommandReply | None:
         """The failure reply for the command whose version the launcher rolled back (once);
         blocking file work: call it from a thread."""
-        if self.root is None or not (self.root / layout.ROLLED_BACK).exists():
+        if self.root is None or not (self.root / launcher.ROLLED_BACK).exists():
             return None
-        failed = (self.root / layout.ROLLED_BACK).read_text().strip()
-        staged = Staged.read(self.root / layout.UPDATE_JSON)
-        for name in (layout.ROLLED_BACK, layout.UPDATE_JSON):
+        failed = (self.root / launcher.ROLLED_BACK).read_text().strip()
+        staged = Staged.read(self.root / launcher.UPDATE_JSON)
+        for name in (launcher.ROLLED_BACK, launcher.UPDATE_JSON):
             (self.root / name).unlink(missing_ok=True)
         self._prune()  # the failed release is of no further use
         log.error("agent %s did not come up healthy; rolled back to %s", failed, running_version())
         if staged is None:
             return None
         why = (
-            f"rolled_back: {failed} did not become healthy within {layout.MAX_TRIAL_STARTS} "
+            f"rolled_back: {failed} did not become healthy within {launcher.MAX_TRIAL_STARTS} "
             f"starts; {running_version()} runs again"
         )
         return CommandReply.failure(staged.cmd_id, ErrorCode.COMMAND_FAILED, why)
@@ -276,7 +276,7 @@ class Trial:
         """Remove every release but current and previous, and staging left by a crash."""
         assert self.root is not None
         root = self.root
-        keep = {os.readlink(root / n) for n in (layout.CURRENT, layout.PREVIOUS)
+        keep = {os.readlink(root / n) for n in (launcher.CURRENT, launcher.PREVIOUS)
                 if (root / n).is_symlink()}  # fmt: skip
         for entry in root.iterdir():
             release = not entry.name.startswith(".") or entry.name.startswith(STAGING)
@@ -288,9 +288,9 @@ class Trial:
         installed it, if one did; releases other than current and previous are removed."""
         assert self.root is not None
         root = self.root
-        (root / layout.TRIAL).unlink(missing_ok=True)
-        staged = Staged.read(root / layout.UPDATE_JSON)
-        (root / layout.UPDATE_JSON).unlink(missing_ok=True)
+        (root / launcher.TRIAL).unlink(missing_ok=True)
+        staged = Staged.read(root / launcher.UPDATE_JSON)
+        (root / launcher.UPDATE_JSON).unlink(missing_ok=True)
         self._prune()
         log.info("agent %s kept after its trial", running_version())
         if staged is None:

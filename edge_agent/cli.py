@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from deploy.bundle import layout
+from edge_agent import launcher
 from edge_agent.config import AgentConfig, check_models, load_config
 from edge_agent.errors import AgentError, ConfigError
 from edge_agent.logring import FORMAT, ring
@@ -18,7 +18,7 @@ app = typer.Typer(add_completion=False, help="Run an edge agent on a device.")
 
 
 async def _serve(config: AgentConfig) -> int:
-    """Run the agent until it stops; its exit code (deploy.bundle.layout: the launcher's)."""
+    """Run the agent until it stops; its exit code (edge_agent.launcher: the launcher's)."""
     from edge_agent.agent import Agent
 
     agent = Agent(config)
@@ -74,7 +74,7 @@ def main(
         check_models(cfg, str(config))  # an unknown model id: before anything starts
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(layout.CONFIG_EXIT) from None
+        raise typer.Exit(launcher.CONFIG_EXIT) from None
     if validate_config:
         typer.echo(
             f"{config}: OK (device {cfg.device_id}, models {', '.join(cfg.models)}, "

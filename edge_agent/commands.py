@@ -33,7 +33,7 @@ from contract import (
     parse_args,
 )
 from contract import encode as encode_message
-from deploy.bundle import layout
+from edge_agent import launcher
 from edge_agent.agent_update import Refused, Trial, Updater
 from edge_agent.config import AgentConfig
 from edge_agent.federated import DeviceLearning
@@ -115,7 +115,7 @@ class Commands:
 
     def _restart(self) -> None:
         log.warning("restart requested by the hub")
-        self._stop(layout.RESTART_EXIT)
+        self._stop(launcher.RESTART_EXIT)
 
     def _reboot(self) -> None:
         argv = self.config.commands.reboot_command
@@ -148,7 +148,7 @@ class Commands:
         if result is not None:  # that version already runs
             self.reply(name, CommandReply.success(cmd_id, result))
             return
-        self._stop(layout.RESTART_EXIT)  # the launcher switches; the new version replies
+        self._stop(launcher.RESTART_EXIT)  # the launcher switches; the new version replies
 
     async def trial_duty(
         self, connected_for: Callable[[], float], wait_running: Callable[[], Awaitable[Any]]

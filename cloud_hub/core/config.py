@@ -27,7 +27,7 @@ OTHER_COMPONENTS_VARIABLES = frozenset(
         "EDGEFLEET_HUB_URL",  # `edgefleet fl --hub`
         "EDGEFLEET_ENROLLMENT_TOKEN",  # `edgefleet provision` / `edgefleet flash --token`
         "EDGEFLEET_PG_BIN",  # PostgreSQL binaries of the benchmark and the tests
-        "EDGEFLEET_RELEASES",  # the device launcher's releases directory (deploy/bundle/layout)
+        "EDGEFLEET_RELEASES",  # the device launcher's releases directory (edge_agent/launcher.py)
         "EDGEFLEET_TRIAL_STARTS",  # the launcher's starts of a new release on trial
     }
 )

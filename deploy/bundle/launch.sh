@@ -3,7 +3,7 @@
 # a new release fails its trial (the on-disk protocol: docs/deploy-install.md; like Greengrass's
 # loader with its alts/current|old|new links, or a boot counter). Installed root-owned as
 # $PREFIX/launch by install.sh and never updated over the air; the Python side spells the same
-# names in deploy/bundle/layout.py (tests/deploy/test_launcher.py keeps the two in step).
+# names in edge_agent/launcher.py (tests/deploy/test_launcher.py keeps the two in step).
 #
 #   $PREFIX/launch [agent args...]      runs R/current/venv/bin/edgefleet agent [agent args...]
 #
@@ -14,7 +14,7 @@ RESTART_EXIT=75
 CONFIG_EXIT=2
 MAX_TRIAL_STARTS=3
 
-# file names inside R (layout.py)
+# file names inside R (edge_agent/launcher.py)
 CURRENT=current
 PREVIOUS=previous
 PENDING=pending

@@ -13,9 +13,8 @@ from typing import Any
 
 from edgefleet.procs.process import edgefleet_command, spawn, stop_process, tail_chars
 
-AGENT_PACKAGES = ("contract", "deploy", "edge_agent", "edgefleet", "models", "mqttio")
-"""Our packages an agent process imports (tests/e2e/test_agent_imports.py checks the rest);
-`deploy` for the launcher's file names and exit codes only (deploy.bundle.layout)."""
+AGENT_PACKAGES = ("contract", "edge_agent", "edgefleet", "models", "mqttio")
+"""Our packages an agent process imports (tests/e2e/test_agent_imports.py checks the rest)."""
 
 
 def compile_agent() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.bundle import layout
+from edge_agent import launcher
 
 BUNDLE_SRC = Path(__file__).resolve().parents[2] / "deploy" / "bundle"
 VERSION = "9.0.0"
@@ -63,8 +63,8 @@ def releases(tmp_path: Path) -> Path:
     for version in ("1.0.0", "1.1.0"):
         (r / version).mkdir(parents=True)
         (r / version / "marker").write_text(version)
-    (r / layout.CURRENT).symlink_to("1.1.0")
-    (r / layout.PREVIOUS).symlink_to("1.0.0")
+    (r / launcher.CURRENT).symlink_to("1.1.0")
+    (r / launcher.PREVIOUS).symlink_to("1.0.0")
     return r
 
 
@@ -72,8 +72,8 @@ def test_stage_refuses_the_current_release(tmp_path: Path, releases: Path) -> No
     bundle = make_bundle(tmp_path)
     (releases / VERSION).mkdir()
     (releases / VERSION / "marker").write_text("running")
-    (releases / layout.CURRENT).unlink()
-    (releases / layout.CURRENT).symlink_to(VERSION)
+    (releases / launcher.CURRENT).unlink()
+    (releases / launcher.CURRENT).symlink_to(VERSION)
     before = tree(releases)
     done = stage(bundle, "--stage", str(releases))
     assert done.returncode == 1

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from deploy.bundle import layout
+from edge_agent import launcher
 from edgefleet.procs.wait import wait_until
 
 LAUNCH = Path(__file__).resolve().parents[2] / "deploy" / "bundle" / "launch.sh"
@@ -79,17 +79,17 @@ class Device:
 
     def __init__(self, root: Path) -> None:
         self.prefix = root / "opt"
-        self.r = self.prefix / layout.RELEASES
+        self.r = self.prefix / launcher.RELEASES
         self.ctrl = root / "ctrl"
         self.r.mkdir(parents=True)
         self.ctrl.mkdir()
-        shutil.copy2(LAUNCH, self.prefix / layout.LAUNCHER)
+        shutil.copy2(LAUNCH, self.prefix / launcher.LAUNCHER)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def release(self, version: str, *plan: str) -> None:
-        script = self.r / version / layout.AGENT_BIN
+        script = self.r / version / launcher.AGENT_BIN
         script.parent.mkdir(parents=True)
-        (self.r / version / layout.MODELS).mkdir()
+        (self.r / version / launcher.MODELS).mkdir()
         script.write_text(FAKE.format(python=sys.executable, version=version, ctrl=str(self.ctrl)))
         script.chmod(0o755)
         (self.ctrl / f"{version}.plan").write_text("\n".join(plan) + "\n")
@@ -104,7 +104,7 @@ class Device:
     def start(self, *args: str, shell: str = "sh", **env: str) -> subprocess.Popen[bytes]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("EDGEFLEET_")}
         self.proc = subprocess.Popen(
-            [shell, str(self.prefix / layout.LAUNCHER), *args],
+            [shell, str(self.prefix / launcher.LAUNCHER), *args],
             env={**base, **env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -155,40 +155,40 @@ def device(tmp_path: Path) -> Iterator[Device]:
         dev.proc.wait(timeout=10)
 
 
-def test_launcher_constants_agree_with_layout_py() -> None:
+def test_launcher_constants_agree_with_the_python_module() -> None:
     text = LAUNCH.read_text()
     assigned = dict(re.findall(r"^([A-Z_]+)=(\S+)$", text, flags=re.MULTILINE))
     expected = {
-        "RESTART_EXIT": str(layout.RESTART_EXIT),
-        "CONFIG_EXIT": str(layout.CONFIG_EXIT),
-        "MAX_TRIAL_STARTS": str(layout.MAX_TRIAL_STARTS),
-        "CURRENT": layout.CURRENT,
-        "PREVIOUS": layout.PREVIOUS,
-        "PENDING": layout.PENDING,
-        "TRIAL": layout.TRIAL,
-        "ROLLED_BACK": layout.ROLLED_BACK,
-        "AGENT_BIN": layout.AGENT_BIN,
-        "MODELS": layout.MODELS,
+        "RESTART_EXIT": str(launcher.RESTART_EXIT),
+        "CONFIG_EXIT": str(launcher.CONFIG_EXIT),
+        "MAX_TRIAL_STARTS": str(launcher.MAX_TRIAL_STARTS),
+        "CURRENT": launcher.CURRENT,
+        "PREVIOUS": launcher.PREVIOUS,
+        "PENDING": launcher.PENDING,
+        "TRIAL": launcher.TRIAL,
+        "ROLLED_BACK": launcher.ROLLED_BACK,
+        "AGENT_BIN": launcher.AGENT_BIN,
+        "MODELS": launcher.MODELS,
     }
     assert {k: assigned.get(k) for k in expected} == expected
     # the environment: R and the trial count are read, R and the model dir handed to the agent
-    assert f"${{{layout.ENV_RELEASES}:-$HERE/{layout.RELEASES}}}" in text
-    assert f"${{{layout.ENV_TRIAL_STARTS}:-$MAX_TRIAL_STARTS}}" in text
-    assert f"{layout.ENV_RELEASES}=$R {layout.ENV_MODEL_DIR}=$R/$CURRENT/$MODELS" in text
+    assert f"${{{launcher.ENV_RELEASES}:-$HERE/{launcher.RELEASES}}}" in text
+    assert f"${{{launcher.ENV_TRIAL_STARTS}:-$MAX_TRIAL_STARTS}}" in text
+    assert f"{launcher.ENV_RELEASES}=$R {launcher.ENV_MODEL_DIR}=$R/$CURRENT/$MODELS" in text
 
 
 def test_starts_current_with_its_args_and_env(device: Device) -> None:
     device.release(OLD, "exit 0")
-    device.link(layout.CURRENT, OLD)
+    device.link(launcher.CURRENT, OLD)
     code, err = device.run("--config", "/etc/edgefleet/agent.yaml", "-v")
     assert code == 0, err
     (record,) = device.log()
     assert record["argv"] == ["agent", "--config", "/etc/edgefleet/agent.yaml", "-v"]
     assert record["env"] == {
         "EDGEFLEET_RELEASES": str(device.r),  # the default: `releases` beside the launcher
-        "EDGEFLEET_MODEL_DIR": f"{device.r}/{layout.CURRENT}/{layout.MODELS}",
+        "EDGEFLEET_MODEL_DIR": f"{device.r}/{launcher.CURRENT}/{launcher.MODELS}",
     }
-    assert sorted(p.name for p in device.r.iterdir()) == [OLD, layout.CURRENT]  # no trial
+    assert sorted(p.name for p in device.r.iterdir()) == [OLD, launcher.CURRENT]  # no trial
 
 
 def test_releases_dir_from_the_environment(device: Device, tmp_path: Path) -> None:
@@ -196,15 +196,15 @@ def test_releases_dir_from_the_environment(device: Device, tmp_path: Path) -> No
     device.r.rename(other)
     device.r = other
     device.release(OLD, "exit 0")
-    device.link(layout.CURRENT, OLD)
-    code, err = device.run(**{layout.ENV_RELEASES: str(other)})
+    device.link(launcher.CURRENT, OLD)
+    code, err = device.run(**{launcher.ENV_RELEASES: str(other)})
     assert code == 0, err
     assert device.log()[0]["env"]["EDGEFLEET_RELEASES"] == str(other)
 
 
 def test_exit_75_starts_it_again(device: Device) -> None:
     device.release(OLD, "exit 75", "exit 75", "exit 0")
-    device.link(layout.CURRENT, OLD)
+    device.link(launcher.CURRENT, OLD)
     code, err = device.run()
     assert code == 0, err
     assert device.starts() == [OLD, OLD, OLD]
@@ -214,13 +214,13 @@ def test_exit_75_starts_it_again(device: Device) -> None:
 def test_pending_release_becomes_current_on_trial(device: Device) -> None:
     device.release(OLD, f"stage {NEW} exit 75")
     device.release(NEW, "wait 0")
-    device.link(layout.CURRENT, OLD)
+    device.link(launcher.CURRENT, OLD)
     device.start()
     device.wait_running(NEW)
-    assert device.target(layout.CURRENT) == NEW
-    assert device.target(layout.PREVIOUS) == OLD
-    assert device.target(layout.PENDING) is None
-    assert device.file(layout.TRIAL) == "1\n"  # its first start
+    assert device.target(launcher.CURRENT) == NEW
+    assert device.target(launcher.PREVIOUS) == OLD
+    assert device.target(launcher.PENDING) is None
+    assert device.file(launcher.TRIAL) == "1\n"  # its first start
     log = device.log()
     assert log[-1]["env"]["EDGEFLEET_MODEL_DIR"] == f"{device.r}/current/models"
     device.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
@@ -233,13 +233,13 @@ def test_pending_release_becomes_current_on_trial(device: Device) -> None:
 def test_failing_release_is_rolled_back_after_its_trial_starts(device: Device) -> None:
     device.release(OLD, f"stage {NEW} exit 75", "wait 0")
     device.release(NEW, "exit 1")
-    device.link(layout.CURRENT, OLD)
+    device.link(launcher.CURRENT, OLD)
     device.start()
     device.wait_running(OLD, timeout=30)  # the old release again, after NEW's three starts
-    assert device.starts() == [OLD] + [NEW] * layout.MAX_TRIAL_STARTS + [OLD]
-    assert device.target(layout.CURRENT) == OLD
-    assert device.file(layout.ROLLED_BACK) == f"{NEW}\n"
-    assert device.file(layout.TRIAL) is None
+    assert device.starts() == [OLD] + [NEW] * launcher.MAX_TRIAL_STARTS + [OLD]
+    assert device.target(launcher.CURRENT) == OLD
+    assert device.file(launcher.ROLLED_BACK) == f"{NEW}\n"
+    assert device.file(launcher.TRIAL) is None
     device.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
     code, err = device.finish()
     assert code == 0, err
@@ -250,11 +250,11 @@ def test_failing_release_is_rolled_back_after_its_trial_starts(device: Device) -
 def test_trial_starts_from_the_environment(device: Device) -> None:
     device.release(OLD, f"stage {NEW} exit 75", "exit 0")
     device.release(NEW, "exit 1")
-    device.link(layout.CURRENT, OLD)
-    code, err = device.run(**{layout.ENV_TRIAL_STARTS: "1"})
+    device.link(launcher.CURRENT, OLD)
+    code, err = device.run(**{launcher.ENV_TRIAL_STARTS: "1"})
     assert code == 0, err
     assert device.starts() == [OLD, NEW, OLD]
-    assert device.file(layout.ROLLED_BACK) == f"{NEW}\n"
+    assert device.file(launcher.ROLLED_BACK) == f"{NEW}\n"
 
 
 def test_release_that_commits_stays(device: Device) -> None:
@@ -262,38 +262,38 @@ def test_release_that_commits_stays(device: Device) -> None:
     restart, then stops: it is current, not on trial, and OLD never ran again."""
     device.release(OLD, f"stage {NEW} exit 75")
     device.release(NEW, "exit 1", "commit exit 75", "exit 0")
-    device.link(layout.CURRENT, OLD)
+    device.link(launcher.CURRENT, OLD)
     code, err = device.run()
     assert code == 0, err
     assert device.starts() == [OLD, NEW, NEW, NEW]
-    assert device.target(layout.CURRENT) == NEW
-    assert device.file(layout.TRIAL) is None
-    assert device.file(layout.ROLLED_BACK) is None
+    assert device.target(launcher.CURRENT) == NEW
+    assert device.file(launcher.TRIAL) is None
+    assert device.file(launcher.ROLLED_BACK) is None
 
 
-@pytest.mark.parametrize("code", [layout.CONFIG_EXIT, 3])
+@pytest.mark.parametrize("code", [launcher.CONFIG_EXIT, 3])
 def test_exit_without_a_loop(device: Device, code: int) -> None:
     """Off trial, a failure is systemd's to restart (a config error, never: the unit's
     RestartPreventExitStatus)."""
     device.release(NEW, f"exit {code}")
-    device.link(layout.CURRENT, NEW)
+    device.link(launcher.CURRENT, NEW)
     got, err = device.run()
     assert got == code, err
     assert device.starts() == [NEW]
-    assert device.file(layout.TRIAL) is None
+    assert device.file(launcher.TRIAL) is None
 
 
 def test_a_new_release_that_refuses_the_config_is_rolled_back(device: Device) -> None:
     """On trial a config error counts a failed start: the configuration is the one the
     previous release ran with, so the new release is the one at fault."""
     device.release(OLD, f"stage {NEW} exit 75", "exit 0")
-    device.release(NEW, f"exit {layout.CONFIG_EXIT}")
-    device.link(layout.CURRENT, OLD)
+    device.release(NEW, f"exit {launcher.CONFIG_EXIT}")
+    device.link(launcher.CURRENT, OLD)
     code, err = device.run()
     assert code == 0, err
-    assert device.starts() == [OLD] + [NEW] * layout.MAX_TRIAL_STARTS + [OLD]
-    assert device.target(layout.CURRENT) == OLD
-    assert device.file(layout.ROLLED_BACK) == f"{NEW}\n"
+    assert device.starts() == [OLD] + [NEW] * launcher.MAX_TRIAL_STARTS + [OLD]
+    assert device.target(launcher.CURRENT) == OLD
+    assert device.file(launcher.ROLLED_BACK) == f"{NEW}\n"
 
 
 @pytest.mark.parametrize(
@@ -308,8 +308,8 @@ def test_signal_is_forwarded_and_its_exit_code_returned(
         pytest.skip(f"no {shell}")
     device.release(OLD, "exit 0")
     device.release(NEW, "wait 7")
-    device.link(layout.CURRENT, OLD)
-    device.link(layout.PENDING, NEW)
+    device.link(launcher.CURRENT, OLD)
+    device.link(launcher.PENDING, NEW)
     device.start("--config", "c.yaml", shell=shell)
     device.wait_running(NEW)
     device.proc.send_signal(signum)  # type: ignore[union-attr]
@@ -321,32 +321,32 @@ def test_signal_is_forwarded_and_its_exit_code_returned(
 
 def test_pending_without_a_release_is_refused(device: Device) -> None:
     device.release(OLD, "exit 0")
-    device.link(layout.CURRENT, OLD)
-    device.link(layout.PENDING, "9.9.9")
+    device.link(launcher.CURRENT, OLD)
+    device.link(launcher.PENDING, "9.9.9")
     code, err = device.run()
     assert code == 0, err
     assert device.starts() == [OLD]
-    assert device.target(layout.CURRENT) == OLD
-    assert device.target(layout.PENDING) is None
-    assert device.file(layout.ROLLED_BACK) == "9.9.9\n"
+    assert device.target(launcher.CURRENT) == OLD
+    assert device.target(launcher.PENDING) is None
+    assert device.file(launcher.ROLLED_BACK) == "9.9.9\n"
     assert "pending release '9.9.9' has no venv/bin/edgefleet" in err
 
 
 def test_rollback_cut_short_is_finished(device: Device) -> None:
     """Power lost after current went back but before R/trial was removed."""
     device.release(OLD, "exit 0")
-    device.link(layout.CURRENT, OLD)
-    device.link(layout.PREVIOUS, OLD)
-    (device.r / layout.TRIAL).write_text(f"{layout.MAX_TRIAL_STARTS}\n")
-    (device.r / layout.ROLLED_BACK).write_text(f"{NEW}\n")
+    device.link(launcher.CURRENT, OLD)
+    device.link(launcher.PREVIOUS, OLD)
+    (device.r / launcher.TRIAL).write_text(f"{launcher.MAX_TRIAL_STARTS}\n")
+    (device.r / launcher.ROLLED_BACK).write_text(f"{NEW}\n")
     code, err = device.run()
     assert code == 0, err
     assert device.starts() == [OLD]
-    assert device.file(layout.TRIAL) is None
-    assert device.file(layout.ROLLED_BACK) == f"{NEW}\n"
+    assert device.file(launcher.TRIAL) is None
+    assert device.file(launcher.ROLLED_BACK) == f"{NEW}\n"
 
 
 def test_no_release_is_a_config_error(device: Device) -> None:
     code, err = device.run()
-    assert code == layout.CONFIG_EXIT
+    assert code == launcher.CONFIG_EXIT
     assert "edgefleet launch: no release to start" in err

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from contract import AgentRelease, AgentUpdateArgs, Command, Topics, encode
-from deploy.bundle import layout
+from edge_agent import launcher
 from edgefleet.procs import spawn, stop_process
 from edgefleet.procs.wait import wait_until
 from tests.deploy.bundles import build_variant, extract, x86_64_bundle
@@ -163,9 +163,9 @@ def test_a_signed_release_installs_a_broken_one_rolls_back_a_tampered_one_is_ref
     took = time.monotonic() - started
     expected = {"version": "0.1.1", "previous": "0.1.0"}
     assert (reply["ok"], reply["result"]) == (True, expected), reply
-    assert os.readlink(releases / layout.CURRENT) == "0.1.1"
-    assert os.readlink(releases / layout.PREVIOUS) == "0.1.0"
-    assert not (releases / layout.TRIAL).exists()
+    assert os.readlink(releases / launcher.CURRENT) == "0.1.1"
+    assert os.readlink(releases / launcher.PREVIOUS) == "0.1.0"
+    assert not (releases / launcher.TRIAL).exists()
     latest = status_version(probe, dev, 0.0)
     wait_until(lambda: latest() == "0.1.1", None, timeout=30, what="status of 0.1.1")
     hub.wait_state(dev, "online", timeout=30, agent_log=log)
@@ -179,9 +179,9 @@ def test_a_signed_release_installs_a_broken_one_rolls_back_a_tampered_one_is_ref
     took = time.monotonic() - started
     assert (reply["ok"], reply["code"]) == (False, "command_failed")
     assert reply["error"].startswith("rolled_back: 0.1.2 did not become healthy within 3 starts")
-    assert os.readlink(releases / layout.CURRENT) == "0.1.1"
-    assert not (releases / layout.ROLLED_BACK).exists()  # reported, then cleared
-    assert log.read_text().count("RuntimeError: broken") == layout.MAX_TRIAL_STARTS
+    assert os.readlink(releases / launcher.CURRENT) == "0.1.1"
+    assert not (releases / launcher.ROLLED_BACK).exists()  # reported, then cleared
+    assert log.read_text().count("RuntimeError: broken") == launcher.MAX_TRIAL_STARTS
     hub.wait_state(dev, "online", timeout=30, agent_log=log)
     print(f"rollback from 0.1.2: {took:.1f} s from the request to 0.1.1's failure reply")
 
@@ -197,12 +197,12 @@ def test_a_signed_release_installs_a_broken_one_rolls_back_a_tampered_one_is_ref
     reply = reply_to(hub, dev, cmd, log)
     assert (reply["ok"], reply["code"]) == (False, "command_failed")
     assert reply["error"].startswith("tampered: bundle sha256 ")
-    assert not (releases / layout.PENDING).exists()
+    assert not (releases / launcher.PENDING).exists()
     # only 0.1.1 is left: the rollback made it previous too, and pruned 0.1.0 and 0.1.2
     assert sorted(p.name for p in releases.iterdir() if not p.name.startswith(".")) == [
-        "0.1.1", layout.CURRENT, layout.PREVIOUS,
+        "0.1.1", launcher.CURRENT, launcher.PREVIOUS,
     ]  # fmt: skip
-    assert os.readlink(releases / layout.PREVIOUS) == "0.1.1"
+    assert os.readlink(releases / launcher.PREVIOUS) == "0.1.1"
 
     # 3b. a release signed by a key the device did not pin
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -219,7 +219,7 @@ def test_a_signed_release_installs_a_broken_one_rolls_back_a_tampered_one_is_ref
     ).json()
     assert (found["ok"], found["code"]) == (False, "command_failed")
     assert found["error"].startswith("bad_signature: signature does not verify")
-    assert os.readlink(releases / layout.CURRENT) == "0.1.1"
+    assert os.readlink(releases / launcher.CURRENT) == "0.1.1"
 
 
 def release_for_sha(hub: Hub, version: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from contract import AgentUpdateArgs, Command, LogsArgs, RebootArgs, RestartArgs, Topics, encode
-from deploy.bundle import layout
+from edge_agent import launcher
 from edgefleet.procs.wait import wait_until
 from tests.contract.samples import AGENT_UPDATE
 from tests.e2e.test_agent_e2e import (  # noqa: F401 - fixtures
@@ -61,7 +61,7 @@ def test_restart_replies_then_exits_with_the_launchers_restart_code(
 ) -> None:
     reply = ask(agent, "restart", Command.of(RestartArgs(), "restart-1"))
     assert (reply["ok"], reply["result"]) == (True, {"restarting": True})
-    assert agent.proc.wait(TIMEOUT) == layout.RESTART_EXIT
+    assert agent.proc.wait(TIMEOUT) == launcher.RESTART_EXIT
     agent.probe.wait_for(is_status("offline"), timeout=TIMEOUT)  # a clean stop, not the Will
 
 

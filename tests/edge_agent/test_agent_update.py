@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from contract import AgentRelease, AgentUpdateArgs, CommandError, ErrorCode
-from deploy.bundle import layout
+from edge_agent import launcher
 from edge_agent.agent_update import Refused, Staged, Trial, Updater, running_version
 from edge_agent.config import AgentConfig
 from edge_agent.logring import LogRing
@@ -36,10 +36,10 @@ def test_keeping_a_version_replies_success_and_prunes_all_but_current_and_previo
     tmp_path: Path,
 ) -> None:
     root = releases(tmp_path, "0.0.9", "0.1.0", "0.2.0", ".staging-abc")
-    os.symlink("0.2.0", root / layout.CURRENT)
-    os.symlink("0.1.0", root / layout.PREVIOUS)
-    (root / layout.TRIAL).write_text("1\n")
-    (root / layout.UPDATE_JSON).write_bytes(Staged("cmd-7", "0.2.0", "0.1.0").dump())
+    os.symlink("0.2.0", root / launcher.CURRENT)
+    os.symlink("0.1.0", root / launcher.PREVIOUS)
+    (root / launcher.TRIAL).write_text("1\n")
+    (root / launcher.UPDATE_JSON).write_bytes(Staged("cmd-7", "0.2.0", "0.1.0").dump())
     trial = Trial(root)
     assert trial.on_trial
     reply = trial.keep()
@@ -48,14 +48,14 @@ def test_keeping_a_version_replies_success_and_prunes_all_but_current_and_previo
     assert reply.result == {"version": running_version(), "previous": "0.1.0"}
     assert not trial.on_trial
     left = sorted(p.name for p in root.iterdir())
-    assert left == ["0.1.0", "0.2.0", layout.CURRENT, layout.PREVIOUS]
+    assert left == ["0.1.0", "0.2.0", launcher.CURRENT, launcher.PREVIOUS]
 
 
 def test_a_rollback_is_reported_once_as_the_commands_failure(tmp_path: Path) -> None:
     root = releases(tmp_path, "0.1.0", "0.2.0")
-    os.symlink("0.1.0", root / layout.CURRENT)
-    (root / layout.ROLLED_BACK).write_text("0.2.0\n")
-    (root / layout.UPDATE_JSON).write_bytes(Staged("cmd-8", "0.2.0", "0.1.0").dump())
+    os.symlink("0.1.0", root / launcher.CURRENT)
+    (root / launcher.ROLLED_BACK).write_text("0.2.0\n")
+    (root / launcher.UPDATE_JSON).write_bytes(Staged("cmd-8", "0.2.0", "0.1.0").dump())
     trial = Trial(root)
     reply = trial.rolled_back()
     assert reply is not None
@@ -63,14 +63,14 @@ def test_a_rollback_is_reported_once_as_the_commands_failure(tmp_path: Path) -> 
     assert reply.error is not None
     assert reply.error.startswith("rolled_back: 0.2.0 did not become healthy within 3 starts")
     assert trial.rolled_back() is None  # once
-    assert not (root / layout.UPDATE_JSON).exists()
-    assert sorted(p.name for p in root.iterdir()) == ["0.1.0", layout.CURRENT]  # 0.2.0 removed
+    assert not (root / launcher.UPDATE_JSON).exists()
+    assert sorted(p.name for p in root.iterdir()) == ["0.1.0", launcher.CURRENT]  # 0.2.0 removed
 
 
 def test_no_launcher_no_trial_and_agent_update_is_unsupported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(layout.ENV_RELEASES, raising=False)
+    monkeypatch.delenv(launcher.ENV_RELEASES, raising=False)
     updater = Updater(config(None))
     assert updater.root is None
     assert not Trial(None).on_trial
@@ -83,7 +83,7 @@ def test_no_launcher_no_trial_and_agent_update_is_unsupported(
 def test_the_launchers_environment_names_the_releases(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(layout.ENV_RELEASES, str(tmp_path))
+    monkeypatch.setenv(launcher.ENV_RELEASES, str(tmp_path))
     assert Updater(config(None)).check_supported() == tmp_path
 
 
@@ -102,7 +102,7 @@ async def test_refusals_before_any_download(tmp_path: Path) -> None:
     same = await updater.stage("c1", with_release(**here | {"version": running_version()}))
     assert same is not None
     assert same.version == same.previous == running_version()  # already runs: nothing to do
-    assert not (tmp_path / "releases" / layout.PENDING).exists()
+    assert not (tmp_path / "releases" / launcher.PENDING).exists()
 
 
 def test_the_log_ring_keeps_the_newest_lines_under_the_byte_cap() -> None:
