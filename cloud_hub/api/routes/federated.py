@@ -11,7 +11,15 @@ import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from cloud_hub.api.deps import AdminDep, DbDep, ReaderDep, RowIdPath, SettingsDep, get_principal
+from cloud_hub.api.deps import (
+    AdminDep,
+    DbDep,
+    DeviceDep,
+    ReaderDep,
+    RowIdPath,
+    SettingsDep,
+    get_principal,
+)
 from cloud_hub.core.errors import Forbidden, Unauthorized, error_body
 from cloud_hub.core.security import Principal, Role
 from cloud_hub.crud import federated as crud
@@ -93,11 +101,10 @@ def announce_key(
     round_id: RoundId,
     data: KeyAnnouncement,
     rounds: RoundsDep,
-    who: Annotated[Principal, Depends(get_principal)],
+    who: DeviceDep,
 ) -> Response:
     """Secure aggregation: a participant's X25519 public key for this round."""
-    if who.role is not Role.DEVICE or who.device_id is None:
-        raise Forbidden("this needs device credentials")
+    assert who.device_id is not None  # a device principal names its device
     rounds.announce_key(round_id, who.device_id, data.public_key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -107,12 +114,11 @@ def unmask(
     round_id: RoundId,
     data: UnmaskSecrets,
     rounds: RoundsDep,
-    who: Annotated[Principal, Depends(get_principal)],
+    who: DeviceDep,
 ) -> Response:
     """Secure aggregation after a dropout: a surviving participant's pairwise secrets with
     the dropped ones, which take their masks out of the round's sum (docs/federated.md)."""
-    if who.role is not Role.DEVICE or who.device_id is None:
-        raise Forbidden("this needs device credentials")
+    assert who.device_id is not None
     rounds.unmask(round_id, who.device_id, data.secrets)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
