@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from contract import AgentRelease, AgentUpdateArgs, CommandError, ErrorCode
+from contract import AgentRelease, AgentUpdateArgs, CommandError, ErrorCode, Topics
 from edge_agent import launcher
 from edge_agent.agent_update import Refused, Staged, Trial, Updater, running_version
 from edge_agent.config import AgentConfig
@@ -165,3 +165,47 @@ def test_bundles_extract_plain_files_only(
     with absolute, contextlib.suppress(tarfile.TarError):  # refused, or made relative
         _extract_data(absolute, tmp_path / "abs")
     assert not Path("/abs-edgefleet-test").exists()
+
+
+async def test_a_version_never_healthy_exits_1_at_trial_s_and_a_healthy_one_is_kept(
+    tmp_path: Path,
+) -> None:
+    """The trial's clock, with the agent's own callbacks: never RUNNING → exit status 1 at
+    `updates.trial_s` (the launcher counts a failed start); RUNNING for `settle_s` → kept."""
+    import asyncio
+
+    from edge_agent.commands import Commands
+    from edge_agent.federated import DeviceLearning
+    from edge_agent.messages import Outbound
+
+    root = releases(tmp_path, "0.1.0", "0.2.0")
+    os.symlink("0.2.0", root / launcher.CURRENT)
+    os.symlink("0.1.0", root / launcher.PREVIOUS)
+    cfg = config(root, settle_s=0.2, trial_s=0.5)
+    sent: list[Outbound] = []
+    stops: list[int] = []
+
+    def commands() -> Commands:
+        learning = DeviceLearning(cfg, Topics(), sent.append)
+        return Commands(cfg, Topics(), sent.append, learning, lambda: "running", stops.append)
+
+    never = asyncio.Event()
+    (root / launcher.TRIAL).write_text("1\n")
+    (root / launcher.UPDATE_JSON).write_bytes(Staged("cmd-9", "0.2.0", "0.1.0").dump())
+    await asyncio.wait_for(commands().trial_duty(lambda: 0.0, never.wait), 5)
+    assert stops == [1]
+    assert (root / launcher.TRIAL).exists()  # still on trial: the launcher decides
+    assert sent == []
+
+    started = asyncio.get_running_loop().time()
+    connected = lambda: asyncio.get_running_loop().time() - started  # noqa: E731
+
+    async def running() -> None:
+        return None
+
+    await asyncio.wait_for(commands().trial_duty(connected, running), 5)
+    assert stops == [1]
+    assert not (root / launcher.TRIAL).exists()
+    (reply,) = sent
+    assert reply.topic == Topics().cmd_reply("d1", "agent-update")
+    assert json.loads(reply.payload)["cmd_id"] == "cmd-9"
