@@ -45,6 +45,10 @@ async def test_ping_answers_state_and_models(agent: FakeAgent) -> None:  # noqa:
          "bad `model-update` args: manifest: Field required"),
         ("fl-train", FL_TRAIN.model_dump(mode="json"), ErrorCode.UNSUPPORTED,
          "fl-train: this device has federated learning disabled"),
+        ("reboot", {}, ErrorCode.UNSUPPORTED,
+         "reboot is off on this device (commands.reboot: true enables it)"),
+        ("logs", {"lines": 0}, ErrorCode.BAD_ARGS,
+         "bad `logs` args: lines: Input should be greater than or equal to 1"),
     ],
 )  # fmt: skip
 async def test_refused_commands_get_a_typed_error_reply(
