@@ -29,6 +29,7 @@ import pytest
 
 from edge_agent import launcher
 from edgefleet.procs.wait import wait_until
+from tests.fixtures.requires import require_tools
 
 LAUNCH = Path(__file__).resolve().parents[2] / "deploy" / "bundle" / "launch.sh"
 OLD, NEW = "1.0.0", "1.1.0"
@@ -304,8 +305,7 @@ def test_signal_is_forwarded_and_its_exit_code_returned(
     device: Device, shell: str, signum: signal.Signals
 ) -> None:
     """On trial, where a failing child would be started again: a stop request ends the loop."""
-    if shutil.which(shell) is None:
-        pytest.skip(f"no {shell}")
+    require_tools(shell)  # sh (dash) and bash are in every Debian base; a clear failure if not
     device.release(OLD, "exit 0")
     device.release(NEW, "wait 7")
     device.link(launcher.CURRENT, OLD)
