@@ -23,6 +23,7 @@ from contract import (
 from contract import decode as decode_message
 from contract import encode as encode_message
 from contract.health import DeviceState
+from edge_agent.agent_update import running_version
 from edge_agent.commands import Commands
 from edge_agent.config import AgentConfig
 from edge_agent.dispatch import Dispatcher
@@ -60,12 +61,6 @@ class State(StrEnum):
     STOPPED = "stopped"
 
 
-def _agent_version() -> str:
-    from edgefleet import __version__
-
-    return __version__
-
-
 class Agent:
     """Serves the models of one device over MQTT until `stop()`."""
 
@@ -74,7 +69,7 @@ class Agent:
         self.device = config.device_id
         self.topics = Topics(config.topic_prefix)
         self.stats = Stats()
-        self.replies = Replies(self.topics, self.device, _agent_version())
+        self.replies = Replies(self.topics, self.device, running_version())
         self.state = State.STARTING
         self._state_changed = asyncio.Event()
         self._stop = asyncio.Event()
@@ -100,7 +95,7 @@ class Agent:
             ha_prefix=ha.discovery_prefix,
             device=self.device,
             topics=self.topics,
-            agent_version=_agent_version(),
+            agent_version=running_version(),
             models=config.models,
             health_interval_s=config.health_interval_s,
             name=ha.name,

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +48,7 @@ class Refused(Exception):
 
 
 def running_version() -> str:
+    """The agent's own version (what `status` reports, and what an update replaces)."""
     from edgefleet import __version__
 
     return __version__
@@ -83,8 +84,7 @@ class Staged:
     previous: str
 
     def dump(self) -> bytes:
-        return json.dumps({"cmd_id": self.cmd_id, "version": self.version,
-                           "previous": self.previous}).encode()  # fmt: skip
+        return json.dumps(asdict(self)).encode()
 
     @classmethod
     def read(cls, path: Path) -> "Staged | None":
