@@ -59,6 +59,7 @@ from contract.ids import ID_PATTERN, DeviceId, ModelId, full_model, is_id
 from contract.inference import EdgeAnswer, ErrorMessage, InferResult
 from contract.manifest import AgentRelease, ModelManifest
 from contract.outputs import Face, FaceDetectionOutput, TabularOutput, WakeWordOutput
+from contract.peers import PEER_SERVICE, Peer, PeerOffer
 from contract.status import Status
 from contract.topics import (
     DEFAULT_PREFIX,
@@ -80,6 +81,7 @@ __all__ = [
     "ID_PATTERN",
     "LIVE_STATES",
     "MEM_HEALTHY_MAX",
+    "PEER_SERVICE",
     "RTT_HEALTHY_MS",
     "TOPIC_SPECS",
     "Ack",
@@ -117,6 +119,8 @@ __all__ = [
     "ModelUpdateResult",
     "MqttAccess",
     "ParsedTopic",
+    "Peer",
+    "PeerOffer",
     "PingArgs",
     "PingResult",
     "RebootArgs",

@@ -101,7 +101,12 @@ def _channel(spec: TopicSpec, pattern: str, message_id: str) -> dict[str, Any]:
 
 def _operation(spec: TopicSpec, channel_id: str, message_id: str) -> dict[str, Any]:
     action = "receive" if spec.publisher is Role.ANYONE else "send"
-    who = {Role.DEVICE: "the device", Role.HUB: "the hub", Role.ANYONE: "anyone"}
+    who = {
+        Role.DEVICE: "the device",
+        Role.HUB: "the hub",
+        Role.ANYONE: "anyone",
+        Role.PEER: "a gateway of the device's site",
+    }
     return {
         "action": action,
         "channel": {"$ref": f"#/channels/{channel_id}"},

@@ -84,6 +84,14 @@ class Health(Message):
     counters: dict[str, int] = Field(
         default_factory=dict, description="monotonic counters: requests, results, errors by code"
     )
+    latency_ms: dict[str, float] = Field(
+        default_factory=dict,
+        description="per model, recent arrival-to-answer time of local runs (EWMA, ms): what a "
+        "peer's scheduler expects from this device",
+    )
+    workers_free: int | None = Field(
+        default=None, ge=0, description="inference workers idle at the heartbeat, all models"
+    )
     sources: dict[str, SourceHealth] = Field(
         default_factory=dict, description="the device's own cameras and microphones, by name"
     )

@@ -57,6 +57,10 @@ ROUND_UNMASK = "/fl/rounds/{round_id}/unmask"
 """POST, device credentials: secure aggregation after a dropout, the pairwise secrets a
 surviving device shared with the dropped ones."""
 
+PEERS = "/peers"
+"""GET, device credentials: the gateways of the caller's site (`contract.peers.Peer` list;
+empty for a device without a site)."""
+
 DEVICES = "/devices"
 """GET (list, paged) and POST (register) devices; admin and dashboard, not devices."""
 DEVICE = "/devices/{device_id}"

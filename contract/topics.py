@@ -37,12 +37,14 @@ class Kind(StrEnum):
     TWIN_REPORTED = "twin_reported"
     ACK = "ack"
     SNAPSHOT = "snapshot"
+    REPLY = "reply"
 
 
 class Role(StrEnum):
     DEVICE = "device"  # the device named by {d}
     HUB = "hub"
     ANYONE = "anyone"  # integrators, other devices with rights, the hub
+    PEER = "peer"  # a gateway of the device's site (an agent with `serve_peers: true`)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
               "QoS 0: the device's resend asks again for a lost one."),
     TopicSpec(Kind.SNAPSHOT, "{d}/snapshot/{name}", None, 0, True, Role.DEVICE, Role.ANYONE,
               "JPEG of camera {name}'s last detection, boxes drawn; retained."),
+    TopicSpec(Kind.REPLY, "{d}/reply/{rid}", InferResult, 1, False, Role.PEER, Role.DEVICE,
+              "A site gateway's answer to a request device {d} offloaded to it (the MQTT 5 "
+              "response topic of that request; an ErrorMessage when the gateway refused it)."),
 )
 # fmt: on
 
@@ -176,6 +181,9 @@ class Topics:
     def snapshot(self, device: str, camera: str) -> str:
         return self._t(device, "snapshot", _segment(camera, "camera name"))
 
+    def reply(self, device: str, rid: str) -> str:
+        return self._t(device, "reply", _segment(rid, "request id"))
+
     def filter(self, kind: Kind, device: str = "+") -> str:
         """Subscription filter for one kind, for one device or (`+`) all devices."""
         if device != "+":
@@ -217,6 +225,8 @@ class Topics:
                 return ParsedTopic(Kind.TWIN_REPORTED, device)
             case ["ack"]:
                 return ParsedTopic(Kind.ACK, device)
+            case ["reply", rid]:
+                return ParsedTopic(Kind.REPLY, device, rid=_segment(rid, "request id"))
             case ["snapshot", name]:
                 return ParsedTopic(Kind.SNAPSHOT, device, name=_segment(name, "camera name"))
         raise ContractError(f"topic {topic!r} is not a v1 topic")

@@ -33,6 +33,8 @@ ROUND_TRIPS = [
     (T.ack("cam-1"), "edgefleet/v1/cam-1/ack", ParsedTopic(Kind.ACK, "cam-1")),
     (T.snapshot("cam-1", "porch"), "edgefleet/v1/cam-1/snapshot/porch",
      ParsedTopic(Kind.SNAPSHOT, "cam-1", name="porch")),
+    (T.reply("cam-1", "r9"), "edgefleet/v1/cam-1/reply/r9",
+     ParsedTopic(Kind.REPLY, "cam-1", rid="r9")),
 ]  # fmt: skip
 
 
