@@ -57,6 +57,10 @@ ROUND_UNMASK = "/fl/rounds/{round_id}/unmask"
 """POST, device credentials: secure aggregation after a dropout, the pairwise secrets a
 surviving device shared with the dropped ones."""
 
+DEVICE_SERVICE = "/devices/{device_id}/service"
+"""PUT (the device itself, or an admin): its service record; a gateway registers under
+`contract.peers.PEER_SERVICE` with a `PeerOffer`. DELETE deregisters."""
+
 PEERS = "/peers"
 """GET, device credentials: the gateways of the caller's site (`contract.peers.Peer` list;
 empty for a device without a site)."""

@@ -13,7 +13,9 @@ from contract.errors import ContractError, ErrorCode
 class InferResult(Message):
     model: str
     model_version: str
-    where: Literal["edge", "cloud"]
+    where: Literal["edge", "gateway", "cloud"] = Field(
+        description="who computed it: the device, a gateway of its site, or the hub"
+    )
     latency_ms: float = Field(ge=0, description="input received -> result ready")
     output: dict[str, Any] = Field(description="task-specific, see contract.outputs")
     rid: str | None = Field(default=None, description="request id, echoed from the topic")
@@ -27,6 +29,9 @@ class InferResult(Message):
     )
     cloud_confidence: float | None = Field(
         default=None, ge=0, le=1, description="cascade: the full (cloud) model's confidence"
+    )
+    served_by: str | None = Field(
+        default=None, description="`where` = gateway: the gateway's device id"
     )
 
 

@@ -6,6 +6,7 @@ Tasks: `link` (MQTT session with its own reconnect loop), `health` (heartbeat) a
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
@@ -17,6 +18,7 @@ from contract import (
     ContractError,
     ErrorCode,
     Kind,
+    PeerOffer,
     Topics,
     TwinReported,
 )
@@ -29,13 +31,15 @@ from edge_agent.config import AgentConfig
 from edge_agent.dispatch import Dispatcher
 from edge_agent.errors import AgentError, Rejected
 from edge_agent.federated import DeviceLearning
+from edge_agent.hard_samples import upload_forever
 from edge_agent.health import Extras, HealthReporter
 from edge_agent.homeassistant import for_agent as ha_discovery
 from edge_agent.link import Link
 from edge_agent.memory import memory_duty
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.outbox import OutboxTask
-from edge_agent.parts import hub_acks, make_cloud, make_hard_samples, make_outbox
+from edge_agent.parts import hub_acks, make_cloud, make_hard_samples, make_outbox, site_roles
+from edge_agent.peers import HubPeers, Peers, keep_site
 from edge_agent.replies import Replies
 from edge_agent.router import CommandRoute, Router
 from edge_agent.runner import PipelineLike, Runner
@@ -84,6 +88,8 @@ class Agent:
         self.exit_code = 0  # for the launcher: edge_agent.launcher's codes
         self._running_since: float | None = None
         self.dispatch: Dispatcher | None = None
+        self.peers: Peers | None = None  # the site's gateways, when this agent offloads to them
+        self.hub_peers: HubPeers | None = None
         self.outbox: OutboxTask | None = None
         self._ack_topic = self.topics.ack(self.device)
         self._desired_topic = self.topics.twin_desired(self.device)
@@ -135,6 +141,7 @@ class Agent:
             topics.filter(Kind.CMD, d),
             topics.filter(Kind.ACK, d),
             topics.filter(Kind.TWIN_DESIRED, d),
+            *([self.peers.reply_filter] if self.peers is not None else []),
         ]
         return Link(
             self.config.broker,
@@ -219,6 +226,10 @@ class Agent:
             self.config.max_payload_bytes,
         )
         cloud = make_cloud(self.config)
+        serve, use = site_roles(self.config)
+        if use:
+            config = self.config.peers
+            self.peers = Peers(config, self.topics, self.device, self._publish, self._subscribe)
         self.dispatch = dispatch = Dispatcher(
             self.config,
             self.runner,
@@ -227,6 +238,7 @@ class Agent:
             self._publish,
             cloud,
             make_hard_samples(self.config),
+            self.peers,
         )
         self.runner.on_done = dispatch.done  # the dispatcher owns each request to its answer
         self.sources = self._make_sources(dispatch)
@@ -258,9 +270,12 @@ class Agent:
         if cloud is not None:
             probe = self.config.offload.probe_interval_s
             duties.append(("cloud-probe", lambda: cloud.probe_forever(probe)))
-            if dispatch.hard is not None:
-                every = HARD_SAMPLE_UPLOAD_S
-                duties.append(("hard-samples", lambda: dispatch.upload_hard(every)))
+            if (hard := dispatch.hard) is not None:
+                share = lambda: dispatch.share_hard  # noqa: E731 (the twin may change it)
+                upload = (hard, cloud, share, self.stats.count, HARD_SAMPLE_UPLOAD_S)
+                duties.append(("hard-samples", functools.partial(upload_forever, *upload)))
+        if serve or use:
+            duties.append(("site", self._site_duty(serve)))
         duties.append(("memory", memory_duty))
         duties.append(
             (
@@ -275,6 +290,21 @@ class Agent:
         finally:
             await self._shutdown(link)
 
+    def _site_duty(self, serve: bool) -> Callable[[], Coroutine[Any, Any, None]]:
+        """The `site` task: register as a gateway (`serve`), keep the site's gateways listed."""
+        url, auth = self.config.hub.url, self.config.hub_auth
+        assert url is not None
+        assert auth is not None
+        assert self.runner is not None
+        self.hub_peers = hub = HubPeers(url, auth)
+        offer = PeerOffer(models=self.runner.models, workers=self.config.workers_per_model)
+        site = (hub, self.peers, offer if serve else None, self.config.peers.refresh_s)
+        return functools.partial(keep_site, *site)
+
+    def _subscribe(self, topics: list[str]) -> None:
+        if self.link is not None:
+            self.link.subscribe(topics)
+
     async def _shutdown(self, link: Link) -> None:
         self._set(State.STOPPING)
         await link.close(self.replies.status(DeviceState.OFFLINE, self.config.models))
@@ -287,6 +317,8 @@ class Agent:
         self._tasks.clear()
         if self.dispatch is not None and self.dispatch.cloud is not None:
             await self.dispatch.cloud.aclose()
+        if self.hub_peers is not None:
+            await self.hub_peers.aclose()
         if self.outbox is not None:
             self.outbox.close()
         self._set(State.STOPPED)
@@ -340,12 +372,16 @@ class Agent:
                 "outbox.resent": box.resends,
                 "outbox.alarm": int(box.dropped > 0 or full),
             }
+        if self.peers is not None:  # site gateways this device may offload to right now
+            counters["peers.available"] = sum(map(self.peers.available, self.peers.peers.values()))
         sources = {source.name: source.health() for source in self.sources}
         dispatch = self.dispatch
         if dispatch is None:
             return Extras(counters=counters, sources=sources)
         rtt = dispatch.cloud.rtt.value if dispatch.cloud is not None else None
-        return Extras(rtt, dispatch.offload_ratio, counters, sources)
+        latency = {m: e.value for m, e in dispatch.edge_ms.items() if e.value is not None}
+        free = self.runner.idle_workers() if self.runner is not None else None
+        return Extras(rtt, dispatch.offload_ratio, counters, sources, latency, free)
 
     # --- incoming messages: requests go to the dispatcher, the rest is handled here ---
 
@@ -390,6 +426,8 @@ class Agent:
             if again := self.ha.on_message(message.topic, message.payload):
                 self._publish(again)  # Home Assistant (re)started: announce again
             return
+        if self.peers is not None and self.peers.take(message):
+            return  # a gateway's status, health or answer
         if message.topic == self._desired_topic:
             if self.twin is not None and (report := self.twin.on_desired(message.payload)):
                 self._publish_twin(report)

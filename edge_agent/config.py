@@ -11,7 +11,8 @@ from contract.homeassistant import DEFAULT_HA_PREFIX
 from contract.ids import DeviceId
 from contract.topics import DEFAULT_PREFIX, SEGMENT_RE
 from edge_agent.errors import ConfigError
-from edge_agent.ops_config import CommandsConfig, UpdatesConfig
+from edge_agent.ops_config import CommandsConfig, ModelSyncConfig, UpdatesConfig
+from edge_agent.peer_config import PeersConfig
 from edge_agent.sources.config import CameraConfig, MicrophoneConfig
 
 ENV_PREFIX = "EDGEFLEET_AGENT_"
@@ -256,19 +257,6 @@ class OutboxConfig(_Section):
         return self
 
 
-class ModelSyncConfig(_Section):
-    """Over-the-air model updates from the hub's signed registry (docs/model-registry.md)."""
-
-    public_key: str | None = None
-    """The hub's Ed25519 public key (base64, `GET` contract.http.SIGNING_KEY), pinned at
-    enrollment; without it every `model-update` is refused."""
-    state_dir: Path | None = None
-    """Verified artifacts and the running version per model; default
-    `$EDGEFLEET_STATE_DIR` or `~/.local/state/edgefleet`, `models-{device_id}/`."""
-    max_artifact_bytes: int = Field(default=64 << 20, ge=1)
-    """Larger downloads are refused."""
-
-
 class FederatedConfig(_Section):
     """This device as a simulated engine and federated client (docs/federated.md)."""
 
@@ -349,6 +337,8 @@ class AgentConfig(BaseSettings):
     """What fleet commands may do (`reboot`); see CommandsConfig."""
     updates: UpdatesConfig = UpdatesConfig()
     """Over-the-air agent updates; see UpdatesConfig."""
+    peers: PeersConfig = PeersConfig()
+    """Site gateways: serving peers, offloading to them; see PeersConfig."""
     models: list[str] = Field(min_length=1)
     """Model ids to load at start-up (from the catalogue)."""
     model_dir: Path | None = None
@@ -413,6 +403,9 @@ class AgentConfig(BaseSettings):
         for model in self.offload.pipelines:
             if model not in self.models:
                 raise ValueError(f"offload.pipelines.{model}: not one of models {self.models!r}")
+        if self.peers.serve and self.broker.protocol != "5":
+            raise ValueError('peers.serve: gateways answer on MQTT 5 response topics; set '
+                             'broker.protocol: "5" (Mosquitto)')  # fmt: skip
         return self
 
     @property

@@ -19,15 +19,24 @@ from edge_agent import offload as policy
 from edge_agent.cloud import CloudClient, CloudError, Ewma
 from edge_agent.config import AgentConfig
 from edge_agent.errors import Rejected
-from edge_agent.hard_samples import HardSamples, SampleMeta, upload_pending
+from edge_agent.hard_samples import HardSamples, SampleMeta
 from edge_agent.load import LoadSampler, make_full_models
 from edge_agent.messages import Inbound, Outbound
-from edge_agent.offload import Mode, Reason, Signals, Thresholds, Where
+from edge_agent.offload import (
+    Mode,
+    Reason,
+    Signals,
+    Thresholds,
+    Weights,
+    Where,
+)
+from edge_agent.peers import PeerError, Peers
 from edge_agent.plans import Plan, content_type, make_plans
 from edge_agent.replies import Replies
 from edge_agent.router import InferRoute
 from edge_agent.runner import Done, Job, Runner
 from edge_agent.stats import Stats
+from edge_agent.targets import Asking, Target, best_target
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +65,13 @@ class Dispatcher:
         publish: Callable[[Outbound], None],
         cloud: CloudClient | None,
         hard: HardSamples | None,
+        peers: Peers | None = None,
     ) -> None:
         self.runner, self.replies, self.stats = runner, replies, stats
         self._publish = publish
-        self.cloud, self.hard = cloud, hard
+        self.cloud, self.hard, self.peers = cloud, hard, peers
+        self.weights = Weights(**config.peers.weights.model_dump())
+        self.quality = config.peers.quality
         self.share_hard = config.offload.share_hard_samples
         self.load = LoadSampler()
         base = Thresholds(**config.offload.policy)
@@ -75,7 +87,8 @@ class Dispatcher:
         self._shadow_after: dict[int, Plan] = {}  # id(job) -> its plan: shadow-run once answered
         self._shadowing: set[str] = set()  # models with a shadow run planned or in flight
         self.answers = 0
-        self.cloud_answers = 0
+        self.cloud_answers = 0  # answered remotely: by the hub or a gateway
+        self.gateway_answers = 0
         self._tasks: set[asyncio.Future[Any]] = set()
 
     # --- signals -----------------------------------------------------------------------------
@@ -100,12 +113,28 @@ class Dispatcher:
         wait = min(CLOUD_EXPLORE_MAX_S, EXPLORE_AFTER_S * max(1.0, ratio))
         return via_cloud.age() > wait
 
-    def signals(self, model: str, plan: Plan) -> Signals:
+    def _target(self, model: str, plan: Plan, second_opinion: bool = False) -> Target | None:
+        """The best remote for `model` now (`targets.best_target`)."""
+        cloud = self.cloud
+        via = self.cloud_ms.get(model)
+        asking = Asking(
+            model,
+            plan.cloud_model,
+            self._edge_expected(model),
+            via.value if via is not None else None,
+            second_opinion,
+        )
+        available = cloud is not None and cloud.available()
+        return best_target(asking, self.peers, available, self.weights, self.quality)
+
+    def signals(self, model: str, plan: Plan, target: Target | None = None) -> Signals:
+        """What the policy sees; with `target`, the offload side is that remote (a gateway's
+        own measurements, or the hub's)."""
         cloud = self.cloud
         edge, via_cloud = self.edge_ms.get(model), self.cloud_ms.get(model)
         edge_ms = self._edge_expected(model)
         measuring = model in self._shadowing  # one shadow run at a time per model
-        return Signals(
+        signals = Signals(
             cpu=self.load.cpu,
             mem=self.load.mem,
             edge_ms=edge_ms,
@@ -117,6 +146,10 @@ class Dispatcher:
             edge_stale=not measuring and (edge is None or edge.stale()),
             cloud_stale=not measuring and self._cloud_stale(via_cloud, edge_ms),
         )
+        if target is None or target.peer is None:
+            return signals
+        ms = target.remote.expected_ms  # as RTT too: a LAN hop plus compute bounds the voice rule
+        return replace(signals, cloud_ms=ms, rtt_ms=ms, cloud_available=True, cloud_stale=False)
 
     @property
     def shadows(self) -> int:
@@ -157,12 +190,13 @@ class Dispatcher:
         if self.full is not None:
             self.full.route(job, self.load.load)
         plan = self.plans.get(job.model)
-        if plan is None or plan.mode is Mode.EDGE or self.cloud is None:
+        peer_request = self.replies.for_peer(job.response_topic)  # a gateway runs it itself
+        if plan is None or plan.mode is Mode.EDGE or self.cloud is None or peer_request:
             self._run_local(job)
             return
-        decision = policy.decide(
-            plan.mode, self.signals(job.model, plan), plan.thresholds, self.previous.get(job.model)
-        )
+        target = self._target(job.model, plan) if plan.mode is Mode.ADAPTIVE else None
+        signals = self.signals(job.model, plan, target)
+        decision = policy.decide(plan.mode, signals, plan.thresholds, self.previous.get(job.model))
         if plan.mode is Mode.ADAPTIVE:
             self.previous[job.model] = decision.where
         if decision.where is Where.EDGE:
@@ -173,9 +207,13 @@ class Dispatcher:
             if plan.mode is not Mode.CASCADE:
                 self._count(decision)
             return
-        self._count(decision)
         if decision.shadow:
             self._plan_shadow(job, plan)
+        if target is not None and target.peer is not None:
+            self.stats.count(f"offload.gateway.{decision.reason.value}")
+            self._spawn(self._offload_peer(job, plan, target))
+            return
+        self._count(decision)
         self._spawn(self._offload(job, plan))
 
     def _run_local(self, job: Job) -> bool:
@@ -183,10 +221,33 @@ class Dispatcher:
         try:
             self.runner.submit(job)
         except Rejected as rejected:
-            self.reject(job.source_topic, rejected)
+            self.reject(job.source_topic, rejected, job)
             self._notify(job, None)
             return False
         return True
+
+    async def _offload_peer(self, job: Job, plan: Plan, target: Target) -> None:
+        """Run `job` on a site gateway; if it fails, the hub takes it (when it is available),
+        else the edge: the request is answered either way."""
+        assert self.peers is not None
+        assert target.peer is not None
+        peer = target.peer
+        try:
+            result = await self.peers.infer(peer, target.model, job.payload)
+        except PeerError as exc:
+            log.debug("offload of %s to %s failed: %s", job.model, peer.device_id, exc)
+            self.stats.count("offload.gateway_failed")
+            if self.cloud is not None and self.cloud.available():
+                await self._offload(job, plan)
+                return
+            self._unplan_shadow(job)
+            self._run_local(job)
+            return
+        self.stats.count(f"offload.target.{peer.device_id}")
+        shadow = self._unplan_shadow(job) is not None
+        self._answer_cloud(job, result, _since(job), None, peer.device_id)
+        if shadow:
+            self._shadow_edge(job)
 
     async def _offload(self, job: Job, plan: Plan) -> None:
         assert self.cloud is not None
@@ -274,11 +335,12 @@ class Dispatcher:
         if self._measure_edge(done):
             return  # a shadow run: measured, never published
         if done.error is not None:
-            self.reject(done.job.source_topic, done.error)
+            self.reject(done.job.source_topic, done.error, done.job)
             self._notify(done.job, None)
             return
         plan = self.plans.get(done.job.model)
-        if plan is not None and plan.mode is Mode.CASCADE and self._ask_cloud(done, plan):
+        peer_request = self.replies.for_peer(done.job.response_topic)  # answered as it is
+        if plan and plan.mode is Mode.CASCADE and not peer_request and self._ask_cloud(done, plan):
             return  # the second opinion answers
         self._result(done.replies, done.latency_ms)  # encoded by the worker
         self._notify(done.job, done.output)
@@ -286,34 +348,53 @@ class Dispatcher:
     def _ask_cloud(self, done: Done, plan: Plan) -> bool:
         """Cascade: True when the cloud is asked (its second opinion answers later)."""
         confidence = done.confidence if done.confidence is not None else 1.0
-        asked = cascade.ask(
-            done.output, self.signals(done.job.model, plan), plan.thresholds, plan.rescue
-        )
+        model = done.job.model
+        target = self._target(model, plan, second_opinion=True) if self.peers else None
+        signals = self.signals(model, plan, target)
+        asked = cascade.ask(done.output, signals, plan.thresholds, plan.rescue)
         self._count(asked.decision)
         if asked.decision.where is Where.CLOUD:
-            self._spawn(self._second_opinion(done, plan, confidence, asked))
+            self._spawn(self._second_opinion(done, plan, confidence, asked, target))
             return True
         if asked.decision.reason is not Reason.CONFIDENT:  # would ask, but the cloud is away
             self._keep_hard(done, plan, confidence)
         return False
 
     async def _second_opinion(
-        self, done: Done, plan: Plan, confidence: float, asked: cascade.Ask
+        self,
+        done: Done,
+        plan: Plan,
+        confidence: float,
+        asked: cascade.Ask,
+        target: Target | None = None,
     ) -> None:
-        assert self.cloud is not None
+        """The full model's answer, from a site gateway that has it (`target`) or the hub; a
+        gateway that fails hands over to the hub, a hub that fails leaves the edge's answer."""
         job = done.job
-        ctype = content_type(job.payload, plan.kind)
-        edge = self._edge_answer(done, confidence)
-        try:
-            answer = await self.cloud.infer(plan.cloud_model, job.payload, ctype, job.rid, edge)
-        except CloudError as exc:
-            log.debug("cascade: cloud unavailable (%s); answering from the edge", exc)
+        answer: InferResult | None = None
+        gateway = target.peer.device_id if target is not None and target.peer else None
+        if self.peers is not None and target is not None and target.peer is not None:
+            try:
+                answer = await self.peers.infer(target.peer, plan.cloud_model, job.payload)
+            except PeerError as exc:
+                log.debug("cascade: gateway failed (%s); asking the hub", exc)
+                self.stats.count("offload.gateway_failed")
+                gateway = None
+        if answer is None and self.cloud is not None and self.cloud.available():
+            ctype = content_type(job.payload, plan.kind)
+            edge = self._edge_answer(done, confidence)
+            try:
+                called = await self.cloud.infer(plan.cloud_model, job.payload, ctype, job.rid, edge)
+                answer = called.result
+            except CloudError as exc:
+                log.debug("cascade: cloud unavailable (%s); answering from the edge", exc)
+        if answer is None:
             self.stats.count("offload.edge.cloud_failed")
             self._keep_hard(done, plan, confidence)
         else:
-            merged = cascade.merge(asked, answer.result.output)
+            merged = cascade.merge(asked, answer.output)
             if merged.where is Where.CLOUD:
-                self._answer_cloud(job, answer.result, _since(job), confidence)
+                self._answer_cloud(job, answer, _since(job), confidence, gateway)
                 return
             self._count(merged)  # rescue not confirmed: the edge's own answer stands
         # the edge's reply (its latency_ms is the edge's; health counts the wait for the cloud)
@@ -332,7 +413,7 @@ class Dispatcher:
         )
 
     def _keep_hard(self, done: Done, plan: Plan, confidence: float) -> None:
-        """Keep the input while the hub is away; `upload_hard` sends it when it is back."""
+        """Keep the input while the hub is away; `hard_samples.upload_forever` sends it later."""
         hard = self.hard
         if hard is None:
             return
@@ -349,37 +430,29 @@ class Dispatcher:
         self.stats.count("hard_samples.saved")
         self._spawn(asyncio.to_thread(hard.save, done.job.payload, meta))
 
-    async def upload_hard(self, every_s: float, batch: int = 20) -> None:
-        """The `hard-samples` task: while the cloud is reachable, send what was kept while it
-        was not (while `offload.share_hard_samples`, which the twin may change; else they stay
-        on the device)."""
-        hard, cloud = self.hard, self.cloud
-        if hard is None or cloud is None:
-            return
-        while True:
-            await asyncio.sleep(every_s)
-            if not self.share_hard or not cloud.breaker.available() or hard.count() == 0:
-                continue
-            uploaded, dropped = await upload_pending(hard, cloud, batch)
-            for name, n in (("uploaded", uploaded), ("dropped", dropped)):
-                if n:
-                    self.stats.count(f"hard_samples.{name}", n)
-
     # --- answers: results and errors leave the agent here -------------------------------------
-    def reject(self, topic: str, rejected: Rejected) -> None:
+    def reject(self, topic: str, rejected: Rejected, job: Job | None = None) -> None:
         """Answer the input on `topic` with an `error` (a request, or a message refused before
-        it became one)."""
+        it became one), copied to the request's response topic if it has one."""
         self.stats.error(rejected.code)
         log.debug("rejected %s: %s %s", topic, rejected.code.value, rejected)
-        self._answer([self.replies.error(topic, rejected)])
+        copy = self.replies.error_reply(job, rejected) if job is not None else None
+        self._answer([self.replies.error(topic, rejected), *([copy] if copy else [])])
 
     def _answer_cloud(
-        self, job: Job, cloud_result: InferResult, latency_ms: float, edge_conf: float | None
+        self,
+        job: Job,
+        cloud_result: InferResult,
+        latency_ms: float,
+        edge_conf: float | None,
+        gateway: str | None = None,
     ) -> None:
+        """Publish a remote answer: the hub's, or (`gateway`) a site gateway's."""
         result = InferResult(
             model=cloud_result.model,
             model_version=cloud_result.model_version,
-            where="cloud",
+            where="cloud" if gateway is None else "gateway",
+            served_by=gateway,
             latency_ms=round(latency_ms, 3),
             output=cloud_result.output,
             rid=job.rid,
@@ -389,6 +462,7 @@ class Dispatcher:
             cloud_confidence=cascade.confidence_of(cloud_result.output),
         )
         self.cloud_answers += 1
+        self.gateway_answers += gateway is not None
         self._result(self.replies.messages(job, result), latency_ms)
         self._notify(job, result.output)
 

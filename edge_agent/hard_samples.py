@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -113,3 +114,24 @@ async def upload_pending(hard: HardSamples, cloud: CloudClient, limit: int) -> t
             uploaded += 1
         await asyncio.to_thread(hard.remove, path)
     return uploaded, dropped
+
+
+async def upload_forever(
+    hard: HardSamples,
+    cloud: CloudClient,
+    shared: Callable[[], bool],
+    count: Callable[[str, int], None],
+    every_s: float,
+    batch: int = 20,
+) -> None:
+    """The `hard-samples` task: while the cloud is reachable, send what was kept while it was
+    not (while `shared()`, i.e. `offload.share_hard_samples`, which the twin may change; else
+    they stay on the device)."""
+    while True:
+        await asyncio.sleep(every_s)
+        if not shared() or not cloud.breaker.available() or hard.count() == 0:
+            continue
+        uploaded, dropped = await upload_pending(hard, cloud, batch)
+        for name, n in (("uploaded", uploaded), ("dropped", dropped)):
+            if n:
+                count(f"hard_samples.{name}", n)

@@ -30,6 +30,8 @@ class Extras:
     offload_ratio: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)  # gauges as counters (outbox.*)
     sources: dict[str, SourceHealth] = field(default_factory=dict)  # cameras, by name
+    latency_ms: dict[str, float] = field(default_factory=dict)  # per model, local EWMA
+    workers_free: int | None = None
 
 
 class HealthReporter:
@@ -78,6 +80,8 @@ class HealthReporter:
             msg_id=uuid.uuid4().hex,
             counters={**self._stats.snapshot(), **extras.counters},
             sources=extras.sources,
+            latency_ms={m: round(v, 3) for m, v in extras.latency_ms.items()},
+            workers_free=extras.workers_free,
         )
         self._seq += 1
         return health

@@ -65,6 +65,27 @@ class Link:
         self._tls = None if config.tls is None else client_context(config.tls)
         self.publish_failures = 0
 
+    def subscribe(self, topics: Sequence[str]) -> None:
+        """Add subscriptions (site gateways found at run time): taken now if a session is up,
+        and on every reconnect."""
+        new = [t for t in topics if t not in self._subscriptions]
+        if not new:
+            return
+        self._subscriptions += new
+        client = self._client
+        if client is not None:
+            task = asyncio.create_task(self._subscribe(client, new))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _subscribe(self, client: aiomqtt.Client, topics: list[str]) -> bool:
+        try:
+            await client.subscribe([(topic, 1) for topic in topics])
+        except MqttError as exc:  # the session is ending; the next one subscribes to them
+            log.warning("subscribing to %s failed: %s", topics, exc)
+            return False
+        return True
+
     @property
     def connected(self) -> bool:
         return self._client is not None
@@ -163,12 +184,15 @@ class Link:
 
     async def _publish(self, client: aiomqtt.Client, message: Outbound) -> bool:
         properties = None
-        if self._v5 and message.correlation is not None:
+        if self._v5 and (message.correlation is not None or message.response_topic):
             from paho.mqtt.packettypes import PacketTypes
             from paho.mqtt.properties import Properties
 
             properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.CorrelationData = message.correlation
+            if message.correlation is not None:
+                properties.CorrelationData = message.correlation
+            if message.response_topic:
+                properties.ResponseTopic = message.response_topic
         try:
             await client.publish(
                 message.topic, message.payload, message.qos, message.retain, properties

@@ -14,6 +14,7 @@ class Outbound:
     correlation: bytes | None = None  # MQTT 5 correlation data to echo
     label: str = ""  # what it is (result, event, error...), for counters and logs
     msg_id: str | None = None  # set on results, events and health: they go via the outbox
+    response_topic: str | None = None  # MQTT 5: where the receiver answers (peer requests)
 
 
 @dataclass(frozen=True, slots=True)

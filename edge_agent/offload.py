@@ -10,6 +10,7 @@ and counts the returned reason. Defaults follow the design brief's rules of thum
 * the full model is loaded when device load < 0.5 and priority is high.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -27,7 +28,7 @@ class Mode(StrEnum):
 
 class Where(StrEnum):
     EDGE = "edge"
-    CLOUD = "cloud"
+    CLOUD = "cloud"  # offloaded: to the hub, or to a site gateway (`Remote.name`)
 
 
 class Reason(StrEnum):
@@ -112,6 +113,47 @@ def load_score(s: Signals, rtt_ms: float | None = None) -> float:
     """The brief's score for choosing an execution node: 0.4·CPU + 0.3·mem + 0.3·RTT/100 ms."""
     rtt = s.rtt_ms if rtt_ms is None else rtt_ms
     return 0.4 * s.cpu + 0.3 * s.mem + 0.3 * ((rtt or 0.0) / 100.0)
+
+
+CLOUD_TARGET = "cloud"
+"""`Remote.name` of the hub; every other remote is a site gateway, named by its device id."""
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    """A target a request can be offloaded to, as the scheduler sees it. `expected_ms`:
+    arrival -> answer measured on this device (None: not measured yet); `load` 0..1 its
+    reported CPU/memory/queue (the hub: 0, it scales out); `quality` 0..1 its model's."""
+
+    name: str
+    expected_ms: float | None
+    load: float = 0.0
+    quality: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """The score's weights (`peers.weights`); docs/offload.md "Site gateways"."""
+
+    latency: float = 0.5
+    load: float = 0.3
+    quality: float = 0.2
+
+
+def remote_score(remote: Remote, fastest_ms: float, w: Weights) -> float:
+    """Lower is better: latency relative to the fastest remote (1 for it; an unmeasured one
+    counts as fastest, so a new gateway gets tried), its load and its model's shortfall."""
+    expected = fastest_ms if remote.expected_ms is None else remote.expected_ms
+    latency = expected / fastest_ms if fastest_ms > 0 else 1.0
+    return w.latency * latency + w.load * remote.load + w.quality * (1.0 - remote.quality)
+
+
+def best_remote(remotes: Sequence[Remote], w: Weights) -> Remote | None:
+    """The available remote with the lowest score (ties: the first, i.e. gateways before the
+    hub); None when there is none. The caller then weighs it against the edge (`adaptive`)."""
+    measured = [r.expected_ms for r in remotes if r.expected_ms is not None]
+    fastest = max(min(measured, default=1.0), 1e-3)
+    return min(remotes, key=lambda r: remote_score(r, fastest, w), default=None)
 
 
 def _edge(reason: Reason) -> Decision:

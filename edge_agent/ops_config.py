@@ -1,5 +1,6 @@
-"""The `commands:` and `updates:` sections of the agent's configuration (docs/agent-updates.md):
-what an operator may make the device do, and how the agent installs a new version of itself."""
+"""The `commands:`, `updates:` and `model_sync:` sections of the agent's configuration
+(docs/agent-updates.md, docs/model-registry.md): what an operator may make the device do, and
+how the agent installs a new version of itself or of a model."""
 
 from pathlib import Path
 
@@ -48,3 +49,18 @@ class UpdatesConfig(BaseModel):
                 f"({self.trial_s:g}): a new version could never be kept"
             )
         return self
+
+
+class ModelSyncConfig(BaseModel):
+    """Over-the-air model updates from the hub's signed registry (docs/model-registry.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public_key: str | None = None
+    """The hub's Ed25519 public key (base64, `GET` contract.http.SIGNING_KEY), pinned at
+    enrollment; without it every `model-update` is refused."""
+    state_dir: Path | None = None
+    """Verified artifacts and the running version per model; default
+    `$EDGEFLEET_STATE_DIR` or `~/.local/state/edgefleet`, `models-{device_id}/`."""
+    max_artifact_bytes: int = Field(default=64 << 20, ge=1)
+    """Larger downloads are refused."""

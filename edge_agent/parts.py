@@ -32,6 +32,15 @@ def make_cloud(config: AgentConfig) -> CloudClient | None:
     )
 
 
+def site_roles(config: AgentConfig) -> tuple[bool, bool]:
+    """(serve, use): whether this agent is a site gateway, and whether it offloads to the
+    site's gateways. Both need the hub (the list, the registration) and MQTT 5."""
+    p, hub = config.peers, config.hub.url is not None and config.hub_auth is not None
+    v5 = config.broker.protocol == "5"
+    offloads = any(pc.mode in ("adaptive", "cascade") for pc in config.offload.pipelines.values())
+    return p.serve and hub and v5, p.use and hub and v5 and offloads
+
+
 def make_hard_samples(config: AgentConfig) -> HardSamples | None:
     if not any(p.mode == "cascade" for p in config.offload.pipelines.values()):
         return None

@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contract import ErrorMessage, Event, InferResult, Kind, Status, Topics, encode
+from contract import ContractError, ErrorMessage, Event, InferResult, Kind, Status, Topics, encode
 from contract.status import Presence
 from contract.topics import SPEC_BY_KIND
 from edge_agent.cascade import confidence_of
@@ -89,11 +89,35 @@ class Replies:
         )
         return self.messages(job, result)
 
+    def for_peer(self, response_topic: str | None) -> bool:
+        """Whether a request came from a device of the site (its response topic is that
+        device's `reply/{rid}`): answered there only (the asking device publishes the result
+        as its own), and never offloaded again."""
+        if not response_topic or "/reply/" not in response_topic:
+            return False
+        try:
+            return self._topics.parse(response_topic).kind is Kind.REPLY
+        except ContractError:
+            return False
+
+    def error_reply(self, job: Job, rejected: Rejected) -> Outbound | None:
+        """The error, copied to the request's response topic (MQTT 5 requesters, peers)."""
+        if not job.response_topic:
+            return None
+        qos, _ = _qos(Kind.ERROR)
+        msg = ErrorMessage(
+            topic=job.source_topic, code=rejected.code, error=str(rejected), rid=job.rid
+        )
+        return Outbound(job.response_topic, encode(msg), qos, False, job.correlation, "response")
+
     def messages(self, job: Job, result: InferResult) -> list[Outbound]:
         """`result` (edge or cloud) as the result message, its response copy and events."""
         payload = encode(result)
         msg_id = result.msg_id
         qos, retain = _qos(Kind.RESULT)
+        if self.for_peer(job.response_topic):
+            assert job.response_topic is not None
+            return [Outbound(job.response_topic, payload, qos, False, job.correlation, "peer")]
         topic = self._topics.result(self._device, job.model, job.rid)
         out = [Outbound(topic, payload, qos, retain, label="result", msg_id=msg_id)]
         if job.response_topic:

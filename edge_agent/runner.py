@@ -303,6 +303,10 @@ class Runner:
         workers = len(self._workers.get(model, ())) or 1
         return self._accepted.get(model, 0) // workers
 
+    def idle_workers(self) -> int:
+        """Workers with nothing accepted for them, all models (a gateway's `workers_free`)."""
+        return sum(max(0, len(ws) - self._accepted.get(m, 0)) for m, ws in self._workers.items())
+
     def depth(self) -> int:
         """Requests accepted but not finished: queued plus being computed."""
         return sum(self._accepted.values())

@@ -95,13 +95,12 @@ class HubProcess:
         if self.proc is not None:
             stop_process(self.proc)
 
-    def create_device(self, device_id: str) -> str:
-        """Register a device directly (admin); returns its secret."""
+    def create_device(self, device_id: str, site: str | None = None) -> str:
+        """Register a device directly (admin), in `site` if given; returns its secret."""
         import httpx
 
-        r = httpx.post(
-            self.url + path(DEVICES), json={"id": device_id}, headers=self.admin, timeout=10
-        )
+        body = {"id": device_id, **({"site": site} if site else {})}
+        r = httpx.post(self.url + path(DEVICES), json=body, headers=self.admin, timeout=10)
         r.raise_for_status()
         secret: str = r.json()["device_secret"]
         return secret
