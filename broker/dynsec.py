@@ -9,7 +9,9 @@ enforce the same table.
 
 A device's rights follow the registry (its site's gateways, broker/acl.py), so its role's ACLs
 are changed in place when they move: `role_acl_changes` adds the missing ACLs before it removes
-the stale ones, so a right the device keeps never blinks off in between.
+the stale ones, so a right the device keeps never blinks off in between. Mosquitto (2.0)
+disconnects the clients of a role whose ACLs change ("administrative action"); a device
+reconnects under its new rights, and one whose rights did not change is left alone.
 
 Every account but the admin is pinned to one client id (`pinned_client_id`): dynsec cannot
 reserve a device's client id for that device, so pinning everyone else away from it is what

@@ -10,7 +10,8 @@ and its ACL role (generated from `broker.acl.rights_for`, the same table amqtt e
 - peer rights (a site's gateways, broker/acl.py): when a gateway registers or deregisters, a
   device changes site, or one is created or deleted in a site, `peers_changed` makes the role
   of every affected device (cloud_hub/crud/peers.py `affected`) equal to its `rights_for`
-  again: getRole, then addRoleACL for the missing ACLs before removeRoleACL for the stale ones.
+  again: getRole, then addRoleACL for the missing ACLs before removeRoleACL for the stale ones
+  (Mosquitto disconnects a device whose role changed; it reconnects with the new rights).
 
 Routes call the synchronous helpers from FastAPI's worker threads *inside* their database
 transaction, so a broker that refuses or does not answer fails the request (503
