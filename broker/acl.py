@@ -16,6 +16,14 @@ discovery prefix (`homeassistant` unless configured): a device may publish only 
 device-based discovery config `<ha>/device/edgefleet_<d>/config` and read HA's birth
 `<ha>/status`; the hub may read and publish (clear) every `<ha>/device/+/config`.
 
+Site gateways (contract/peers.py): a device account may carry `peers`, the gateways of its
+site it may offload to, and `clients`, the devices of its site it serves as a gateway (both as
+the hub's registry says, never as the device says). A device may publish to each peer's
+`infer` topics and read (and subscribe to) each peer's `status` and `health`, to know whether
+it is alive and how loaded; a gateway may publish to each client's `reply/{rid}`, the MQTT 5
+response topic of a request. Nothing else of another device's: no `cmd`, `twin`, `result`.
+Every filter comes from the topic table, like a device's own.
+
 Devices subscribe strictly inside what they may read. Integrators and demo-anonymous clients
 may subscribe to any filter under the prefix (so `mosquitto_sub -t 'edgefleet/v1/#'` works) and
 receive only what `read` allows; both brokers then filter each message on delivery.
@@ -31,7 +39,7 @@ from contract.homeassistant import (
     ha_discovery_topic,
     ha_status_topic,
 )
-from contract.topics import DEFAULT_PREFIX, TOPIC_SPECS, Role, TopicSpec
+from contract.topics import DEFAULT_PREFIX, SPEC_BY_KIND, TOPIC_SPECS, Kind, Role, TopicSpec
 
 
 class Action(StrEnum):
@@ -59,6 +67,10 @@ class Account:
     read: tuple[str, ...] | None = None
     """Integrators: filters they may read (None: the table's ANYONE subscriber topics).
     Devices: extra third-party sensor filters, outside the prefix, their config names."""
+    peers: tuple[str, ...] = ()
+    """Devices: the gateways of its site it may offload to (the hub's registry decides)."""
+    clients: tuple[str, ...] = ()
+    """Devices that are gateways: the devices of their site they answer (`reply/{rid}`)."""
 
 
 ANONYMOUS = Account(AccountKind.ANONYMOUS, "anonymous")
@@ -118,7 +130,16 @@ def rights_for(
             if ha_prefix:
                 publish = (*publish, ha_discovery_topic(ha_prefix, d))
                 own = (*own, ha_status_topic(ha_prefix))
-            read = (*own, *(account.read or ()))
+            peers = [p for p in dict.fromkeys(account.peers) if p != d]
+            clients = [c for c in dict.fromkeys(account.clients) if c != d]
+            publish = (
+                *publish,
+                *(grant_filter(SPEC_BY_KIND[Kind.INFER], prefix, p) for p in peers),
+                *(grant_filter(SPEC_BY_KIND[Kind.REPLY], prefix, c) for c in clients),
+            )
+            watch = (SPEC_BY_KIND[Kind.STATUS], SPEC_BY_KIND[Kind.HEALTH])
+            peer_read = (grant_filter(spec, prefix, p) for p in peers for spec in watch)
+            read = (*own, *(account.read or ()), *peer_read)
             return Rights(publish, read, read)
         case AccountKind.INTEGRATOR:
             default_publish, default_read = default_integrator_rights(prefix)

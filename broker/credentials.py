@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from broker.acl import Account, AccountKind, valid_filter
 from contract import http
-from contract.ids import ID_PATTERN, is_id
+from contract.ids import ID_PATTERN, DeviceId, is_id
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,10 @@ class AccountGrant(BaseModel):
     read: list[str] | None = None
     """Integrators: filters they may read (default: status/result/event/error of all devices).
     Devices: extra third-party sensor filters."""
+    peers: list[DeviceId] | None = None
+    """Devices: the gateways of their site they may offload to (broker/acl.py)."""
+    clients: list[DeviceId] | None = None
+    """Devices that are site gateways: the devices of their site they answer."""
 
     @field_validator("publish", "read")
     @classmethod
@@ -96,12 +100,21 @@ class AccountGrant(BaseModel):
             raise ValueError(f"device name {self.name!r} must match {ID_PATTERN}")
         if self.kind != "integrator" and self.publish is not None:
             raise ValueError(f"only integrators have configurable publish rights ({self.name})")
+        if self.kind != "device" and (self.peers or self.clients):
+            raise ValueError(f"only devices have peers and clients ({self.name})")
         return self
 
     def account(self) -> Account:
         publish = None if self.publish is None else tuple(self.publish)
         read = None if self.read is None else tuple(self.read)
-        return Account(AccountKind(self.kind), self.name, publish, read)
+        return Account(
+            AccountKind(self.kind),
+            self.name,
+            publish,
+            read,
+            peers=tuple(self.peers or ()),
+            clients=tuple(self.clients or ()),
+        )
 
 
 class BrokerAuthRequest(BaseModel):

@@ -7,6 +7,12 @@ accounts are then added, revoked and removed at run time through
 `rights_for(account)` translated to dynsec ACL types, so Mosquitto and the embedded amqtt
 enforce the same table.
 
+A device's rights follow the registry (its site's gateways, broker/acl.py), so its role's ACLs
+are changed in place when they move: `role_acl_changes` adds the missing ACLs before it removes
+the stale ones, so a right the device keeps never blinks off in between. Mosquitto (2.0)
+disconnects the clients of a role whose ACLs change ("administrative action"); a device
+reconnects under its new rights, and one whose rights did not change is left alone.
+
 Every account but the admin is pinned to one client id (`pinned_client_id`): dynsec cannot
 reserve a device's client id for that device, so pinning everyone else away from it is what
 stops another identity from taking a device's id (and its session) on Mosquitto, as the
@@ -189,6 +195,30 @@ def revoke_commands(account: Account, *, delete: bool = False) -> list[Command]:
     ]
 
 
+def _acl_key(acl: dict[str, Any]) -> tuple[str, str]:
+    return str(acl.get("acltype")), str(acl.get("topic"))
+
+
+def role_acl_changes(
+    rolename: str, current: Iterable[dict[str, Any]], wanted: Iterable[dict[str, Any]]
+) -> tuple[list[Command], list[Command]]:
+    """(addRoleACL for wanted ACLs the role lacks, removeRoleACL for those it must lose).
+
+    ACLs are told apart by (acltype, topic), as dynsec does; run the adds first."""
+    have = {_acl_key(a) for a in current}
+    want = {_acl_key(a): a for a in wanted}
+    adds = [
+        {"command": "addRoleACL", "rolename": rolename, **acl}
+        for key, acl in want.items()
+        if key not in have
+    ]
+    removes = [
+        {"command": "removeRoleACL", "rolename": rolename, "acltype": kind, "topic": topic}
+        for kind, topic in sorted(have - want.keys())
+    ]
+    return adds, removes
+
+
 class DynsecAdmin:
     """An admin connection to `$CONTROL/dynamic-security/v1` that runs command batches."""
 
@@ -247,6 +277,16 @@ class DynsecAdmin:
             account, password, client_id=client_id, prefix=prefix, ha_prefix=ha_prefix
         )
         await self.execute(commands)
+
+    async def set_role_acls(self, rolename: str, acls: list[dict[str, Any]]) -> bool:
+        """Make the role's ACLs exactly `acls` (adds first); False when nothing changed."""
+        (answer,) = await self.execute([{"command": "getRole", "rolename": rolename}])
+        current = answer.get("data", {}).get("role", {}).get("acls", [])
+        adds, removes = role_acl_changes(rolename, current, acls)
+        for batch in (adds, removes):
+            if batch:
+                await self.execute(batch)
+        return bool(adds or removes)
 
     async def revoke(self, account: Account, *, delete: bool = False) -> None:
         await self.execute(revoke_commands(account, delete=delete))

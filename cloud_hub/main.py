@@ -24,6 +24,7 @@ from cloud_hub.api.routes import (
     keys,
     live,
     ops,
+    peers,
     samples,
     session,
     twin,
@@ -81,6 +82,7 @@ def _api_router() -> APIRouter:
         model_routes,
         federated_routes,
         samples,
+        peers,
     ):
         api.include_router(module.router)
     for module in (twin, broker_auth):  # twin, broker auth (docs/twin.md, broker.md)

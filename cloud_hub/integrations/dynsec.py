@@ -6,7 +6,12 @@ and its ACL role (generated from `broker.acl.rights_for`, the same table amqtt e
 - enroll / direct registration: createRole + createClient (client id pinned) + addClientRole;
 - secret rotation: setClientPassword, then the client is kicked so the old secret stops at
   once (a device the broker does not know yet is created instead);
-- delete: deleteClient + deleteRole (a device the broker does not know is fine).
+- delete: deleteClient + deleteRole (a device the broker does not know is fine);
+- peer rights (a site's gateways, broker/acl.py): when a gateway registers or deregisters, a
+  device changes site, or one is created or deleted in a site, `peers_changed` makes the role
+  of every affected device (cloud_hub/crud/peers.py `affected`) equal to its `rights_for`
+  again: getRole, then addRoleACL for the missing ACLs before removeRoleACL for the stale ones
+  (Mosquitto disconnects a device whose role changed; it reconnects with the new rights).
 
 Routes call the synchronous helpers from FastAPI's worker threads *inside* their database
 transaction, so a broker that refuses or does not answer fails the request (503
@@ -17,22 +22,27 @@ client only, so concurrent calls do not see each other's responses.
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 import anyio.from_thread
+from sqlalchemy.orm import Session
 
-from broker.acl import Account, AccountKind
+from broker.acl import Account, AccountKind, rights_for
 from broker.dynsec import (
     DynsecAdmin,
     DynsecError,
     add_account_commands,
     kick_commands,
     revoke_commands,
+    role_acls,
+    role_name,
     set_password_commands,
 )
 from cloud_hub.core.config import Settings
 from cloud_hub.core.errors import Unavailable
+from cloud_hub.crud import peers as crud_peers
+from cloud_hub.db import tables as t
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -110,6 +120,24 @@ class DynsecProvisioner:
                         raise
         log.info("dynsec: removed device %s", device_id)
 
+    async def set_rights(self, accounts: Iterable[Account]) -> None:
+        """Each device role's ACLs made equal to its `rights_for` (a missing role: skipped)."""
+        s = self.settings
+        async with self._admin() as admin:
+            for account in accounts:
+                rights = rights_for(
+                    account, prefix=s.topic_prefix, ha_prefix=s.ha_discovery_prefix or None
+                )
+                try:
+                    changed = await admin.set_role_acls(role_name(account), role_acls(rights))
+                except DynsecError as exc:
+                    if not _not_found(exc):
+                        raise
+                    log.warning("dynsec: no role for device %s, rights not set", account.name)
+                    continue
+                if changed:
+                    log.info("dynsec: peer rights of device %s updated", account.name)
+
 
 def provisioner(settings: Settings) -> DynsecProvisioner | None:
     return DynsecProvisioner(settings) if settings.mqtt_dynsec else None
@@ -147,3 +175,32 @@ def secret_rotated(settings: Settings, device_id: str, secret: str) -> None:
 def device_deleted(settings: Settings, device_id: str) -> None:
     if (p := provisioner(settings)) is not None:
         _run(lambda: p.delete(device_id), f"delete {device_id}")
+
+
+def device_account(session: Session, device: t.Device) -> Account:
+    """The broker account of a registered device, its peer rights from the registry."""
+    return Account(
+        AccountKind.DEVICE,
+        device.id,
+        peers=crud_peers.peers_of(session, device),
+        clients=crud_peers.clients_of(session, device),
+    )
+
+
+def peers_changed(
+    settings: Settings,
+    session: Session,
+    *,
+    device_id: str,
+    sites: Iterable[str | None],
+    gateway: bool,
+) -> None:
+    """Call inside the transaction, once the change is flushed: `device_id` joined, left or
+    changed in `sites` (`gateway`: it is or was a site gateway); the roles of the devices
+    whose peer rights that moves are set again."""
+    sites = tuple(sites)
+    if (p := provisioner(settings)) is None or all(site is None for site in sites):
+        return
+    ids = crud_peers.affected(session, device_id=device_id, sites=sites, gateway=gateway)
+    accounts = [device_account(session, d) for d in (session.get(t.Device, i) for i in ids) if d]
+    _run(lambda: p.set_rights(accounts), f"peer rights of {device_id}'s site")

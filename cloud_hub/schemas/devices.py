@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from cloud_hub.schemas.common import (
     Capabilities,
@@ -14,6 +14,7 @@ from cloud_hub.schemas.common import (
 )
 from contract.enrollment import Enrollment
 from contract.health import DeviceState
+from contract.peers import PEER_SERVICE, PeerOffer
 
 State = DeviceState
 
@@ -29,6 +30,23 @@ class ServiceRecord(RequestModel):
     service_id: str = Field(min_length=1, max_length=200)
     address: str = Field(min_length=1, max_length=500, examples=["http://10.0.0.7:8080"])
     metadata: Metadata = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _peer_offer(self) -> "ServiceRecord":
+        """A site gateway's record must say what it offers: devices schedule on it."""
+        if self.service_id == PEER_SERVICE:
+            try:
+                PeerOffer.model_validate(self.metadata)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'metadata'}: {e['msg']}"
+                    for e in exc.errors()
+                )
+                raise ValueError(
+                    f"service {PEER_SERVICE!r} needs a PeerOffer as metadata "
+                    f"({{models, workers}}): {problems}"
+                ) from None
+        return self
 
 
 class DeviceBase(RequestModel):

@@ -10,7 +10,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as paho
 import pytest
@@ -65,10 +65,20 @@ OWN_OK = [True] * len(own_read_filters("x"))
 GLOBAL_FILTERS = ["#", "edgefleet/v1/#", "edgefleet/v1/+/cmd/#", "edgefleet/v1/+/cmd/+", "+/+/+/#"]
 
 
+class Endpoint(Protocol):
+    """Where a broker listens (a `SecuredBroker`, or a broker run in-process)."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
 class Account:
     """A long-lived paho client under one account, recording messages and SUBACK codes."""
 
-    def __init__(self, broker: SecuredBroker, username: str, password: str, client_id: str):
+    def __init__(self, broker: Endpoint, username: str, password: str, client_id: str):
         self.name = client_id
         self._cond = threading.Condition()
         self.messages: list[tuple[str, bytes]] = []

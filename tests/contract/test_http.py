@@ -29,6 +29,7 @@ CALLED = [
     ("POST", http.API_PREFIX + http.ROUND_UPDATES),
     ("POST", http.API_PREFIX + http.ROUND_KEYS),
     ("POST", http.API_PREFIX + http.ROUND_UNMASK),
+    ("GET", http.API_PREFIX + http.PEERS),
 ]
 
 

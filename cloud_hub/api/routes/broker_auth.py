@@ -4,8 +4,11 @@
 Callers present the broker service key (`EDGEFLEET_BROKER_SERVICE_KEY`) as Bearer. Devices
 are checked against the registry (secret digest; a deleted device is unknown, a rotated
 secret stops matching at once); the hub account is `mqtt_username`/`mqtt_password`;
-integrators come from `broker_accounts`. Every refusal is `200 {"allow": false}` - the broker
-caches answers for a few seconds, so a revocation applies within its `auth_cache_ttl_s`.
+integrators come from `broker_accounts`. A device's grant carries its peer rights from the
+registry (cloud_hub/crud/peers.py: the gateways of its site, and the devices a gateway
+serves), so they follow a gateway's registration within the cache TTL too. Every refusal is
+`200 {"allow": false}` - the broker caches answers for a few seconds, so a revocation applies
+within its `auth_cache_ttl_s`.
 """
 
 import hmac
@@ -26,6 +29,7 @@ from cloud_hub.core import security
 from cloud_hub.core.config import Settings
 from cloud_hub.core.db import Database
 from cloud_hub.core.errors import Unauthorized
+from cloud_hub.crud import peers as crud_peers
 from cloud_hub.db import tables as t
 from cloud_hub.schemas.devices import SENSOR_TOPICS_KEY
 from contract.http import BROKER_AUTH
@@ -48,12 +52,19 @@ def _device(db: Database, settings: Settings, request: BrokerAuthRequest) -> Acc
         if device is None or not security.matches(request.password, device.secret_hash):
             return None
         wanted = device.meta.get(SENSOR_TOPICS_KEY) or []
+        peers, clients = crud_peers.peers_of(s, device), crud_peers.clients_of(s, device)
     sensors = sensor_read_filters(
         wanted if isinstance(wanted, list) else [],
         prefix=settings.topic_prefix,
         ha_prefix=settings.ha_discovery_prefix or None,
     )
-    return AccountGrant(kind="device", name=device.id, read=list(sensors) or None)
+    return AccountGrant(
+        kind="device",
+        name=device.id,
+        read=list(sensors) or None,
+        peers=list(peers) or None,
+        clients=list(clients) or None,
+    )
 
 
 def _configured(settings: Settings, request: BrokerAuthRequest) -> AccountGrant | None:

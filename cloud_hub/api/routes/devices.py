@@ -21,6 +21,7 @@ from cloud_hub.core import security
 from cloud_hub.core.clock import utcnow
 from cloud_hub.core.config import Settings
 from cloud_hub.crud import devices as crud
+from cloud_hub.crud import peers as crud_peers
 from cloud_hub.crud import twin as crud_twin
 from cloud_hub.db import tables as t
 from cloud_hub.integrations import dynsec, homeassistant
@@ -110,9 +111,26 @@ def create_device(
         device = crud.create_device(s, data=data, secret_hash=security.digest(secret), now=utcnow())
         out = credentials(settings, device, secret, registry)
         dynsec.device_created(settings, device.id, secret)  # broker account (mqtt_dynsec)
+        dynsec.peers_changed(settings, s, device_id=device.id, sites=[device.site], gateway=False)
     if writer:
         writer.known(device.id)
     return out
+
+
+def _peer_place(device: t.Device) -> tuple[str | None, bool]:
+    """What a device's peer rights hang on: its site, and whether it is a site gateway."""
+    return device.site, crud_peers.is_gateway(device)
+
+
+def _peer_place_moved(
+    settings: Settings, s: Session, device: t.Device, before: tuple[str | None, bool]
+) -> None:
+    """Set the broker rights again if the device's site or gateway role moved (mqtt_dynsec)."""
+    after = _peer_place(device)
+    if after != before:
+        sites = (before[0], after[0])
+        gateway = before[1] or after[1]
+        dynsec.peers_changed(settings, s, device_id=device.id, sites=sites, gateway=gateway)
 
 
 @router.get("/{device_id}")
@@ -124,11 +142,14 @@ def get_device(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal) -> Dev
 
 @router.patch("/{device_id}")
 def update_device(
-    device_id: DeviceIdPath, data: DeviceUpdate, db: DbDep, _: AdminDep
+    device_id: DeviceIdPath, data: DeviceUpdate, db: DbDep, settings: SettingsDep, _: AdminDep
 ) -> DevicePublic:
     with db.session(write=True) as s:
         device = crud.get_device(s, device_id=device_id)
-        return crud.to_public(crud.update_device(s, device=device, data=data, now=utcnow()))
+        before = _peer_place(device)
+        crud.update_device(s, device=device, data=data, now=utcnow())
+        _peer_place_moved(settings, s, device, before)  # site or gateway changed (mqtt_dynsec)
+        return crud.to_public(device)
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -141,9 +162,11 @@ def delete_device(
     _: AdminDep,
 ) -> Response:
     with db.session(write=True) as s:
+        site, gateway = _peer_place(crud.get_device(s, device_id=device_id))
         crud.delete_device(s, device_id=device_id)
         crud_twin.delete_desired(s, device_id=device_id)
         dynsec.device_deleted(settings, device_id)  # broker account gone (mqtt_dynsec)
+        dynsec.peers_changed(settings, s, device_id=device_id, sites=[site], gateway=gateway)
     if writer:
         writer.forget(device_id)
     homeassistant.device_deleted(request.app, device_id)  # empty retained discovery config
@@ -165,21 +188,34 @@ def rotate_secret(
 
 @router.put("/{device_id}/service")
 def register_service(
-    device_id: DeviceIdPath, data: ServiceRecord, db: DbDep, who: CurrentPrincipal
+    device_id: DeviceIdPath,
+    data: ServiceRecord,
+    db: DbDep,
+    settings: SettingsDep,
+    who: CurrentPrincipal,
 ) -> DevicePublic:
-    """Service registration (service_id, address, metadata) by the device itself or an admin."""
+    """Service registration (service_id, address, metadata) by the device itself or an admin;
+    a site gateway registers `contract.peers.PEER_SERVICE` with a `PeerOffer` as metadata."""
     check_device_access(who, device_id, write=True)
     with db.session(write=True) as s:
         device = crud.get_device(s, device_id=device_id)
-        return crud.to_public(crud.set_service(s, device=device, service=data, now=utcnow()))
+        before = _peer_place(device)
+        crud.set_service(s, device=device, service=data, now=utcnow())
+        _peer_place_moved(settings, s, device, before)  # a gateway came (mqtt_dynsec)
+        return crud.to_public(device)
 
 
 @router.delete("/{device_id}/service")
-def deregister_service(device_id: DeviceIdPath, db: DbDep, who: CurrentPrincipal) -> DevicePublic:
+def deregister_service(
+    device_id: DeviceIdPath, db: DbDep, settings: SettingsDep, who: CurrentPrincipal
+) -> DevicePublic:
     check_device_access(who, device_id, write=True)
     with db.session(write=True) as s:
         device = crud.get_device(s, device_id=device_id)
-        return crud.to_public(crud.set_service(s, device=device, service=None, now=utcnow()))
+        before = _peer_place(device)
+        crud.set_service(s, device=device, service=None, now=utcnow())
+        _peer_place_moved(settings, s, device, before)  # a gateway went (mqtt_dynsec)
+        return crud.to_public(device)
 
 
 @router.get("/{device_id}/health")

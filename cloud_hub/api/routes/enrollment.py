@@ -68,6 +68,7 @@ def enroll(
         device, secret = crud.enroll(s, token=token, request=data, now=utcnow())
         out = credentials(settings, device, secret, registry)
         dynsec.device_created(settings, device.id, secret)  # broker account (mqtt_dynsec)
+        dynsec.peers_changed(settings, s, device_id=device.id, sites=[device.site], gateway=False)
     if writer:
         writer.known(device.id)
     return out
