@@ -23,6 +23,7 @@ from edge_agent.hard_samples import HardSamples, SampleMeta
 from edge_agent.load import LoadSampler, make_full_models
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.offload import (
+    EXPLORE_AFTER_S,
     Mode,
     Reason,
     Signals,
@@ -40,7 +41,6 @@ from edge_agent.targets import Asking, Target, best_target
 
 log = logging.getLogger(__name__)
 
-EXPLORE_AFTER_S = 2.0  # a side unused this long is re-measured by a shadow copy of a request
 CLOUD_EXPLORE_MAX_S = 16.0  # ... the cloud, when far slower than the edge, up to this long
 
 
@@ -117,13 +117,9 @@ class Dispatcher:
         """The best remote for `model` now (`targets.best_target`)."""
         cloud = self.cloud
         via = self.cloud_ms.get(model)
-        asking = Asking(
-            model,
-            plan.cloud_model,
-            self._edge_expected(model),
-            via.value if via is not None else None,
-            second_opinion,
-        )
+        floor = cloud.net.value if cloud is not None else None  # unmeasured: the link at least
+        hub_ms = via.value if via is not None and via.value is not None else floor
+        asking = Asking(model, plan.cloud_model, self._edge_expected(model), hub_ms, second_opinion)
         available = cloud is not None and cloud.available()
         return best_target(asking, self.peers, available, self.weights, self.quality)
 

@@ -115,6 +115,10 @@ def load_score(s: Signals, rtt_ms: float | None = None) -> float:
     return 0.4 * s.cpu + 0.3 * s.mem + 0.3 * ((rtt or 0.0) / 100.0)
 
 
+EXPLORE_AFTER_S = 2.0
+"""A side unused this long is measured again: the edge and the hub by a shadow copy of a
+request, a gateway by being scored on what it reports (`Peers.remotes`)."""
+
 CLOUD_TARGET = "cloud"
 """`Remote.name` of the hub; every other remote is a site gateway, named by its device id."""
 

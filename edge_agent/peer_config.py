@@ -37,7 +37,7 @@ class PeersConfig(BaseModel):
     `cascade`); needs `hub.url`. False: the hub is the only remote target."""
     refresh_s: float = Field(default=30.0, gt=0)
     """How often the hub's list of the site's gateways is read (and a gateway re-registers)."""
-    timeout_s: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=2.0, gt=0)
     """A request a gateway has not answered within this long fails over to the next target
     and counts against that gateway's circuit breaker."""
     stale_s: float = Field(default=12.0, gt=0)

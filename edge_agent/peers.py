@@ -33,7 +33,7 @@ from contract import (
 from contract.health import DeviceState
 from edge_agent.cloud import CircuitBreaker, Ewma
 from edge_agent.messages import Inbound, Outbound
-from edge_agent.offload import Remote
+from edge_agent.offload import EXPLORE_AFTER_S, Remote
 from edge_agent.peer_config import PeersConfig
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,14 @@ class PeerState:
 
     @property
     def load(self) -> float:
-        """0..1 from its last heartbeat: the busier of CPU, memory and its queue per worker."""
+        """0..1 from its last heartbeat: requests waiting beyond those its workers are running,
+        per worker. Not its CPU: a gateway that serves is busy by design, and a CPU that slows
+        it shows in its measured latency."""
         h = self.health
         if h is None:
             return 0.0
-        queue = min(1.0, h.queue_depth / max(1, self.workers * max(1, len(self.models))))
-        return max(h.cpu, h.mem, queue)
+        workers = max(1, self.workers * len(self.models))
+        return min(1.0, max(0, h.queue_depth - workers) / workers)
 
 
 class Peers:
@@ -135,8 +137,9 @@ class Peers:
         for peer in self.peers.values():
             if model not in peer.models or not self.available(peer):
                 continue
-            measured = peer.latency.get(model)
-            expected = measured.value if measured is not None else None
+            measured = peer.latency.get(model)  # stale: scored on its report, so tried again
+            fresh = measured is not None and measured.age() <= EXPLORE_AFTER_S
+            expected = measured.value if measured is not None and fresh else None
             out.append((peer, Remote(peer.device_id, expected, peer.load, quality)))
         return out
 
@@ -214,10 +217,12 @@ class Peers:
             self._waiting.pop(rid, None)
             self.failed += 1
             peer.breaker.failure()
+            if not peer.breaker.available():
+                log.warning("gateway %s: circuit open after %s", peer.device_id, exc or "timeout")
             raise PeerError(str(exc) or f"gateway {peer.device_id}: no answer in time") from None
         peer.breaker.success()
         ms = (time.perf_counter() - started) * 1000.0
-        peer.latency.setdefault(model, Ewma(stale_after_s=10.0)).add(ms)
+        peer.latency.setdefault(model, Ewma(stale_after_s=EXPLORE_AFTER_S)).add(ms)
         return result
 
 
@@ -258,12 +263,13 @@ class HubPeers:
 async def keep_site(
     hub: HubPeers, peers: Peers | None, offer: PeerOffer | None, every_s: float
 ) -> None:
-    """The `site` task: register as a gateway (`offer`), read the site's gateways (`peers`),
-    every `every_s`; a hub that is away is tried again at the next round."""
+    """The `site` task: register as a gateway (`offer`) once, read the site's gateways
+    (`peers`) every `every_s`; a hub that is away is tried again at the next round."""
     while True:
         try:
             if offer is not None:
                 await hub.register(offer)
+                offer = None  # registered (the hub refreshes the site's broker rights)
             if peers is not None:
                 peers.update(await hub.list())
         except hub.errors as exc:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 from skimage import data
@@ -158,6 +159,20 @@ class Fleet:
             )
 
 
+def start_agents(fleet: Fleet, workdir: Path, configs: list[dict[str, Any]]) -> Fleet:
+    """Start an agent process per config into `fleet.agents` (its caller stops them) and wait
+    until each is online; a failure shows the agents' logs."""
+    for cfg in configs:
+        agent = AgentProcess(workdir / "agents", cfg)
+        agent.start()
+        fleet.agents.append(agent)
+    try:
+        fleet.wait_online()
+    except AssertionError:
+        raise AssertionError("\n".join(a.log_tail() for a in fleet.agents)) from None
+    return fleet
+
+
 @contextmanager
 def running_fleet(
     workdir: Path, broker: BrokerProcess, n: int, **agent_extra: object
@@ -168,19 +183,14 @@ def running_fleet(
     probe = MqttProbe(broker.host, broker.port).connect()
     try:
         probe.subscribe(T.filter_all() if hasattr(T, "filter_all") else "edgefleet/v1/#")
+        configs = []
         for i in range(n):
             device = f"fleet-{i}"
             secret = hub.create_device(device)
-            cfg = agent_config(device, broker.port, secret=secret, hub_url=hub.url, **agent_extra)
-            agent = AgentProcess(workdir / "agents", cfg)
-            agent.start()
-            agents.append(agent)
-        fleet = Fleet(broker, hub, agents, probe)
-        try:
-            fleet.wait_online()
-        except AssertionError:
-            raise AssertionError("\n".join(a.log_tail() for a in agents)) from None
-        yield fleet
+            configs.append(
+                agent_config(device, broker.port, secret=secret, hub_url=hub.url, **agent_extra)
+            )
+        yield start_agents(Fleet(broker, hub, agents, probe), workdir, configs)
     finally:
         for a in agents:
             a.stop()

@@ -14,8 +14,9 @@ import pytest
 from contract import InferResult, Topics, decode, encode
 from edge_agent.cloud import CloudClient, Ewma
 from edge_agent.config import parse_config
-from edge_agent.dispatch import EXPLORE_AFTER_S, Dispatcher
+from edge_agent.dispatch import Dispatcher
 from edge_agent.messages import Outbound
+from edge_agent.offload import EXPLORE_AFTER_S
 from edge_agent.replies import Replies
 from edge_agent.runner import Done, Job, Runner
 from edge_agent.stats import Stats
