@@ -64,6 +64,9 @@ BASE: dict[str, Any] = {"device_id": "cam-01", "models": ["face-detect-lite"]}
         ({"health_interval_s": -1}, "health_interval_s", "-1"),
         ({"topic_prefix": "a/+"}, "topic_prefix", "a/+"),
         ({"colour": "red"}, "colour", "'red'"),
+        ({"peers": {"serve": True}}, "peers.serve", 'broker.protocol: "5"'),  # MQTT 3.1.1
+        ({"peers": {"weights": {"latency": 0, "load": 0, "quality": 0}}}, "peers.weights", "0"),
+        ({"peers": {"timeout": 1}}, "peers.timeout", "1"),
     ],
 )
 def test_errors_name_key_and_value(change: dict[str, Any], key: str, value: str) -> None:
