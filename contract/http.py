@@ -61,6 +61,9 @@ DEVICE_SERVICE = "/devices/{device_id}/service"
 """PUT (the device itself, or an admin): its service record; a gateway registers under
 `contract.peers.PEER_SERVICE` with a `PeerOffer`. DELETE deregisters."""
 
+SERVICES = "/services"
+"""GET (any credentials): registered service instances on live devices (`?service_id=`)."""
+
 PEERS = "/peers"
 """GET, device credentials: the gateways of the caller's site (`contract.peers.Peer` list;
 empty for a device without a site)."""

@@ -245,8 +245,15 @@ class Dispatcher:
         if shadow:
             self._shadow_edge(job)
 
+    def _explore_gateways(self, job: Job, models: tuple[str, ...]) -> None:
+        """A request went to the hub: a gateway not measured lately gets a copy of it."""
+        if self.peers is not None and (copy := self.peers.explore(models, job.payload)):
+            self.stats.count("offload.shadow.gateway")
+            self._spawn(copy)
+
     async def _offload(self, job: Job, plan: Plan) -> None:
         assert self.cloud is not None
+        self._explore_gateways(job, (plan.cloud_model, job.model))
         ctype = content_type(job.payload, plan.kind)
         try:
             answer = await self.cloud.infer(plan.cloud_model, job.payload, ctype, job.rid)
@@ -377,11 +384,13 @@ class Dispatcher:
                 self.stats.count("offload.gateway_failed")
                 gateway = None
         if answer is None and self.cloud is not None and self.cloud.available():
+            self._explore_gateways(job, (plan.cloud_model,))
             ctype = content_type(job.payload, plan.kind)
             edge = self._edge_answer(done, confidence)
             try:
                 called = await self.cloud.infer(plan.cloud_model, job.payload, ctype, job.rid, edge)
                 answer = called.result
+                self._measure(self.cloud_ms, job.model, called.elapsed_ms)  # vs. a gateway's
             except CloudError as exc:
                 log.debug("cascade: cloud unavailable (%s); answering from the edge", exc)
         if answer is None:

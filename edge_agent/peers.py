@@ -11,8 +11,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -57,7 +58,7 @@ class PeerState:
     health: Health | None = None
     health_at: float = float("-inf")  # time.monotonic() of the last heartbeat
     latency: dict[str, Ewma] = field(default_factory=dict)  # model -> sent -> answered, ms
-    pending: set[str] = field(default_factory=set)  # reply ids in flight
+    exploring: bool = False  # a copy of a request measures it right now
 
     @property
     def load(self) -> float:
@@ -142,6 +143,29 @@ class Peers:
             expected = measured.value if measured is not None and fresh else None
             out.append((peer, Remote(peer.device_id, expected, peer.load, quality)))
         return out
+
+    def explore(self, models: tuple[str, ...], payload: bytes) -> Coroutine[Any, Any, None] | None:
+        """A copy of a request (answer discarded) for a gateway offering one of `models` that
+        was not measured within EXPLORE_AFTER_S, one at a time per gateway: called when a
+        request went to the hub, so that a gateway that once answered slowly gets measured
+        again, as the hub and the edge are (docs/offload.md). None: nothing to measure."""
+        for peer in self.peers.values():
+            if peer.exploring or not self.available(peer):
+                continue
+            for model in models:
+                measured = peer.latency.get(model)
+                if model in peer.models and (measured is None or measured.age() > EXPLORE_AFTER_S):
+                    peer.exploring = True
+                    return self._explore(peer, model, payload)
+        return None
+
+    async def _explore(self, peer: PeerState, model: str, payload: bytes) -> None:
+        try:
+            await self.infer(peer, model, payload)
+        except PeerError:
+            pass  # its breaker has been told
+        finally:
+            peer.exploring = False
 
     # --- MQTT: status, health and replies -----------------------------------------------------
     def take(self, message: Inbound) -> bool:

@@ -9,9 +9,10 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cloud_hub.serving import free_port
-from contract.http import DEVICES, path
+from contract.http import DEVICES, SERVICES, path
 from edgefleet.procs.process import edgefleet_command, spawn, stop_process, tail_chars
 from edgefleet.procs.wait import StartError, http_ok, wait_until
 
@@ -94,6 +95,18 @@ class HubProcess:
     def terminate(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
+
+    def services(self, service_id: str) -> list[dict[str, Any]]:
+        """The hub's registered instances of `service_id` on live devices (admin)."""
+        import httpx
+
+        r = httpx.get(
+            self.url + path(SERVICES), params={"service_id": service_id}, headers=self.admin,
+            timeout=10,
+        )  # fmt: skip
+        r.raise_for_status()
+        listed: list[dict[str, Any]] = r.json()
+        return listed
 
     def create_device(self, device_id: str, site: str | None = None) -> str:
         """Register a device directly (admin), in `site` if given; returns its secret."""

@@ -7,7 +7,7 @@ from cloud_hub.api.deps import CurrentPrincipal, DbDep, ReaderDep
 from cloud_hub.crud import devices as crud
 from cloud_hub.schemas.devices import ServiceInstance
 from contract.health import DeviceState
-from contract.http import FLEET_SUMMARY
+from contract.http import FLEET_SUMMARY, SERVICES
 
 router = APIRouter(tags=["fleet"])
 
@@ -25,7 +25,7 @@ def summary(db: DbDep, _: ReaderDep) -> FleetSummary:
     return FleetSummary(total=sum(counts.values()), by_state=by_state)
 
 
-@router.get("/services")
+@router.get(SERVICES)
 def services(
     db: DbDep, _who: CurrentPrincipal, service_id: str | None = None, healthy: bool = True
 ) -> list[ServiceInstance]:
