@@ -167,7 +167,10 @@ def offload(
     scenarios: Annotated[
         list[str] | None,
         typer.Option(
-            "--scenario", "-s", help="idle, cpu, delay, down (repeatable)", show_default=False
+            "--scenario",
+            "-s",
+            help="idle, cpu, delay, down (the default: all four); gateway (repeatable)",
+            show_default=False,
         ),
     ] = None,
     broker: Annotated[str, typer.Option(help="mosquitto, amqtt or auto")] = "auto",

@@ -14,7 +14,8 @@ class DelayProxy:
     """A loopback TCP proxy adding `delay_ms` to every chunk in each direction, in a thread.
 
     `delay` (seconds, round trip) may be changed while it runs; `sent` counts the bytes
-    forwarded to the target (what a device sends to the cloud, HTTP headers included)."""
+    forwarded to the target (what a device sends to the cloud, HTTP headers included); `cut`
+    makes the target unreachable through it from then on."""
 
     def __init__(self, target_port: int, delay_ms: float = 0.0) -> None:
         self.target_port, self.delay = target_port, delay_ms / 1000.0
@@ -24,6 +25,8 @@ class DelayProxy:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="delay-proxy", daemon=True)
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()  # both ends of every open connection
+        self.refusing = False
 
     def __enter__(self) -> DelayProxy:
         self._thread.start()
@@ -34,6 +37,17 @@ class DelayProxy:
     def __exit__(self, *exc: object) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+    def cut(self) -> None:
+        """Close every open connection and refuse new ones (for good): the target looks down
+        to the client, as a link that went away does, while the target itself runs on."""
+
+        def close_all() -> None:
+            self.refusing = True
+            for writer in list(self._writers):
+                writer.close()
+
+        self._loop.call_soon_threadsafe(close_all)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -49,12 +63,19 @@ class DelayProxy:
         self._loop.close()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.close()
+            return
         try:
             up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pipe(reader, up_w, True), self._pipe(up_r, writer))
+        self._writers |= {writer, up_w}
+        try:
+            await asyncio.gather(self._pipe(reader, up_w, True), self._pipe(up_r, writer))
+        finally:
+            self._writers -= {writer, up_w}
 
     async def _pipe(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool = False

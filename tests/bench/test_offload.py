@@ -2,12 +2,16 @@
 plus the pure helpers (IoU matching, scoring) on hand-made cases."""
 
 import json
+import math
+import socket
 from pathlib import Path
 
 import pytest
 
 from edgefleet.bench.offload import (
+    ALL_SCENARIOS,
     ENGINE,
+    GATEWAY,
     KINDS,
     MODES,
     SCENARIOS,
@@ -20,6 +24,12 @@ from edgefleet.bench.offload import (
     run_offload_bench,
     score,
 )
+from edgefleet.bench.offload.checks import checks
+from edgefleet.bench.offload.config import GATEWAY_MODES
+from edgefleet.bench.offload.fleet import agent_offload_config, gateway_fleet_modes
+from edgefleet.bench.offload.report import split_text
+from edgefleet.bench.report import Report, Table
+from edgefleet.procs.delay import DelayProxy
 from tests.fixtures.requires import require_models, require_tools
 
 MODELS = (
@@ -107,3 +117,68 @@ def test_tiny_run_writes_the_table(tmp_path: Path) -> None:
         f"offload-{k}-{what}.png" for k in KINDS for what in ("latency", "accuracy", "bytes")
     }
     assert all((tmp_path / p).stat().st_size > 0 for p in data["plots"])
+
+
+def test_split_counts_where_each_answer_was_computed() -> None:
+    t = Tally()
+    for where in ("edge", "gateway", "gateway", "cloud"):
+        t.latencies.append(10.0)
+        score(ENGINE, t, 1, {"where": where, "output": {"label": 1, "probabilities": []}})
+    assert (t.cloud_answers, t.gateway_answers) == (1, 2)
+    assert t.split() == {"edge": 25.0, "gateway": 50.0, "cloud": 25.0}
+    assert split_text(t.split()) == "25/50/25"
+    assert all(math.isnan(v) for v in Tally().split().values())
+    assert split_text(Tally().split()) == "-"
+
+
+def _report(p99: dict[str, float], scenario: str = GATEWAY) -> Report:
+    rows = [{"scenario": scenario, "mode": m, "p99_ms": v} for m, v in p99.items()]
+    return Report("offload", "t", tables=[Table(VISION, "t", [], rows)])
+
+
+def test_adaptive_p99_against_the_best_single_target_gateway_included() -> None:
+    report = _report({"edge": 200.0, "cloud": 300.0, "gateway": 90.0, "adaptive": 95.0})
+    (check,) = checks(report, [GATEWAY])
+    assert check.passed is True
+    assert "gateway-only" in check.target
+    assert "99" in check.target
+    report = _report({"edge": 200.0, "cloud": 300.0, "gateway": 80.0, "adaptive": 95.0})
+    (check,) = checks(report, [GATEWAY])
+    assert check.passed is False  # 95 > 88: not tuned to pass
+    # without a gateway-only row (other scenarios): the better of edge-only and cloud-only
+    report = _report({"edge": 50.0, "cloud": 300.0, "adaptive": 54.0}, "cpu")
+    (check,) = checks(report, ["cpu"])
+    assert check.passed is True
+    assert "(edge-only)" in check.target
+    # an unmeasured single target does not win the bar
+    report = _report({"edge": math.nan, "cloud": 100.0, "adaptive": 105.0}, "cpu")
+    assert checks(report, ["cpu"])[0].passed is True
+
+
+def test_gateway_scenario_config() -> None:
+    assert GATEWAY in ALL_SCENARIOS
+    assert GATEWAY not in SCENARIOS
+    OffloadBenchConfig(scenarios=(GATEWAY,)).validate()
+    with pytest.raises(ValueError, match="MQTT 5"):
+        OffloadBenchConfig(scenarios=(GATEWAY,), broker="amqtt").validate()
+    assert gateway_fleet_modes(GATEWAY_MODES) == {
+        "edge": "edge", "cloud": "cloud", "gateway": "adaptive", "adaptive": "adaptive"
+    }  # fmt: skip
+    pipelines = agent_offload_config("adaptive", same_model=True)["offload"]["pipelines"]
+    assert pipelines["face-detect-full"] == {"mode": "adaptive", "cloud_model": "face-detect-full"}
+
+
+def test_delay_proxy_cut_closes_and_refuses() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as upstream:
+        port = upstream.getsockname()[1]
+        with DelayProxy(port) as proxy:
+            held = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+            upstream.accept()[0].close()  # the proxy reached the target
+            proxy.cut()
+            held.settimeout(5)
+            assert held.recv(1) == b""  # closed by the cut
+            held.close()
+            again = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+            again.settimeout(5)
+            assert again.recv(1) == b""  # refused: closed at once, the target not reached
+            again.close()

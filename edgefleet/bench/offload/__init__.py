@@ -18,7 +18,11 @@ x p50, device model MB, accuracy, device energy per request (idle).
 
 Four scenarios, in this order: `idle`; `cpu` (the device's CPU saturated by a bounded stress
 process pinned to it, at a higher priority than the agents); `delay` (+300 ms round trip to
-the hub through a loopback delay proxy); `down` (the hub process killed).
+the hub through a loopback delay proxy); `down` (the hub process killed). A fifth, `gateway`
+(opt-in, Mosquitto), in a fleet of its own: one site, a gateway agent serving the full models
+on the hub's CPU, the device CPU saturated as in `cpu`, the hub +100 ms away; it compares
+edge-only, cloud-only, gateway-only (an adaptive device cut off from the hub once it knows
+the gateway) and adaptive, with where each mode's answers were computed.
 
 Real processes: a broker (Mosquitto, else the embedded amqtt), the hub (`edgefleet hub`,
 cloud models face-detect-cloud, wakeword-full, engine-fault-cloud), one agent per mode, all
@@ -31,7 +35,10 @@ and `measure`; the targets in `checks`; tables, notes and plots in `report`; `ru
 """
 
 from edgefleet.bench.offload.config import (
+    ALL_MODES,
+    ALL_SCENARIOS,
     ENGINE,
+    GATEWAY,
     KINDS,
     MODES,
     SCENARIOS,
@@ -43,7 +50,10 @@ from edgefleet.bench.offload.run import run_offload_bench
 from edgefleet.bench.offload.scoring import Tally, iou, match_faces, score
 
 __all__ = [
+    "ALL_MODES",
+    "ALL_SCENARIOS",
     "ENGINE",
+    "GATEWAY",
     "KINDS",
     "MODES",
     "SCENARIOS",

@@ -1,5 +1,6 @@
 """The offload bench's processes: hub, one agent per mode pinned to the "device" CPU, a delay
-proxy per cloud-using agent; and the scenarios that load the device or the network."""
+proxy per cloud-using agent; and the scenarios that load the device or the network. The
+`gateway` scenario has its own fleet (`gateway_fleet`): the same, in one site with a gateway."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from edgefleet.bench.offload.config import (
     CLOUD_MODELS,
     EDGE_MODELS,
     ENGINE,
+    GATEWAY,
+    GATEWAY_MODELS,
     VISION,
     OffloadBenchConfig,
 )
@@ -45,8 +48,16 @@ def agent_offload_config(
     face_band: tuple[float, float] | None = None,
     probe_interval_s: float | None = None,
     engine_band: tuple[float, float] | None = None,
+    same_model: bool = False,
 ) -> dict[str, Any]:
-    pipelines: dict[str, dict[str, Any]] = {m: {"mode": mode} for m in EDGE_MODELS.values()}
+    """The offload sections of a device's config; `same_model` (the gateway scenario): the
+    pipelines are GATEWAY_MODELS', each offloading to the same model."""
+    pipelines: dict[str, dict[str, Any]]
+    if same_model:
+        pipelines = {m: {"mode": mode, "cloud_model": m} for m in GATEWAY_MODELS.values()}
+        face_band = engine_band = None  # cascade is not measured there
+    else:
+        pipelines = {m: {"mode": mode} for m in EDGE_MODELS.values()}
     if face_band is not None:
         pipelines[EDGE_MODELS[VISION]]["uncertain"] = list(face_band)
     if engine_band is not None:
@@ -74,6 +85,8 @@ class OffloadFleet:
     proxies: dict[str, DelayProxy]  # by mode; edge-only has none
     client: Client
     device_cpus: set[int]
+    gateway: AgentProcess | None = None  # `gateway_fleet`: the site's gateway (not a mode)
+    models: dict[str, str] = field(default_factory=lambda: dict(EDGE_MODELS))  # asked, by kind
 
     @property
     def devices(self) -> dict[str, str]:
@@ -134,9 +147,9 @@ def offload_fleet(
 
 @contextlib.contextmanager
 def scenario(name: str, cfg: OffloadBenchConfig, fleet: OffloadFleet) -> Iterator[None]:
-    """`cpu`: stress the device CPU; `delay`: slow every proxy; `down`: kill the hub (for
-    good: run it last); `idle`: nothing."""
-    if name == "cpu":
+    """`cpu` and `gateway` (in its own fleet): stress the device CPU; `delay`: slow every
+    proxy; `down`: kill the hub (for good: run it last); `idle`: nothing."""
+    if name in ("cpu", GATEWAY):
         bound = 2 * cfg.time_limit_s + 60.0  # ends by itself even if we were killed
         with cpu_stress(cfg.stress_processes, bound, fleet.device_cpus, cfg.stress_nice):
             _wait_busy(fleet.device_cpus)
@@ -174,3 +187,101 @@ def _wait_busy(cpus: set[int], tries: int = 10) -> None:
         per_cpu = psutil.cpu_percent(interval=0.6, percpu=True)
         if min(per_cpu[c] for c in cpus if c < len(per_cpu)) >= 90.0:
             return
+
+
+# --- the `gateway` scenario's fleet ------------------------------------------------------------
+SITE = "bench-site"
+GATEWAY_ID = "bench-gw"
+# the devices' view of the site (tests/e2e/test_gateway_e2e.py): the hub's list read every
+# second, a gateway whose heartbeat (every second) is 3 s old dropped
+SITE_PEERS = {"refresh_s": 1.0, "timeout_s": 5.0, "stale_s": 3.0, "breaker_cooldown_s": 5.0}
+PEERS_TIMEOUT_S = 30.0
+
+
+def gateway_fleet_modes(modes: Sequence[str]) -> dict[str, str]:
+    """Each mode of the gateway scenario -> its device's pipeline mode: `gateway` (gateway-only)
+    is an adaptive device whose hub link is cut once it knows the gateway (`gateway_fleet`)."""
+    return {m: "adaptive" if m == GATEWAY else m for m in modes}
+
+
+@contextlib.contextmanager
+def gateway_fleet(
+    work: Path,
+    port: int,
+    cfg: OffloadBenchConfig,
+    modes: Sequence[str],
+    cpus: tuple[set[int], set[int] | None],
+) -> Iterator[OffloadFleet]:
+    """One site: a gateway serving the full models (on the hub's CPUs) and one device per mode
+    (on the device CPU) with the same models (GATEWAY_MODELS), every device reaching the hub
+    through its own proxy at +`gateway_delay_ms`; MQTT 5 throughout (a request to a gateway
+    has a response topic). The gateway-only device's proxy is cut once it knows the gateway:
+    the gateway is then its only remote, and all it does not answer itself goes there."""
+    device_cpus, other_cpus = cpus
+    with contextlib.ExitStack() as stack:
+        full = tuple(GATEWAY_MODELS.values())
+        hub = HubProcess(work / "hub", port, cloud_models=full, cpus=other_cpus)
+        stack.callback(hub.terminate)
+        hub.start()
+        secret = hub.create_device(GATEWAY_ID, site=SITE)
+        gw_config = agent_config(
+            GATEWAY_ID,
+            port,
+            secret=secret,
+            hub_url=hub.url,
+            models=full,
+            peers={"serve": True},
+        )
+        gw_config["broker"] |= {"protocol": "5"}
+        gateway = AgentProcess(work / "agents", gw_config, cpus=other_cpus)
+        gateway.start()
+        stack.callback(gateway.stop)
+        proxies: dict[str, DelayProxy] = {}
+        agents: dict[str, AgentProcess] = {}
+        for mode, pipeline_mode in gateway_fleet_modes(modes).items():
+            device = f"bench-{mode}"
+            secret = hub.create_device(device, site=SITE)
+            hub_url = None
+            if mode != "edge":
+                proxies[mode] = stack.enter_context(DelayProxy(hub.port, cfg.gateway_delay_ms))
+                hub_url = f"http://127.0.0.1:{proxies[mode].port}"
+            offload = agent_offload_config(pipeline_mode, None, cfg.probe_interval_s, None, True)
+            offload["offload"]["timeout_s"] = 5.0  # a starved device is slow to read answers
+            config = agent_config(
+                device,
+                port,
+                secret=secret,
+                hub_url=hub_url,
+                models=full,
+                peers=SITE_PEERS if pipeline_mode == "adaptive" else {"use": False},
+                **offload,
+            )
+            config["broker"] |= {"protocol": "5"}
+            config.pop("health_interval_s", None)  # as in `offload_fleet`
+            agents[mode] = AgentProcess(work / "agents", config, cpus=device_cpus)
+            agents[mode].start()
+            stack.callback(agents[mode].stop)
+        client = Client(port, "bench-offload", health=True)
+        stack.callback(client.close)
+        deadline = time.monotonic() + ONLINE_TIMEOUT_S
+        for agent in (gateway, *agents.values()):
+            if not client.online(agent.device, max(0.1, deadline - time.monotonic())):
+                raise RuntimeError(f"agent {agent.device} not online:\n{agent.log_tail()}")
+        deadline = time.monotonic() + PEERS_TIMEOUT_S
+        for mode, pipeline_mode in gateway_fleet_modes(modes).items():
+            device = f"bench-{mode}"
+            if pipeline_mode == "adaptive" and not _knows_gateway(client, device, deadline):
+                raise RuntimeError(f"bench-{mode} never saw the gateway:\n{gateway.log_tail()}")
+        if GATEWAY in proxies:
+            proxies[GATEWAY].cut()
+        yield OffloadFleet(hub, agents, proxies, client, device_cpus, gateway, dict(GATEWAY_MODELS))
+
+
+def _knows_gateway(client: Client, device: str, deadline: float) -> bool:
+    """Whether `device`'s heartbeat counts the gateway available before `deadline`."""
+
+    def known() -> bool:
+        counters = client.health.get(device, {}).get("counters", {})
+        return bool(counters.get("peers.available", 0) >= 1)
+
+    return client.wait(known, max(0.1, deadline - time.monotonic()))

@@ -12,7 +12,6 @@ from typing import Any
 
 from edgefleet.bench.client import Client, request
 from edgefleet.bench.offload.config import (
-    EDGE_MODELS,
     ENGINE,
     SCENARIO_TITLES,
     VISION,
@@ -104,7 +103,7 @@ def run_set(
 ) -> dict[str, Tally]:
     """One data set in one scenario: each sample asked of the modes in a shuffled order."""
     client, devices, proxies = fleet.client, fleet.devices, fleet.proxies
-    model = EDGE_MODELS[kind]
+    model = fleet.models[kind]
     tallies = {m: Tally() for m in devices}
     for sample in samples[: cfg.warmup]:
         for device in devices.values():

@@ -14,11 +14,16 @@ from edgefleet.bench.offload.config import (
     CORE_WATTS,
     EDGE_MODELS,
     ENGINE,
+    GATEWAY,
+    GATEWAY_MODELS,
     KINDS,
     MODE_TITLES,
     SCENARIO_TITLES,
     VISION,
+    WHERE,
     OffloadBenchConfig,
+    cloud_model,
+    device_model,
 )
 from edgefleet.bench.offload.scoring import Tally
 from edgefleet.bench.plots import bar_chart
@@ -41,6 +46,7 @@ def model_mb(model: str) -> float:
 
 def row(scenario: str, mode: str, kind: str, tally: Tally) -> dict[str, Any]:
     s = Summary.of(tally.latencies)
+    split = tally.split()
     out: dict[str, Any] = {
         "scenario": scenario,
         "scenario_title": SCENARIO_TITLES[scenario],
@@ -52,10 +58,14 @@ def row(scenario: str, mode: str, kind: str, tally: Tally) -> dict[str, Any]:
         "p99_ms": s.p99,
         "latency": s,
         "accuracy": tally.accuracy(kind),
-        "cloud_share": 100.0 * tally.cloud_answers / tally.answered if tally.answered else math.nan,
+        "cloud_share": split["cloud"],
+        "gateway_share": split["gateway"],
+        "edge_share": split["edge"],
+        "split": split_text(split),
         "bytes_sent": tally.bytes_sent,
-        "device_mb": model_mb(EDGE_MODELS[kind]),
-        "cloud_mb": 0.0 if mode == "edge" else model_mb(CLOUD_MODELS[kind]),
+        "device_model": device_model(scenario, kind),
+        "device_mb": model_mb(device_model(scenario, kind)),
+        "cloud_mb": 0.0 if mode == "edge" else model_mb(cloud_model(scenario, kind)),
         "errors": tally.errors,
         "lost": tally.lost,
         "tally": {k: v for k, v in asdict(tally).items() if k != "latencies"},
@@ -74,7 +84,16 @@ def row(scenario: str, mode: str, kind: str, tally: Tally) -> dict[str, Any]:
     return out
 
 
-def columns(kind: str) -> list[Column]:
+def split_text(split: dict[str, float]) -> str:
+    """`edge / gateway / cloud` shares of the answers, in whole %: "0/97/3"."""
+    if any(math.isnan(v) for v in split.values()):
+        return "-"
+    return "/".join(f"{split[w]:.0f}" for w in WHERE)
+
+
+def columns(kind: str, gateway: bool = False) -> list[Column]:
+    """The data set's table; `gateway` (the gateway scenario measured): where each mode's
+    answers were computed, edge/gateway/cloud %, instead of the share sent to the cloud."""
     common = [
         Column("scenario_title", "scenario", "{}", "left"),
         Column("mode_title", "mode", "{}", "left"),
@@ -95,7 +114,9 @@ def columns(kind: str) -> list[Column]:
     return [
         *common,
         *acc,
-        Column("cloud_share", "to cloud %", "{:.0f}"),
+        Column("split", "edge/gw/cloud %", "{}")
+        if gateway
+        else Column("cloud_share", "to cloud %", "{:.0f}"),
         Column("bytes_sent", "bytes sent", "{:,}"),
         Column("device_mb", "device MB", "{:.3f}"),
         Column("device_cpu_ms", "device CPU ms", "{:.2f}"),
@@ -120,12 +141,16 @@ def tables(
         if not rows:
             continue
         cloud = CLOUD_MODELS[kind]
+        where = f"{EDGE_MODELS[kind]} on the device, {cloud} ({model_mb(cloud):.2f} MB) on the hub"
+        if GATEWAY in scenarios:
+            full = GATEWAY_MODELS[kind]
+            site = f"{full} ({model_mb(full):.2f} MB) on the device, the gateway and the hub"
+            where = f"{where}; {GATEWAY}: {site}" if len(scenarios) > 1 else site
         out.append(
             Table(
                 kind,
-                f"{title}: {EDGE_MODELS[kind]} on the device, {cloud} "
-                f"({model_mb(cloud):.2f} MB) on the hub",
-                columns(kind),
+                f"{title}: {where}",
+                columns(kind, GATEWAY in scenarios),
                 rows,
             )
         )
@@ -172,8 +197,30 @@ def find_row(report: Report, kind: str, scenario: str, mode: str) -> dict[str, A
     return next((r for r in found[0].rows if r["scenario"] == scenario and r["mode"] == mode), None)
 
 
-def notes(cfg: OffloadBenchConfig, device_cpus: set[int], busy: dict[str, float]) -> list[str]:
+def notes(
+    cfg: OffloadBenchConfig,
+    device_cpus: set[int],
+    busy: dict[str, float],
+    scenarios: Sequence[str] = (),
+) -> list[str]:
     """How to read the tables; `busy`: the device CPU load (%) before each scenario."""
+    return [*_notes(cfg, device_cpus, busy), *(gateway_notes(cfg) if GATEWAY in scenarios else [])]
+
+
+def gateway_notes(cfg: OffloadBenchConfig) -> list[str]:
+    return [
+        "gateway: a fleet of its own, one site on Mosquitto (MQTT 5): a gateway agent serving "
+        f"the full models ({', '.join(GATEWAY_MODELS.values())}) on the hub's CPU, devices "
+        "with the same models on the device CPU saturated as in `cpu`, the hub "
+        f"+{cfg.gateway_delay_ms:.0f} ms round trip away; edge/gw/cloud %: where the answers "
+        "were computed (their `where`)",
+        "gateway-only: an adaptive device whose link to the hub is cut once it knows the "
+        "gateway, so the gateway is its only remote; it still runs what it judges faster "
+        "locally (its split shows how much) and, like every mode, is asked through the device",
+    ]
+
+
+def _notes(cfg: OffloadBenchConfig, device_cpus: set[int], busy: dict[str, float]) -> list[str]:
     return [
         "latency: request published -> result received over MQTT, sequential, the modes asked "
         "in turn per sample; bytes sent: everything the agent sent to the hub during the "
@@ -243,4 +290,19 @@ def plots(report: Report, scenarios: Sequence[str], modes: Sequence[str], out: P
                 ylabel="bytes",
             )
         )
+        if any(r["scenario"] == GATEWAY for r in table.rows):
+            paths.append(split_plot(table, modes, out / f"offload-{kind}-gateway-split.png"))
     return paths
+
+
+def split_plot(table: Table, modes: Sequence[str], path: Path) -> Path:
+    """The gateway scenario: per mode, where its answers were computed (%)."""
+    rows = {r["mode"]: r for r in table.rows if r["scenario"] == GATEWAY}
+    shown = [m for m in modes if m in rows]
+    return bar_chart(
+        path,
+        [MODE_TITLES[m] for m in shown],
+        {w: [rows[m][f"{w}_share"] for m in shown] for w in WHERE},
+        title=f"{table.key}, site gateway: where the answers were computed",
+        ylabel="% of answers",
+    )

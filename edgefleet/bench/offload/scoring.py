@@ -18,7 +18,8 @@ class Tally:
     """What one mode did on one data set in one scenario."""
 
     latencies: list[float] = field(default_factory=list)
-    cloud_answers: int = 0
+    cloud_answers: int = 0  # answers computed on the hub (`where` "cloud")
+    gateway_answers: int = 0  # ... on a site gateway (`where` "gateway")
     errors: int = 0  # error messages received instead of results
     lost: int = 0  # no answer within the timeout
     # vision
@@ -40,6 +41,18 @@ class Tally:
     def answered(self) -> int:
         return len(self.latencies)
 
+    def split(self) -> dict[str, float]:
+        """Where the answers were computed, % of those answered: edge, gateway, cloud."""
+        n = self.answered
+        if not n:
+            return dict.fromkeys(("edge", "gateway", "cloud"), math.nan)
+        remote = self.cloud_answers + self.gateway_answers
+        return {
+            "edge": 100.0 * (n - remote) / n,
+            "gateway": 100.0 * self.gateway_answers / n,
+            "cloud": 100.0 * self.cloud_answers / n,
+        }
+
     def accuracy(self, kind: str) -> float:
         """Vision: hit rate (IoU >= 0.5) in %; voice: correct clips (detected wake phrases and
         quiet negatives) in %; engine: readings given the right fault class in %."""
@@ -53,8 +66,9 @@ class Tally:
 
 def score(kind: str, tally: Tally, label: Any, result: dict[str, Any]) -> None:
     output = result.get("output") or {}
-    if result.get("where") == "cloud":
-        tally.cloud_answers += 1
+    where = result.get("where")
+    tally.cloud_answers += where == "cloud"
+    tally.gateway_answers += where == "gateway"
     if kind == VISION:
         boxes = [f["box"] for f in output.get("faces", [])]
         hits, false = match_faces(label, boxes)
