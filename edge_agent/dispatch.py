@@ -41,8 +41,6 @@ from edge_agent.targets import Asking, Target, best_target
 
 log = logging.getLogger(__name__)
 
-CLOUD_EXPLORE_MAX_S = 16.0  # ... the cloud, when far slower than the edge, up to this long
-
 
 def _since(job: Job) -> float:
     return (time.perf_counter() - job.arrived) * 1000.0
@@ -103,15 +101,11 @@ class Dispatcher:
 
     @staticmethod
     def _cloud_stale(via_cloud: Ewma | None, edge_ms: float | None) -> bool:
-        """Whether to re-measure the cloud: after 2 s, stretched by how much slower than the
-        edge it last was (up to 16 s). A shadow upload costs bytes and the hub's time, and a
-        cloud 300 ms behind a 5 ms edge is not about to win; one almost as fast is checked
-        often. (The edge is re-measured every 2 s: it is what recovers when a load ends.)"""
+        """Whether to re-measure the cloud (`offload.needs_measuring`; the edge is re-measured
+        every 2 s: it is what recovers when a load ends)."""
         if via_cloud is None or via_cloud.value is None:
             return True
-        ratio = via_cloud.value / edge_ms if edge_ms else 1.0
-        wait = min(CLOUD_EXPLORE_MAX_S, EXPLORE_AFTER_S * max(1.0, ratio))
-        return via_cloud.age() > wait
+        return policy.needs_measuring(via_cloud.age(), via_cloud.value, edge_ms)
 
     def _target(self, model: str, plan: Plan, second_opinion: bool = False) -> Target | None:
         """The best remote for `model` now (`targets.best_target`)."""
@@ -195,6 +189,8 @@ class Dispatcher:
         decision = policy.decide(plan.mode, signals, plan.thresholds, self.previous.get(job.model))
         if plan.mode is Mode.ADAPTIVE:
             self.previous[job.model] = decision.where
+            if target is None or target.peer is None or decision.where is Where.EDGE:
+                self._explore_gateways(job, (plan.cloud_model, job.model))
         if decision.where is Where.EDGE:
             if not self._run_local(job):
                 return
@@ -246,14 +242,14 @@ class Dispatcher:
             self._shadow_edge(job)
 
     def _explore_gateways(self, job: Job, models: tuple[str, ...]) -> None:
-        """A request went to the hub: a gateway not measured lately gets a copy of it."""
-        if self.peers is not None and (copy := self.peers.explore(models, job.payload)):
+        """A request not sent to a gateway: one due for measuring gets a copy of it."""
+        edge_ms = self._edge_expected(job.model)
+        if self.peers is not None and (copy := self.peers.explore(models, job.payload, edge_ms)):
             self.stats.count("offload.shadow.gateway")
             self._spawn(copy)
 
     async def _offload(self, job: Job, plan: Plan) -> None:
         assert self.cloud is not None
-        self._explore_gateways(job, (plan.cloud_model, job.model))
         ctype = content_type(job.payload, plan.kind)
         try:
             answer = await self.cloud.infer(plan.cloud_model, job.payload, ctype, job.rid)

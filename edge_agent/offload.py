@@ -116,8 +116,22 @@ def load_score(s: Signals, rtt_ms: float | None = None) -> float:
 
 
 EXPLORE_AFTER_S = 2.0
-"""A side unused this long is measured again: the edge and the hub by a shadow copy of a
-request, a gateway by being scored on what it reports (`Peers.remotes`)."""
+"""A side unused this long is measured again by a shadow copy of a request (answer discarded):
+the edge, the hub, a gateway."""
+EXPLORE_MAX_S = 16.0
+"""... a remote far slower than the edge, only after up to this long."""
+
+
+def needs_measuring(age_s: float, measured_ms: float | None, edge_ms: float | None) -> bool:
+    """Whether a remote last measured `age_s` ago at `measured_ms` is due for a shadow copy:
+    after 2 s, stretched by how much slower than the edge it was (up to 16 s). A copy costs the
+    target's time and the bytes, and a target 300 ms behind a 5 ms edge is not about to win;
+    one almost as fast is checked often. Never measured: due now."""
+    if measured_ms is None:
+        return True
+    ratio = measured_ms / edge_ms if edge_ms else 1.0
+    return age_s > min(EXPLORE_MAX_S, EXPLORE_AFTER_S * max(1.0, ratio))
+
 
 CLOUD_TARGET = "cloud"
 """`Remote.name` of the hub; every other remote is a site gateway, named by its device id."""

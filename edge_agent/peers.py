@@ -34,7 +34,7 @@ from contract import (
 from contract.health import DeviceState
 from edge_agent.cloud import CircuitBreaker, Ewma
 from edge_agent.messages import Inbound, Outbound
-from edge_agent.offload import EXPLORE_AFTER_S, Remote
+from edge_agent.offload import EXPLORE_AFTER_S, Remote, needs_measuring
 from edge_agent.peer_config import PeersConfig
 
 log = logging.getLogger(__name__)
@@ -138,23 +138,25 @@ class Peers:
         for peer in self.peers.values():
             if model not in peer.models or not self.available(peer):
                 continue
-            measured = peer.latency.get(model)  # stale: scored on its report, so tried again
-            fresh = measured is not None and measured.age() <= EXPLORE_AFTER_S
-            expected = measured.value if measured is not None and fresh else None
+            measured = peer.latency.get(model)  # kept fresh by shadow copies (`explore`)
+            expected = measured.value if measured is not None else None
             out.append((peer, Remote(peer.device_id, expected, peer.load, quality)))
         return out
 
-    def explore(self, models: tuple[str, ...], payload: bytes) -> Coroutine[Any, Any, None] | None:
-        """A copy of a request (answer discarded) for a gateway offering one of `models` that
-        was not measured within EXPLORE_AFTER_S, one at a time per gateway: called when a
-        request went to the hub, so that a gateway that once answered slowly gets measured
+    def explore(
+        self, models: tuple[str, ...], payload: bytes, edge_ms: float | None
+    ) -> Coroutine[Any, Any, None] | None:
+        """A copy of a request (answer discarded) for a gateway offering one of `models` that is
+        due for measuring (`offload.needs_measuring`), one at a time per gateway: called for a
+        request that went elsewhere, so that a gateway that once answered slowly is measured
         again, as the hub and the edge are (docs/offload.md). None: nothing to measure."""
         for peer in self.peers.values():
             if peer.exploring or not self.available(peer):
                 continue
             for model in models:
-                measured = peer.latency.get(model)
-                if model in peer.models and (measured is None or measured.age() > EXPLORE_AFTER_S):
+                m = peer.latency.get(model)
+                age, value = (m.age(), m.value) if m is not None else (0.0, None)
+                if model in peer.models and needs_measuring(age, value, edge_ms):
                     peer.exploring = True
                     return self._explore(peer, model, payload)
         return None

@@ -203,9 +203,12 @@ def test_saturated_device_offloads_to_its_gateway_then_to_the_hub_when_it_dies(
         after = [
             str(answers[r][0]["where"]) for r in pump.rids if pump.sent[r] > killed_at + STALE_S
         ]
+        print(f"after the kill: {after}; {counters(site, d)}")
         assert after, "no request was sent a probe period after the kill"
         assert "gateway" not in after, after
-        assert after[-10:].count("cloud") >= 7, after  # the starved edge takes the rest
+        # the hub takes the gateway's traffic; the starved edge some, whenever the hub's
+        # measured time spikes above its own (adaptive's rules, tests/e2e/test_offload_adaptive)
+        assert after.count("cloud") > len(after) / 2, after
         split = {w: [str(a[0]["where"]) for a in answers.values()].count(w) for w in
                  ("edge", "gateway", "cloud")}  # fmt: skip
         replies = [m for m in site.fleet.probe.messages if m.topic.startswith(T.reply(d, "x")[:-1])]

@@ -21,7 +21,14 @@ from contract import (
 )
 from contract.health import DeviceState
 from edge_agent.messages import Inbound, Outbound
-from edge_agent.offload import CLOUD_TARGET, EXPLORE_AFTER_S, Remote, Weights, best_remote
+from edge_agent.offload import (
+    CLOUD_TARGET,
+    EXPLORE_AFTER_S,
+    EXPLORE_MAX_S,
+    Remote,
+    Weights,
+    best_remote,
+)
 from edge_agent.peer_config import PeersConfig
 from edge_agent.peers import PeerError, Peers
 from edge_agent.targets import Asking, best_target
@@ -216,22 +223,30 @@ async def test_a_late_reply_after_the_timeout_is_ignored() -> None:
     site.peers.take(inbound(site.sent[-1].response_topic or "", _result()))  # nothing to answer
 
 
-def test_a_measurement_older_than_explore_after_is_replaced_by_the_report() -> None:
+async def test_a_gateway_is_measured_again_by_a_copy_once_its_measurement_is_due() -> None:
     site = Site(stale_s=1000.0)
     site.gateway(latency={FULL: 40.0})
     peer = site.peers.peers["gw-1"]
     from edge_agent.cloud import Ewma
 
     peer.latency[FULL] = Ewma(stale_after_s=EXPLORE_AFTER_S, clock=site.clock)
-    peer.latency[FULL].add(1500.0)  # one slow answer
+    peer.latency[FULL].add(1500.0)  # one slow answer: 10 x the edge's 150 ms
     assert site.peers.remotes(FULL)[0][1].expected_ms == 1500.0
+    assert site.peers.explore((FULL,), b"jpeg", edge_ms=150.0) is None  # just measured
     site.clock.now += EXPLORE_AFTER_S + 0.1
-    assert site.peers.remotes(FULL)[0][1].expected_ms is None  # scored on its report again
-    asking = Asking(FULL, FULL, edge_ms=300.0, cloud_ms=120.0)
-    target = best_target(asking, site.peers, True, W, {})
-    assert target is not None
-    assert target.peer is peer
-    assert target.remote.expected_ms == 40.0  # what the gateway reports for the model
+    assert site.peers.explore((FULL,), b"jpeg", edge_ms=150.0) is None  # far slower: waits
+    site.clock.now += EXPLORE_MAX_S
+    copy = site.peers.explore((FULL,), b"jpeg", edge_ms=150.0)
+    assert copy is not None
+    assert site.peers.explore((FULL,), b"jpeg", edge_ms=150.0) is None  # one at a time
+    task = asyncio.ensure_future(copy)
+    await asyncio.sleep(0)
+    request = site.sent[-1]
+    assert request.response_topic is not None
+    site.peers.take(inbound(request.response_topic, _result()))
+    await task
+    assert site.peers.remotes(FULL)[0][1].expected_ms != 1500.0  # replaced: it was stale
+    assert not peer.exploring
 
 
 # --- which remote ---------------------------------------------------------------------------
