@@ -27,7 +27,11 @@ from tests.fixtures.contract import assert_follows_contract
 from tests.fixtures.mqtt import MqttProbe
 from tests.offload.fleet import Fleet, T, jpeg, rid, start_agents
 
-pytestmark = [pytest.mark.e2e, pytest.mark.mosquitto]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.mosquitto,
+    pytest.mark.long,  # a minute of saturated CPU: make test-long (make test is near 15 min)
+]
 
 CPUS = sorted(os.sched_getaffinity(0))
 FULL = "face-detect-full"
