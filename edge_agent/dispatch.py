@@ -171,6 +171,7 @@ class Dispatcher:
                 message.arrived,
                 message.response_topic,
                 message.correlation,
+                peer_request=self.replies.for_peer(message.response_topic),
             )
         )
 
@@ -180,8 +181,7 @@ class Dispatcher:
         if self.full is not None:
             self.full.route(job, self.load.load)
         plan = self.plans.get(job.model)
-        peer_request = self.replies.for_peer(job.response_topic)  # a gateway runs it itself
-        if plan is None or plan.mode is Mode.EDGE or self.cloud is None or peer_request:
+        if plan is None or plan.mode is Mode.EDGE or self.cloud is None or job.peer_request:
             self._run_local(job)
             return
         target = self._target(job.model, plan) if plan.mode is Mode.ADAPTIVE else None
@@ -338,8 +338,8 @@ class Dispatcher:
             self._notify(done.job, None)
             return
         plan = self.plans.get(done.job.model)
-        peer_request = self.replies.for_peer(done.job.response_topic)  # answered as it is
-        if plan and plan.mode is Mode.CASCADE and not peer_request and self._ask_cloud(done, plan):
+        asks = plan and plan.mode is Mode.CASCADE and not done.job.peer_request  # a peer's: as is
+        if asks and plan and self._ask_cloud(done, plan):
             return  # the second opinion answers
         self._result(done.replies, done.latency_ms)  # encoded by the worker
         self._notify(done.job, done.output)
@@ -371,10 +371,11 @@ class Dispatcher:
         gateway that fails hands over to the hub, a hub that fails leaves the edge's answer."""
         job = done.job
         answer: InferResult | None = None
-        gateway = target.peer.device_id if target is not None and target.peer else None
-        if self.peers is not None and target is not None and target.peer is not None:
+        peer = target.peer if target is not None else None
+        gateway = peer.device_id if peer is not None else None
+        if self.peers is not None and peer is not None:
             try:
-                answer = await self.peers.infer(target.peer, plan.cloud_model, job.payload)
+                answer = await self.peers.infer(peer, plan.cloud_model, job.payload)
             except PeerError as exc:
                 log.debug("cascade: gateway failed (%s); asking the hub", exc)
                 self.stats.count("offload.gateway_failed")

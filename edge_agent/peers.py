@@ -90,7 +90,6 @@ class Peers:
         self._by_topic: dict[str, tuple[Kind, str]] = {}  # status/health topic -> (kind, peer)
         self._reply_prefix = topics.reply(device, "x").removesuffix("x")
         self._waiting: dict[str, tuple[str, asyncio.Future[InferResult]]] = {}
-        self.sent = 0
         self.failed = 0
 
     @property
@@ -225,7 +224,6 @@ class Peers:
         rid = uuid.uuid4().hex[:20]
         future: asyncio.Future[InferResult] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = (peer.device_id, future)
-        self.sent += 1
         started = time.perf_counter()
         self._publish(
             Outbound(

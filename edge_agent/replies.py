@@ -115,8 +115,7 @@ class Replies:
         payload = encode(result)
         msg_id = result.msg_id
         qos, retain = _qos(Kind.RESULT)
-        if self.for_peer(job.response_topic):
-            assert job.response_topic is not None
+        if job.peer_request and job.response_topic:
             return [Outbound(job.response_topic, payload, qos, False, job.correlation, "peer")]
         topic = self._topics.result(self._device, job.model, job.rid)
         out = [Outbound(topic, payload, qos, retain, label="result", msg_id=msg_id)]

@@ -54,6 +54,7 @@ class Job:
     correlation: bytes | None = None
     run_on: str | None = None  # another loaded model answering for `model` (its full variant)
     shadow: bool = False  # a copy run only to measure this side (offload policy): not published
+    peer_request: bool = False  # from a device of the site (a gateway's work): run and answer here
     # Told on the loop, once, what answered the request: the output (edge or cloud) or None for
     # an error. The agent's own sensors use it (one frame of a camera in flight at a time).
     on_answer: Callable[[dict[str, Any] | None], None] | None = None

@@ -286,6 +286,7 @@ def test_a_gateway_answers_a_peer_on_its_reply_topic_only_and_copies_refusals_th
     replies = Replies(T, "gw-1", "0.1.0")
     reply = T.reply("dev-a", "r7")
     job = Job(FULL, "r7", T.infer("gw-1", FULL, "r7"), b"jpeg", 0.0, reply, b"r7")
+    job.peer_request = replies.for_peer(reply)  # as the dispatcher sets it on arrival
     result = InferResult(
         model=FULL, model_version="1", where="edge", latency_ms=3, output={"faces": [{"score": 0.9,
         "box": [0, 0, 1, 1]}]}, msg_id="m1", rid="r7"
