@@ -39,7 +39,6 @@ from edge_agent.memory import memory_duty
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.outbox import OutboxTask
 from edge_agent.parts import hub_acks, make_cloud, make_hard_samples, make_outbox, site_roles
-from edge_agent.peers import HubPeers, Peers, keep_site
 from edge_agent.replies import Replies
 from edge_agent.router import CommandRoute, Router
 from edge_agent.runner import PipelineLike, Runner
@@ -47,6 +46,7 @@ from edge_agent.stats import Stats
 from edge_agent.twin import DeviceTwin, Knob, agent_knobs
 
 if TYPE_CHECKING:
+    from edge_agent.peers import HubPeers, Peers
     from edge_agent.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -228,6 +228,8 @@ class Agent:
         cloud = make_cloud(self.config)
         serve, use = site_roles(self.config)
         if use:
+            from edge_agent.peers import Peers  # only where site gateways are used
+
             config = self.config.peers
             self.peers = Peers(config, self.topics, self.device, self._publish, self._subscribe)
         self.dispatch = dispatch = Dispatcher(
@@ -296,6 +298,8 @@ class Agent:
         assert url is not None
         assert auth is not None
         assert self.runner is not None
+        from edge_agent.peers import HubPeers, keep_site
+
         self.hub_peers = hub = HubPeers(url, auth)
         offer = PeerOffer(models=self.runner.models, workers=self.config.workers_per_model)
         site = (hub, self.peers, offer if serve else None, self.config.peers.refresh_s)

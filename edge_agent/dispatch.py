@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -18,7 +18,7 @@ from edge_agent import cascade
 from edge_agent import offload as policy
 from edge_agent.cloud import CloudClient, CloudError, Ewma
 from edge_agent.config import AgentConfig
-from edge_agent.errors import Rejected
+from edge_agent.errors import PeerError, Rejected
 from edge_agent.hard_samples import HardSamples, SampleMeta
 from edge_agent.load import LoadSampler, make_full_models
 from edge_agent.messages import Inbound, Outbound
@@ -31,13 +31,15 @@ from edge_agent.offload import (
     Weights,
     Where,
 )
-from edge_agent.peers import PeerError, Peers
 from edge_agent.plans import Plan, content_type, make_plans
 from edge_agent.replies import Replies
 from edge_agent.router import InferRoute
 from edge_agent.runner import Done, Job, Runner
 from edge_agent.stats import Stats
-from edge_agent.targets import Asking, Target, best_target
+
+if TYPE_CHECKING:  # site gateways' modules load only where gateways are used (start-up time)
+    from edge_agent.peers import Peers
+    from edge_agent.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class Dispatcher:
         publish: Callable[[Outbound], None],
         cloud: CloudClient | None,
         hard: HardSamples | None,
-        peers: Peers | None = None,
+        peers: "Peers | None" = None,
     ) -> None:
         self.runner, self.replies, self.stats = runner, replies, stats
         self._publish = publish
@@ -107,8 +109,13 @@ class Dispatcher:
             return True
         return policy.needs_measuring(via_cloud.age(), via_cloud.value, edge_ms)
 
-    def _target(self, model: str, plan: Plan, second_opinion: bool = False) -> Target | None:
-        """The best remote for `model` now (`targets.best_target`)."""
+    def _target(self, model: str, plan: Plan, second_opinion: bool = False) -> "Target | None":
+        """The best remote for `model` now (`targets.best_target`); None without gateways, where
+        the hub is the only remote and the policy's own signals describe it."""
+        if self.peers is None:
+            return None
+        from edge_agent.targets import Asking, best_target
+
         cloud = self.cloud
         via = self.cloud_ms.get(model)
         floor = cloud.net.value if cloud is not None else None  # unmeasured: the link at least
@@ -117,7 +124,7 @@ class Dispatcher:
         available = cloud is not None and cloud.available()
         return best_target(asking, self.peers, available, self.weights, self.quality)
 
-    def signals(self, model: str, plan: Plan, target: Target | None = None) -> Signals:
+    def signals(self, model: str, plan: Plan, target: "Target | None" = None) -> Signals:
         """What the policy sees; with `target`, the offload side is that remote (a gateway's
         own measurements, or the hub's)."""
         cloud = self.cloud
@@ -218,7 +225,7 @@ class Dispatcher:
             return False
         return True
 
-    async def _offload_peer(self, job: Job, plan: Plan, target: Target) -> None:
+    async def _offload_peer(self, job: Job, plan: Plan, target: "Target") -> None:
         """Run `job` on a site gateway; if it fails, the hub takes it (when it is available),
         else the edge: the request is answered either way."""
         assert self.peers is not None
@@ -348,7 +355,7 @@ class Dispatcher:
         """Cascade: True when the cloud is asked (its second opinion answers later)."""
         confidence = done.confidence if done.confidence is not None else 1.0
         model = done.job.model
-        target = self._target(model, plan, second_opinion=True) if self.peers else None
+        target = self._target(model, plan, second_opinion=True)
         signals = self.signals(model, plan, target)
         asked = cascade.ask(done.output, signals, plan.thresholds, plan.rescue)
         self._count(asked.decision)
@@ -365,7 +372,7 @@ class Dispatcher:
         plan: Plan,
         confidence: float,
         asked: cascade.Ask,
-        target: Target | None = None,
+        target: "Target | None" = None,
     ) -> None:
         """The full model's answer, from a site gateway that has it (`target`) or the hub; a
         gateway that fails hands over to the hub, a hub that fails leaves the edge's answer."""

@@ -1,4 +1,5 @@
-"""The agent's exceptions: configuration problems and rejected inputs (each with an ErrorCode)."""
+"""The agent's exceptions: configuration problems, rejected inputs (each with an ErrorCode) and
+failed requests to a site gateway."""
 
 from contract import ErrorCode
 
@@ -9,6 +10,10 @@ class AgentError(Exception):
 
 class ConfigError(AgentError):
     """The configuration file is unreadable or invalid; the message names key and value."""
+
+
+class PeerError(AgentError):
+    """A request to a site gateway failed (timeout, refusal, the gateway went away)."""
 
 
 class Rejected(AgentError):

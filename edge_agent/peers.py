@@ -33,6 +33,7 @@ from contract import (
 )
 from contract.health import DeviceState
 from edge_agent.cloud import CircuitBreaker, Ewma
+from edge_agent.errors import PeerError
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.offload import EXPLORE_AFTER_S, Remote, needs_measuring
 from edge_agent.peer_config import PeersConfig
@@ -40,10 +41,6 @@ from edge_agent.peer_config import PeersConfig
 log = logging.getLogger(__name__)
 
 PEER_LIST = TypeAdapter(list[Peer])
-
-
-class PeerError(Exception):
-    """A request to a gateway failed (timeout, refusal, the gateway went away)."""
 
 
 @dataclass

@@ -20,6 +20,7 @@ from contract import (
     encode,
 )
 from contract.health import DeviceState
+from edge_agent.errors import PeerError
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.offload import (
     CLOUD_TARGET,
@@ -30,7 +31,7 @@ from edge_agent.offload import (
     best_remote,
 )
 from edge_agent.peer_config import PeersConfig
-from edge_agent.peers import PeerError, Peers
+from edge_agent.peers import Peers
 from edge_agent.targets import Asking, best_target
 
 T = Topics()
