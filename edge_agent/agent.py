@@ -37,6 +37,7 @@ from edge_agent.homeassistant import for_agent as ha_discovery
 from edge_agent.link import Link
 from edge_agent.memory import memory_duty
 from edge_agent.messages import Inbound, Outbound
+from edge_agent.offload import EXPLORE_MAX_S
 from edge_agent.outbox import OutboxTask
 from edge_agent.parts import hub_acks, make_cloud, make_hard_samples, make_outbox, site_roles
 from edge_agent.replies import Replies
@@ -271,7 +272,7 @@ class Agent:
         ]
         if cloud is not None:
             probe = self.config.offload.probe_interval_s
-            duties.append(("cloud-probe", lambda: cloud.probe_forever(probe)))
+            duties.append(("cloud-probe", lambda: cloud.probe_forever(probe, EXPLORE_MAX_S)))
             if (hard := dispatch.hard) is not None:
                 share = lambda: dispatch.share_hard  # noqa: E731 (the twin may change it)
                 upload = (hard, cloud, share, self.stats.count, HARD_SAMPLE_UPLOAD_S)

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+KEEP_ALIVE_S = 60.0
+"""An idle connection to the hub is kept this long (httpx's default is 5 s): an idle hub is
+probed every 16 s (`probe_due`), so the next offload finds the connection open. The hub keeps
+it 75 s (cloud_hub.cli.KEEP_ALIVE_S); one closed earlier is noticed and replaced by httpx."""
+
 
 class CloudError(Exception):
     """An offload call failed; `retryable` errors (network, 5xx) count against the breaker."""
@@ -166,7 +171,11 @@ class CloudClient:
         auth = httpx.BasicAuth(device_id, secret) if secret else None
         self._errors = (httpx.HTTPError, OSError)
         self._http = httpx.AsyncClient(
-            base_url=url.rstrip("/"), auth=auth, timeout=timeout_s, transport=transport
+            base_url=url.rstrip("/"),
+            auth=auth,
+            timeout=timeout_s,
+            transport=transport,
+            limits=httpx.Limits(keepalive_expiry=KEEP_ALIVE_S),
         )
         self.breaker = breaker or CircuitBreaker()
         self.rtt = Ewma()  # light probes and calls: what the link + hub cost (health)
@@ -249,10 +258,18 @@ class CloudClient:
         self.net.add(elapsed)
         return self.rtt.add(elapsed)
 
-    async def probe_forever(self, interval_s: float) -> None:
-        """The `cloud-probe` task: keeps the RTT fresh and re-closes the breaker."""
+    def probe_due(self, fresh_s: float) -> bool:
+        """Whether the link needs a probe now: always while the breaker is not closed (a probe
+        is what re-closes it), else only when no call or probe measured it for `fresh_s`."""
+        return self.breaker.state is not BreakerState.CLOSED or self.rtt.age() >= fresh_s
+
+    async def probe_forever(self, interval_s: float, fresh_s: float) -> None:
+        """The `cloud-probe` task: every `interval_s`, a probe if one is due (`probe_due`). A
+        closed link is not probed more often: a hub that fails is noticed by the call that
+        fails, and each probe costs a starved device tail latency (docs/offload.md)."""
         while True:
-            await self.probe()
+            if self.probe_due(fresh_s):
+                await self.probe()
             await asyncio.sleep(interval_s)
 
     async def aclose(self) -> None:

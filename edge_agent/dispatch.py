@@ -85,6 +85,7 @@ class Dispatcher:
         self.service_ms: dict[str, Ewma] = {}  # pipeline.run() alone: what each queued job adds
         self.previous: dict[str, Where] = {}
         self._shadow_after: dict[int, Plan] = {}  # id(job) -> its plan: shadow-run once answered
+        self._explore_after: dict[int, tuple[str, ...]] = {}  # id(job) -> models: `_answered`
         self._shadowing: set[str] = set()  # models with a shadow run planned or in flight
         self.answers = 0
         self.cloud_answers = 0  # answered remotely: by the hub or a gateway
@@ -149,12 +150,6 @@ class Dispatcher:
         return replace(signals, cloud_ms=ms, rtt_ms=ms, cloud_available=True, cloud_stale=False)
 
     @property
-    def shadows(self) -> int:
-        """Shadow runs done (both sides), from the `offload.shadow.*` counters."""
-        counters = self.stats.counters
-        return counters["offload.shadow.edge"] + counters["offload.shadow.cloud"]
-
-    @property
     def offload_ratio(self) -> float:
         return self.cloud_answers / self.answers if self.answers else 0.0
 
@@ -196,8 +191,9 @@ class Dispatcher:
         decision = policy.decide(plan.mode, signals, plan.thresholds, self.previous.get(job.model))
         if plan.mode is Mode.ADAPTIVE:
             self.previous[job.model] = decision.where
-            if target is None or target.peer is None or decision.where is Where.EDGE:
-                self._explore_gateways(job, (plan.cloud_model, job.model))
+            elsewhere = target is None or target.peer is None or decision.where is Where.EDGE
+            if elsewhere and self.peers is not None:
+                self._explore_after[id(job)] = (plan.cloud_model, job.model)
         if decision.where is Where.EDGE:
             if not self._run_local(job):
                 return
@@ -221,7 +217,7 @@ class Dispatcher:
             self.runner.submit(job)
         except Rejected as rejected:
             self.reject(job.source_topic, rejected, job)
-            self._notify(job, None)
+            self._answered(job, None)
             return False
         return True
 
@@ -342,14 +338,14 @@ class Dispatcher:
             return  # a shadow run: measured, never published
         if done.error is not None:
             self.reject(done.job.source_topic, done.error, done.job)
-            self._notify(done.job, None)
+            self._answered(done.job, None)
             return
         plan = self.plans.get(done.job.model)
         asks = plan and plan.mode is Mode.CASCADE and not done.job.peer_request  # a peer's: as is
         if asks and plan and self._ask_cloud(done, plan):
             return  # the second opinion answers
         self._result(done.replies, done.latency_ms)  # encoded by the worker
-        self._notify(done.job, done.output)
+        self._answered(done.job, done.output)
 
     def _ask_cloud(self, done: Done, plan: Plan) -> bool:
         """Cascade: True when the cloud is asked (its second opinion answers later)."""
@@ -408,7 +404,7 @@ class Dispatcher:
             self._count(merged)  # rescue not confirmed: the edge's own answer stands
         # the edge's reply (its latency_ms is the edge's; health counts the wait for the cloud)
         self._result(done.replies, _since(job))
-        self._notify(job, done.output)
+        self._answered(job, done.output)
 
     def _edge_answer(self, done: Done, confidence: float) -> EdgeAnswer | None:
         """What the device answered, for the hub's hard samples (unless the config opts out)."""
@@ -473,11 +469,15 @@ class Dispatcher:
         self.cloud_answers += 1
         self.gateway_answers += gateway is not None
         self._result(self.replies.messages(job, result), latency_ms)
-        self._notify(job, result.output)
+        self._answered(job, result.output)
 
-    @staticmethod
-    def _notify(job: Job, output: BaseModel | dict[str, Any] | None) -> None:
-        """Tell the request's sender what answered it, if it asked (`Job.on_answer`)."""
+    def _answered(self, job: Job, output: BaseModel | dict[str, Any] | None) -> None:
+        """`job` is answered (`output` None: refused): a gateway due for measuring gets a copy now,
+        not before (it would compete with the answer for a busy CPU); the sender learns what
+        answered it, if it asked (`Job.on_answer`)."""
+        models = self._explore_after.pop(id(job), None)
+        if models is not None and output is not None:
+            self._explore_gateways(job, models)
         if job.on_answer is None:
             return
         if isinstance(output, BaseModel):

@@ -182,3 +182,11 @@ def test_delay_proxy_cut_closes_and_refuses() -> None:
             again.settimeout(5)
             assert again.recv(1) == b""  # refused: closed at once, the target not reached
             again.close()
+
+
+def test_a_data_set_of_zero_samples_is_left_out() -> None:
+    """`--readings 0` (like `--clips 0`) skips that data set instead of crashing."""
+    from edgefleet.bench.offload.measure import load_samples
+
+    samples, _ = load_samples(OffloadBenchConfig(faces=1, clips=0, readings=0))
+    assert (len(samples[VISION]), samples[VOICE], samples[ENGINE]) == (1, [], [])

@@ -182,3 +182,46 @@ async def test_unreachable_hub_opens_breaker_and_probe_recovers() -> None:
     assert client.available()
     assert breaker.state is BreakerState.CLOSED
     await client.aclose()
+
+
+def test_a_closed_link_is_probed_only_when_nothing_measured_it_lately() -> None:
+    """Probes cost a starved device tail latency: a closed breaker with a fresh measurement
+    (a call or a probe) skips them; one not closed is probed every time (recovery)."""
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, cooldown_s=1, clock=clock)
+    client = CloudClient("http://hub", "d", "s", breaker=breaker)
+    client.rtt = Ewma(clock=clock)
+    assert client.probe_due(16.0)  # never measured
+    client.rtt.add(50.0)
+    clock.now = 15.0
+    assert not client.probe_due(16.0)
+    clock.now = 16.0
+    assert client.probe_due(16.0)
+    client.rtt.add(50.0)
+    breaker.failure()  # open
+    assert client.probe_due(16.0)
+
+
+async def test_an_idle_hub_connection_outlives_the_probe_spacing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An idle hub is probed every EXPLORE_MAX_S: the agent's pool and the hub (as `edgefleet
+    hub` serves it) keep an idle connection longer, so the next offload needs no handshake."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from cloud_hub import main as hub_main
+    from cloud_hub.cli import app
+    from edge_agent.cloud import KEEP_ALIVE_S
+    from edge_agent.offload import EXPLORE_MAX_S
+
+    served: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **kw: served.update(kw))
+    monkeypatch.setattr(hub_main, "create_app", lambda settings: None)
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 0, result.output
+    assert EXPLORE_MAX_S < KEEP_ALIVE_S <= served["timeout_keep_alive"]  # type: ignore[operator]
+    client = CloudClient("http://hub", "d", "s")
+    pool = client._http._transport._pool  # type: ignore[attr-defined]
+    assert pool._keepalive_expiry == KEEP_ALIVE_S
+    await client.aclose()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract.peers import PEER_SERVICE
 from edgefleet.bench.client import Client
 from edgefleet.bench.offload.config import (
     CLOUD_MODELS,
@@ -27,6 +28,7 @@ from edgefleet.procs.delay import DelayProxy
 from edgefleet.procs.hub import HubProcess
 from edgefleet.procs.process import cpu_seconds
 from edgefleet.procs.stress import cpu_stress
+from edgefleet.procs.wait import wait_until
 
 ONLINE_TIMEOUT_S = 60.0
 
@@ -192,9 +194,12 @@ def _wait_busy(cpus: set[int], tries: int = 10) -> None:
 # --- the `gateway` scenario's fleet ------------------------------------------------------------
 SITE = "bench-site"
 GATEWAY_ID = "bench-gw"
-# the devices' view of the site (tests/e2e/test_gateway_e2e.py): the hub's list read every
-# second, a gateway whose heartbeat (every second) is 3 s old dropped
-SITE_PEERS = {"refresh_s": 1.0, "timeout_s": 5.0, "stale_s": 3.0, "breaker_cooldown_s": 5.0}
+# the devices' view of the site: the defaults (the hub's list read every 30 s, a gateway whose
+# 5 s heartbeat is 12 s old dropped) but for the timeouts, long for a starved device. The
+# gateway registers before the devices start, so their first read finds it. (Reading the list
+# every second and 1 s heartbeats, as tests/e2e/test_gateway_e2e.py does to see a gateway die
+# quickly, doubled the adaptive device's idle CPU: work no deployment does, in its tail.)
+SITE_PEERS = {"timeout_s": 5.0, "breaker_cooldown_s": 5.0}
 PEERS_TIMEOUT_S = 30.0
 
 
@@ -233,9 +238,16 @@ def gateway_fleet(
             peers={"serve": True},
         )
         gw_config["broker"] |= {"protocol": "5"}
+        gw_config.pop("health_interval_s", None)  # the default 5 s heartbeat (SITE_PEERS)
         gateway = AgentProcess(work / "agents", gw_config, cpus=other_cpus)
         gateway.start()
         stack.callback(gateway.stop)
+        wait_until(
+            lambda: bool(hub.services(PEER_SERVICE)),
+            gateway.proc,
+            timeout=PEERS_TIMEOUT_S,
+            what="the gateway's registration at the hub",
+        )
         proxies: dict[str, DelayProxy] = {}
         agents: dict[str, AgentProcess] = {}
         for mode, pipeline_mode in gateway_fleet_modes(modes).items():

@@ -40,7 +40,7 @@ def load_samples(cfg: OffloadBenchConfig) -> tuple[dict[str, list[Sample]], list
     samples = {
         VISION: [Sample(VISION, s.jpeg, list(s.boxes)) for s in load_faces(cfg.faces, cfg.seed)],
         VOICE: [],
-        ENGINE: engine_readings(cfg.readings, cfg.seed),
+        ENGINE: engine_readings(cfg.readings, cfg.seed) if cfg.readings else [],
     }
     if cfg.voice and cfg.clips:
         from models.datasets.speech import espeak_available, load_speech
