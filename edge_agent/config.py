@@ -170,7 +170,8 @@ class OffloadConfig(_Section):
     breaker_cooldown_s: float = Field(default=2.0, gt=0)
     """Seconds the breaker stays open before a half-open trial."""
     probe_interval_s: float = Field(default=2.0, gt=0)
-    """Seconds between light `GET /healthz` RTT probes."""
+    """Seconds between checks for a light `GET /healthz` probe: sent while the breaker is open
+    or half-open, or when nothing measured the link for 16 s (docs/offload.md)."""
     hard_samples_dir: Path | None = None
     """Where cascade keeps hard samples while the cloud is down; default under the state dir."""
     hard_samples_max: int = Field(default=1000, ge=0)
