@@ -108,6 +108,14 @@ class HubProcess:
         listed: list[dict[str, Any]] = r.json()
         return listed
 
+    def wait_for_gateway(self, gateway: subprocess.Popen[bytes] | None, timeout: float) -> None:
+        """Until a site gateway (the agent process `gateway`) has registered its offer here:
+        devices started after that find it at their first read of the site's list."""
+        from contract.peers import PEER_SERVICE
+
+        registered = lambda: bool(self.services(PEER_SERVICE))  # noqa: E731
+        wait_until(registered, gateway, timeout=timeout, what="the gateway's registration")
+
     def create_device(self, device_id: str, site: str | None = None) -> str:
         """Register a device directly (admin), in `site` if given; returns its secret."""
         import httpx

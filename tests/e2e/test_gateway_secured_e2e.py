@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from contract import PEER_SERVICE
 from edgefleet.procs.agent import AgentProcess, agent_config
 from edgefleet.procs.delay import DelayProxy
 from edgefleet.procs.hub import HubProcess
-from edgefleet.procs.wait import wait_until
 from tests.fixtures.brokers import SecuredBroker
 from tests.fixtures.contract import assert_follows_contract
 from tests.fixtures.mqtt import MqttProbe
@@ -79,12 +77,7 @@ def test_a_site_gateway_answers_its_site_only_under_dynsec_acls(
             # The gateway first: Mosquitto disconnects the clients whose role changes, so a
             # device connected when the gateway registers would miss requests sent meanwhile.
             fleet = start_agents(Fleet(broker.process, hub, agents, probe), tmp_path, configs[:1])
-            wait_until(
-                lambda: bool(hub.services(PEER_SERVICE)),
-                agents[0].proc,
-                timeout=30,
-                what="gateway registration",
-            )
+            hub.wait_for_gateway(agents[0].proc, timeout=30)
             start_agents(fleet, tmp_path, configs[1:])
             first: list[str] = []
             for seq in range(30):  # bounded: the site's gateway must be used once known

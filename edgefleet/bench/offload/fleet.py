@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract.peers import PEER_SERVICE
 from edgefleet.bench.client import Client
 from edgefleet.bench.offload.config import (
     CLOUD_MODELS,
@@ -28,7 +27,6 @@ from edgefleet.procs.delay import DelayProxy
 from edgefleet.procs.hub import HubProcess
 from edgefleet.procs.process import cpu_seconds
 from edgefleet.procs.stress import cpu_stress
-from edgefleet.procs.wait import wait_until
 
 ONLINE_TIMEOUT_S = 60.0
 
@@ -242,12 +240,7 @@ def gateway_fleet(
         gateway = AgentProcess(work / "agents", gw_config, cpus=other_cpus)
         gateway.start()
         stack.callback(gateway.stop)
-        wait_until(
-            lambda: bool(hub.services(PEER_SERVICE)),
-            gateway.proc,
-            timeout=PEERS_TIMEOUT_S,
-            what="the gateway's registration at the hub",
-        )
+        hub.wait_for_gateway(gateway.proc, PEERS_TIMEOUT_S)
         proxies: dict[str, DelayProxy] = {}
         agents: dict[str, AgentProcess] = {}
         for mode, pipeline_mode in gateway_fleet_modes(modes).items():
