@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from contract import ContractError, EdgeAnswer, InferResult, decode, http
 from contract.http import EDGE_ANSWER_MAX
 from contract.inference import edge_answer_header
+from edge_agent.offload import EXPLORE_AFTER_S
 
 if TYPE_CHECKING:
     import httpx
@@ -39,17 +40,21 @@ class Ewma:
 
     With `stale_after_s`, a sample arriving after that long without one replaces the value
     instead of blending into it: an old average (say, local inference times measured while
-    the CPU was saturated) says nothing about now."""
+    the CPU was saturated) says nothing about now. With `median_of` n, what blends in is the
+    lower median of the last n samples (since the last replacement): one slow answer - a
+    scheduling hiccup on a busy host - does not move the average, two of the last three do."""
 
     def __init__(
         self,
         alpha: float = 0.2,
         stale_after_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        median_of: int = 1,
     ) -> None:
         self.alpha, self.stale_after_s, self._clock = alpha, stale_after_s, clock
         self.value: float | None = None
         self.updated = float("-inf")
+        self._recent: deque[float] = deque(maxlen=median_of)
 
     def stale(self) -> bool:
         return self.stale_after_s is not None and self.age() > self.stale_after_s
@@ -59,10 +64,26 @@ class Ewma:
 
     def add(self, sample: float) -> float:
         v = self.value
-        fresh = v is None or self.stale()
-        self.value = sample if fresh or v is None else v + self.alpha * (sample - v)
+        if v is None or self.stale():
+            self._recent.clear()
+            v = sample
+        self._recent.append(sample)
+        recent = sorted(self._recent)
+        self.value = v + self.alpha * (recent[(len(recent) - 1) // 2] - v)  # the lower median
         self.updated = self._clock()
         return self.value
+
+
+LATENCY_MEDIAN_OF = 3
+"""`latency_estimate`'s spike filter: a side's estimate follows the median of its last three
+answers, so one slow answer cannot send the next seconds of traffic elsewhere."""
+
+
+def latency_estimate(clock: Callable[[], float] = time.monotonic) -> Ewma:
+    """How long a side (the edge, the hub, a gateway) takes from a request's arrival to its
+    answer, as the offload policy reads it: re-measured from scratch after `EXPLORE_AFTER_S`
+    unused, and deaf to a single outlier (docs/offload.md "What each side is expected to cost")."""
+    return Ewma(stale_after_s=EXPLORE_AFTER_S, clock=clock, median_of=LATENCY_MEDIAN_OF)
 
 
 class WindowMin:

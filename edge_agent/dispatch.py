@@ -16,14 +16,13 @@ from pydantic import BaseModel
 from contract import EdgeAnswer, InferResult
 from edge_agent import cascade
 from edge_agent import offload as policy
-from edge_agent.cloud import CloudClient, CloudError, Ewma
+from edge_agent.cloud import CloudClient, CloudError, Ewma, latency_estimate
 from edge_agent.config import AgentConfig
 from edge_agent.errors import PeerError, Rejected
 from edge_agent.hard_samples import HardSamples, SampleMeta
 from edge_agent.load import LoadSampler, make_full_models
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.offload import (
-    EXPLORE_AFTER_S,
     Mode,
     Reason,
     Signals,
@@ -286,7 +285,7 @@ class Dispatcher:
 
     @staticmethod
     def _measure(ewmas: dict[str, Ewma], model: str, sample: float) -> None:
-        ewmas.setdefault(model, Ewma(stale_after_s=EXPLORE_AFTER_S)).add(sample)
+        ewmas.setdefault(model, latency_estimate()).add(sample)
 
     def _measure_edge(self, done: Done) -> bool:
         """Account a local answer's times; True for a shadow run (measured, never published).

@@ -32,10 +32,10 @@ from contract import (
     http,
 )
 from contract.health import DeviceState
-from edge_agent.cloud import CircuitBreaker, Ewma
+from edge_agent.cloud import CircuitBreaker, Ewma, latency_estimate
 from edge_agent.errors import PeerError
 from edge_agent.messages import Inbound, Outbound
-from edge_agent.offload import EXPLORE_AFTER_S, Remote, needs_measuring
+from edge_agent.offload import Remote, needs_measuring
 from edge_agent.peer_config import PeersConfig
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class Peers:
         rid = uuid.uuid4().hex[:20]
         future: asyncio.Future[InferResult] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = (peer.device_id, future)
-        started = time.perf_counter()
+        started = self._clock()
         self._publish(
             Outbound(
                 self.topics.infer(peer.device_id, model, rid),
@@ -242,8 +242,8 @@ class Peers:
                 log.warning("gateway %s: circuit open after %s", peer.device_id, exc or "timeout")
             raise PeerError(str(exc) or f"gateway {peer.device_id}: no answer in time") from None
         peer.breaker.success()
-        ms = (time.perf_counter() - started) * 1000.0
-        peer.latency.setdefault(model, Ewma(stale_after_s=EXPLORE_AFTER_S)).add(ms)
+        ms = (self._clock() - started) * 1000.0
+        peer.latency.setdefault(model, latency_estimate(self._clock)).add(ms)
         return result
 
 

@@ -11,8 +11,10 @@ from edge_agent.cloud import (
     CloudError,
     Ewma,
     WindowMin,
+    latency_estimate,
     parse_server_timing,
 )
+from edge_agent.offload import EXPLORE_AFTER_S
 
 
 class Clock:
@@ -66,6 +68,25 @@ def test_stale_ewma_is_replaced_not_blended() -> None:
     assert e.stale()
     assert e.add(2) == 2  # a measurement from a busier time says nothing about now
     assert not e.stale()
+
+
+def test_a_median_filtered_ewma_ignores_one_outlier_and_follows_two() -> None:
+    clock = Clock()
+    e = Ewma(alpha=0.5, stale_after_s=2.0, clock=clock, median_of=3)
+    assert e.add(10) == 10
+    assert e.add(300) == 10  # [10, 300]: the lower median
+    assert e.add(10) == 10  # [10, 300, 10]
+    assert e.add(10) == 10  # [300, 10, 10]
+    assert e.add(300) == 10  # [10, 10, 300]: one slow answer in three is noise
+    assert e.add(300) == 155  # [10, 300, 300]: two are a trend
+    clock.now = 5.0
+    assert e.add(20) == 20  # stale: replaced, the window starts again
+    assert e.add(400) == 20
+
+
+def test_the_policys_latency_estimate_is_median_filtered_and_goes_stale() -> None:
+    e = latency_estimate()
+    assert (e.stale_after_s, e.add(15.0), e.add(900.0)) == (EXPLORE_AFTER_S, 15.0, 15.0)
 
 
 def test_window_min() -> None:

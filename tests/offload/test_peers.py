@@ -27,7 +27,11 @@ from edge_agent.offload import (
     EXPLORE_AFTER_S,
     EXPLORE_MAX_S,
     Remote,
+    Signals,
+    Thresholds,
     Weights,
+    Where,
+    adaptive,
     best_remote,
 )
 from edge_agent.peer_config import PeersConfig
@@ -188,6 +192,33 @@ async def test_a_reply_answers_the_request_and_measures_the_gateway() -> None:
     assert result.model == FULL
     measured = site.peers.remotes(FULL)[0][1].expected_ms
     assert measured is not None
+
+
+async def _answered_after(site: Site, ms: float) -> None:
+    peer = site.peers.peers["gw-1"]
+    task = asyncio.ensure_future(site.peers.infer(peer, FULL, b"jpeg"))
+    await asyncio.sleep(0)  # the request is published
+    site.clock.now += ms / 1000.0
+    site.peers.take(inbound(site.sent[-1].response_topic or "", _result()))
+    await task
+
+
+async def test_one_slow_gateway_answer_does_not_send_a_saturated_devices_traffic_home() -> None:
+    """A gateway ~15 ms away and a starved edge at 50 ms: one answer delayed to 300 ms (a
+    scheduling hiccup) leaves the traffic on the gateway; a second slow one moves it."""
+    site = Site(stale_s=1000.0)
+    site.gateway()
+
+    def where() -> Where:
+        gateway_ms = site.peers.remotes(FULL)[0][1].expected_ms
+        seen = Signals(cpu=1.0, edge_ms=50.0, cloud_ms=gateway_ms, cloud_available=True)
+        return adaptive(seen, Thresholds(), Where.CLOUD).where
+
+    for ms in (15.0, 15.0, 15.0, 300.0):
+        await _answered_after(site, ms)
+    assert where() is Where.CLOUD
+    await _answered_after(site, 300.0)
+    assert where() is Where.EDGE
 
 
 async def test_a_refusal_fails_the_request_and_counts_against_the_breaker() -> None:
