@@ -31,7 +31,6 @@ from edge_agent.config import AgentConfig
 from edge_agent.dispatch import Dispatcher
 from edge_agent.errors import AgentError, Rejected
 from edge_agent.federated import DeviceLearning
-from edge_agent.hard_samples import upload_forever
 from edge_agent.health import Extras, HealthReporter
 from edge_agent.homeassistant import for_agent as ha_discovery
 from edge_agent.link import Link
@@ -274,6 +273,8 @@ class Agent:
             probe = self.config.offload.probe_interval_s
             duties.append(("cloud-probe", lambda: cloud.probe_forever(probe, EXPLORE_MAX_S)))
             if (hard := dispatch.hard) is not None:
+                from edge_agent.hard_samples import upload_forever
+
                 share = lambda: dispatch.share_hard  # noqa: E731 (the twin may change it)
                 upload = (hard, cloud, share, self.stats.count, HARD_SAMPLE_UPLOAD_S)
                 duties.append(("hard-samples", functools.partial(upload_forever, *upload)))

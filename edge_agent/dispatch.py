@@ -19,7 +19,6 @@ from edge_agent import offload as policy
 from edge_agent.cloud import CloudClient, CloudError, Ewma, latency_estimate
 from edge_agent.config import AgentConfig
 from edge_agent.errors import PeerError, Rejected
-from edge_agent.hard_samples import HardSamples, SampleMeta
 from edge_agent.load import LoadSampler, make_full_models
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.offload import (
@@ -36,7 +35,8 @@ from edge_agent.router import InferRoute
 from edge_agent.runner import Done, Job, Runner
 from edge_agent.stats import Stats
 
-if TYPE_CHECKING:  # site gateways' modules load only where gateways are used (start-up time)
+if TYPE_CHECKING:  # gateways' and hard samples' modules load only where used (start-up time)
+    from edge_agent.hard_samples import HardSamples
     from edge_agent.peers import Peers
     from edge_agent.targets import Target
 
@@ -63,7 +63,7 @@ class Dispatcher:
         stats: Stats,
         publish: Callable[[Outbound], None],
         cloud: CloudClient | None,
-        hard: HardSamples | None,
+        hard: "HardSamples | None",
         peers: "Peers | None" = None,
     ) -> None:
         self.runner, self.replies, self.stats = runner, replies, stats
@@ -421,6 +421,8 @@ class Dispatcher:
         hard = self.hard
         if hard is None:
             return
+        from edge_agent.hard_samples import SampleMeta  # only where a cascade keeps samples
+
         meta = SampleMeta(
             model=done.job.model,
             saved_at=time.time(),

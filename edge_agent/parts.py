@@ -3,11 +3,14 @@ the outbox, and where the device keeps its state."""
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_agent.cloud import CircuitBreaker, CloudClient
 from edge_agent.config import AgentConfig
-from edge_agent.hard_samples import HardSamples
 from edge_agent.outbox import FullPolicy, MemoryStore, Outbox, OutboxStore, SqliteStore
+
+if TYPE_CHECKING:
+    from edge_agent.hard_samples import HardSamples
 
 
 def state_dir() -> Path:
@@ -41,9 +44,11 @@ def site_roles(config: AgentConfig) -> tuple[bool, bool]:
     return p.serve and hub and v5, p.use and hub and v5 and offloads
 
 
-def make_hard_samples(config: AgentConfig) -> HardSamples | None:
+def make_hard_samples(config: AgentConfig) -> "HardSamples | None":
     if not any(p.mode == "cascade" for p in config.offload.pipelines.values()):
         return None
+    from edge_agent.hard_samples import HardSamples  # only where a cascade keeps samples
+
     directory = config.offload.hard_samples_dir
     directory = directory or state_dir() / f"hard-samples-{config.device_id}"
     return HardSamples(directory, config.offload.hard_samples_max)
