@@ -170,7 +170,10 @@ def _result(model: str = FULL) -> bytes:
     )
 
 
-async def _ask(site: Site, answer: bytes | None, status_offline: bool = False) -> InferResult:
+async def _ask(
+    site: Site, answer: bytes | None, status_offline: bool = False, after_ms: float = 0.0
+) -> InferResult:
+    """Ask gw-1 and answer with `answer` (None: no answer) `after_ms` later on the site's clock."""
     peer = site.peers.peers["gw-1"]
     task = asyncio.ensure_future(site.peers.infer(peer, FULL, b"jpeg"))
     await asyncio.sleep(0)  # the request is published
@@ -178,6 +181,7 @@ async def _ask(site: Site, answer: bytes | None, status_offline: bool = False) -
     assert request.topic.startswith(T.infer("gw-1", FULL, "x")[:-1])
     assert request.response_topic is not None
     assert request.response_topic.startswith(T.reply("dev-a", "x")[:-1])
+    site.clock.now += after_ms / 1000.0
     if answer is not None:
         site.peers.take(inbound(request.response_topic, answer))
     if status_offline:
@@ -194,15 +198,6 @@ async def test_a_reply_answers_the_request_and_measures_the_gateway() -> None:
     assert measured is not None
 
 
-async def _answered_after(site: Site, ms: float) -> None:
-    peer = site.peers.peers["gw-1"]
-    task = asyncio.ensure_future(site.peers.infer(peer, FULL, b"jpeg"))
-    await asyncio.sleep(0)  # the request is published
-    site.clock.now += ms / 1000.0
-    site.peers.take(inbound(site.sent[-1].response_topic or "", _result()))
-    await task
-
-
 async def test_one_slow_gateway_answer_does_not_send_a_saturated_devices_traffic_home() -> None:
     """A gateway ~15 ms away and a starved edge at 50 ms: one answer delayed to 300 ms (a
     scheduling hiccup) leaves the traffic on the gateway; a second slow one moves it."""
@@ -215,9 +210,9 @@ async def test_one_slow_gateway_answer_does_not_send_a_saturated_devices_traffic
         return adaptive(seen, Thresholds(), Where.CLOUD).where
 
     for ms in (15.0, 15.0, 15.0, 300.0):
-        await _answered_after(site, ms)
+        await _ask(site, _result(), after_ms=ms)
     assert where() is Where.CLOUD
-    await _answered_after(site, 300.0)
+    await _ask(site, _result(), after_ms=300.0)
     assert where() is Where.EDGE
 
 
