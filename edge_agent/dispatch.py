@@ -129,6 +129,7 @@ class Dispatcher:
         own measurements, or the hub's)."""
         cloud = self.cloud
         edge, via_cloud = self.edge_ms.get(model), self.cloud_ms.get(model)
+        service = self.service_ms.get(model)
         edge_ms = self._edge_expected(model)
         measuring = model in self._shadowing  # one shadow run at a time per model
         signals = Signals(
@@ -142,6 +143,7 @@ class Dispatcher:
             voice=plan.voice,
             edge_stale=not measuring and (edge is None or edge.stale()),
             cloud_stale=not measuring and self._cloud_stale(via_cloud, edge_ms),
+            edge_compute_ms=service.value if service is not None else None,
         )
         if target is None or target.peer is None:
             return signals

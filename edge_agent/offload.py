@@ -69,6 +69,7 @@ class Signals:
     voice: bool = False  # a voice pipeline (wake word / VAD)
     edge_stale: bool = False  # no local answer measured recently
     cloud_stale: bool = False  # no answer through the hub measured recently
+    edge_compute_ms: float | None = None  # the model's run alone: what shedding saves the device
 
     @property
     def load(self) -> float:
@@ -91,6 +92,7 @@ class Thresholds:
     hysteresis: float = 0.1  # load bands widen by this much once a side is chosen
     margin: float = 0.2  # the other side must be this much faster (relative) to switch
     margin_ms: float = 2.0  # ... and at least this many ms faster
+    shed_min_compute_ms: float = 2.0  # an overloaded device sheds only runs costing this much
     uncertain_low: float = 0.0  # cascade band (inclusive): light answers in it go to the cloud
     uncertain_high: float = 0.75
 
@@ -216,9 +218,18 @@ def adaptive(s: Signals, t: Thresholds, previous: Where | None = None) -> Decisi
         to_edge = edge is not None or (cloud is None and not overloaded)
         where = Where.EDGE if to_edge else Where.CLOUD
         return Decision(where, Reason.EXPLORE, shadow=True)
-    decision = _faster(edge, cloud, t, previous, overloaded)
+    decision = _faster(edge, cloud, t, previous, overloaded and worth_shedding(s, t))
     stale = s.cloud_stale if decision.where is Where.EDGE else s.edge_stale
     return replace(decision, shadow=stale)
+
+
+def worth_shedding(s: Signals, t: Thresholds) -> bool:
+    """Whether running the request remotely saves an overloaded device enough CPU to prefer a
+    remote that is only *as fast*: a remote answer crosses the starved device twice (request
+    out, answer in), so for a model whose run costs less than `shed_min_compute_ms` (the 10 kB
+    engine model: ~0.2 ms) shedding buys nothing and, at an equal mean, a heavier tail
+    (docs/offload.md "Why an overloaded device does not shed at any price"). Unmeasured: yes."""
+    return s.edge_compute_ms is None or s.edge_compute_ms >= t.shed_min_compute_ms
 
 
 def _clearly(slower: float, faster: float, t: Thresholds) -> bool:

@@ -325,6 +325,41 @@ def test_a_cloud_never_measured_is_stale() -> None:
     assert Dispatcher._cloud_stale(Ewma(), None) is True
 
 
+# (name, the model's measured run alone in ms, where a saturated device sends an as-fast request)
+SHEDDING = [
+    ("a run worth the hop: shed to the hub", 4.0, "cloud"),
+    ("a run cheaper than the hop: keep it", 0.2, "edge"),
+]
+
+
+@pytest.mark.parametrize(
+    ("compute_ms", "where"), [c[1:] for c in SHEDDING], ids=[c[0] for c in SHEDDING]
+)
+async def test_a_saturated_device_sheds_only_runs_worth_the_hop(
+    compute_ms: float, where: str
+) -> None:
+    """The model's measured run time (`service_ms`) reaches the policy: with edge and hub
+    equally fast, an overloaded device sheds a costly model and keeps a 0.2 ms one (its answer
+    from the hub would cross the starved device twice)."""
+    clock = Clock()
+    sides = {name: Ewma(stale_after_s=EXPLORE_AFTER_S, clock=clock) for name in ("e", "c", "s")}
+    sides["e"].add(11.0)
+    sides["c"].add(11.0)
+    sides["s"].add(compute_ms)
+    async with Harness() as h:
+        h.dispatch.load.cpu = 0.9
+        h.dispatch.edge_ms[FACE], h.dispatch.cloud_ms[FACE] = sides["e"], sides["c"]
+        h.dispatch.service_ms[FACE] = sides["s"]
+        assert h.dispatch.signals(FACE, h.dispatch.plans[FACE]).edge_compute_ms == compute_ms
+        h.request("r1")
+        await h.until(lambda: h.results() != [])
+        await h.settle()
+
+        assert h.results() == [("r1", where)]
+        reason = "device_overloaded" if where == "cloud" else "edge_faster"
+        assert h.counters() == {f"offload.{where}.{reason}": 1}
+
+
 # --- 5. a failed offload -------------------------------------------------------------------------
 
 

@@ -46,6 +46,16 @@ ADAPTIVE = [
      Signals(cpu=0.8, edge_ms=20, cloud_ms=22, **UP), C, C, Reason.DEVICE_OVERLOADED, False),
     ("overloaded on the cloud: leave once the edge is clearly faster",
      Signals(cpu=0.8, edge_ms=20, cloud_ms=30, **UP), C, E, Reason.EDGE_FASTER, False),
+    # ... and only where the run it saves is worth the hop (Thresholds.shed_min_compute_ms):
+    # a remote answer crosses the starved device twice, a 0.2 ms model is cheaper to run
+    ("overloaded, as fast, costly model: shed", Signals(cpu=0.8, edge_ms=11, cloud_ms=11,
+     edge_compute_ms=4.0, **UP), None, C, Reason.DEVICE_OVERLOADED, False),
+    ("overloaded, as fast, model cheaper than the hop: stay", Signals(cpu=0.8, edge_ms=11,
+     cloud_ms=11, edge_compute_ms=0.2, **UP), None, E, Reason.EDGE_FASTER, False),
+    ("overloaded, cheap model on the cloud: hold while not clearly faster", Signals(cpu=0.8,
+     edge_ms=11, cloud_ms=12, edge_compute_ms=0.2, **UP), C, C, Reason.HOLD, False),
+    ("overloaded, cheap model, cloud clearly faster: go", Signals(cpu=0.8, edge_ms=30,
+     cloud_ms=11, edge_compute_ms=0.2, **UP), None, C, Reason.CLOUD_FASTER, False),
     ("healthy device, edge faster", Signals(cpu=0.2, edge_ms=2, cloud_ms=8, **UP), None, E,
      Reason.EDGE_FASTER, False),
     ("healthy device, cloud clearly faster", Signals(cpu=0.2, edge_ms=30, cloud_ms=8, **UP),
