@@ -104,8 +104,17 @@ class Device:
 
     def start(self, *args: str, shell: str = "sh", **env: str) -> subprocess.Popen[bytes]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("EDGEFLEET_")}
+        # as systemd starts it: SIGINT and SIGQUIT at their defaults even when this test run
+        # inherited them ignored (a suite started in the background by a non-interactive shell),
+        # since a shell cannot trap a signal ignored on entry (POSIX `trap`)
         self.proc = subprocess.Popen(
-            [shell, str(self.prefix / launcher.LAUNCHER), *args],
+            [
+                "env",
+                "--default-signal=INT,QUIT",
+                shell,
+                str(self.prefix / launcher.LAUNCHER),
+                *args,
+            ],
             env={**base, **env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -153,7 +162,7 @@ def device(tmp_path: Path) -> Iterator[Device]:
     if dev.proc is not None:  # after a failed test, neither the launcher nor a fake may live on
         with contextlib.suppress(ProcessLookupError):
             os.killpg(dev.proc.pid, signal.SIGKILL)
-        dev.proc.wait(timeout=10)
+        dev.proc.communicate(timeout=10)  # and its stderr pipe closed, not left to the GC
 
 
 def test_launcher_constants_agree_with_the_python_module() -> None:
