@@ -200,7 +200,8 @@ def adaptive(s: Signals, t: Thresholds, previous: Where | None = None) -> Decisi
     The rules of thumb in docs/offload.md decide when they apply (cloud down, battery, voice
     link, a lightly loaded device with a slow cloud); otherwise the side expected to answer
     sooner wins, and a device out of its healthy bands sheds load to the cloud whenever the
-    cloud is no slower. It does not shed at a latency cost: docs/benchmarks.md bounds
+    cloud is no slower and the run it saves is worth the hop (`worth_shedding`). It does not
+    shed at a latency cost: docs/benchmarks.md bounds
     adaptive's p99 by the better of edge-only and
     cloud-only, and a starved device pays for an offload call too (docs/offload.md)."""
     kept = blocked(s, t)
