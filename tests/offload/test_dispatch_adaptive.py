@@ -342,14 +342,16 @@ async def test_a_saturated_device_sheds_only_runs_worth_the_hop(
     equally fast, an overloaded device sheds a costly model and keeps a 0.2 ms one (its answer
     from the hub would cross the starved device twice)."""
     clock = Clock()
-    sides = {name: Ewma(stale_after_s=EXPLORE_AFTER_S, clock=clock) for name in ("e", "c", "s")}
-    sides["e"].add(11.0)
-    sides["c"].add(11.0)
-    sides["s"].add(compute_ms)
+
+    def measured(ms: float) -> Ewma:
+        ewma = Ewma(stale_after_s=EXPLORE_AFTER_S, clock=clock)
+        ewma.add(ms)
+        return ewma
+
     async with Harness() as h:
         h.dispatch.load.cpu = 0.9
-        h.dispatch.edge_ms[FACE], h.dispatch.cloud_ms[FACE] = sides["e"], sides["c"]
-        h.dispatch.service_ms[FACE] = sides["s"]
+        h.dispatch.edge_ms[FACE], h.dispatch.cloud_ms[FACE] = measured(11.0), measured(11.0)
+        h.dispatch.service_ms[FACE] = measured(compute_ms)
         assert h.dispatch.signals(FACE, h.dispatch.plans[FACE]).edge_compute_ms == compute_ms
         h.request("r1")
         await h.until(lambda: h.results() != [])
