@@ -7,8 +7,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import psutil
-
 from contract import Health, SourceHealth, encode
 from edge_agent.stats import Stats
 
@@ -16,6 +14,8 @@ from edge_agent.stats import Stats
 def cpu_utilisation() -> float:
     """Busy share (0..1) of the CPUs this process may run on: all of them on a device, the
     pinned ones when an operator (or a test) confines the agent to some cores."""
+    import psutil  # loaded after start-up (edge_agent.load.LoadSampler)
+
     per_cpu = psutil.cpu_percent(percpu=True)
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
     mine = [per_cpu[i] for i in cpus if i < len(per_cpu)] or per_cpu
@@ -52,8 +52,6 @@ class HealthReporter:
         self._interval = interval_s
         self._started = time.monotonic()
         self._seq = 0
-        self._process = psutil.Process()
-        psutil.cpu_percent(percpu=True)  # prime: the first reading is meaningless
 
     @property
     def interval_s(self) -> float:
@@ -65,6 +63,8 @@ class HealthReporter:
         self._interval = value
 
     def snapshot(self) -> Health:
+        import psutil  # loaded after start-up (edge_agent.load.LoadSampler)
+
         extras = self._extras()
         rtt = None if extras.rtt_ms is None else round(extras.rtt_ms, 3)
         health = Health(
@@ -76,7 +76,7 @@ class HealthReporter:
             offload_ratio=min(max(extras.offload_ratio, 0.0), 1.0),
             uptime_s=round(time.monotonic() - self._started, 3),
             seq=self._seq,
-            rss_mb=round(self._process.memory_info().rss / 2**20, 1),
+            rss_mb=round(psutil.Process().memory_info().rss / 2**20, 1),
             msg_id=uuid.uuid4().hex,
             counters={**self._stats.snapshot(), **extras.counters},
             sources=extras.sources,

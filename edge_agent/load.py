@@ -4,12 +4,11 @@ demand while the device is idle, unloaded when unused)."""
 
 import asyncio
 import functools
+import importlib
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import psutil
 
 from contract.ids import full_model
 from edge_agent import offload as policy
@@ -23,31 +22,39 @@ log = logging.getLogger(__name__)
 
 class LoadSampler:
     """Device CPU (over the CPUs this process may use), memory and battery, sampled
-    periodically by the `load` task so that a decision costs no system call."""
+    periodically by the `load` task so that a decision costs no system call.
+
+    psutil is imported by the task, in a thread, one interval after start: its ~20 ms import
+    stays out of the agent's cold start (docs/benchmarks.md). Until the first sample the
+    device counts as idle."""
 
     def __init__(self) -> None:
         self.cpu = 0.0
         self.mem = 0.0
         self.battery: float | None = None
         self.on_sample: Callable[[], None] | None = None  # e.g. unloading idle full models
-        psutil.cpu_percent(percpu=True)  # prime
 
     @property
     def load(self) -> float:
         return max(self.cpu, self.mem)
 
     def sample(self) -> None:
+        import psutil
+
         self.cpu = cpu_utilisation()
         self.mem = psutil.virtual_memory().percent / 100.0
         battery = psutil.sensors_battery() if hasattr(psutil, "sensors_battery") else None
         self.battery = None if battery is None or battery.power_plugged else battery.percent / 100
 
     async def run(self, interval_s: float = 0.5) -> None:
+        await asyncio.sleep(interval_s)
+        psutil = await asyncio.to_thread(importlib.import_module, "psutil")
+        psutil.cpu_percent(percpu=True)  # prime: the first reading is meaningless
         while True:
+            await asyncio.sleep(interval_s)
             self.sample()
             if self.on_sample is not None:
                 self.on_sample()
-            await asyncio.sleep(interval_s)
 
 
 PipelineLoader = Callable[[str], PipelineLike]

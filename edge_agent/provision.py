@@ -1,4 +1,4 @@
-"""`edgefleet provision --hub URL --token T`: enroll this device at a hub, write its config.
+"""Enroll this device at a hub and write its config (the command: edge_agent.provision_cli).
 
 One call, `POST` to the hub's enroll path (contract.http.ENROLL) with `Authorization: Bearer
 T`, exchanges a one-time enrollment token for a device id and secret plus where the broker is
@@ -23,9 +23,8 @@ import re
 import socket
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 import yaml
 
 from contract import ContractError, decode, http
@@ -36,8 +35,6 @@ from models.files import write_atomic
 TOKEN_RE = re.compile(r"eft_[A-Za-z0-9_-]{20,200}")
 DEFAULT_CONFIG = Path("/etc/edgefleet/agent.yaml")
 DEFAULT_MODELS = ("face-detect-lite",)
-
-app = typer.Typer(add_completion=False, help="Enroll a device at a hub and write its config.")
 
 
 class ProvisionError(Exception):
@@ -242,97 +239,37 @@ def enroll_config_file(path: Path) -> Enrollment:
     result = enroll(
         str(hub["url"]),
         str(hub["enrollment_token"]),
-        device_id=data.get("device_id") or _default_device_id(),
+        device_id=data.get("device_id") or default_device_id(),
         name=data.get("device_name") if isinstance(data.get("device_name"), str) else None,
         models=[str(m) for m in models or []],
-        hardware=_hardware(),
+        hardware=hardware(),
     )
     data.pop("device_name", None)
     write_secret_file(path, render_config(merge_enrollment(data, result)))
     return result
 
 
-def _hardware() -> str | None:
+def hardware() -> str | None:
+    """The board (a Pi's device-tree model) or the CPU architecture, for the hub's registry."""
     with contextlib.suppress(OSError):
         return Path("/proc/device-tree/model").read_text().strip("\x00\n ")[:200] or None
     return os.uname().machine
 
 
-def _default_device_id() -> str | None:
+def default_device_id() -> str | None:
     """The host name when it is a valid device id (a flashed Pi's `--hostname`)."""
     host = socket.gethostname().split(".")[0].lower()
     return host if is_id(host) and host not in {"localhost", "raspberrypi"} else None
 
 
-@app.command()
-def provision(
-    hub: Annotated[str, typer.Option("--hub", help="Hub base URL, e.g. http://hub:8000")],
-    token: Annotated[
-        str,
-        typer.Option(
-            "--token",
-            help="One-time enrollment token (eft_...)",
-            envvar="EDGEFLEET_ENROLLMENT_TOKEN",
-        ),
-    ],
-    device_id: Annotated[
-        str | None,
-        typer.Option("--device-id", help="Device id (default: host name if valid, else hub picks)"),
-    ] = None,
-    config_out: Annotated[
-        Path, typer.Option("--config-out", help="Agent config to write (existing keys are kept)")
-    ] = DEFAULT_CONFIG,
-    name: Annotated[str | None, typer.Option("--name", help="Human-readable device name")] = None,
-    models: Annotated[
-        list[str] | None,
-        typer.Option("--models", help="Model ids to run (repeatable); default: keep the file's"),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Enroll again although the config has credentials")
-    ] = False,
-) -> None:
-    """Exchange an enrollment token for device credentials and write the agent config."""
-    try:
-        check_hub_url(hub)
-        check_token(token)
-        existing = read_yaml(config_out)
-        broker = existing.get("broker") or {}
-        if isinstance(broker, dict) and broker.get("password") and not force:
-            raise ProvisionError(
-                f"{config_out} already holds device credentials (device "
-                f"{existing.get('device_id')!r}); pass --force to enroll again"
-            )
-        if models:
-            existing["models"] = list(models)
-        chosen = existing.get("models") or list(DEFAULT_MODELS)
-        result = enroll(
-            hub,
-            token,
-            device_id=device_id or existing.get("device_id") or _default_device_id(),
-            name=name,
-            models=[str(m) for m in chosen],
-            hardware=_hardware(),
-        )
-        write_secret_file(config_out, render_config(merge_enrollment(existing, result)))
-    except ProvisionError as exc:
-        typer.echo(f"edgefleet provision: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except OSError as exc:
-        typer.echo(f"edgefleet provision: cannot write {config_out}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(
-        f"enrolled as {result.device_id} at {result.hub_url}; broker "
-        f"{result.mqtt.host}:{result.mqtt.port}; config written to {config_out} (mode 0600)"
-    )
-
-
 __all__ = [
     "Enrollment",
     "ProvisionError",
-    "app",
     "check_token",
+    "default_device_id",
     "enroll",
     "enroll_config_file",
+    "hardware",
     "merge_enrollment",
     "needs_enrollment",
     "parse_enrollment",

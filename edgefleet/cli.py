@@ -12,7 +12,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("broker.cli", "Run the embedded MQTT broker (amqtt)"),
     "hub": ("cloud_hub.cli", "Run the cloud hub (API, registry, dashboard)"),
     "agent": ("edge_agent.cli", "Run an edge agent on a device"),
-    "provision": ("edge_agent.provision", "Enroll a device at a hub and write its config"),
+    "provision": ("edge_agent.provision_cli", "Enroll a device at a hub and write its config"),
     "bundle": ("deploy.bundle.cli", "Build an offline-installable agent bundle for a device"),
     "flash": ("deploy.flash.cli", "Write first-boot set-up into a Raspberry Pi OS image"),
     "proxy": ("deploy.proxy.cli", "Print the nginx configuration in front of hub replicas"),

@@ -4,7 +4,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from edge_agent.cli import app
 from edge_agent.config import load_config, parse_config
@@ -90,16 +89,43 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
         load_config(bad)
 
 
-def test_cli_validate_config(tmp_path: Path) -> None:
+def _run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        app(args)
+    out = capsys.readouterr()
+    return int(exit_.value.code or 0), out.out, out.err
+
+
+def test_cli_validate_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(GOOD)
-    result = CliRunner().invoke(app, ["--config", str(good), "--validate-config"])
-    assert result.exit_code == 0, result.output
-    assert "OK" in result.output
+    code, out, err = _run_cli(["--config", str(good), "--validate-config"], capsys)
+    assert code == 0, err
+    assert "OK" in out
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(GOOD.replace("port: 1884", "port: nope"))
-    result = CliRunner().invoke(app, ["--config", str(bad), "--validate-config"])
-    assert result.exit_code != 0
-    assert "broker.port" in result.output
-    assert "'nope'" in result.output
+    code, out, err = _run_cli(["--config", str(bad), "--validate-config"], capsys)
+    assert code == 2  # a configuration error: the launcher does not restart the agent
+    assert "broker.port" in err
+    assert "'nope'" in err
+    assert "OK" not in out
+
+
+def test_cli_usage_errors_name_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run_cli(["--validate-config"], capsys)
+    assert code == 2
+    assert "--config" in err
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    code, _, err = _run_cli(["--config", str(good), "--log-level", "loud"], capsys)
+    assert code == 2
+    assert "--log-level" in err
+    assert "LOUD" in err
+    code, out, _ = _run_cli(
+        ["--config", str(good), "--validate-config", "--log-level", "debug"], capsys
+    )
+    assert code == 0
+    assert "OK" in out

@@ -180,8 +180,15 @@ def _light_inputs(inputs: dict[str, BenchInput]) -> tuple[BenchInput, BenchInput
     return face, inputs.get("wakeword-lite") or bench_input("wakeword-lite")
 
 
+# What an agent loads after start-up is in by then: psutil, imported by the `load` task one
+# sampling interval (0.5 s) after start (edge_agent/load.py).
+SETTLED_AFTER_S = 2.0
+
+
 def _served_rss(client: Client, agent: AgentHandle, face: BenchInput, voice: BenchInput) -> float:
-    """Serve both light models 5 times, then read the agent's RSS: the idle footprint."""
+    """Once the agent has run `SETTLED_AFTER_S`, serve both light models 5 times, then read its
+    RSS: the idle footprint."""
+    time.sleep(max(0.0, agent.spawned + SETTLED_AFTER_S - time.perf_counter()))
     for _ in range(5):
         request(client, agent.device, TARGET_MODEL, face.payload)
         request(client, agent.device, "wakeword-lite", voice.payload)
