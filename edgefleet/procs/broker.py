@@ -8,7 +8,9 @@ import contextlib
 import functools
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from cloud_hub.serving import free_port
 from edgefleet.procs.process import edgefleet_command, spawn, stop_process
@@ -66,17 +68,25 @@ def broker_command(
     return [mosquitto, "-c", str(conf)]
 
 
+@dataclass(frozen=True, slots=True)
+class RunningBroker:
+    """Where a started broker listens, and its process (a benchmark reads its CPU time)."""
+
+    port: int
+    pid: int
+
+
 @contextlib.contextmanager
-def broker_process(
+def running_broker(
     kind: str,
     workdir: Path,
     *,
     max_queued_messages: int = 10_000,
     tcp_nodelay: bool = True,
     timeout: float = START_TIMEOUT_S,
-) -> Iterator[int]:
+) -> Iterator[RunningBroker]:
     """A broker (`amqtt` or `mosquitto`) on a free loopback port, logging to
-    `<workdir>/<kind>.log`; yields the port once it accepts connections, stops it after."""
+    `<workdir>/<kind>.log`; yields it once it accepts connections, stops it after."""
     last: Exception | None = None
     workdir.mkdir(parents=True, exist_ok=True)
     for _attempt in range(BIND_ATTEMPTS):
@@ -98,8 +108,23 @@ def broker_process(
             last = exc
             continue
         try:
-            yield port
+            yield RunningBroker(port, proc.pid)
         finally:
             stop_process(proc)
         return
     raise StartError(f"{kind} broker did not start: {last}")
+
+
+class BrokerOptions(TypedDict, total=False):
+    """`running_broker`'s keyword arguments, for the wrappers that pass them on."""
+
+    max_queued_messages: int
+    tcp_nodelay: bool
+    timeout: float
+
+
+@contextlib.contextmanager
+def broker_process(kind: str, workdir: Path, **options: Unpack[BrokerOptions]) -> Iterator[int]:
+    """`running_broker`, yielding only its port."""
+    with running_broker(kind, workdir, **options) as broker:
+        yield broker.port

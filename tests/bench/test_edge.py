@@ -86,6 +86,14 @@ def test_full_path_against_both_brokers(tmp_path: Path) -> None:
     two = {r["broker"]: r for r in rows if r["level"] == "mqtt x2"}  # two workers per model
     assert set(two) == {"amqtt", "mosquitto"}
     assert all(r["workers"] == 2 and r["n"] == 3 for r in two.values())
+    cpu = {(r["broker"], r["level"]): r for r in data["results"]["cpu"]}
+    assert set(cpu) == {(b, lvl) for b in ("amqtt", "mosquitto") for lvl in ("mqtt", "mqtt x2")}
+    # 4 requests are below /proc's 10 ms ticks: only the shape here (the attribution itself:
+    # tests/bench/test_edge_cpu.py)
+    for split in cpu.values():
+        parts = ("agent_loop", "agent_workers", "broker_ms", "client")
+        assert all(split[k] >= 0 for k in parts), split
+        assert split["total"] == pytest.approx(sum(split[k] for k in parts))
     names = [c["name"] for c in data["checks"]]
     assert len(names) == 6
     assert "agent RSS growth under load" in names

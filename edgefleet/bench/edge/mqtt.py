@@ -24,6 +24,7 @@ from edgefleet.bench.client import (
     request,
     wait_online,
 )
+from edgefleet.bench.edge import cpu
 from edgefleet.bench.edge.config import LIGHT_MODELS, TARGET_MODEL, EdgeBenchConfig
 from edgefleet.bench.edge.inputs import BenchInput, bench_input
 from edgefleet.bench.stats import Summary, bounded
@@ -75,11 +76,19 @@ class MqttRun:
     rate: float
     rate_n: int
     lost: int
+    cpu_ms: dict[str, float] | None = None  # per answered request, by role (bench/edge/cpu.py)
 
 
 def measure_mqtt(
-    client: Client, device: str, model: str, payload: bytes, cfg: EdgeBenchConfig
+    client: Client,
+    device: str,
+    model: str,
+    payload: bytes,
+    cfg: EdgeBenchConfig,
+    pids: tuple[int, int] | None = None,
 ) -> MqttRun:
+    """Sequential latency, then the pipelined rate; with `pids` (agent, broker) also where the
+    CPU went during the pipelined burst."""
     for _ in range(cfg.warmup):
         request(client, device, model, payload)
     times: list[float] = []
@@ -89,9 +98,13 @@ def measure_mqtt(
         times.append(ms)
         with contextlib.suppress(Exception):
             agent_ms.append(float(json.loads(body)["latency_ms"]))
+    before = None if pids is None else cpu.sample(*pids)
     rate, n, lost = _pipelined(client, device, model, payload, cfg)
+    split = None
+    if pids is not None and before is not None:
+        split = cpu.per_request(before, cpu.sample(*pids), n)
     return MqttRun(
-        Summary.of(times), statistics.median(agent_ms) if agent_ms else None, rate, n, lost
+        Summary.of(times), statistics.median(agent_ms) if agent_ms else None, rate, n, lost, split
     )
 
 

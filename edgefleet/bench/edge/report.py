@@ -38,6 +38,17 @@ FOOTPRINT_COLUMNS = [
     Column("load_after_mb", "after load", "{:.1f}"),
     Column("load_settled_mb", "+10 s", "{:.1f}"),
 ]
+CPU_COLUMNS = [
+    Column("model", "model", justify="left"),
+    Column("level", "level", justify="left"),
+    Column("broker", "broker", justify="left"),
+    Column("agent_loop", "agent loop", "{:.2f}"),
+    Column("agent_workers", "agent workers", "{:.2f}"),
+    Column("broker_ms", "broker", "{:.2f}"),
+    Column("client", "bench client", "{:.2f}"),
+    Column("total", "total", "{:.2f}"),
+    Column("cores_busy", "cores busy", "{:.2f}"),
+]
 LEVELS = {"invoke": 0, "in-process": 1, "mqtt": 2}
 
 
@@ -46,8 +57,9 @@ def mqtt_level(workers: int) -> str:
     return "mqtt" if workers == 1 else f"mqtt x{workers}"
 
 
-def tables(cfg: EdgeBenchConfig) -> tuple[Table, Table]:
-    """The two empty tables: latency/throughput per model and level, agent footprint."""
+def tables(cfg: EdgeBenchConfig) -> tuple[Table, Table, Table]:
+    """The empty tables: latency/throughput per model and level, agent footprint, and the CPU
+    split of the pipelined MQTT bursts."""
     main = Table(
         "latency", f"Latency (sequential) and throughput (pipelined, window {cfg.window})", COLUMNS
     )
@@ -56,7 +68,12 @@ def tables(cfg: EdgeBenchConfig) -> tuple[Table, Table]:
         f"Agent footprint (light models: {' + '.join(LIGHT_MODELS)})",
         FOOTPRINT_COLUMNS,
     )
-    return main, footprint
+    cpu = Table(
+        "cpu",
+        "CPU per answered request in the pipelined MQTT burst, ms (the machine's cores are shared)",
+        CPU_COLUMNS,
+    )
+    return main, footprint, cpu
 
 
 def row(
@@ -91,6 +108,23 @@ def row(
             out["rate_ratio"] = rate / base.rate
     out.update(extra)
     return out
+
+
+def cpu_row(
+    model: str, level: str, broker: str, cpu_ms: dict[str, float], rate: float
+) -> dict[str, Any]:
+    """One row of the CPU table; `cores_busy` = CPU seconds per second of the burst."""
+    return {
+        "model": model,
+        "level": level,
+        "broker": broker,
+        "agent_loop": cpu_ms["agent loop"],
+        "agent_workers": cpu_ms["agent workers"],
+        "broker_ms": cpu_ms["broker"],
+        "client": cpu_ms["client"],
+        "total": cpu_ms["total"],
+        "cores_busy": cpu_ms["total"] * rate / 1000,
+    }
 
 
 def footprint_row(broker: str, fp: Footprint) -> dict[str, Any]:

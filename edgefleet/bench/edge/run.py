@@ -21,7 +21,7 @@ from edgefleet.bench.edge.mqtt import (
     start_agent,
 )
 from edgefleet.bench.report import Report, Table, print_report, wide_console, write_report
-from edgefleet.procs.broker import broker_process
+from edgefleet.procs.broker import running_broker
 
 
 def run_edge_bench(cfg: EdgeBenchConfig, out: Path, console: Any = None) -> Report:
@@ -32,8 +32,8 @@ def run_edge_bench(cfg: EdgeBenchConfig, out: Path, console: Any = None) -> Repo
         "edgefleet bench edge - MQTT request -> local inference -> result",
         config=asdict(cfg),
     )
-    main, footprint = edge_report.tables(cfg)
-    report.tables = [main, footprint]
+    main, footprint, cpu_table = edge_report.tables(cfg)
+    report.tables = [main, footprint, cpu_table]
     inputs = {m: bench_input(m) for m in cfg.models}
     report.extra["inputs"] = {m: i.description for m, i in inputs.items()}
     base = _in_process(cfg, inputs, main, console)
@@ -44,7 +44,9 @@ def run_edge_bench(cfg: EdgeBenchConfig, out: Path, console: Any = None) -> Repo
                 workdir = Path(tmp) / broker
                 workdir.mkdir()
                 try:
-                    _bench_broker(broker, workdir, cfg, inputs, base, main, fps, console)
+                    _bench_broker(
+                        broker, workdir, cfg, inputs, base, (main, cpu_table), fps, console
+                    )
                 except Exception as exc:  # report what failed, keep the other broker's numbers
                     report.notes.append(f"{broker}: MQTT measurement failed: {exc}")
                     console.print(f"[red]{broker}: {exc}[/red]")
@@ -95,12 +97,15 @@ def _bench_broker(
     cfg: EdgeBenchConfig,
     inputs: dict[str, BenchInput],
     base: dict[str, InProcess],
-    main: Table,
+    rows: tuple[Table, Table],
     fps: dict[str, Footprint],
     console: Any,
 ) -> None:
-    """Footprint (cold starts), then every model through one agent, on one broker."""
-    with broker_process(broker, workdir) as port:
+    """Footprint (cold starts), then every model through one agent, on one broker; `rows`:
+    the latency and CPU tables the MQTT levels add to."""
+    main, cpu_table = rows
+    with running_broker(broker, workdir) as server:
+        port = server.port
         client = Client(port, f"bench-{broker}")
         try:
             if cfg.cold_starts:
@@ -124,7 +129,8 @@ def _bench_broker(
                     for model in cfg.models:
                         console.print(f"[bold]{broker}[/bold]: {model} over MQTT ({level}) ...")
                         payload = inputs[model].payload
-                        run = measure_mqtt(client, agent.device, model, payload, cfg)
+                        pids = (agent.proc.pid, server.pid)
+                        run = measure_mqtt(client, agent.device, model, payload, cfg, pids)
                         main.rows.append(
                             edge_report.row(
                                 model,
@@ -137,8 +143,13 @@ def _bench_broker(
                                 lost=run.lost,
                                 agent_latency_p50_ms=run.agent_latency_p50,
                                 workers=workers,
+                                cpu_ms_per_request=run.cpu_ms,
                             )
                         )
+                        if run.cpu_ms is not None:
+                            cpu_table.rows.append(
+                                edge_report.cpu_row(model, level, broker, run.cpu_ms, run.rate)
+                            )
                 finally:
                     agent.stop()
         finally:
