@@ -3,7 +3,7 @@
 Every request gets exactly one answer - its result or one `error` (with its rid) - whatever
 the payload: random bytes, truncated or bomb images, a WAV declaring gigabytes, JSON of the
 wrong shape, oversized payloads, a command whose `ts` overflows, bursts of 2,000. The agent
-stays up, its resident set after the run is within 20 MB of before, and it still answers.
+stays up, its resident set after the run is within 15 MB of before, and it still answers.
 
 Run with `-s` to see the figures.
 """
