@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from contract.health import CPU_HEALTHY_MAX, MEM_HEALTHY_MAX, RTT_HEALTHY_MS
+from contract.health import CPU_HEALTHY_MAX, MEM_HEALTHY_MAX
 
 
 class Mode(StrEnum):
@@ -85,7 +85,6 @@ class Thresholds:
     cloud_slow_ms: float = 150.0
     cpu_healthy: float = CPU_HEALTHY_MAX
     mem_healthy: float = MEM_HEALTHY_MAX
-    rtt_healthy_ms: float = RTT_HEALTHY_MS
     voice_rtt_max_ms: float = 100.0
     battery_min: float = 0.20
     full_model_load_max: float = 0.5

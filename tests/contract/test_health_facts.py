@@ -14,7 +14,6 @@ from contract.health import (
     CPU_HEALTHY_MAX,
     LIVE_STATES,
     MEM_HEALTHY_MAX,
-    RTT_HEALTHY_MS,
     DeviceState,
 )
 from edge_agent.offload import Thresholds
@@ -43,7 +42,6 @@ def test_the_hub_state_machine_speaks_the_contract_states() -> None:
         (Settings.model_fields["mem_degraded"].default, Thresholds().mem_healthy),
         (hub_health.Thresholds().cpu, Thresholds().cpu_healthy),
         (hub_health.Thresholds().mem, Thresholds().mem_healthy),
-        (RTT_HEALTHY_MS, Thresholds().rtt_healthy_ms),
     ],
 )
 def test_hub_and_agent_judge_by_the_same_bands(hub: float, agent: float) -> None:
