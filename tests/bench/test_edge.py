@@ -100,6 +100,7 @@ def test_full_path_against_both_brokers(tmp_path: Path) -> None:
     assert "face-detect-lite on mosquitto: 2 workers / 1 worker, MQTT rate" in names
     assert all(c["verdict"] in {"PASS", "FAIL"} for c in data["checks"])
     assert sorted(data["plots"]) == [
+        "edge-cpu.png",
         "edge-footprint.png",
         "edge-latency.png",
         "edge-throughput.png",

@@ -193,7 +193,8 @@ def notes(cfg: EdgeBenchConfig, main: Table, inputs: dict[str, str]) -> list[str
 
 
 def plots(report: Report, cfg: EdgeBenchConfig, out: Path) -> list[Path]:
-    """edge-latency.png, edge-throughput.png and (with cold starts) edge-footprint.png."""
+    """edge-latency.png, edge-throughput.png, edge-cpu.png (with MQTT levels) and (with cold
+    starts) edge-footprint.png."""
     rows = report.table("latency").rows
     models = list(cfg.models)
     series: dict[str, list[float | None]] = {}
@@ -227,6 +228,19 @@ def plots(report: Report, cfg: EdgeBenchConfig, out: Path) -> list[Path]:
             ylabel="requests/s",
         ),
     ]
+    cpu_rows = report.table("cpu").rows
+    if cpu_rows:
+        columns = {c.key: c.title for c in CPU_COLUMNS[3:7]}  # the four roles
+        groups = [f"{r['model']} {r['level']} {r['broker']}" for r in cpu_rows]
+        paths.append(
+            bar_chart(
+                out / "edge-cpu.png",
+                groups,
+                {header: [r.get(key) for r in cpu_rows] for key, header in columns.items()},
+                title="CPU per answered request in the pipelined burst, by process or thread",
+                ylabel="ms of CPU per request",
+            )
+        )
     fp_rows = report.table("footprint").rows
     if fp_rows:
         paths.append(
