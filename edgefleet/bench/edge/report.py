@@ -237,7 +237,7 @@ def plots(report: Report, cfg: EdgeBenchConfig, out: Path) -> list[Path]:
                 out / "edge-cpu.png",
                 groups,
                 {header: [r.get(key) for r in cpu_rows] for key, header in columns.items()},
-                title="CPU per answered request in the pipelined burst, by process or thread",
+                title="CPU per request in the pipelined burst, by role",
                 ylabel="ms of CPU per request",
             )
         )
