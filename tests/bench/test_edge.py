@@ -69,7 +69,7 @@ def test_full_path_against_both_brokers(tmp_path: Path) -> None:
     for row in mqtt.values():
         assert row["n"] == 3
         assert row["lost"] == 0
-        for key in ("p50_ms", "p99_ms", "rate", "p50_ratio", "rate_ratio"):
+        for key in ("p50_ms", "p99_ms", "rate", "p50_ratio", "rate_ratio", "rate_ratio_paired"):
             assert isinstance(row[key], float)
     footprint = {r["broker"]: r for r in data["results"]["footprint"]}
     assert set(footprint) == {"amqtt", "mosquitto"}

@@ -106,15 +106,19 @@ def measure_in_process(model: str, payload: bytes, cfg: EdgeBenchConfig) -> InPr
         ):
             stages[name].append((b - a) * 1000)
         total.append((t4 - t0) * 1000)
+    rate, done = in_process_rate(pipeline, payload, cfg)
+    return InProcess(
+        Summary.of(total), {k: statistics.median(v) for k, v in stages.items() if v}, rate, done
+    )
+
+
+def in_process_rate(pipeline: Any, payload: bytes, cfg: EdgeBenchConfig) -> tuple[float, int]:
+    """(back-to-back `run()` calls per second, how many ran): `throughput_requests` of them,
+    bounded by `time_limit_s`."""
     n = 0
-    start = clock()
+    start = time.perf_counter()
     for n in bounded(cfg.throughput_requests, cfg.time_limit_s):  # noqa: B007
         pipeline.run(payload)
-    elapsed = clock() - start
+    elapsed = time.perf_counter() - start
     done = n + 1
-    return InProcess(
-        Summary.of(total),
-        {k: statistics.median(v) for k, v in stages.items() if v},
-        done / elapsed if elapsed > 0 else math.nan,
-        done,
-    )
+    return (done / elapsed if elapsed > 0 else math.nan), done

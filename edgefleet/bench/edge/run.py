@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -10,7 +11,12 @@ from typing import Any
 from edgefleet.bench.client import Client
 from edgefleet.bench.edge import report as edge_report
 from edgefleet.bench.edge.checks import edge_checks
-from edgefleet.bench.edge.compute import InProcess, measure_in_process, measure_invoke
+from edgefleet.bench.edge.compute import (
+    InProcess,
+    in_process_rate,
+    measure_in_process,
+    measure_invoke,
+)
 from edgefleet.bench.edge.config import TARGET_BROKER, EdgeBenchConfig
 from edgefleet.bench.edge.inputs import BenchInput, bench_input
 from edgefleet.bench.edge.mqtt import (
@@ -91,6 +97,15 @@ def _in_process(
     return base
 
 
+@functools.cache
+def _pipeline(model: str) -> Any:
+    """The model's pipeline in the bench process, for the in-process rate paired with each MQTT
+    burst (measured right before it, so that the machine's speed at the time divides out)."""
+    from models.pipelines import load_pipeline
+
+    return load_pipeline(model)
+
+
 def _bench_broker(
     broker: str,
     workdir: Path,
@@ -129,6 +144,7 @@ def _bench_broker(
                     for model in cfg.models:
                         console.print(f"[bold]{broker}[/bold]: {model} over MQTT ({level}) ...")
                         payload = inputs[model].payload
+                        paired, _ = in_process_rate(_pipeline(model), payload, cfg)
                         pids = (agent.proc.pid, server.pid)
                         run = measure_mqtt(client, agent.device, model, payload, cfg, pids)
                         main.rows.append(
@@ -144,6 +160,8 @@ def _bench_broker(
                                 agent_latency_p50_ms=run.agent_latency_p50,
                                 workers=workers,
                                 cpu_ms_per_request=run.cpu_ms,
+                                inproc_rate_paired=paired,
+                                rate_ratio_paired=run.rate / paired,
                             )
                         )
                         if run.cpu_ms is not None:
