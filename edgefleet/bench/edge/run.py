@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +12,7 @@ from edgefleet.bench.edge import report as edge_report
 from edgefleet.bench.edge.checks import edge_checks
 from edgefleet.bench.edge.compute import (
     InProcess,
+    bench_pipeline,
     in_process_rate,
     measure_in_process,
     measure_invoke,
@@ -97,15 +97,6 @@ def _in_process(
     return base
 
 
-@functools.cache
-def _pipeline(model: str) -> Any:
-    """The model's pipeline in the bench process, for the in-process rate paired with each MQTT
-    burst (measured right before it, so that the machine's speed at the time divides out)."""
-    from models.pipelines import load_pipeline
-
-    return load_pipeline(model)
-
-
 def _bench_broker(
     broker: str,
     workdir: Path,
@@ -144,7 +135,7 @@ def _bench_broker(
                     for model in cfg.models:
                         console.print(f"[bold]{broker}[/bold]: {model} over MQTT ({level}) ...")
                         payload = inputs[model].payload
-                        paired, _ = in_process_rate(_pipeline(model), payload, cfg)
+                        paired, _ = in_process_rate(bench_pipeline(model), payload, cfg)
                         pids = (agent.proc.pid, server.pid)
                         run = measure_mqtt(client, agent.device, model, payload, cfg, pids)
                         main.rows.append(
