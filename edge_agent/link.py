@@ -9,13 +9,17 @@ session that was established.
 """
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
 from collections.abc import Callable, Sequence
 
 import aiomqtt
+import paho.mqtt.client as paho
 from aiomqtt import MqttError
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from tenacity import RetryCallState
 
 from edge_agent.config import BrokerConfig
@@ -60,6 +64,9 @@ class Link:
         self._on_connected = on_connected
         self._client: aiomqtt.Client | None = None
         self._pending: set[asyncio.Task[bool]] = set()
+        self._unacked: dict[int, Callable[[], None] | None] = {}  # this session's, by mid
+        self._drained = asyncio.Event()
+        self._drained.set()
         self._v5 = config.protocol == "5"
         # built once (it reads the files): every reconnect reuses it
         self._tls = None if config.tls is None else client_context(config.tls)
@@ -111,7 +118,25 @@ class Link:
             tls_context=self._tls,
         )
         client.pending_calls_threshold = 10_000  # results are published concurrently
+        on_publish = client._on_publish  # aiomqtt's, for its own awaited publishes
+
+        def published(
+            c: paho.Client, userdata: object, mid: int, code: ReasonCode, props: Properties
+        ) -> None:
+            on_publish(c, userdata, mid, code, props)
+            self._acked(mid)
+
+        client._client.on_publish = published
         return client
+
+    def _acked(self, mid: int) -> None:
+        if mid not in self._unacked:
+            return  # one of aiomqtt's (birth, subscriptions, close)
+        on_ack = self._unacked.pop(mid)
+        if not self._unacked:
+            self._drained.set()
+        if on_ack is not None:
+            on_ack()
 
     async def run(self) -> None:
         """Connect, serve, and reconnect with backoff; returns only when cancelled."""
@@ -129,6 +154,8 @@ class Link:
         finally:
             if self._client is not None:
                 self._client = None
+                self._unacked.clear()  # never acked: the outbox sends them again
+                self._drained.set()
                 self._on_connected(False)
 
     def _reconnecting(self, state: RetryCallState) -> None:
@@ -164,44 +191,43 @@ class Link:
                 )
             )
 
-    def publish(self, message: Outbound) -> bool:
-        """Publish without waiting for the PUBACK; False if there is no session right now."""
+    def publish(self, message: Outbound, on_ack: Callable[[], None] | None = None) -> bool:
+        """Hand `message` to paho without waiting; `on_ack` runs on the broker's PUBACK (QoS 1)
+        or once it is written (QoS 0), never if the session ends first. False if there is no
+        session right now or paho refuses it.
+
+        No task per message (aiomqtt's `publish` is a coroutine waiting on an event and a
+        timer): under a burst of thousands of answers those were the agent's largest live set
+        and a share of its loop's time per request (docs/agent.md "Inside")."""
         client = self._client
         if client is None:
             self.publish_failures += 1
             return False
-        task: asyncio.Task[bool] = asyncio.create_task(self._publish(client, message))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return True
-
-    async def deliver(self, message: Outbound) -> bool:
-        """Publish and wait for the broker's PUBACK (QoS 1) or the write (QoS 0)."""
-        client = self._client
-        if client is None:
-            return False
-        return await self._publish(client, message)
-
-    async def _publish(self, client: aiomqtt.Client, message: Outbound) -> bool:
-        properties = None
-        if self._v5 and (message.correlation is not None or message.response_topic):
-            from paho.mqtt.packettypes import PacketTypes
-            from paho.mqtt.properties import Properties
-
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            if message.correlation is not None:
-                properties.CorrelationData = message.correlation
-            if message.response_topic:
-                properties.ResponseTopic = message.response_topic
-        try:
-            await client.publish(
-                message.topic, message.payload, message.qos, message.retain, properties
-            )
-        except MqttError as exc:
+        info = client._client.publish(
+            message.topic, message.payload, message.qos, message.retain, self._properties(message)
+        )
+        if info.rc != paho.MQTT_ERR_SUCCESS:
             self.publish_failures += 1
-            log.warning("publish to %s failed: %s", message.topic, exc)
+            log.warning("publish to %s failed: %s", message.topic, paho.error_string(info.rc))
             return False
+        if not info.is_published():  # paho may have sent a QoS 0 message already
+            self._unacked[info.mid] = on_ack
+            self._drained.clear()
+        elif on_ack is not None:
+            on_ack()
         return True
+
+    def _properties(self, message: Outbound) -> Properties | None:
+        if not self._v5 or (message.correlation is None and not message.response_topic):
+            return None
+        from paho.mqtt.packettypes import PacketTypes
+
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if message.correlation is not None:
+            properties.CorrelationData = message.correlation
+        if message.response_topic:
+            properties.ResponseTopic = message.response_topic
+        return properties
 
     async def close(self, last: Outbound | None, wait_s: float = 3.0) -> None:
         """Publish `last` (the retained `offline`) and wait for its PUBACK; the caller then
@@ -211,6 +237,8 @@ class Link:
             return
         if self._pending:
             await asyncio.wait(set(self._pending), timeout=wait_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), wait_s)
         if last is not None:
             try:
                 await client.publish(

@@ -13,6 +13,7 @@ sessions). See docs/offload.md.
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 import time
 import uuid
@@ -291,9 +292,7 @@ class Sender(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    def publish(self, message: Outbound) -> bool: ...
-
-    async def deliver(self, message: Outbound) -> bool: ...
+    def publish(self, message: Outbound, on_ack: Callable[[], None] | None = None) -> bool: ...
 
 
 class OutboxTask:
@@ -315,7 +314,6 @@ class OutboxTask:
         self.outbox, self._link, self.hub_acks = outbox, link, hub_acks
         self._on_sent = on_sent
         self._wake = asyncio.Event()
-        self._deliveries: set[asyncio.Task[None]] = set()
         self._puts: list[NewEntry] = []
         self._acks: list[str] = []
 
@@ -342,6 +340,10 @@ class OutboxTask:
         if acks:
             self._acks = []
             self.outbox.ack(acks)
+
+    def _acked_one(self, msg_id: str) -> None:
+        self._acks.append(msg_id)
+        self._wake.set()
 
     def close(self) -> None:
         """Store what is still queued and close the store (the agent's shutdown)."""
@@ -372,15 +374,7 @@ class OutboxTask:
                 delivery = Delivery(epoch=self.outbox.store.epoch, seq=e.id, since=min(since, e.id))
                 payload = stamp(payload, delivery)
             message = Outbound(e.topic, payload, e.qos, e.retain, label=e.label, msg_id=e.msg_id)
-            if self.hub_acks:
-                if not self._link.publish(message):
-                    return  # session gone: the reconnect rewinds
-            else:
-                task = asyncio.create_task(self._deliver(message))
-                self._deliveries.add(task)
-                task.add_done_callback(self._deliveries.discard)
+            on_ack = None if self.hub_acks else functools.partial(self._acked_one, e.msg_id)
+            if not self._link.publish(message, on_ack):
+                return  # session gone: the reconnect rewinds
             self._on_sent(e.label, 1)
-
-    async def _deliver(self, message: Outbound) -> None:
-        if await self._link.deliver(message):
-            self.acked([message.msg_id or ""])

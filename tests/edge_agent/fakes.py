@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
@@ -54,13 +55,13 @@ class FakeLink:
 
     connected = True
 
-    def publish(self, message: Outbound) -> bool:
+    def publish(self, message: Outbound, on_ack: Callable[[], None] | None = None) -> bool:
+        """Published and acknowledged at once."""
         self.published.append(message)
         self.changed.set()
+        if on_ack is not None:
+            on_ack()
         return True
-
-    async def deliver(self, message: Outbound) -> bool:
-        return self.publish(message)
 
     async def run(self) -> None:
         await asyncio.Event().wait()
