@@ -115,7 +115,7 @@ class Agent:
         from models.errors import ModelError
         from models.pipelines import load_pipeline  # heavy: numpy, cv2, LiteRT
 
-        n, model_dir = self.config.workers_per_model, self.config.model_dir
+        n, model_dir = self.config.inference_workers, self.config.model_dir
         try:
             catalogue = load_catalogue(model_dir=model_dir)
             pipelines: dict[str, list[PipelineLike]] = {
@@ -303,7 +303,7 @@ class Agent:
         from edge_agent.peers import HubPeers, keep_site
 
         self.hub_peers = hub = HubPeers(url, auth)
-        offer = PeerOffer(models=self.runner.models, workers=self.config.workers_per_model)
+        offer = PeerOffer(models=self.runner.models, workers=self.config.inference_workers)
         site = (hub, self.peers, offer if serve else None, self.config.peers.refresh_s)
         return functools.partial(keep_site, *site)
 

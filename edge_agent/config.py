@@ -1,7 +1,8 @@
 """The agent's YAML configuration, validated by pydantic; `EDGEFLEET_AGENT_...` env overrides."""
 
+import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -16,6 +17,7 @@ from edge_agent.peer_config import PeersConfig
 from edge_agent.sources.config import CameraConfig, MicrophoneConfig
 
 ENV_PREFIX = "EDGEFLEET_AGENT_"
+MAX_WORKERS = 16  # inference threads per model
 
 
 def _check_filter(value: str) -> str:
@@ -355,10 +357,23 @@ class AgentConfig(BaseSettings):
     """Larger inputs are rejected with `too_large` before decoding."""
     health_interval_s: float = Field(default=5.0, gt=0)
     """Seconds between `health` heartbeats."""
-    workers_per_model: int = Field(default=1, ge=1, le=16)
-    """Inference threads per model; each has its own pipeline instance."""
+    workers_per_model: Annotated[int, Field(ge=1, le=MAX_WORKERS)] | Literal["auto"] = 1
+    """Inference threads per model, each with its own pipeline instance; `auto`: one per CPU
+    the agent may run on (`inference_workers`). The default is 1: every further instance of
+    the light vision and voice models costs ~7 MB of RSS (docs/agent.md)."""
     queue_limit: int = Field(default=64, ge=1)
     """Requests waiting per model before new ones are rejected with `overloaded`."""
+
+    @property
+    def inference_workers(self) -> int:
+        """`workers_per_model` as a number. `auto` is the CPUs this process may run on (its
+        affinity, which a container's cpuset or `taskset` narrows; at most MAX_WORKERS): each
+        worker's model runs on one thread, so the workers of a busy model use every core and
+        no more (docs/agent.md "Inside")."""
+        if self.workers_per_model != "auto":
+            return self.workers_per_model
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, min(cpus or 1, MAX_WORKERS))
 
     @field_validator("models")
     @classmethod

@@ -255,3 +255,16 @@ async def test_stop_publishes_offline_retained() -> None:
     assert (last.topic, last.qos, last.retain) == (T.status(D), 1, True)
     status = decode(Status, last.payload)
     assert (status.state, status.models) == ("offline", ["fake-face", "fake-word"])
+
+
+def test_auto_workers_load_one_pipeline_per_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`workers_per_model: auto` loads the real model once per CPU the agent may use, each a
+    separate instance (a worker thread owns one)."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 3})
+    config = parse_config(
+        {"device_id": D, "models": ["engine-fault"], "workers_per_model": "auto"}
+        | {"outbox": {"memory": True}}
+    )
+    pipelines = Agent(config)._load_pipelines()["engine-fault"]
+    assert len(pipelines) == 3
+    assert len({id(p) for p in pipelines}) == 3

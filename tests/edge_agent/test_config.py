@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from edge_agent.cli import app
-from edge_agent.config import load_config, parse_config
+from edge_agent.config import MAX_WORKERS, load_config, parse_config
 from edge_agent.errors import ConfigError
 
 GOOD = """
@@ -66,6 +66,8 @@ BASE: dict[str, Any] = {"device_id": "cam-01", "models": ["face-detect-lite"]}
         ({"peers": {"serve": True}}, "peers.serve", 'broker.protocol: "5"'),  # MQTT 3.1.1
         ({"peers": {"weights": {"latency": 0, "load": 0, "quality": 0}}}, "peers.weights", "0"),
         ({"peers": {"timeout": 1}}, "peers.timeout", "1"),
+        ({"workers_per_model": 0}, "workers_per_model", "0"),
+        ({"workers_per_model": "many"}, "workers_per_model", "'auto'"),
     ],
 )
 def test_errors_name_key_and_value(change: dict[str, Any], key: str, value: str) -> None:
@@ -75,6 +77,18 @@ def test_errors_name_key_and_value(change: dict[str, Any], key: str, value: str)
     assert text.startswith("agent.yaml: invalid agent configuration")
     assert key in text
     assert value in text
+
+
+def test_workers_follow_the_cpus_the_agent_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`auto` is one worker per CPU of the process's affinity (a cpuset or taskset narrows
+    it), capped; a number is taken as it is; the default is one."""
+    auto = {**BASE, "workers_per_model": "auto"}
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 2, 5})
+    assert parse_config(auto, "agent.yaml").inference_workers == 3
+    assert parse_config({**BASE, "workers_per_model": 2}, "a.yaml").inference_workers == 2
+    assert parse_config(BASE, "a.yaml").inference_workers == 1
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)))
+    assert parse_config(auto, "agent.yaml").inference_workers == MAX_WORKERS
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
