@@ -124,7 +124,8 @@ class Link:
             c: paho.Client, userdata: object, mid: int, code: ReasonCode, props: Properties
         ) -> None:
             on_publish(c, userdata, mid, code, props)
-            self._acked(mid)
+            if self._client is client:  # mids restart with every session's client
+                self._acked(mid)
 
         client._client.on_publish = published
         return client
