@@ -1,6 +1,5 @@
 """The agent's YAML configuration, validated by pydantic; `EDGEFLEET_AGENT_...` env overrides."""
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +15,7 @@ from edge_agent.offload_config import OffloadConfig
 from edge_agent.ops_config import CommandsConfig, ModelSyncConfig, UpdatesConfig
 from edge_agent.peer_config import PeersConfig
 from edge_agent.sources.config import CameraConfig, MicrophoneConfig
+from models.cpus import usable_cpus
 
 ENV_PREFIX = "EDGEFLEET_AGENT_"
 MAX_WORKERS = 16  # inference threads per model
@@ -265,8 +265,7 @@ class AgentConfig(BaseSettings):
         no more (docs/agent.md "Inside")."""
         if self.workers_per_model != "auto":
             return self.workers_per_model
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return max(1, min(cpus or 1, MAX_WORKERS))
+        return min(usable_cpus(), MAX_WORKERS)
 
     @field_validator("models")
     @classmethod

@@ -341,10 +341,6 @@ class OutboxTask:
             self._acks = []
             self.outbox.ack(acks)
 
-    def _acked_one(self, msg_id: str) -> None:
-        self._acks.append(msg_id)
-        self._wake.set()
-
     def close(self) -> None:
         """Store what is still queued and close the store (the agent's shutdown)."""
         self.flush()
@@ -374,7 +370,7 @@ class OutboxTask:
                 delivery = Delivery(epoch=self.outbox.store.epoch, seq=e.id, since=min(since, e.id))
                 payload = stamp(payload, delivery)
             message = Outbound(e.topic, payload, e.qos, e.retain, label=e.label, msg_id=e.msg_id)
-            on_ack = None if self.hub_acks else functools.partial(self._acked_one, e.msg_id)
+            on_ack = None if self.hub_acks else functools.partial(self.acked, (e.msg_id,))
             if not self._link.publish(message, on_ack):
                 return  # session gone: the reconnect rewinds
             self._on_sent(e.label, 1)

@@ -7,9 +7,10 @@ import numpy as np
 
 from contract.outputs import Face, FaceDetectionOutput
 from models.catalogue import ModelSpec
+from models.cpus import usable_cpus
 from models.errors import CatalogueError
 from models.pipelines.base import Pipeline
-from models.pipelines.lanes import Lanes, default_lanes
+from models.pipelines.lanes import Lanes
 from models.processing import vision
 from models.runtimes import load_runtime
 
@@ -45,7 +46,7 @@ class FaceDetectionPipeline(Pipeline[vision.Decoded, FaceInputs, FaceRaw, FaceDe
         self.min_score = spec.param("min_score", 0.5)
         self.nms_iou = spec.param("nms_iou", 0.3)
         self.decode_oversample = spec.param("decode_oversample", 2.0)  # vision.decode_at_least
-        lanes = int(spec.param("batch_lanes", 0)) or default_lanes()
+        lanes = int(spec.param("batch_lanes", 0)) or usable_cpus()
         self._lanes = Lanes(self, lambda: type(self)(spec, paths, num_threads), lanes)
 
     def run_batch(self, payloads: Sequence[bytes]) -> list[FaceDetectionOutput | Exception]:

@@ -23,7 +23,6 @@ uses every core the hub has.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 
 from contract.outputs import Face, FaceDetectionOutput
 from models.catalogue import ModelSpec
+from models.cpus import usable_cpus
 from models.errors import CatalogueError, InputError, RuntimeLoadError
 from models.pipelines.base import Pipeline
 from models.pipelines.face import FaceDetectionPipeline
@@ -135,7 +135,7 @@ class FaceEnsemblePipeline(
         self.grid = int(spec.param("tile_grid", 2))
         self.overlap = spec.param("tile_overlap", 0.25)
         self.merge_iou = spec.param("merge_iou", 0.3)
-        workers = int(spec.param("hog_threads", 0)) or len(os.sched_getaffinity(0))
+        workers = int(spec.param("hog_threads", 0)) or usable_cpus()
         self._hog_pool = ThreadPoolExecutor(workers, thread_name_prefix=f"hog-{spec.id}")
         self._detectors = local()  # one HOG detector per pool thread
 

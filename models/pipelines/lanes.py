@@ -7,18 +7,12 @@ invoking release the GIL. The copies are built on the first batch: an agent, whi
 one request at a time, never pays for them.
 """
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 P = TypeVar("P")
 O = TypeVar("O")  # noqa: E741
-
-
-def default_lanes() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _each(pipeline: P, run: Callable[[P, bytes], O], items: Sequence[bytes]) -> list[O | Exception]:
