@@ -49,6 +49,7 @@ class Reason(StrEnum):
     UNCERTAIN = "uncertain"  # cascade: confidence in the uncertain band -> full model
     RESCUE = "rescue"  # cascade, wake words: the edge is silent but heard a word worth a check
     NOT_CONFIRMED = "not_confirmed"  # cascade, rescue: the cloud did not detect that word
+    VERIFY = "verify"  # cascade, wake words: the edge fired; the cloud's verdict replaces it
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,16 @@ class PipelineOffloadConfig(BaseModel):
     default `offload.policy.uncertain_low/high`. Wake words use it only with `rescue_words: []`."""
     rescue_words: list[str] | None = None
     """Cascade, wake-word outputs: words the cloud may add a detection of when the edge stays
-    silent (docs/offload.md); None: `okay_nabu` and `alexa`, the hub's high-precision words;
+    silent (docs/offload.md); None: `okay_nabu`, `alexa` and `hey_mycroft` (`wakeword-cloud`);
     []: no rescue, the band rule (`uncertain`) with the cloud's answer replacing the edge's."""
-    rescue_min_probability: float = Field(default=0.1, ge=0, le=1)
+    rescue_min_probability: float = Field(default=0.2, ge=0, le=1)
     """Cascade rescue: ask the cloud only when the silent edge gave a rescue word at least this
     probability (saves traffic; 0 asks about every silent clip)."""
+    verify_detections: bool = True
+    """Cascade, wake-word outputs with rescue words: the edge's detections are sent to the hub
+    and its answer replaces the edge's, so the hub's `wakeword-cloud` can veto near misses
+    ("a lexus"); false: the edge's detections stand (a hub model weaker than the device's,
+    e.g. `wakeword-full`, could only lose true ones)."""
     priority: Literal["normal", "high"] = "normal"
     """high: on an idle device (load < `offload.policy.full_model_load_max`) requests run on the
     full model (`local_full_model`), loaded on demand and unloaded when idle (docs/offload.md)."""

@@ -60,6 +60,10 @@ def make_plans(config: AgentConfig, base: Thresholds) -> dict[str, Plan]:
         kind = input_kind(model, catalogue)
         cloud_model = pc.cloud_model or offload_target(model, catalogue)
         words = cascade.DEFAULT_RESCUE_WORDS if pc.rescue_words is None else pc.rescue_words
-        rescue = cascade.Rescue(tuple(words), pc.rescue_min_probability) if words else None
+        rescue = (
+            cascade.Rescue(tuple(words), pc.rescue_min_probability, pc.verify_detections)
+            if words
+            else None
+        )
         plans[model] = Plan(Mode(pc.mode), cloud_model, t, kind, rescue)
     return plans

@@ -81,7 +81,8 @@ class ModelSpec(_Strict):
     params: dict[str, float] = Field(default_factory=dict, description="thresholds, limits")
     source: Literal["package", "built", "ensemble", "local"] = "package"
     """`package`: files from pinned PyPI distributions; `built`: trained here (no files; the
-    `builder` writes the seed version, the model registry delivers later ones); `ensemble`:
+    `builder` writes the seed version, the model registry delivers later ones; it may be
+    built over `members`, e.g. a head over another model's features); `ensemble`:
     no files of its own, it runs its `members` (and code a pinned package ships); `local`:
     files written on this machine (`edgefleet models compress`), pinned by sha256 when made,
     listed in the model directory's `catalogue.local.json`."""
@@ -89,7 +90,7 @@ class ModelSpec(_Strict):
         default=None, description="local only: the catalogue model it was made from"
     )
     members: list[ModelId] = Field(
-        default_factory=list, description="ensemble only: catalogue models it runs"
+        default_factory=list, description="ensemble or built: catalogue models it runs"
     )
     offload_to: ModelId | None = Field(
         default=None,
@@ -101,8 +102,10 @@ class ModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _unique_file_names(self) -> "ModelSpec":
-        if (self.source == "ensemble") != bool(self.members) or (self.members and self.files):
+        if self.source == "ensemble" and (not self.members or self.files):
             raise ValueError(f"model {self.id}: an ensemble has `members` and no files")
+        if self.members and self.source not in ("ensemble", "built"):
+            raise ValueError(f"model {self.id}: only ensemble and built models have `members`")
         if self.source in ("package", "local") and not self.files:
             raise ValueError(f"model {self.id}: a {self.source} model needs at least one file")
         unpinned = [f.name for f in self.files if None in (f.package, f.package_version, f.path)]

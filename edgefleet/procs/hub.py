@@ -36,7 +36,12 @@ class HubProcess:
     workdir: Path
     mqtt_port: int
     port: int = field(default_factory=free_port)
-    cloud_models: Sequence[str] = ("face-detect-cloud", "face-detect-full", "engine-fault-cloud")
+    cloud_models: Sequence[str] = (
+        "face-detect-cloud",
+        "face-detect-full",
+        "wakeword-cloud",
+        "engine-fault-cloud",
+    )
     cpus: set[int] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # more EDGEFLEET_* settings
     proc: subprocess.Popen[bytes] | None = None

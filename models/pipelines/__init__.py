@@ -6,7 +6,7 @@ from typing import Any
 
 from models.catalogue import Catalogue, load_catalogue
 from models.errors import CatalogueError
-from models.fetch import verified_files
+from models.fetch import built_file, verified_files
 from models.pipelines.base import Pipeline
 
 __all__ = ["PIPELINES", "AnyPipeline", "Pipeline", "load_pipeline"]
@@ -19,6 +19,7 @@ PIPELINES: dict[str, str] = {
     "face-ensemble": "models.pipelines.face_ensemble:FaceEnsemblePipeline",
     "microwakeword": "models.pipelines.wakeword:MicroWakeWordPipeline",
     "openwakeword": "models.pipelines.openwakeword:OpenWakeWordPipeline",
+    "wake-verifier": "models.pipelines.verifier:WakeVerifierPipeline",
     "tabular": "models.pipelines.tabular:TabularPipeline",
 }
 
@@ -37,9 +38,7 @@ def load_pipeline(
         raise CatalogueError(f"model {model_id}: unknown pipeline {spec.pipeline!r}")
     paths = verified_files(spec, model_dir)
     if spec.source == "built":  # trained here: build the seed version on first use
-        from models.pipelines.tabular import build_seed_file
-
-        built = build_seed_file(spec, model_dir)
+        built = built_file(spec, model_dir)
         paths = {built.name: built}
     extra: dict[str, Any] = {}
     if spec.members:  # an ensemble runs other catalogue models

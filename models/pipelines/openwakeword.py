@@ -81,14 +81,19 @@ class OpenWakeWordPipeline(Pipeline[np.ndarray, np.ndarray, dict[str, np.ndarray
         audio[CHUNK : CHUNK + len(samples)] = samples
         return audio
 
-    def infer(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    def embeddings(self, inputs: np.ndarray) -> np.ndarray:
+        """The speech embeddings (n x 96) of a preprocessed clip, one every 80 ms; what the
+        heads score, and what `wakeword-cloud`'s verifier reads (models/pipelines/verifier.py)."""
         windows = (len(inputs) - MEL_SAMPLES) // CHUNK + 1
         mels = [np.tile(self.silent_mels, (CONTEXT_CHUNKS, 1))]
         mels += [self._mels(inputs[k * CHUNK : k * CHUNK + MEL_SAMPLES]) for k in range(windows)]
         frames = np.concatenate(mels)
         # embedding windows every 8 frames; the first sees only silence
         starts = range(EMB_STEP, len(frames) - EMB_FRAMES + 1, EMB_STEP)
-        embeddings = [self._embed(frames[s : s + EMB_FRAMES]) for s in starts]
+        return np.array([self._embed(frames[s : s + EMB_FRAMES]) for s in starts], np.float32)
+
+    def infer(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        embeddings = self.embeddings(inputs)
         probabilities: dict[str, np.ndarray] = {}
         for word, n in self.head_windows.items():
             stack = np.concatenate([np.tile(self.silent_embedding, (n - 1, 1)), embeddings])

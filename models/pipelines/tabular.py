@@ -6,8 +6,7 @@ catalogue's `source = "built"`) is built into the model directory on first load;
 registry (`edge_agent.model_sync`) later hands newer versions in with `from_file`.
 """
 
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,10 @@ from contract import ErrorCode
 from contract.outputs import TabularOutput
 from models.catalogue import ModelSpec
 from models.datasets.engine import parse_reading, to_features
-from models.errors import CatalogueError, InputError
-from models.fetch import model_path
+from models.errors import InputError
+from models.fetch import built_file
 from models.pipelines.base import Pipeline
 from models.runtimes import load_runtime
-
-
-def build_seed_file(spec: ModelSpec, model_dir: Path | None = None) -> Path:
-    """Run the catalogue `builder` for a built model; returns the model file."""
-    if spec.builder is None:
-        raise CatalogueError(f"model {spec.id}: no files and no builder")
-    module, _, name = spec.builder.partition(":")
-    builder: Callable[[Path], Path] = getattr(importlib.import_module(module), name)
-    return builder(model_path(spec, model_dir))
 
 
 class TabularPipeline(Pipeline[dict[str, Any], np.ndarray, np.ndarray, TabularOutput]):
@@ -37,7 +27,7 @@ class TabularPipeline(Pipeline[dict[str, Any], np.ndarray, np.ndarray, TabularOu
 
     def __init__(self, spec: ModelSpec, paths: dict[str, Path], num_threads: int = 1) -> None:
         super().__init__(spec, paths, num_threads)
-        path = next(iter(paths.values())) if paths else build_seed_file(spec)
+        path = next(iter(paths.values())) if paths else built_file(spec)
         self.runtime = load_runtime(path, num_threads=num_threads)
         self.size_bytes = path.stat().st_size
         self.labels = list(spec.labels)

@@ -26,7 +26,7 @@ def seed_params(seed: int = 0) -> np.ndarray:
     return mlp.train(SHAPE, mlp.init_params(SHAPE, seed), x, y, epochs=3, lr=0.1, seed=seed)
 
 
-def build_seed(directory: Path) -> Path:
+def build_seed(directory: Path, model_dir: Path | None = None) -> Path:
     """The catalogue's builder: write the seed model into `directory` unless it is there."""
     path = directory / MODEL_FILE
     if not path.is_file():
@@ -43,7 +43,7 @@ def cloud_params(seed: int = 0) -> np.ndarray:
     return mlp.train(CLOUD_SHAPE, start, x, y, epochs=CLOUD_EPOCHS, lr=0.1, seed=seed)
 
 
-def build_cloud(directory: Path) -> Path:
+def build_cloud(directory: Path, model_dir: Path | None = None) -> Path:
     """The catalogue's builder of `engine-fault-cloud` (a few seconds, once per model dir)."""
     path = directory / MODEL_FILE
     if not path.is_file():

@@ -63,7 +63,8 @@ def test_descriptions_are_the_field_docstrings() -> None:
     assert rows["port"].constraints == "≥ 0, ≤ 65535"
     assert rows["environment"].default == "`development`"
     assert rows["cloud_models"].default == (
-        '`["face-detect-cloud", "face-detect-full", "wakeword-full", "engine-fault-cloud"]`'
+        '`["face-detect-cloud", "face-detect-full", "wakeword-cloud", "wakeword-full", '
+        '"engine-fault-cloud"]`'
     )
 
 

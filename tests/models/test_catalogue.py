@@ -13,6 +13,7 @@ def test_catalogue_lists_the_real_models(catalogue: Catalogue) -> None:
         "face-detect-cloud",
         "wakeword-lite",
         "wakeword-full",
+        "wakeword-cloud",
         "engine-fault",
         "engine-fault-cloud",
     ]
@@ -41,12 +42,19 @@ def test_catalogue_lists_the_real_models(catalogue: Catalogue) -> None:
         "face-detect-full",
         "face-detect-lite",
     ]
+    verifier = catalogue.get("wakeword-cloud")  # a head trained here over wakeword-full
+    assert (verifier.source, verifier.tier, verifier.members) == (
+        "built",
+        "cloud",
+        ["wakeword-full"],
+    )
+    assert verifier.labels == full.labels
 
 
 def test_offloads_go_to_the_strongest_hub_model(catalogue: Catalogue) -> None:
     assert offload_target("face-detect-lite", catalogue) == "face-detect-cloud"
     assert offload_target("engine-fault", catalogue) == "engine-fault-cloud"
-    assert offload_target("wakeword-lite", catalogue) == "wakeword-full"  # -lite -> -full
+    assert offload_target("wakeword-lite", catalogue) == "wakeword-cloud"
     assert offload_target("my-own-lite", catalogue) == "my-own-full"  # not in the catalogue
 
 
@@ -82,6 +90,11 @@ GOOD = CATALOGUE_PATH.read_text()
         (GOOD.replace('members = ["face-detect-full"', 'members = ["face-detect-huge"'), "unknown"),
         (GOOD.replace('offload_to = "face-detect-cloud"', 'offload_to = "nope"'), "unknown"),
         (GOOD.replace('source = "ensemble"\n', ""), "ensemble"),
+        (GOOD.replace('builder = "models.training.wake_verifier:build"\n', ""), "builder"),
+        (
+            GOOD.replace('offload_to = "wakeword-cloud"', 'members = ["wakeword-full"]'),
+            "only ensemble and built models have `members`",
+        ),
     ],
 )
 def test_malformed_catalogue_is_refused(broken: str, message: str) -> None:

@@ -1,6 +1,7 @@
 """Cascade's second opinion as tables of cases: the band rule (the cloud's answer replaces an
-unsure light answer) and the wake-word rescue rule (the cloud may only add a detection), the
-dispatcher's wiring of both against a mock hub, and the rescue rule on real models and clips."""
+unsure light answer) and the wake-word rules (the cloud verifies the edge's detections and may
+rescue a silent edge's; with `verify_detections: false` it may only add a detection), the
+dispatcher's wiring against a mock hub, and both wake-word rules on real models and clips."""
 
 import asyncio
 import time
@@ -35,7 +36,9 @@ from tests.fixtures.requires import require_models, require_tools
 T = Thresholds()
 E, C = Where.EDGE, Where.CLOUD
 UP = {"cloud_available": True}
-RESCUE = Rescue()  # okay_nabu and alexa, pre-filter 0.1
+# for a hub model weaker than the device's (wakeword-full): rescue only, no veto
+RESCUE = Rescue(("okay_nabu", "alexa"), 0.1, verify=False)
+VERIFY = Rescue()  # the defaults (wakeword-cloud): verify detections, rescue all three at 0.2
 WORDS = ("okay_nabu", "alexa", "hey_mycroft")
 
 
@@ -114,8 +117,20 @@ ASK = [
      ("alexa",)),
     ("below the pre-filter: no ask", word(alexa=0.09), Signals(**UP), RESCUE, E,
      Reason.CONFIDENT, None),
-    ("pre-filter 0 asks about every silent clip", word(), Signals(**UP), Rescue(min_probability=0),
-     C, Reason.RESCUE, ("okay_nabu", "alexa")),
+    ("pre-filter 0 asks about every silent clip", word(), Signals(**UP),
+     Rescue(("okay_nabu", "alexa"), 0, verify=False), C, Reason.RESCUE, ("okay_nabu", "alexa")),
+    ("verify: an edge detection goes to the cloud, whose answer replaces it", word("alexa"),
+     Signals(**UP), VERIFY, C, Reason.VERIFY, None),
+    ("verify, cloud down: the edge's detection stands", word("alexa"), Signals(), VERIFY, E,
+     Reason.CLOUD_DOWN, None),
+    ("verify, battery low", word("alexa"), Signals(battery=0.1, **UP), VERIFY, E,
+     Reason.BATTERY_LOW, None),
+    ("verify rescues every word by default", word(hey_mycroft=0.25), Signals(**UP), VERIFY, C,
+     Reason.RESCUE, ("hey_mycroft",)),
+    ("verify's default pre-filter is 0.2", word(okay_nabu=0.15), Signals(**UP), VERIFY, E,
+     Reason.CONFIDENT, None),
+    ("verify, silent edge, nothing heard: no ask", word(), Signals(**UP), VERIFY, E,
+     Reason.CONFIDENT, None),
     ("configured words only", word(okay_nabu=0.5, hey_mycroft=0.5), Signals(**UP),
      Rescue(("hey_mycroft",)), C, Reason.RESCUE, ("hey_mycroft",)),
     ("a word the model lacks is never asked about", word(okay_nabu=0.5), Signals(**UP),
@@ -168,6 +183,7 @@ def test_ask_reads_output_models_like_their_json() -> None:
 ASKED_NABU = Ask(Decision(C, Reason.RESCUE), ("okay_nabu",))
 ASKED_BOTH = Ask(Decision(C, Reason.RESCUE), ("okay_nabu", "alexa"))
 ASKED_BAND = Ask(Decision(C, Reason.UNCERTAIN))
+ASKED_VERIFY = Ask(Decision(C, Reason.VERIFY))
 
 # (name, what was asked, the cloud's output, whose answer is published, reason)
 MERGE = [
@@ -184,6 +200,8 @@ MERGE = [
     ("band: the cloud's answer replaces, detection or not", ASKED_BAND, word(), C,
      Reason.UNCERTAIN),
     ("band: faces", ASKED_BAND, {"faces": []}, C, Reason.UNCERTAIN),
+    ("verify: a silent cloud vetoes the edge's detection", ASKED_VERIFY, word(), C, Reason.VERIFY),
+    ("verify: the cloud confirms", ASKED_VERIFY, word("alexa"), C, Reason.VERIFY),
 ]  # fmt: skip
 
 
@@ -275,12 +293,33 @@ class Harness:
 CLOUD_NABU = word("okay_nabu")
 
 
-async def test_dispatch_edge_detection_never_asks_the_cloud() -> None:
-    h = Harness(word())  # a cloud that would say "nothing"
+async def test_dispatch_edge_detection_never_asks_a_cloud_that_does_not_verify() -> None:
+    h = Harness(word(), verify_detections=False)  # a cloud that would say "nothing"
     result = await h.answer(word("alexa"))
     assert result is not None
     assert (result["where"], result["output"]["wake_word"], h.calls) == ("edge", "alexa", 0)
     assert h.counters() == {"offload.edge.confident": 1}
+    await h.cloud.aclose()
+
+
+async def test_dispatch_verify_vetoes_an_edge_detection() -> None:
+    """The cloud hears no wake word in what the edge fired on: the published result is the
+    cloud's "nothing", and no `wakeword` event goes out."""
+    h = Harness(word())
+    result = await h.answer(word("alexa"))
+    assert result is not None
+    assert (result["where"], result["output"]["detected"], h.calls) == ("cloud", False, 1)
+    assert h.counters() == {"offload.cloud.verify": 1}
+    assert [m for m in h.published if m.label == "event"] == []
+    await h.cloud.aclose()
+
+
+async def test_dispatch_verify_confirms_an_edge_detection() -> None:
+    h = Harness(word("alexa"))
+    result = await h.answer(word("alexa"))
+    assert result is not None
+    assert (result["where"], result["output"]["wake_word"], h.calls) == ("cloud", "alexa", 1)
+    assert [m.topic for m in h.published if m.label == "event"] == [TOPICS.event("d1", "wakeword")]
     await h.cloud.aclose()
 
 
@@ -302,7 +341,7 @@ async def test_dispatch_rescue_publishes_the_cloud_detection() -> None:
     "cloud", [word(okay_nabu=0.2), word("hey_mycroft")], ids=["silent", "other"]
 )
 async def test_dispatch_unconfirmed_rescue_publishes_the_edge_reply(cloud: dict[str, Any]) -> None:
-    h = Harness(cloud)
+    h = Harness(cloud, rescue_words=["okay_nabu", "alexa"])
     result = await h.answer(word(okay_nabu=0.3, hey_mycroft=0.4))
     assert result is not None
     assert (result["where"], result["output"]["detected"], h.calls) == ("edge", False, 1)
@@ -360,7 +399,7 @@ def test_rescue_config_defaults() -> None:
         {"device_id": "d1", "models": [WAKE], "offload": {"pipelines": {WAKE: {"mode": "cascade"}}}}
     )
     pc = config.offload.pipelines[WAKE]
-    assert (pc.rescue_words, pc.rescue_min_probability) == (None, 0.1)
+    assert (pc.rescue_words, pc.rescue_min_probability, pc.verify_detections) == (None, 0.2, True)
 
 
 # --- the rescue rule on the real models and espeak-ng clips -----------------------------------
@@ -401,3 +440,36 @@ def test_rescue_with_real_models_adds_detections_and_never_removes_one(tmp_path:
     assert rescued, "no clip the edge missed was rescued"
     assert merged_ok > edge_ok
     assert asked < len(clips)  # the pre-filter keeps most clips off the cloud
+
+
+def test_verify_with_real_models_vetoes_a_near_miss_and_rescues_misses(tmp_path: Path) -> None:
+    """microWakeWord on the device, the hub's `wakeword-cloud` verifier, in-process, with the
+    default rule. Seed 3's first ten clips (measured): the edge fires on "hey my car" (clip 7)
+    and the cloud vetoes it; the edge misses two "okay nabu" (clips 0, 3) the cloud rescues;
+    every other edge detection is confirmed."""
+    require_tools("espeak-ng")
+    require_models("wakeword-lite", "wakeword-cloud")
+    from models.catalogue import load_catalogue
+    from models.datasets.speech import load_speech
+    from models.pipelines import load_pipeline
+
+    catalogue = load_catalogue()
+    lite, cloud = load_pipeline(WAKE, catalogue), load_pipeline("wakeword-cloud", catalogue)
+    edge_right, final_right, vetoed, rescued = [], [], [], []
+    for clip in load_speech(10, seed=3, data_dir=tmp_path):
+        edge = lite.run(clip.wav)
+        asked = ask(edge, Signals(**UP), T, VERIFY)
+        final = edge
+        if asked.decision.where is Where.CLOUD:
+            answer = cloud.run(clip.wav)
+            final = answer if merge(asked, answer).where is Where.CLOUD else edge
+        said = clip.label
+        edge_right.append((edge.wake_word if edge.detected else None) == said)
+        final_right.append((final.wake_word if final.detected else None) == said)
+        if edge.detected and not final.detected:
+            vetoed.append(clip.spec.index)
+        if final.detected and not edge.detected:
+            rescued.append(clip.spec.index)
+    assert vetoed == [7]
+    assert rescued == [0, 3]
+    assert (sum(edge_right), sum(final_right)) == (7, 10)

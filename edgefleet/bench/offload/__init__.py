@@ -8,7 +8,7 @@ core. Three data sets:
 
 * vision: `face-detect-lite` on the device, `face-detect-cloud` on the hub, composited images
   from `models.datasets.faces` (accuracy: share of true faces found with IoU >= 0.5);
-* voice: `wakeword-lite` on the device, `wakeword-full` on the hub, espeak-ng clips from
+* voice: `wakeword-lite` on the device, `wakeword-cloud` on the hub, espeak-ng clips from
   `models.datasets.speech` (detection rate on wake phrases, false alarms on the others);
 * engine: `engine-fault` on the device, `engine-fault-cloud` on the hub, JSON readings of
   engines neither model was trained on (`models.datasets.engine`; share given the right class).
@@ -25,7 +25,7 @@ edge-only, cloud-only, gateway-only (an adaptive device cut off from the hub onc
 the gateway) and adaptive, with where each mode's answers were computed.
 
 Real processes: a broker (Mosquitto, else the embedded amqtt), the hub (`edgefleet hub`,
-cloud models face-detect-cloud, wakeword-full, engine-fault-cloud), one agent per mode, all
+cloud models face-detect-cloud, wakeword-cloud, engine-fault-cloud), one agent per mode, all
 agents pinned to one CPU (the "device"), each reaching the hub through its own proxy (which
 counts the bytes). The four agents are asked in turn for each sample, in a shuffled order, so
 background noise on a shared machine hits every mode alike. Every loop is bounded in count and time.

@@ -32,7 +32,7 @@ SCENARIO_TITLES = {
 VISION, VOICE, ENGINE = "vision", "voice", "engine"
 KINDS = (VISION, VOICE, ENGINE)
 EDGE_MODELS = {VISION: "face-detect-lite", VOICE: "wakeword-lite", ENGINE: "engine-fault"}
-CLOUD_MODELS = {VISION: "face-detect-cloud", VOICE: "wakeword-full", ENGINE: "engine-fault-cloud"}
+CLOUD_MODELS = {VISION: "face-detect-cloud", VOICE: "wakeword-cloud", ENGINE: "engine-fault-cloud"}
 # `gateway`: one model everywhere - on the device, the gateway and the hub - as in
 # tests/e2e/test_gateway_e2e.py: a device that can run the full model but is saturated. (With
 # the light model on the device nothing remote is ever faster: face-detect-lite answers in

@@ -1,0 +1,72 @@
+"""The voice cascade end to end: a real agent (microWakeWord) asks a real hub (the
+`wakeword-cloud` verifier) about what it fired on; the hub's verdict replaces the device's, so a
+near miss the device took for its wake word publishes no `wakeword` event, and a real wake
+phrase still does. Mosquitto, hub and agent processes; espeak-ng clips."""
+
+from pathlib import Path
+
+import pytest
+
+from models.datasets.speech import load_speech
+from tests.fixtures.brokers import BrokerProcess
+from tests.fixtures.requires import require_models, require_tools
+from tests.offload.fleet import T, rid, running_fleet
+
+pytestmark = [pytest.mark.e2e, pytest.mark.mosquitto, pytest.mark.timeout(120)]
+
+WAKE = "wakeword-lite"
+
+
+def test_the_hub_vetoes_a_near_miss_and_confirms_a_wake_word(
+    tmp_path: Path, mosquitto_broker: BrokerProcess
+) -> None:
+    require_tools("espeak-ng")
+    require_models(WAKE, "wakeword-cloud")
+    clips = load_speech(10, seed=3, data_dir=tmp_path / "speech")
+    near_miss, alexa = clips[7], clips[1]  # measured: the device fires on both
+    assert (near_miss.spec.phrase, alexa.spec.phrase) == ("hey my car", "alexa")
+    offload = {"pipelines": {WAKE: {"mode": "cascade"}}}
+    with running_fleet(tmp_path, mosquitto_broker, 1, models=[WAKE], offload=offload) as fleet:
+        device = fleet.devices[0]
+        answers = []
+        for seq, clip in enumerate((near_miss, alexa)):
+            fleet.probe.publish(T.infer(device, WAKE, rid(seq)), clip.wav)
+            topic = T.result(device, WAKE, rid(seq))
+            answers.append(fleet.probe.wait_for(lambda m, t=topic: m.topic == t, 20).json())
+        event_topic = T.event(device, "wakeword")
+        event = fleet.probe.wait_for(lambda m: m.topic == event_topic, 20).json()
+        assert [(a["where"], a["output"]["detected"]) for a in answers] == [
+            ("cloud", False),  # vetoed
+            ("cloud", True),
+        ]
+        assert answers[1]["output"]["wake_word"] == "alexa"
+        assert answers[0]["edge_confidence"] >= 0.9  # the device was sure of its false alarm
+        events = [m.json() for m in fleet.probe.messages if m.topic == event_topic]
+        assert [e["rid"] for e in events] == [rid(1)], events  # none for the near miss
+        assert event["data"]["wake_word"] == "alexa"
+
+
+def test_with_the_hub_down_the_device_answers_and_publishes_its_events(
+    tmp_path: Path, mosquitto_broker: BrokerProcess
+) -> None:
+    """Nothing to verify against: the device's own detections stand (its false alarm too)."""
+    require_tools("espeak-ng")
+    require_models(WAKE, "wakeword-cloud")
+    clips = load_speech(10, seed=3, data_dir=tmp_path / "speech")
+    offload = {"pipelines": {WAKE: {"mode": "cascade"}}, "timeout_s": 1.0}
+    with running_fleet(tmp_path, mosquitto_broker, 1, models=[WAKE], offload=offload) as fleet:
+        device = fleet.devices[0]
+        fleet.hub.kill()
+        answers = []
+        for seq, clip in enumerate((clips[7], clips[1])):
+            fleet.probe.publish(T.infer(device, WAKE, rid(seq)), clip.wav)
+            topic = T.result(device, WAKE, rid(seq))
+            answers.append(fleet.probe.wait_for(lambda m, t=topic: m.topic == t, 20).json())
+        event_topic = T.event(device, "wakeword")
+        fleet.probe.wait_for(lambda m: m.topic == event_topic and m.json()["rid"] == rid(1), 20)
+        assert [(a["where"], a["output"]["wake_word"]) for a in answers] == [
+            ("edge", "hey_mycroft"),
+            ("edge", "alexa"),
+        ]
+        events = [m.json()["rid"] for m in fleet.probe.messages if m.topic == event_topic]
+        assert events == [rid(0), rid(1)]
