@@ -139,6 +139,14 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
+def espeak() -> str:
+    """The `espeak-ng` executable, or SpeechUnavailableError saying how to install it."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise SpeechUnavailableError("espeak-ng not found: apt-get install espeak-ng")
+    return exe
+
+
 def _resample(x: F32, rate_in: int, rate_out: int) -> F32:
     if rate_in == rate_out:
         return x
@@ -193,9 +201,7 @@ def synthesize(
     if cache.exists():
         x, _ = _read_wav(cache.read_bytes())
         return x
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise SpeechUnavailableError("espeak-ng not found: apt-get install espeak-ng")
+    exe = espeak()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "say.wav"
         subprocess.run(
@@ -417,6 +423,7 @@ __all__ = [
     "SpeechClip",
     "SpeechUnavailableError",
     "clip_spec",
+    "espeak",
     "espeak_available",
     "generate",
     "load_speech",

@@ -10,8 +10,8 @@ Near misses are what a verifier is for, so besides the fixed list the training s
 *phoneme neighbours* of each wake phrase: its espeak-ng phonemes with one syllable-onset
 consonant of the last word replaced by a similar one ("okay nabu" -> "okay nadu", "okay
 mabu"; "alexa" -> "arexa") or a consonant appended ("alexat"), spoken as phoneme input
-(`[[...]]`). openWakeWord's own training does the same
-with phoneme-level neighbours of the wake word.
+(`[[...]]`). openWakeWord's own training does the same with phoneme-level neighbours of the
+wake word.
 
 Deterministic: the same clips, initial weights and batches every time (`numpy` generators
 keyed by fixed seeds; espeak-ng is deterministic), so every machine builds the same head up to
@@ -20,15 +20,15 @@ floating-point rounding.
 
 import dataclasses
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from models.datasets import speech
-from models.errors import ModelFetchError
+from models.errors import CatalogueError, ModelFetchError
 from models.files import write_atomic
+from models.pipelines.openwakeword import EMB_FEATURES
 from models.training import mlp
 from models.training.onnx_export import export_onnx
 
@@ -37,7 +37,7 @@ MODEL_ID = "wakeword-cloud"
 EMBEDDER = "wakeword-full"
 LABELS: tuple[str, ...] = tuple(speech.WAKE_PHRASES)
 """Output order after the `none` class: the catalogue's labels of `wakeword-cloud`."""
-FEATURES = 3 * 96
+FEATURES = 3 * EMB_FEATURES  # mean, maximum and standard deviation over the clip
 HIDDEN = 64
 SHAPE = mlp.Shape(FEATURES, HIDDEN, 1 + len(LABELS))
 CLIPS, EPOCHS, LR, SEED = 3000, 80, 0.05, 777
@@ -73,10 +73,9 @@ _VOWEL_END = re.compile(r"[aeiouAEIOUV0@3]:?$")
 
 def phonemes(phrase: str) -> str:
     """espeak-ng's phoneme mnemonics of `phrase` (e.g. "oUk'eI n'A:bu:")."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise speech.SpeechUnavailableError("espeak-ng not found: apt-get install espeak-ng")
-    done = subprocess.run([exe, "-q", "-x", phrase], capture_output=True, check=True, text=True)
+    done = subprocess.run(
+        [speech.espeak(), "-q", "-x", phrase], capture_output=True, check=True, text=True
+    )
     return done.stdout.strip()
 
 
@@ -157,7 +156,8 @@ def build(directory: Path, model_dir: Path | None = None) -> Path:
     from models.pipelines.verifier import clip_features
 
     embedder = load_pipeline(EMBEDDER, model_dir=model_dir)
-    assert isinstance(embedder, OpenWakeWordPipeline)
+    if not isinstance(embedder, OpenWakeWordPipeline):
+        raise CatalogueError(f"{MODEL_ID}: {EMBEDDER} is not an openwakeword model")
     try:
         specs = training_specs()
         clips = (speech.make_clip(s).samples() for s in specs)

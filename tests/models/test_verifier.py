@@ -33,6 +33,12 @@ def test_phoneme_neighbours_are_near_but_not_the_wake_phrase() -> None:
     assert "[[a#l'Eks@t]]" in training.phoneme_neighbours("alexa")
 
 
+def test_the_heads_outputs_are_the_catalogues_labels(catalogue: Catalogue) -> None:
+    spec = catalogue.get(training.MODEL_ID)
+    assert spec.labels == list(training.LABELS)
+    assert spec.members == [training.EMBEDDER]
+
+
 def test_training_never_uses_what_the_benchmark_holds_out() -> None:
     require_tools("espeak-ng")
     specs = training.training_specs(400)
