@@ -1,12 +1,17 @@
 """The voice cascade end to end: a real agent (microWakeWord) asks a real hub (the
 `wakeword-cloud` verifier) about what it fired on; the hub's verdict replaces the device's, so a
 near miss the device took for its wake word publishes no `wakeword` event, and a real wake
-phrase still does. Mosquitto, hub and agent processes; espeak-ng clips."""
+phrase still does; the hub keeps both clips with the two answers as hard samples. Mosquitto,
+hub and agent processes; espeak-ng clips."""
 
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from contract.http import SAMPLES, path
+from edgefleet.procs.wait import wait_until
 from models.datasets.speech import load_speech
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.requires import require_models, require_tools
@@ -44,6 +49,20 @@ def test_the_hub_vetoes_a_near_miss_and_confirms_a_wake_word(
         events = [m.json() for m in fleet.probe.messages if m.topic == event_topic]
         assert [e["rid"] for e in events] == [rid(1)], events  # none for the near miss
         assert event["data"]["wake_word"] == "alexa"
+        # both clips are kept at the hub with the two answers, to review and train on
+        url = fleet.hub.url + path(SAMPLES)
+
+        def samples() -> list[dict[str, Any]]:
+            page = httpx.get(url, headers=fleet.hub.admin, params={"limit": 10}, timeout=10)
+            items: list[dict[str, Any]] = page.json()["items"]
+            return items
+
+        wait_until(lambda: len(samples()) == 2, fleet.hub.proc, timeout=20, what="samples")
+        kept = samples()
+        by_verdict = {s["cloud_output"]["detected"]: s for s in kept}
+        assert by_verdict[False]["edge_output"]["wake_word"] == "hey_mycroft"  # the veto
+        assert by_verdict[True]["edge_output"]["wake_word"] == "alexa"
+        assert {(s["model"], s["cloud_model"]) for s in kept} == {(WAKE, "wakeword-cloud")}
 
 
 def test_with_the_hub_down_the_device_answers_and_publishes_its_events(
