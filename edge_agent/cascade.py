@@ -131,6 +131,17 @@ def ask(output: object, s: Signals, t: Thresholds, rescue: Rescue | None) -> Ask
     return Ask(second_opinion(1.0 if confidence is None else confidence, s, t))
 
 
+def spot_check(asked: Ask, s: Signals, t: Thresholds) -> Ask:
+    """A confident answer drawn for a spot check (`spot_checks`, at random) is also sent to
+    the cloud, its answer replacing the edge's: the hard samples the hub keeps then include
+    inputs the device is sure of, with the cloud's labels. Training only on what the device
+    was unsure of makes it forget the rest (`edgefleet bench evolve`: most rounds fail the
+    hub's quality gate without spot checks). Never while the cloud is down."""
+    if asked.decision.reason is not Reason.CONFIDENT or blocked(s, t):
+        return asked
+    return Ask(Decision(Where.CLOUD, Reason.SPOT_CHECK))
+
+
 def merge(asked: Ask, cloud_output: object) -> Decision:
     """Which answer to publish once the cloud answered: Where.CLOUD (the cloud's answer, with
     the reason it was asked for) or Where.EDGE with `not_confirmed` (the edge's own reply).

@@ -5,6 +5,7 @@
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -355,6 +356,8 @@ class Dispatcher:
         target = self._target(model, plan, second_opinion=True)
         signals = self.signals(model, plan, target)
         asked = cascade.ask(done.output, signals, plan.thresholds, plan.rescue)
+        if random.random() < plan.spot_checks:  # a confident answer checked, at random
+            asked = cascade.spot_check(asked, signals, plan.thresholds)
         self._count(asked.decision)
         if asked.decision.where is Where.CLOUD:
             self._spawn(self._second_opinion(done, plan, confidence, asked, target))
@@ -481,11 +484,9 @@ class Dispatcher:
         models = self._explore_after.pop(id(job), None)
         if models is not None and output is not None:
             self._explore_gateways(job, models)
-        if job.on_answer is None:
-            return
-        if isinstance(output, BaseModel):
-            output = output.model_dump(mode="json")
-        job.on_answer(output)
+        if job.on_answer is not None:
+            dumped = output.model_dump(mode="json") if isinstance(output, BaseModel) else output
+            job.on_answer(dumped)
 
     def _result(self, messages: list[Outbound], latency_ms: float) -> None:
         self.answers += 1

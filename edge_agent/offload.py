@@ -50,6 +50,7 @@ class Reason(StrEnum):
     RESCUE = "rescue"  # cascade, wake words: the edge is silent but heard a word worth a check
     NOT_CONFIRMED = "not_confirmed"  # cascade, rescue: the cloud did not detect that word
     VERIFY = "verify"  # cascade, wake words: the edge fired; the cloud's verdict replaces it
+    SPOT_CHECK = "spot_check"  # cascade: a confident answer sent at random (`spot_checks`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,11 @@ class PipelineOffloadConfig(BaseModel):
     rescue_min_probability: float = Field(default=0.2, ge=0, le=1)
     """Cascade rescue: ask the cloud only when the silent edge gave a rescue word at least this
     probability (saves traffic; 0 asks about every silent clip)."""
+    spot_checks: float = Field(default=0.0, ge=0, le=1)
+    """Cascade: the share of *confident* answers also sent to the hub, at random, so the hard
+    samples it keeps include inputs the device is sure of, with the hub's labels: what
+    co-evolution rounds need not to forget them (docs/offload.md; `bench evolve` uses 0.1).
+    0: only unsure answers are sent."""
     verify_detections: bool = True
     """Cascade, wake-word outputs with rescue words: the edge's detections are sent to the hub
     and its answer replaces the edge's, so the hub's `wakeword-cloud` can veto near misses

@@ -40,6 +40,7 @@ class Plan:
     thresholds: Thresholds
     kind: str  # the model's input kind: image, audio, tabular (content types, policy)
     rescue: cascade.Rescue | None = None  # cascade on wake-word outputs; None: the band rule
+    spot_checks: float = 0.0  # cascade: share of confident answers also sent to the cloud
 
     @property
     def voice(self) -> bool:
@@ -65,5 +66,5 @@ def make_plans(config: AgentConfig, base: Thresholds) -> dict[str, Plan]:
             if words
             else None
         )
-        plans[model] = Plan(Mode(pc.mode), cloud_model, t, kind, rescue)
+        plans[model] = Plan(Mode(pc.mode), cloud_model, t, kind, rescue, pc.spot_checks)
     return plans

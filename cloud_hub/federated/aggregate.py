@@ -14,6 +14,12 @@ def fedavg(updates: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return out
 
 
+def gate_refuses(accuracy: float, base_accuracy: float, max_regression: float | None) -> bool:
+    """The quality gate: a candidate that validates worse than the version it would replace
+    by more than `max_regression` (None: no gate) is not published."""
+    return max_regression is not None and accuracy < base_accuracy - max_regression
+
+
 def trimmed_mean(updates: np.ndarray, trim: float) -> np.ndarray:
     """Per coordinate, drop the `trim` share of the lowest and of the highest values, average
     the rest (robust to up to that share of arbitrary updates)."""

@@ -266,7 +266,7 @@ class Finalizer:
             base_accuracy = mlp.accuracy(shape, weights, val.x, val.y)
             metrics["base_validation_accuracy"] = round(base_accuracy, 4)
             limit = config.max_regression
-            if limit is not None and accuracy < base_accuracy - limit:
+            if aggregate.gate_refuses(accuracy, base_accuracy, limit):
                 refusal = (
                     f"not published: validation accuracy {accuracy:.1%} is below base version "
                     f"{base.version}'s {base_accuracy:.1%} by more than max_regression "

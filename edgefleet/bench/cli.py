@@ -228,6 +228,34 @@ def hub(
     raise typer.Exit(0 if main(HubBenchConfig(out=out)) else 1)
 
 
+@app.command("evolve")
+def evolve(
+    out: OutOption = DEFAULT_OUT,
+    rounds: Annotated[int, typer.Option(help="Co-evolution rounds")] = 10,
+    devices: Annotated[int, typer.Option(help="Devices, each with its own engine")] = 10,
+    readings: Annotated[int, typer.Option(help="New readings per device and round")] = 200,
+    band: Annotated[float, typer.Option(help="Cascade band high: unsure readings ask")] = 0.6,
+    spot_checks: Annotated[
+        float, typer.Option(help="Share of confident readings also sent to the hub")
+    ] = 0.1,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
+) -> None:
+    """Co-evolution, simulated: devices learn from the hub's answers to what they escalated
+    (distillation + FedAvg + the hub's quality gate); accuracy and cloud share per round."""
+    from edgefleet.bench.evolve import EvolveBenchConfig, main
+
+    config = EvolveBenchConfig(
+        out=out,
+        rounds=rounds,
+        devices=devices,
+        readings=readings,
+        band=band,
+        spot_checks=spot_checks,
+        plots=plots,
+    )
+    _run("evolve", config, lambda: main(config))
+
+
 @app.command("fl")
 def fl(
     out: OutOption = DEFAULT_OUT,

@@ -21,6 +21,7 @@ from edge_agent.cascade import (
     merge,
     rescue_candidates,
     second_opinion,
+    spot_check,
 )
 from edge_agent.cloud import CloudClient
 from edge_agent.config import ConfigError, parse_config
@@ -178,6 +179,19 @@ def test_ask_reads_output_models_like_their_json() -> None:
     assert rescue_candidates(word("okay_nabu", alexa=0.5), RESCUE) == ()
 
 
+def test_spot_checks_send_only_confident_answers_and_never_to_a_cloud_that_is_away() -> None:
+    sure = ask({"faces": [{"score": 0.95}]}, Signals(**UP), T, None)
+    checked = spot_check(sure, Signals(**UP), T)
+    assert (checked.decision.where, checked.decision.reason) == (C, Reason.SPOT_CHECK)
+    assert merge(checked, {"faces": []}).where is C  # the cloud's answer replaces the edge's
+    unsure = ask({"faces": [{"score": 0.5}]}, Signals(**UP), T, None)
+    assert spot_check(unsure, Signals(**UP), T) == unsure  # already asked, as uncertain
+    away = ask({"faces": [{"score": 0.95}]}, Signals(), T, None)
+    assert spot_check(away, Signals(), T) == away
+    silent = ask(word(), Signals(**UP), T, VERIFY)  # a wake word the edge did not hear
+    assert spot_check(silent, Signals(**UP), T).decision.reason is Reason.SPOT_CHECK
+
+
 # --- rescue rule: merging the two answers ----------------------------------------------------
 
 ASKED_NABU = Ask(Decision(C, Reason.RESCUE), ("okay_nabu",))
@@ -323,6 +337,15 @@ async def test_dispatch_verify_confirms_an_edge_detection() -> None:
     await h.cloud.aclose()
 
 
+async def test_dispatch_spot_checks_a_confident_answer() -> None:
+    h = Harness(word("alexa"), spot_checks=1.0)  # every confident answer is checked
+    result = await h.answer(word())  # the edge heard nothing at all
+    assert result is not None
+    assert (result["where"], result["output"]["wake_word"], h.calls) == ("cloud", "alexa", 1)
+    assert h.counters() == {"offload.cloud.spot_check": 1}
+    await h.cloud.aclose()
+
+
 async def test_dispatch_rescue_publishes_the_cloud_detection() -> None:
     h = Harness(CLOUD_NABU)
     result = await h.answer(word(okay_nabu=0.3))
@@ -381,6 +404,7 @@ async def test_dispatch_configured_rescue_words_and_pre_filter() -> None:
         ({"rescue_words": [""]}, "must be wake word ids"),
         ({"rescue_words": ["alexa", "alexa"]}, "lists ['alexa'] more than once"),
         ({"rescue_min_probability": 1.5}, "rescue_min_probability"),
+        ({"spot_checks": 1.5}, "spot_checks"),
         ({"cloud_model": "face-detect-full", "rescue_words": ["alexa"]}, "not a wake-word one"),
     ],
 )

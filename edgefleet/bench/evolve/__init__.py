@@ -1,0 +1,26 @@
+"""`edgefleet bench evolve`: edge-cloud co-evolution, simulated in process (docs/benchmarks.md).
+
+Engine faults only: it is the one task whose device model has a trainable part today. Each
+round, every device answers a batch of new readings of its own engine with its current model
+and, as the cascade does, asks the hub's model (`engine-fault-cloud`) about the readings it is
+unsure of (top-class probability <= `band`) and about a random 10 % of the others (the
+cascade's `spot_checks`); it keeps those readings with the hub's answer as its label
+(distillation: no human labels), trains on what it kept from the fleet's current
+version, and the hub averages the changes (FedAvg, weighted by samples kept). The hub's quality
+gate then compares the candidate with the serving version on its validation set and publishes
+it only if it is not worse by more than `max_regression` (the same rule and set as a real
+round's, cloud_hub/federated/finalize.py). The same training and aggregation functions as the
+agents and the hub; no broker, no HTTP (`bench fl`'s live part measures those).
+
+Measured on a held-out set of engines no model, device or gate ever saw: the device model's
+accuracy per round (edge-only), the share of readings the cascade sends at the band, and the
+share it would need to send to match round 0's cascade accuracy ("equal accuracy").
+
+Modules: `config`; the simulation and the latency figure in `sim`; the targets in `checks`;
+tables and plots in `report`; `run`.
+"""
+
+from edgefleet.bench.evolve.config import EvolveBenchConfig
+from edgefleet.bench.evolve.run import main, run_evolve_bench
+
+__all__ = ["EvolveBenchConfig", "main", "run_evolve_bench"]

@@ -1,0 +1,35 @@
+"""What `edgefleet bench evolve` simulates: rounds, devices, readings, the cascade's band."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgefleet.bench.report import DEFAULT_OUT
+
+TEST_SEED = 3  # held_out(seed=3): engines neither training nor the hub's gate (seed 1) uses
+FLEET_SEED = 30_000  # the devices' own engines (the seed model: 10_000, the hub's: 20_000)
+TIMED_INVOKES = 2000  # per model, for the device latency figure
+
+
+@dataclass
+class EvolveBenchConfig:
+    out: Path = DEFAULT_OUT
+    rounds: int = 10
+    devices: int = 10
+    readings: int = 200  # new readings per device and round
+    band: float = 0.6  # the cascade's band high: the bench offload's engine band
+    keep: int = 2000  # hard samples a device keeps (newest)
+    spot_checks: float = 0.1  # the agent's `offload.pipelines.<m>.spot_checks`
+    local_epochs: int = 5
+    learning_rate: float = 0.1
+    plots: bool = True
+    max_regression: float | None = field(default=None)  # None: the hub's round default
+
+    def validate(self) -> None:
+        if min(self.rounds, self.devices, self.readings, self.keep, self.local_epochs) < 1:
+            raise ValueError("--rounds, --devices, --readings, --keep and --epochs must be >= 1")
+        if not 0 < self.band < 1:
+            raise ValueError("--band must be in (0, 1)")
+        if not 0 <= self.spot_checks <= 1:
+            raise ValueError("--spot-checks must be in [0, 1]")
