@@ -131,13 +131,16 @@ def ask(output: object, s: Signals, t: Thresholds, rescue: Rescue | None) -> Ask
     return Ask(second_opinion(1.0 if confidence is None else confidence, s, t))
 
 
-def spot_check(asked: Ask, s: Signals, t: Thresholds) -> Ask:
+def spot_check(asked: Ask, output: object, rescue: Rescue | None, s: Signals, t: Thresholds) -> Ask:
     """A confident answer drawn for a spot check (`spot_checks`, at random) is also sent to
     the cloud, its answer replacing the edge's: the hard samples the hub keeps then include
     inputs the device is sure of, with the cloud's labels. Training only on what the device
     was unsure of makes it forget the rest (`edgefleet bench evolve`: most rounds fail the
-    hub's quality gate without spot checks). Never while the cloud is down."""
+    hub's quality gate without spot checks). Never while the cloud is down, and never a
+    wake-word detection the cloud may not replace (`verify_detections: false`)."""
     if asked.decision.reason is not Reason.CONFIDENT or blocked(s, t):
+        return asked
+    if rescue is not None and not rescue.verify and _as_dict(output).get("detected") is True:
         return asked
     return Ask(Decision(Where.CLOUD, Reason.SPOT_CHECK))
 

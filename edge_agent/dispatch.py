@@ -357,7 +357,7 @@ class Dispatcher:
         signals = self.signals(model, plan, target)
         asked = cascade.ask(done.output, signals, plan.thresholds, plan.rescue)
         if random.random() < plan.spot_checks:  # a confident answer checked, at random
-            asked = cascade.spot_check(asked, signals, plan.thresholds)
+            asked = cascade.spot_check(asked, done.output, plan.rescue, signals, plan.thresholds)
         self._count(asked.decision)
         if asked.decision.where is Where.CLOUD:
             self._spawn(self._second_opinion(done, plan, confidence, asked, target))

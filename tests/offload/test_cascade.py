@@ -180,16 +180,19 @@ def test_ask_reads_output_models_like_their_json() -> None:
 
 
 def test_spot_checks_send_only_confident_answers_and_never_to_a_cloud_that_is_away() -> None:
-    sure = ask({"faces": [{"score": 0.95}]}, Signals(**UP), T, None)
-    checked = spot_check(sure, Signals(**UP), T)
+    face = {"faces": [{"score": 0.95}]}
+    sure = ask(face, Signals(**UP), T, None)
+    checked = spot_check(sure, face, None, Signals(**UP), T)
     assert (checked.decision.where, checked.decision.reason) == (C, Reason.SPOT_CHECK)
     assert merge(checked, {"faces": []}).where is C  # the cloud's answer replaces the edge's
     unsure = ask({"faces": [{"score": 0.5}]}, Signals(**UP), T, None)
-    assert spot_check(unsure, Signals(**UP), T) == unsure  # already asked, as uncertain
-    away = ask({"faces": [{"score": 0.95}]}, Signals(), T, None)
-    assert spot_check(away, Signals(), T) == away
+    assert spot_check(unsure, face, None, Signals(**UP), T) == unsure  # asked as uncertain
+    away = ask(face, Signals(), T, None)
+    assert spot_check(away, face, None, Signals(), T) == away
     silent = ask(word(), Signals(**UP), T, VERIFY)  # a wake word the edge did not hear
-    assert spot_check(silent, Signals(**UP), T).decision.reason is Reason.SPOT_CHECK
+    assert spot_check(silent, word(), VERIFY, Signals(**UP), T).decision.reason is Reason.SPOT_CHECK
+    fired = ask(word("alexa"), Signals(**UP), T, RESCUE)  # a hub that may not veto
+    assert spot_check(fired, word("alexa"), RESCUE, Signals(**UP), T) == fired
 
 
 # --- rescue rule: merging the two answers ----------------------------------------------------
