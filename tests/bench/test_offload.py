@@ -19,6 +19,7 @@ from edgefleet.bench.offload import (
     VOICE,
     OffloadBenchConfig,
     Tally,
+    VoiceLabel,
     iou,
     match_faces,
     run_offload_bench,
@@ -59,11 +60,14 @@ def test_score_vision_and_voice() -> None:
     assert (t.faces, t.hits, t.false_faces, t.cloud_answers) == (1, 1, 0, 1)
     assert t.accuracy(VISION) == 100.0
     v = Tally()
-    score(VOICE, v, "alexa", {"where": "edge", "output": {"detected": True}})
-    score(VOICE, v, None, {"where": "edge", "output": {"detected": True}})  # a false alarm
-    score(VOICE, v, None, {"where": "edge", "output": {"detected": False}})
-    assert (v.positives, v.detected, v.negatives, v.false_alarms) == (1, 1, 2, 1)
-    assert v.accuracy(VOICE) == pytest.approx(200 / 3)
+    score(VOICE, v, VoiceLabel("alexa"), {"where": "edge", "output": {"detected": True}})
+    near = VoiceLabel(None, near_miss=True)  # "a lexus"
+    score(VOICE, v, near, {"where": "edge", "output": {"detected": True}})  # a false alarm
+    score(VOICE, v, near, {"where": "cloud", "output": {"detected": False}})  # vetoed
+    score(VOICE, v, VoiceLabel(None), {"where": "edge", "output": {"detected": True}})
+    assert (v.positives, v.detected, v.negatives, v.false_alarms) == (1, 1, 3, 2)
+    assert (v.near_misses, v.near_miss_alarms) == (2, 1)
+    assert v.accuracy(VOICE) == pytest.approx(50.0)
     e = Tally()
     score(ENGINE, e, 2, {"where": "cloud", "output": {"label": 2, "probabilities": []}})
     score(ENGINE, e, 3, {"where": "edge", "output": {"label": 0, "probabilities": []}})

@@ -47,7 +47,7 @@ from edgefleet.bench.offload.config import (
     OffloadBenchConfig,
 )
 from edgefleet.bench.offload.run import run_offload_bench
-from edgefleet.bench.offload.scoring import Tally, iou, match_faces, score
+from edgefleet.bench.offload.scoring import Tally, VoiceLabel, iou, match_faces, score
 
 __all__ = [
     "ALL_MODES",
@@ -61,6 +61,7 @@ __all__ = [
     "VOICE",
     "OffloadBenchConfig",
     "Tally",
+    "VoiceLabel",
     "iou",
     "match_faces",
     "run_offload_bench",

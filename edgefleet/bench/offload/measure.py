@@ -19,7 +19,7 @@ from edgefleet.bench.offload.config import (
     OffloadBenchConfig,
 )
 from edgefleet.bench.offload.fleet import OffloadFleet, busy, scenario
-from edgefleet.bench.offload.scoring import Tally, score
+from edgefleet.bench.offload.scoring import Tally, VoiceLabel, score
 from edgefleet.bench.report import say
 
 Key = tuple[str, str, str]  # (scenario, mode, data kind)
@@ -29,7 +29,7 @@ Key = tuple[str, str, str]  # (scenario, mode, data kind)
 class Sample:
     kind: str
     payload: bytes
-    label: Any  # vision: list of true boxes; voice: wake word id or None
+    label: Any  # vision: list of true boxes; voice: VoiceLabel; engine: the fault class
 
 
 def load_samples(cfg: OffloadBenchConfig) -> tuple[dict[str, list[Sample]], list[str]]:
@@ -47,7 +47,9 @@ def load_samples(cfg: OffloadBenchConfig) -> tuple[dict[str, list[Sample]], list
 
         if espeak_available():
             clips = load_speech(cfg.clips, seed=cfg.seed)
-            samples[VOICE] = [Sample(VOICE, c.wav, c.label) for c in clips]
+            samples[VOICE] = [
+                Sample(VOICE, c.wav, VoiceLabel(c.label, c.spec.kind == "near_miss")) for c in clips
+            ]
         else:
             notes.append("voice skipped: espeak-ng is not installed")
     return samples, notes

@@ -80,7 +80,9 @@ def row(scenario: str, mode: str, kind: str, tally: Tally) -> dict[str, Any]:
         out |= {"wrong": tally.readings - tally.right}
     else:
         det = 100.0 * tally.detected / tally.positives if tally.positives else math.nan
-        out |= {"detection_rate": det, "false_alarms": tally.false_alarms}
+        near = tally.near_misses
+        near_rate = 100.0 * tally.near_miss_alarms / near if near else math.nan
+        out |= {"detection_rate": det, "false_alarms": tally.false_alarms, "near_miss": near_rate}
     return out
 
 
@@ -109,6 +111,7 @@ def columns(kind: str, gateway: bool = False) -> list[Column]:
         acc = [
             Column("detection_rate", "wake det %", "{:.1f}"),
             Column("false_alarms", "false alarms", "{}"),
+            Column("near_miss", "near-miss alarms %", "{:.1f}"),
             Column("accuracy", "correct %", "{:.1f}"),
         ]
     return [

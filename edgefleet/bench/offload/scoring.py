@@ -10,7 +10,16 @@ from contract.outputs import iou, match_faces
 from edgefleet.bench.offload.config import ENGINE, VISION
 
 Box = tuple[float, float, float, float]
-__all__ = ["Tally", "iou", "match_faces", "score"]
+__all__ = ["Tally", "VoiceLabel", "iou", "match_faces", "score"]
+
+
+@dataclass(frozen=True)
+class VoiceLabel:
+    """A clip's truth: the wake word said (None: none), and whether it is a near miss ("a
+    lexus"), whose false alarms a verifier is meant to cut."""
+
+    word: str | None
+    near_miss: bool = False
 
 
 @dataclass
@@ -31,6 +40,8 @@ class Tally:
     detected: int = 0
     negatives: int = 0
     false_alarms: int = 0
+    near_misses: int = 0
+    near_miss_alarms: int = 0
     # engine
     readings: int = 0
     right: int = 0
@@ -81,9 +92,12 @@ def score(kind: str, tally: Tally, label: Any, result: dict[str, Any]) -> None:
         tally.right += output.get("label") == label
         return
     detected = bool(output.get("detected"))
-    if label:
+    truth = label if isinstance(label, VoiceLabel) else VoiceLabel(label)
+    if truth.word:
         tally.positives += 1
         tally.detected += detected
     else:
         tally.negatives += 1
         tally.false_alarms += detected
+        tally.near_misses += truth.near_miss
+        tally.near_miss_alarms += truth.near_miss and detected
