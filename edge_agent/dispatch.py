@@ -356,7 +356,7 @@ class Dispatcher:
         target = self._target(model, plan, second_opinion=True)
         signals = self.signals(model, plan, target)
         asked = cascade.ask(done.output, signals, plan.thresholds, plan.rescue)
-        if random.random() < plan.spot_checks:  # a confident answer checked, at random
+        if plan.spot_checks and random.random() < plan.spot_checks:  # checked, at random
             asked = cascade.spot_check(asked, done.output, plan.rescue, signals, plan.thresholds)
         self._count(asked.decision)
         if asked.decision.where is Where.CLOUD:

@@ -21,6 +21,7 @@ floating-point rounding.
 import dataclasses
 import re
 import subprocess
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,7 @@ _ONSET = re.compile(r"([bdgkptmnlrsh])(?=['`,]?[aeiouAEIOUV0@3])")
 _VOWEL_END = re.compile(r"[aeiouAEIOUV0@3]:?$")
 
 
+@cache
 def phonemes(phrase: str) -> str:
     """espeak-ng's phoneme mnemonics of `phrase` (e.g. "oUk'eI n'A:bu:")."""
     done = subprocess.run(

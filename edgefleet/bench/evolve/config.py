@@ -24,7 +24,8 @@ class EvolveBenchConfig:
     local_epochs: int = 5
     learning_rate: float = 0.1
     plots: bool = True
-    max_regression: float | None = field(default=None)  # None: the hub's round default
+    max_regression: float | None = field(default_factory=lambda: _round_default())
+    """The gate's margin: a real round's default (`RoundCreate.max_regression`); None: no gate."""
 
     def validate(self) -> None:
         if min(self.rounds, self.devices, self.readings, self.keep, self.local_epochs) < 1:
@@ -33,3 +34,10 @@ class EvolveBenchConfig:
             raise ValueError("--band must be in (0, 1)")
         if not 0 <= self.spot_checks <= 1:
             raise ValueError("--spot-checks must be in [0, 1]")
+
+
+def _round_default() -> float | None:
+    from cloud_hub.schemas.federated import RoundCreate
+
+    value: float | None = RoundCreate.model_fields["max_regression"].default
+    return value

@@ -67,13 +67,9 @@ def simulate(cfg: EvolveBenchConfig) -> tuple[list[dict[str, Any]], float, np.nd
     """Rows per round (round 0: the shipped model), cloud-only accuracy, first/last params."""
     from cloud_hub.federated import aggregate
     from cloud_hub.federated.finalize import validation_set
-    from cloud_hub.schemas.federated import RoundCreate
     from models.datasets.engine import fleet, held_out
     from models.training import engine, mlp
 
-    limit = cfg.max_regression
-    if limit is None:
-        limit = RoundCreate.model_fields["max_regression"].default
     m = Models(
         engine.SHAPE, engine.CLOUD_SHAPE, engine.cloud_params(), held_out(seed=TEST_SEED),
         validation_set(),
@@ -109,7 +105,7 @@ def simulate(cfg: EvolveBenchConfig) -> tuple[list[dict[str, Any]], float, np.nd
         refused = aggregate.gate_refuses(
             mlp.accuracy(engine.SHAPE, weights, val.x, val.y),
             mlp.accuracy(engine.SHAPE, serving, val.x, val.y),
-            limit,
+            cfg.max_regression,
         )
         if not refused:  # published; refused: the devices keep serving, the next round
             serving = weights  # goes on from this round's weights (as the hub's rounds do)
