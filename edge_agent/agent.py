@@ -243,6 +243,8 @@ class Agent:
             self.peers,
         )
         self.runner.on_done = dispatch.done  # the dispatcher owns each request to its answer
+        if (client := self.learning.client) is not None and client.lessons is not None:
+            dispatch.learn = client.lessons.learn  # the hub's answers teach the next round
         self.sources = self._make_sources(dispatch)
         self._set(State.CONNECTING)
         self.link = link = self._make_link()

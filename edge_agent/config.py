@@ -154,10 +154,16 @@ class OutboxConfig(_Section):
 
 
 class FederatedConfig(_Section):
-    """This device as a simulated engine and federated client (docs/federated.md)."""
+    """This device as a federated client, and as a simulated engine (docs/federated.md)."""
 
     enabled: bool = False
     """Take part in `cmd/fl-train` rounds (needs `hub.url` and device credentials)."""
+    training_data: Literal["escalated", "partition"] = "escalated"
+    """What a round trains on: `escalated`, the readings this device's cascade asked the hub
+    about, labelled by the hub's answer (distillation); `partition`, the simulated engine's
+    generated records with their true labels (benchmarks and the simulated fleet)."""
+    lessons_max: int = Field(default=2000, ge=1)
+    """Hub-labelled readings kept for training (newest; in memory, ~50 bytes each)."""
     engine_index: int = Field(default=0, ge=0)
     """Which engine of the non-IID fleet this device is: its own data partition."""
     seed: int = 0

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # gateways' and hard samples' modules load only where used (s
     from edge_agent.targets import Target
 
 log = logging.getLogger(__name__)
+Learn = Callable[[str, bytes, dict[str, Any]], None]  # (model, input, the hub's answer)
 
 
 def _since(job: Job) -> float:
@@ -73,6 +74,7 @@ class Dispatcher:
         self.weights = Weights(**config.peers.weights.model_dump())
         self.quality = config.peers.quality
         self.share_hard = config.offload.share_hard_samples
+        self.learn: Learn | None = None  # the hub's answers as labels (edge_agent.lessons)
         self.load = LoadSampler()
         base = Thresholds(**config.offload.policy)
         self.plans = make_plans(config, base)
@@ -401,6 +403,8 @@ class Dispatcher:
             self.stats.count("offload.edge.cloud_failed")
             self._keep_hard(done, plan, confidence)
         else:
+            if self.learn is not None:
+                self.learn(job.model, job.payload, answer.output)
             merged = cascade.merge(asked, answer.output)
             if merged.where is Where.CLOUD:
                 self._answer_cloud(job, answer, _since(job), confidence, gateway)
@@ -423,23 +427,18 @@ class Dispatcher:
 
     def _keep_hard(self, done: Done, plan: Plan, confidence: float) -> None:
         """Keep the input while the hub is away; `hard_samples.upload_forever` sends it later."""
-        hard = self.hard
-        if hard is None:
+        if self.hard is None:
             return
         from edge_agent.hard_samples import SampleMeta  # only where a cascade keeps samples
 
+        job, edge = done.job, self._edge_answer(done, confidence)
         meta = SampleMeta(
-            model=done.job.model,
-            saved_at=time.time(),
-            confidence=confidence,
-            rid=done.job.rid,
-            source=done.job.source_topic,
-            cloud_model=plan.cloud_model,
-            content_type=content_type(done.job.payload, plan.kind),
-            edge=self._edge_answer(done, confidence),
-        )
+            model=job.model, saved_at=time.time(), confidence=confidence, rid=job.rid,
+            source=job.source_topic, cloud_model=plan.cloud_model,
+            content_type=content_type(job.payload, plan.kind), edge=edge,
+        )  # fmt: skip
         self.stats.count("hard_samples.saved")
-        self._spawn(asyncio.to_thread(hard.save, done.job.payload, meta))
+        self._spawn(asyncio.to_thread(self.hard.save, job.payload, meta))
 
     # --- answers: results and errors leave the agent here -------------------------------------
     def reject(self, topic: str, rejected: Rejected, job: Job | None = None) -> None:

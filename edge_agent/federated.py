@@ -44,6 +44,8 @@ from edge_agent.runner import PipelineLike
 if TYPE_CHECKING:
     import httpx
 
+    from edge_agent.lessons import Lessons
+
 log = logging.getLogger(__name__)
 MODEL = "engine-fault"
 KEPT_ROUNDS = 4  # rounds whose secrets a device keeps for a possible `unmask`
@@ -57,6 +59,11 @@ class FederatedClient:
         # round -> peer -> X25519 shared secret, kept from `train` for a possible `unmask`
         self._secrets: dict[int, dict[str, bytes]] = {}
         self.last_update: np.ndarray | None = None  # the plain change last sent (for tests)
+        self.lessons: Lessons | None = None  # escalated readings with the hub's labels
+        if config.federated.training_data == "escalated":
+            from edge_agent import lessons  # only on a device that learns from the hub
+
+            self.lessons = lessons.Lessons(MODEL, config.federated.lessons_max)
 
     @cached_property
     def data(self) -> Any:
@@ -71,6 +78,19 @@ class FederatedClient:
 
         f = self.config.federated
         return generate_records(engine_profile(f.engine_index, seed=f.seed), f.records)
+
+    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels a round trains on (`federated.training_data`); RuntimeError when
+        there are none yet. Called on the event loop: the lessons grow there."""
+        if self.lessons is None:
+            return self.data.x, self.data.y
+        x, y = self.lessons.arrays()
+        if not len(y):
+            raise RuntimeError(
+                "nothing to train on yet: no reading of this device has been labelled by the "
+                f"hub (training_data `escalated` needs the {MODEL} cascade to ask the hub)"
+            )
+        return x, y
 
     def _client(self) -> "httpx.AsyncClient":
         import httpx  # only a device that trains needs it (footprint: docs/agent.md)
@@ -135,8 +155,9 @@ class FederatedClient:
         return np.frombuffer(r.content, "<f4").copy(), int(r.headers.get("X-Edgefleet-Step", 0))
 
     async def train(self, args: FlTrainArgs) -> FlTrainResult:
+        x, y = self.training_set()
         weights, step = await self.fetch_weights(args.weights_url)
-        body, metrics = await asyncio.to_thread(self.local_update, args, weights)
+        body, metrics = await asyncio.to_thread(self.local_update, args, weights, x, y)
         async with self._client() as client:
             r = await client.post(
                 args.upload_url,
@@ -156,35 +177,31 @@ class FederatedClient:
             answer=r.json() if answered else None,
         )
 
-    def local_update(self, args: FlTrainArgs, weights: np.ndarray) -> tuple[bytes, dict[str, Any]]:
-        """Train from `weights` on the partition; the encoded change and local metrics."""
+    def local_update(
+        self, args: FlTrainArgs, weights: np.ndarray, x: np.ndarray, y: np.ndarray
+    ) -> tuple[bytes, dict[str, Any]]:
+        """Train from `weights` on (x, y); the encoded change and local metrics."""
         from models.training import mlp
         from models.training import updates as wire
         from models.training.engine import SHAPE
 
-        data, round_id = self.data, args.round_id
+        round_id = args.round_id
         seed = zlib.crc32(f"{self.device}/{round_id}".encode())
-        before = mlp.accuracy(SHAPE, weights, data.x, data.y)
+        before = mlp.accuracy(SHAPE, weights, x, y)
         trained = mlp.train(
-            SHAPE,
-            weights,
-            data.x,
-            data.y,
-            epochs=args.epochs,
-            lr=args.learning_rate,
-            batch=args.batch_size,
-            seed=seed,
-        )
+            SHAPE, weights, x, y,
+            epochs=args.epochs, lr=args.learning_rate, batch=args.batch_size, seed=seed,
+        )  # fmt: skip
         metrics = {
-            "loss": round(mlp.loss(SHAPE, trained, data.x, data.y), 5),
-            "accuracy": round(mlp.accuracy(SHAPE, trained, data.x, data.y), 5),
+            "loss": round(mlp.loss(SHAPE, trained, x, y), 5),
+            "accuracy": round(mlp.accuracy(SHAPE, trained, x, y), 5),
             "accuracy_before": round(before, 5),
         }
         delta = trained - weights
         if args.clip_norm:
             delta = wire.clip_l2(delta, args.clip_norm)
         self.last_update = delta
-        samples = len(data)
+        samples = len(y)
         if args.secure:
             weight = samples if args.weight_by_samples else 1
             masked = wire.apply_masks(

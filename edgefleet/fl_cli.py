@@ -103,7 +103,9 @@ def start(
     secure: Annotated[bool, typer.Option("--secure/--plain", help="Pairwise masking")] = False,
     dp_noise: Annotated[float | None, typer.Option(help="DP noise multiplier (on)")] = None,
     dp_clip: Annotated[float, typer.Option(help="DP clipping norm")] = 1.0,
-    deploy: Annotated[str, typer.Option(help="all | none")] = "all",
+    deploy: Annotated[str, typer.Option(help="all | canary | none")] = "all",
+    canary_percent: Annotated[float, typer.Option(help="deploy canary: share first")] = 10.0,
+    canary_window: Annotated[float, typer.Option(help="deploy canary: seconds watched")] = 300.0,
     max_regression: Annotated[
         float,
         typer.Option(help="Validation accuracy the result may lose against the base (0.01)"),
@@ -126,6 +128,7 @@ def start(
         "quantization": "int8" if int8 else "none",
         "secure_aggregation": secure,
         "deploy": deploy,
+        "canary": {"percent": canary_percent, "window_s": canary_window},
         "max_regression": max_regression if gate else None,
     }
     if dp_noise is not None:

@@ -117,12 +117,12 @@ class Finalizer:
             return
         if outcome is None:
             return
-        version_id, deploy = outcome
+        version_id, model, deploy = outcome
         if deploy is not None:
             try:
-                self.registry.deploy(deploy[0], DeploymentCreate(version=deploy[1]))
+                self.registry.deploy(model, deploy)
             except Exception:  # the version stands; the operator can deploy it by hand
-                log.exception("round %s: deploying %s %s failed", round_id, *deploy)
+                log.exception("round %s: deploying %s %s failed", round_id, model, deploy.version)
         with self.db.session(write=True) as s:
             row = crud.lock_round(s, round_id)
             if row.state == "aggregating" and row.result_version_id == version_id:
@@ -135,9 +135,9 @@ class Finalizer:
                 crud.fail(row, reason, utcnow())
                 row.accumulator = None
 
-    def _step(self, round_id: int) -> tuple[int, tuple[str, str] | None] | None:
+    def _step(self, round_id: int) -> tuple[int, str, DeploymentCreate | None] | None:
         """One locked transaction: a buffer step (None), or the final one: the new version's
-        id and what to deploy. A version registered by an interrupted run is kept."""
+        id, its model and how to deploy it. A version registered by an interrupted run is kept."""
         with self.db.session(write=True) as s:
             row = crud.lock_round(s, round_id)
             if row.state != "aggregating":
@@ -161,8 +161,7 @@ class Finalizer:
                     return None
             version = s.get(t.ModelVersion, row.result_version_id)
             assert version is not None
-            deploy = (row.model, version.version) if config.deploy == "all" else None
-            return version.id, deploy
+            return version.id, row.model, config.deployment(version.version)
 
     def _aggregate(
         self,

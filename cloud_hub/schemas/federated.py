@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from cloud_hub.schemas.common import DeviceId, RequestModel
+from cloud_hub.schemas.registry import DeploymentCreate
 
 
 class PrivacyConfig(RequestModel):
@@ -16,6 +17,17 @@ class PrivacyConfig(RequestModel):
     clip_norm: float = Field(default=1.0, gt=0)
     noise_multiplier: float = Field(default=1.0, ge=0)
     delta: float = Field(default=1e-5, gt=0, lt=1)
+
+
+class RoundCanary(RequestModel):
+    """`deploy: canary`: the published version goes to `percent` of the model's devices first,
+    and to the others once those served it for `window_s` without more errors or slower
+    answers than the rest (docs/model-registry.md, canary deployments)."""
+
+    percent: float = Field(default=10.0, gt=0, le=100)
+    window_s: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
+    max_error_rate: float = Field(default=0.05, ge=0, le=1)
+    max_latency_ratio: float = Field(default=1.5, gt=1)
 
 
 class RoundCreate(RequestModel):
@@ -47,8 +59,23 @@ class RoundCreate(RequestModel):
         description="validation accuracy the result may lose against the base version "
         "(0.01: one point) before the round refuses to publish it; null: no gate",
     )
-    deploy: Literal["all", "none"] = Field(default="all", description="roll out the new version")
+    deploy: Literal["all", "canary", "none"] = Field(
+        default="all", description="roll out the new version: to all, canary first, or not"
+    )
+    canary: RoundCanary = Field(default_factory=RoundCanary, description="deploy: canary")
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="random generator seed")
+
+    def deployment(self, version: str) -> DeploymentCreate | None:
+        """How a published result is rolled out; None: `deploy: none`."""
+        if self.deploy == "none":
+            return None
+        if self.deploy == "all":
+            return DeploymentCreate(version=version)
+        c = self.canary
+        return DeploymentCreate(
+            version=version, target="canary", canary_percent=c.percent, window_s=c.window_s,
+            max_error_rate=c.max_error_rate, max_latency_ratio=c.max_latency_ratio, promote=True,
+        )  # fmt: skip
 
     @field_validator("devices")
     @classmethod

@@ -87,6 +87,7 @@ def engines(
                     },
                     "federated": {
                         "enabled": True,
+                        "training_data": "partition",
                         "engine_index": i,
                         "records": 300,
                         "reading_interval_s": 1.0,

@@ -114,7 +114,12 @@ def test_ingest_replica_killed_under_load_nothing_lost_in_order(
                 hub_url=url,
                 models=(FACE, "engine-fault"),
                 model_sync={"public_key": key, "state_dir": str(tmp_path / f"sync-{device}")},
-                federated={"enabled": True, "engine_index": i, "records": 300},
+                federated={
+                    "enabled": True,
+                    "training_data": "partition",
+                    "engine_index": i,
+                    "records": 300,
+                },
                 **OUTBOX,
             )
             agent = AgentProcess(tmp_path / "agents", cfg)

@@ -53,6 +53,7 @@ async def test_full_round_ends_with_the_new_version_on_every_device(
                 },
                 "federated": {
                     "enabled": True,
+                    "training_data": "partition",
                     "engine_index": i,
                     "records": 300,
                     "reading_interval_s": 0.2,

@@ -35,7 +35,12 @@ def client_for(hub: LiveHub, device: str, index: int) -> FederatedClient:
             "models": ["engine-fault"],
             "hub": {"url": hub.url},
             "broker": {"username": device, "password": hub.secrets[device]},
-            "federated": {"enabled": True, "engine_index": index, "records": 300},
+            "federated": {
+                "enabled": True,
+                "training_data": "partition",
+                "engine_index": index,
+                "records": 300,
+            },
         }
     )
     return FederatedClient(config)
@@ -481,7 +486,9 @@ async def test_async_round_takes_a_late_straggler_with_staleness(live_hub: LiveH
     assert body["step"] == 1
     # ... then the straggler arrives, computed from step 0
     args = FlTrainArgs.model_validate(trains[straggler])
-    update, _metrics = clients[straggler].local_update(args, old_weights)
+    update, _metrics = clients[straggler].local_update(
+        args, old_weights, *clients[straggler].training_set()
+    )
     r = await live_hub.client.post(
         trains[straggler]["upload_url"],
         content=update,
@@ -531,12 +538,22 @@ async def test_round_fails_cleanly_without_enough_candidates(live_hub: LiveHub) 
     await asyncio.sleep(0)
 
 
-@pytest.mark.parametrize(("flags", "stored"), [([], 0.01), (["--no-gate"], None)])
-async def test_fl_start_sends_the_gate_setting(
-    live_hub: LiveHub, flags: list[str], stored: float | None
+@pytest.mark.parametrize(
+    ("flags", "stored"),
+    [
+        ([], {"max_regression": 0.01, "deploy": "all"}),
+        (["--no-gate"], {"max_regression": None}),
+        (
+            ["--deploy", "canary", "--canary-percent", "25", "--canary-window", "60"],
+            {"deploy": "canary", "canary": {"percent": 25.0, "window_s": 60.0}},
+        ),
+    ],
+)
+async def test_fl_start_sends_the_gate_and_rollout_settings(
+    live_hub: LiveHub, flags: list[str], stored: dict[str, Any]
 ) -> None:
     """`edgefleet fl start` (a real process against the served hub): the gate is on unless
-    `--no-gate`; the round keeps the setting in its config."""
+    `--no-gate`, the result goes to all unless `--deploy`; the round keeps the settings."""
     cli = str(Path(sys.executable).with_name("edgefleet"))
     args = [cli, "fl", "start", "--hub", live_hub.url, "--key", ADMIN_KEY, *flags]
     done = await asyncio.to_thread(
@@ -545,7 +562,11 @@ async def test_fl_start_sends_the_gate_setting(
     assert done.returncode == 0, done.stderr
     round_id = json.loads(done.stdout)["id"]
     r = await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}", headers=ADMIN)
-    assert r.json()["config"]["max_regression"] == stored
+    config = r.json()["config"]
+    got = {k: config[k] for k in stored}
+    if "canary" in stored:
+        got["canary"] = {k: config["canary"][k] for k in stored["canary"]}
+    assert got == stored
 
 
 async def test_a_round_for_a_model_without_a_trainable_part_is_a_422(live_hub: LiveHub) -> None:
@@ -559,3 +580,21 @@ async def test_a_round_for_a_model_without_a_trainable_part_is_a_422(live_hub: L
     assert "engine-fault" in error["message"]
     rounds = (await live_hub.client.get("/api/v1/fl/rounds", headers=ADMIN)).json()
     assert rounds == []  # nothing was created
+
+
+def test_a_rounds_deploy_setting_becomes_a_registry_deployment() -> None:
+    from pydantic import ValidationError
+
+    from cloud_hub.schemas.federated import RoundCreate
+    from cloud_hub.schemas.registry import DeploymentCreate
+
+    canary = RoundCreate(deploy="canary", canary={"percent": 20, "window_s": 30})
+    assert canary.deployment("v3") == DeploymentCreate(
+        version="v3", target="canary", canary_percent=20, window_s=30, promote=True
+    )
+    assert RoundCreate().deployment("v3") == DeploymentCreate(version="v3")
+    assert RoundCreate(deploy="none").deployment("v3") is None
+    with pytest.raises(ValidationError, match="percent"):
+        RoundCreate(canary={"percent": 0})
+    with pytest.raises(ValidationError, match="extra"):
+        RoundCreate(canary={"percent": 5, "windw_s": 1})

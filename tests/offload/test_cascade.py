@@ -349,6 +349,22 @@ async def test_dispatch_spot_checks_a_confident_answer() -> None:
     await h.cloud.aclose()
 
 
+async def test_dispatch_hands_the_hubs_answer_to_the_learner() -> None:
+    """The hub's answer labels the input for the device's own training (edge_agent.lessons),
+    whether it replaced the edge's answer or not; an answer the edge gave alone teaches nothing."""
+    h = Harness(word())
+    taught: list[tuple[str, bytes, bool]] = []
+    h.dispatch.learn = lambda model, payload, out: taught.append((model, payload, out["detected"]))
+    await h.answer(word("alexa"))  # verified: the hub vetoes it
+    assert taught == [(WAKE, b"RIFF", False)]
+    quiet = Harness(word(), verify_detections=False)
+    quiet.dispatch.learn = h.dispatch.learn
+    await quiet.answer(word("alexa"))  # confident, answered at the edge alone
+    assert (len(taught), quiet.calls) == (1, 0)
+    await h.cloud.aclose()
+    await quiet.cloud.aclose()
+
+
 async def test_dispatch_rescue_publishes_the_cloud_detection() -> None:
     h = Harness(CLOUD_NABU)
     result = await h.answer(word(okay_nabu=0.3))

@@ -45,7 +45,12 @@ async def _client_loop(
             "models": ["engine-fault"],
             "hub": {"url": hub_url},
             "broker": {"port": port, "username": device, "password": secret},
-            "federated": {"enabled": True, "engine_index": index, "records": cfg.records},
+            "federated": {
+                "enabled": True,
+                "training_data": "partition",
+                "engine_index": index,
+                "records": cfg.records,
+            },
         }
     )
     client = FederatedClient(config)
