@@ -238,10 +238,16 @@ def evolve(
     spot_checks: Annotated[
         float, typer.Option(help="Share of confident readings also sent to the hub")
     ] = 0.1,
+    vision: Annotated[
+        bool, typer.Option("--vision/--no-vision", help="Also the vision task (minutes)")
+    ] = True,
+    vision_images: Annotated[int, typer.Option(help="vision: new images per device, round")] = 10,
+    vision_test: Annotated[int, typer.Option(help="vision: held-out test images")] = 200,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
 ) -> None:
     """Co-evolution, simulated: devices learn from the hub's answers to what they escalated
-    (distillation + FedAvg + the hub's quality gate); accuracy and cloud share per round."""
+    (distillation + FedAvg + the hub's quality gate); accuracy and cloud share per round, for
+    engine faults (the device's MLP) and faces (a re-scorer over the frozen detector)."""
     from edgefleet.bench.evolve import EvolveBenchConfig, main
 
     config = EvolveBenchConfig(
@@ -251,6 +257,9 @@ def evolve(
         readings=readings,
         band=band,
         spot_checks=spot_checks,
+        vision=vision,
+        vision_images=vision_images,
+        vision_test=vision_test,
         plots=plots,
     )
     _run("evolve", config, lambda: main(config))

@@ -1,6 +1,6 @@
 """`edgefleet bench evolve`: edge-cloud co-evolution, simulated in process (docs/benchmarks.md).
 
-Engine faults only: it is the one task whose device model has a trainable part today. Each
+Two tasks. Engine faults (here, `sim`): each
 round, every device answers a batch of new readings of its own engine with its current model
 and, as the cascade does, asks the hub's model (`engine-fault-cloud`) about the readings it is
 unsure of (top-class probability <= `band`) and about a random 10 % of the others (the
@@ -16,8 +16,12 @@ Measured on a held-out set of engines no model, device or gate ever saw: the dev
 accuracy per round (edge-only), the share of readings the cascade sends at the band, and the
 share it would need to send to match round 0's cascade accuracy ("equal accuracy").
 
-Modules: `config`; the simulation and the latency figure in `sim`; the targets in `checks`;
-tables and plots in `report`; `run`.
+Faces (`vision`, `--no-vision` to skip): the same loop over a trainable re-scorer of the
+frozen detector's candidate boxes (models/training/face_rescorer.py), labelled by the hub's
+face-detect-cloud boxes; its docstring says how. Voice has no trainable part on the device yet.
+
+Modules: `config`; the engine simulation and its latency figure in `sim`, the vision one in
+`vision`; the targets in `checks`; tables and plots in `report`; `run`.
 """
 
 from edgefleet.bench.evolve.config import EvolveBenchConfig

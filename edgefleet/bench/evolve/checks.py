@@ -16,13 +16,15 @@ def gap_closed(rows: list[dict[str, Any]], cloud_only: float) -> tuple[float, fl
     return gap, 100 * (end - start) / gap if gap > 0 else float("nan")
 
 
-def evolve_checks(rows: list[dict[str, Any]], cloud_only: float, growth: float) -> list[Check]:
-    """`growth`: the device's p50 per reading, last model against the shipped one, in %."""
+def evolve_checks(
+    rows: list[dict[str, Any]], cloud_only: float, growth: float, task: str = "engine"
+) -> list[Check]:
+    """`growth`: the device's p50 per input, last model against the shipped one, in %."""
     _, closed = gap_closed(rows, cloud_only)
     start, end = rows[0]["equal_share"], rows[-1]["equal_share"]
     fell = 100 * (1 - end / start) if start else 0.0
     return [
-        check_min("engine: edge->cloud gap closed", closed, 40, "%"),
-        check_min("engine: cloud share at equal accuracy fell", fell, 30, "%"),
-        check_max("engine: device latency growth", growth, 20, "%", "p50 per reading"),
+        check_min(f"{task}: edge->cloud gap closed", closed, 40, "%"),
+        check_min(f"{task}: cloud share at equal accuracy fell", fell, 30, "%"),
+        check_max(f"{task}: device latency growth", growth, 20, "%", "p50 per input"),
     ]

@@ -23,6 +23,12 @@ class EvolveBenchConfig:
     spot_checks: float = 0.1  # the agent's `offload.pipelines.<m>.spot_checks`
     local_epochs: int = 5
     learning_rate: float = 0.1
+    vision: bool = True  # also the vision task (a few minutes: the hub's model runs per image)
+    vision_images: int = 10  # new images per device and round
+    vision_test: int = 200  # held-out test images (bench offload's, seed 0)
+    vision_band: float = 0.3  # unsure: a candidate's face probability within this of 0.5
+    vision_epochs: int = 10
+    vision_lr: float = 0.05
     plots: bool = True
     max_regression: float | None = field(default_factory=lambda: _round_default())
     """The gate's margin: a real round's default (`RoundCreate.max_regression`); None: no gate."""
@@ -30,6 +36,10 @@ class EvolveBenchConfig:
     def validate(self) -> None:
         if min(self.rounds, self.devices, self.readings, self.keep, self.local_epochs) < 1:
             raise ValueError("--rounds, --devices, --readings, --keep and --epochs must be >= 1")
+        if min(self.vision_images, self.vision_test, self.vision_epochs) < 1:
+            raise ValueError("--vision-images and --vision-test must be >= 1")
+        if not 0 < self.vision_band < 0.5:
+            raise ValueError("--vision-band must be in (0, 0.5)")
         if not 0 < self.band < 1:
             raise ValueError("--band must be in (0, 1)")
         if not 0 <= self.spot_checks <= 1:

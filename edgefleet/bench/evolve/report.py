@@ -8,37 +8,44 @@ from typing import Any
 from edgefleet.bench.evolve.config import EvolveBenchConfig
 from edgefleet.bench.report import Column, Table
 
+TITLES = {"engine": "engine-fault", "vision": "face-detect-lite + re-scorer"}
+FILES = {"engine": "evolve", "vision": "evolve_vision"}
+HELD_OUT = {"engine": "held-out engines", "vision": "bench offload's images, IoU >= 0.5 hits"}
 
-def plots(cfg: EvolveBenchConfig, rows: list[dict[str, Any]], cloud_only: float) -> list[Path]:
+
+def plots(
+    cfg: EvolveBenchConfig, rows: list[dict[str, Any]], cloud_only: float, task: str = "engine"
+) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    band = cfg.band if task == "engine" else cfg.vision_band
     rounds = [r["round"] for r in rows]
     out = []
     for name, series, ylabel in (
-        ("evolve_accuracy.png", ("edge", "cascade"), "accuracy % (held-out engines)"),
-        ("evolve_cloud_share.png", ("sent", "equal_share"), "% of readings sent to the hub"),
+        ("accuracy", ("edge", "cascade"), f"accuracy % ({HELD_OUT[task]})"),
+        ("cloud_share", ("sent", "equal_share"), "% of inputs sent to the hub"),
     ):
         fig, ax = plt.subplots(figsize=(6.5, 4))
         labels = {
             "edge": "edge-only (device model)",
-            "cascade": f"cascade (band {cfg.band})",
-            "sent": f"sent at band {cfg.band}",
+            "cascade": f"cascade (band {band})",
+            "sent": f"sent at band {band}",
             "equal_share": "sent to match round 0's cascade accuracy",
         }
         for key in series:
             ax.plot(rounds, [r[key] for r in rows], marker="o", label=labels[key])
-        if name == "evolve_accuracy.png":
+        if name == "accuracy":
             ax.axhline(cloud_only, color="gray", linestyle="--", label="cloud-only")
         ax.set_xlabel("round (0: the shipped model)")
         ax.set_ylabel(ylabel)
-        ax.set_title("engine-fault co-evolution per round")
+        ax.set_title(f"{TITLES[task]} co-evolution per round")
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        path = cfg.out / name
+        path = cfg.out / f"{FILES[task]}_{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
         plt.close(fig)
@@ -46,15 +53,17 @@ def plots(cfg: EvolveBenchConfig, rows: list[dict[str, Any]], cloud_only: float)
     return out
 
 
-def rounds_table(rows: list[dict[str, Any]]) -> Table:
+def rounds_table(rows: list[dict[str, Any]], task: str = "engine") -> Table:
+    false = [Column("false", "false faces / image", "{:.3f}")] if task == "vision" else []
     return Table(
-        "rounds",
-        "engine-fault: device model per round (held-out engines)",
+        "rounds" if task == "engine" else f"{task}_rounds",
+        f"{TITLES[task]}: device model per round ({HELD_OUT[task]})",
         [
             Column("round", "round", "{}"),
             Column("gate", "gate", "{}"),
             Column("kept", "hard samples kept", "{}"),
             Column("edge", "edge-only %"),
+            *false,
             Column("cascade", "cascade %"),
             Column("sent", "sent at band %"),
             Column("equal_share", "sent for round-0 accuracy %"),
@@ -69,7 +78,11 @@ TASKS = Table(
     [Column("task", "task", "{}", "left"), Column("status", "status", "{}", "left")],
     [
         {"task": "engine", "status": "simulated above (trainable MLP on the device)"},
-        {"task": "vision", "status": "not built: no trainable part on the device yet"},
+        {
+            "task": "vision",
+            "status": "simulated above (re-scorer over the frozen detector's "
+            "candidates; the agent does not serve it yet)",
+        },
         {"task": "voice", "status": "not built: no trainable part on the device yet"},
     ],
 )
