@@ -243,11 +243,16 @@ def evolve(
     ] = True,
     vision_images: Annotated[int, typer.Option(help="vision: new images per device, round")] = 10,
     vision_test: Annotated[int, typer.Option(help="vision: held-out test images")] = 200,
+    voice: Annotated[
+        bool, typer.Option("--voice/--no-voice", help="Also the voice task (espeak-ng clips)")
+    ] = True,
+    voice_clips: Annotated[int, typer.Option(help="voice: new clips per device, round")] = 20,
+    voice_test: Annotated[int, typer.Option(help="voice: held-out test clips")] = 500,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
 ) -> None:
     """Co-evolution, simulated: devices learn from the hub's answers to what they escalated
     (distillation + FedAvg + the hub's quality gate); accuracy and cloud share per round, for
-    engine faults (the device's MLP) and faces (a re-scorer over the frozen detector)."""
+    engine faults (the device's MLP), faces and wake words (trainable heads on frozen models)."""
     from edgefleet.bench.evolve import EvolveBenchConfig, main
 
     config = EvolveBenchConfig(
@@ -260,6 +265,9 @@ def evolve(
         vision=vision,
         vision_images=vision_images,
         vision_test=vision_test,
+        voice=voice,
+        voice_clips=voice_clips,
+        voice_test=voice_test,
         plots=plots,
     )
     _run("evolve", config, lambda: main(config))

@@ -16,12 +16,13 @@ Measured on a held-out set of engines no model, device or gate ever saw: the dev
 accuracy per round (edge-only), the share of readings the cascade sends at the band, and the
 share it would need to send to match round 0's cascade accuracy ("equal accuracy").
 
-Faces (`vision`, `--no-vision` to skip): the same loop over a trainable re-scorer of the
-frozen detector's candidate boxes (models/training/face_rescorer.py), labelled by the hub's
-face-detect-cloud boxes; its docstring says how. Voice has no trainable part on the device yet.
+Faces and wake words (`vision`, `voice`; `--no-vision`, `--no-voice` to skip): the frozen
+device model gets a trainable head (a re-scorer of the face detector's candidates, a confirmer
+of the wake-word detections), taught by the hub's answers in the same round loop (`heads`).
 
-Modules: `config`; the engine simulation and its latency figure in `sim`, the vision one in
-`vision`; the targets in `checks`; tables and plots in `report`; `run`.
+Modules: `config`; the engine simulation and its latency figure in `sim`; the head round loop
+and scoring in `heads`, the two head tasks in `vision` and `voice`; the targets in `checks`;
+tables and plots in `report`; `run`.
 """
 
 from edgefleet.bench.evolve.config import EvolveBenchConfig

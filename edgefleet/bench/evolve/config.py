@@ -29,6 +29,12 @@ class EvolveBenchConfig:
     vision_band: float = 0.3  # unsure: a candidate's face probability within this of 0.5
     vision_epochs: int = 10
     vision_lr: float = 0.05
+    voice: bool = True  # also the voice task (espeak-ng clips; ~1 min once they are cached)
+    voice_clips: int = 20  # new clips per device and round
+    voice_test: int = 500  # held-out test clips (bench offload's, seed 0)
+    voice_band: float = 0.45  # unsure: the confirmer's P within this of 0.5
+    voice_epochs: int = 50
+    voice_lr: float = 0.1
     plots: bool = True
     max_regression: float | None = field(default_factory=lambda: _round_default())
     """The gate's margin: a real round's default (`RoundCreate.max_regression`); None: no gate."""
@@ -38,6 +44,10 @@ class EvolveBenchConfig:
             raise ValueError("--rounds, --devices, --readings, --keep and --epochs must be >= 1")
         if min(self.vision_images, self.vision_test, self.vision_epochs) < 1:
             raise ValueError("--vision-images and --vision-test must be >= 1")
+        if min(self.voice_clips, self.voice_test, self.voice_epochs) < 1:
+            raise ValueError("--voice-clips and --voice-test must be >= 1")
+        if not 0 < self.voice_band < 0.5:
+            raise ValueError("--voice-band must be in (0, 0.5)")
         if not 0 < self.vision_band < 0.5:
             raise ValueError("--vision-band must be in (0, 0.5)")
         if not 0 < self.band < 1:

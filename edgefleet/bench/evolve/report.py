@@ -8,9 +8,18 @@ from typing import Any
 from edgefleet.bench.evolve.config import EvolveBenchConfig
 from edgefleet.bench.report import Column, Table
 
-TITLES = {"engine": "engine-fault", "vision": "face-detect-lite + re-scorer"}
-FILES = {"engine": "evolve", "vision": "evolve_vision"}
-HELD_OUT = {"engine": "held-out engines", "vision": "bench offload's images, IoU >= 0.5 hits"}
+TITLES = {
+    "engine": "engine-fault",
+    "vision": "face-detect-lite + re-scorer",
+    "voice": "wakeword-lite + confirmer",
+}
+FILES = {"engine": "evolve", "vision": "evolve_vision", "voice": "evolve_voice"}
+HELD_OUT = {
+    "engine": "held-out engines",
+    "vision": "bench offload's images, IoU >= 0.5 hits",
+    "voice": "bench offload's clips, right clips",
+}
+BANDS = {"engine": "band", "vision": "vision_band", "voice": "voice_band"}
 
 
 def plots(
@@ -21,7 +30,7 @@ def plots(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    band = cfg.band if task == "engine" else cfg.vision_band
+    band = getattr(cfg, BANDS[task])
     rounds = [r["round"] for r in rows]
     out = []
     for name, series, ylabel in (
@@ -54,7 +63,10 @@ def plots(
 
 
 def rounds_table(rows: list[dict[str, Any]], task: str = "engine") -> Table:
-    false = [Column("false", "false faces / image", "{:.3f}")] if task == "vision" else []
+    false = {
+        "vision": [Column("false", "false faces / image", "{:.3f}")],
+        "voice": [Column("near_miss", "near-miss alarms %", "{:.1f}")],
+    }.get(task, [])
     return Table(
         "rounds" if task == "engine" else f"{task}_rounds",
         f"{TITLES[task]}: device model per round ({HELD_OUT[task]})",
@@ -83,6 +95,10 @@ TASKS = Table(
             "status": "simulated above (re-scorer over the frozen detector's "
             "candidates; the agent does not serve it yet)",
         },
-        {"task": "voice", "status": "not built: no trainable part on the device yet"},
+        {
+            "task": "voice",
+            "status": "simulated above (confirmer over the frozen wake-word "
+            "models' features; the agent does not serve it yet)",
+        },
     ],
 )

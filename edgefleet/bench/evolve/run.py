@@ -33,27 +33,25 @@ def run_evolve_bench(cfg: EvolveBenchConfig) -> Report:
         "labels come only from the hub's model on inputs the device asked about "
         "(distillation); nothing is labelled by hand",
     ]
-    vision: tuple[list[dict[str, Any]], float] | None = None
-    if cfg.vision:
-        from edgefleet.bench.evolve import vision as vis
-
-        v_rows, v_cloud, models = vis.simulate_vision(cfg)
-        v_gap, v_closed = gap_closed(v_rows, v_cloud)
-        v_before, v_after = vis.latency_ms(models, v_rows[-1].pop("params"))
-        v_growth = 100 * (v_after / v_before - 1)
-        vision = v_rows, v_cloud
-        tables.append(rounds_table(v_rows, "vision"))
-        checks += evolve_checks(v_rows, v_cloud, v_growth, "vision")
-        extra["vision"] = {
-            "rounds": v_rows, "cloud_only": v_cloud,
-            "latency_ms": {"first": v_before, "last": v_after},
-            "cloud_s_per_image": float(np.median(models.cloud_s)) if models.cloud_s else None,
+    heads: list[tuple[str, list[dict[str, Any]], float]] = []
+    for task, enabled in (("vision", cfg.vision), ("voice", cfg.voice)):
+        if not enabled:
+            continue
+        h_rows, h_cloud, (before, after), cloud_s = run_head(task, cfg)
+        h_gap, h_closed = gap_closed(h_rows, h_cloud)
+        heads.append((task, h_rows, h_cloud))
+        tables.append(rounds_table(h_rows, task))
+        checks += evolve_checks(h_rows, h_cloud, 100 * (after / before - 1), task)
+        extra[task] = {
+            "rounds": h_rows, "cloud_only": h_cloud,
+            "latency_ms": {"first": before, "last": after},
+            "cloud_s_per_input": float(np.median(cloud_s)) if cloud_s else None,
         }  # fmt: skip
         notes += [
-            f"vision: cloud-only (face-detect-cloud) on the same {cfg.vision_test} images: "
-            f"{v_cloud:.1f} % hits; gap {v_gap:.1f} points, closed {v_closed:.0f} %",
-            f"vision: device p50 per image: the detector alone {v_before:.2f} ms, with "
-            f"candidates + re-scorer {v_after:.2f} ms",
+            f"{task}: cloud-only ({CLOUD_MODELS[task]}) on the same test set: {h_cloud:.1f} %; "
+            f"gap {h_gap:.1f} points, closed {h_closed:.0f} %",
+            f"{task}: device p50 per input: the frozen model alone {before:.2f} ms, with the "
+            f"trainable head {after:.2f} ms",
         ]
     tables.append(TASKS)
     report = Report(
@@ -67,9 +65,32 @@ def run_evolve_bench(cfg: EvolveBenchConfig) -> Report:
     )
     if cfg.plots:
         report.plots = plots(cfg, rows, cloud_only)
-        if vision is not None:
-            report.plots += plots(cfg, *vision, task="vision")
+        for task, h_rows, h_cloud in heads:
+            report.plots += plots(cfg, h_rows, h_cloud, task=task)
     return report
+
+
+CLOUD_MODELS = {"vision": "face-detect-cloud", "voice": "wakeword-cloud"}
+
+
+def run_head(
+    task: str, cfg: EvolveBenchConfig
+) -> tuple[list[dict[str, Any]], float, tuple[float, float], list[float]]:
+    """Rows, cloud-only accuracy, device p50 (shipped, last) and the hub's seconds per input."""
+    from edgefleet.bench.evolve.heads import simulate_head
+
+    if task == "vision":
+        from edgefleet.bench.evolve import vision
+
+        v = vision.VisionTask(cfg)
+        rows = simulate_head(v, cfg)
+        return rows, v.cloud_only, vision.latency_ms(v.m, rows[-1].pop("params")), v.m.cloud_s
+    from edgefleet.bench.evolve import voice
+
+    w = voice.VoiceTask(cfg)
+    rows = simulate_head(w, cfg)
+    latency = voice.latency_ms(w.m, rows[-1].pop("params"), w.test)
+    return rows, w.cloud_only, latency, w.m.cloud_s
 
 
 def main(cfg: EvolveBenchConfig) -> Report:
