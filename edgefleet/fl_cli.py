@@ -92,6 +92,8 @@ def start(
     key: KeyOption = None,
     model: Annotated[str, typer.Option(help="Model to train")] = "engine-fault",
     fraction: Annotated[float, typer.Option(help="Share of online devices invited")] = 1.0,
+    tag: Annotated[str | None, typer.Option(help="Only devices with this tag")] = None,
+    site: Annotated[str | None, typer.Option(help="Only devices in this site")] = None,
     min_clients: Annotated[int, typer.Option(help="Fewer accepted updates: fail")] = 2,
     deadline: Annotated[float, typer.Option(help="Seconds to wait for updates")] = 120.0,
     epochs: Annotated[int, typer.Option(help="Local epochs")] = 1,
@@ -131,6 +133,7 @@ def start(
         "canary": {"percent": canary_percent, "window_s": canary_window},
         "max_regression": max_regression if gate else None,
     }
+    body |= {k: v for k, v in (("tag", tag), ("site", site)) if v is not None}
     if dp_noise is not None:
         body["privacy"] = {"clip_norm": dp_clip, "noise_multiplier": dp_noise}
     with _hub(hub, key) as client:

@@ -16,13 +16,22 @@ from cloud_hub.schemas.federated import ParticipantPublic, RoundCreate, RoundPub
 from contract.health import LIVE_STATES
 
 
-def candidates(s: Session, *, model: str) -> list[str]:
-    """Devices that run the model and are online (or degraded) now."""
+def candidates(
+    s: Session, *, model: str, tag: str | None = None, site: str | None = None
+) -> list[str]:
+    """Devices that run the model and are online (or degraded) now, with `tag` and in `site`
+    when given."""
     query = (
         select(t.DeviceCapability.device_id)
         .join(t.Device, t.Device.id == t.DeviceCapability.device_id)
         .where(t.DeviceCapability.model == model, t.Device.state.in_(LIVE_STATES))
     )
+    if tag is not None:
+        query = query.join(t.DeviceTag, t.DeviceTag.device_id == t.Device.id).where(
+            t.DeviceTag.tag == tag
+        )
+    if site is not None:
+        query = query.where(t.Device.site == site)
     return sorted(s.scalars(query))
 
 

@@ -102,7 +102,9 @@ class RoundService:
             if refused is not None and refused.weights is not None:  # it asks for weights
                 start_from = refused.weights
                 metrics["continued_from_round"] = refused.id
-            candidates = config.devices or crud.candidates(s, model=config.model)
+            candidates = config.devices or crud.candidates(
+                s, model=config.model, tag=config.tag, site=config.site
+            )
             strategy = make_strategy(
                 config.aggregation, trim=config.trim, staleness_alpha=config.staleness_alpha
             )

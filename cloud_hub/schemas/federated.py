@@ -4,9 +4,9 @@ from collections import Counter
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from cloud_hub.schemas.common import DeviceId, RequestModel
+from cloud_hub.schemas.common import DeviceId, RequestModel, Tag
 from cloud_hub.schemas.registry import DeploymentCreate
 
 
@@ -50,8 +50,11 @@ class RoundCreate(RequestModel):
     outlier_threshold: float = Field(default=6.0, gt=0, description="robust z-score of a norm")
     devices: list[DeviceId] | None = Field(
         default=None,
-        description="candidates, each once; default: every online device running the model",
+        description="candidates, each once; default: every online device running the model "
+        "(with `tag`, in `site`)",
     )
+    tag: Tag | None = Field(default=None, description="only devices with this tag")
+    site: str | None = Field(default=None, max_length=200, description="only devices in this site")
     max_regression: float | None = Field(
         default=0.01,
         ge=0,
@@ -76,6 +79,12 @@ class RoundCreate(RequestModel):
             version=version, target="canary", canary_percent=c.percent, window_s=c.window_s,
             max_error_rate=c.max_error_rate, max_latency_ratio=c.max_latency_ratio, promote=True,
         )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _devices_or_filters(self) -> "RoundCreate":
+        if self.devices is not None and (self.tag is not None or self.site is not None):
+            raise ValueError("give `devices`, or `tag` / `site` to choose them, not both")
+        return self
 
     @field_validator("devices")
     @classmethod
