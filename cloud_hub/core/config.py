@@ -12,6 +12,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.credentials import FileEntry
+from cloud_hub.schemas.federated import AutoRound
 from contract import DEFAULT_PREFIX
 from contract.health import CPU_HEALTHY_MAX, MEM_HEALTHY_MAX
 from contract.homeassistant import DEFAULT_HA_PREFIX
@@ -243,7 +244,11 @@ class Settings(BaseSettings):
     fl_update_max_bytes: int = Field(default=1 << 20, ge=1024)
     """Largest federated update body (checked before reading it; 413 above)."""
     fl_tick_s: float = Field(default=0.5, gt=0)
-    """How often round deadlines and canary deployments are checked."""
+    """How often round deadlines, canary deployments and automatic rounds are checked."""
+    fl_auto_rounds: list[AutoRound] = Field(default_factory=list)
+    """Rounds the hub starts by itself when devices have sent enough new hard samples (JSON
+    list of `{"round": {...}, "min_new_samples", "min_devices", "min_interval_s"}`:
+    docs/federated.md "Automatic rounds"); empty: rounds start only from the API or CLI."""
 
     log_json: bool = True
     """One JSON object per log line (for log shippers); false: plain text."""

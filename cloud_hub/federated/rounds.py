@@ -31,13 +31,12 @@ from cloud_hub.federated.strategy import make_strategy
 from cloud_hub.federated.tasks import RoundTasks
 from cloud_hub.federated.unmask import decode_secrets, remove_masks
 from cloud_hub.registry.service import Registry
-from cloud_hub.schemas.federated import RoundCreate
+from cloud_hub.schemas.federated import TRAINABLE, RoundCreate
 from contract import FlTrainArgs
 from contract.http import ROUND_KEYS, ROUND_UNMASK, ROUND_UPDATES, ROUND_WEIGHTS, path
 from models.training import updates as wire
 
 log = logging.getLogger(__name__)
-TRAINABLE = frozenset({"engine-fault"})  # models with a part the devices can train
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from cloud_hub.schemas.common import DeviceId, RequestModel, Tag
 from cloud_hub.schemas.registry import DeploymentCreate
 
+TRAINABLE = frozenset({"engine-fault"})  # models with a part the devices can train
+
 
 class PrivacyConfig(RequestModel):
     """Differential privacy: every update clipped to `clip_norm` (L2), Gaussian noise of
@@ -93,6 +95,35 @@ class RoundCreate(RequestModel):
         if twice:
             raise ValueError(f"devices listed more than once: {', '.join(twice)}")
         return devices
+
+
+class AutoRound(RequestModel):
+    """A round the hub starts by itself (`EDGEFLEET_FL_AUTO_ROUNDS`): when at least
+    `min_devices` live devices running `round.model` (with `round.tag`, in `round.site`) have
+    each sent `min_new_samples` hard samples of it since the model's last round, no round of it
+    is under way and `min_interval_s` has passed since the last one started. Those devices are
+    the round's `devices`; the rest of `round` is the round's configuration."""
+
+    round: RoundCreate = Field(default_factory=RoundCreate)
+    min_new_samples: int = Field(default=200, ge=1)
+    min_devices: int = Field(default=2, ge=1)
+    min_interval_s: float = Field(default=3600.0, ge=0)
+
+    @model_validator(mode="after")
+    def _devices_are_chosen_here(self) -> "AutoRound":
+        if self.round.devices is not None:
+            raise ValueError("an automatic round chooses its devices: leave `round.devices` out")
+        if self.round.model not in TRAINABLE:
+            raise ValueError(
+                f"model {self.round.model!r} has no trainable part: federated rounds train "
+                f"{', '.join(sorted(TRAINABLE))}"
+            )
+        return self
+
+    def create(self, devices: list[str]) -> RoundCreate:
+        """The round to start with `devices`."""
+        body = self.round.model_dump(exclude={"tag", "site"}) | {"devices": devices}
+        return RoundCreate.model_validate(body)
 
 
 class ParticipantPublic(BaseModel):
