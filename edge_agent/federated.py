@@ -81,7 +81,8 @@ class FederatedClient:
 
     def training_set(self) -> tuple[np.ndarray, np.ndarray]:
         """Features and labels a round trains on (`federated.training_data`); RuntimeError when
-        there are none yet. Called on the event loop: the lessons grow there."""
+        there are none yet. Lessons are copied on the event loop (they grow there); the
+        partition is generated once, in a worker thread (`train`)."""
         if self.lessons is None:
             return self.data.x, self.data.y
         x, y = self.lessons.arrays()
@@ -155,7 +156,8 @@ class FederatedClient:
         return np.frombuffer(r.content, "<f4").copy(), int(r.headers.get("X-Edgefleet-Step", 0))
 
     async def train(self, args: FlTrainArgs) -> FlTrainResult:
-        x, y = self.training_set()
+        learns = self.lessons is not None
+        x, y = self.training_set() if learns else await asyncio.to_thread(self.training_set)
         weights, step = await self.fetch_weights(args.weights_url)
         body, metrics = await asyncio.to_thread(self.local_update, args, weights, x, y)
         async with self._client() as client:

@@ -275,6 +275,18 @@ class Settings(BaseSettings):
         return self.sqlalchemy_url.startswith("sqlite")
 
     @model_validator(mode="after")
+    def _auto_rounds_can_fire(self) -> Self:
+        """A rule waiting for more new samples than a device's kept ones would never fire."""
+        for rule in self.fl_auto_rounds:
+            if rule.min_new_samples > self.samples_per_device:
+                raise ValueError(
+                    f"EDGEFLEET_FL_AUTO_ROUNDS: min_new_samples {rule.min_new_samples} is above "
+                    f"EDGEFLEET_SAMPLES_PER_DEVICE ({self.samples_per_device}), the hard samples "
+                    "the hub keeps per device: the rule could never start a round"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Self:
         if self.environment is Environment.DEVELOPMENT:
             return self

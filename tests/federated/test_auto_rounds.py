@@ -119,3 +119,6 @@ def test_rules_come_from_the_environment_as_json(
     monkeypatch.setenv("EDGEFLEET_FL_AUTO_ROUNDS", json.dumps([{"round": {"model": "nope"}}]))
     with pytest.raises(ValidationError, match="no trainable part"):
         Settings(data_dir=tmp_path, admin_api_key="efk_" + "k" * 32)
+    monkeypatch.setenv("EDGEFLEET_FL_AUTO_ROUNDS", json.dumps([{"min_new_samples": 600}]))
+    with pytest.raises(ValidationError, match="could never start a round"):
+        Settings(data_dir=tmp_path, admin_api_key="efk_" + "k" * 32, samples_per_device=500)
