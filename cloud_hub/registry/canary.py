@@ -3,6 +3,11 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
+LATENCY_FLOOR_MS = 2.0
+"""A canary is slower only by more than this, whatever the ratio: `bench edge` measures the
+same code's MQTT p50 at 3.3-5.1 ms from run to run, and a fast model (engine-fault answers in
+well under 1 ms) would otherwise be rolled back for noise."""
+
 
 class Verdict(StrEnum):
     WAIT = "wait"
@@ -30,6 +35,7 @@ def verdict(
     window_s: float,
     max_error_rate: float,
     max_latency_ratio: float,
+    min_latency_increase_ms: float = LATENCY_FLOOR_MS,
     min_requests: int = 5,
 ) -> tuple[Verdict, str]:
     """DEGRADED as soon as the evidence says so; HEALTHY only after the whole window."""
@@ -43,6 +49,7 @@ def verdict(
             canary.latency_p50_ms is not None
             and baseline.latency_p50_ms
             and canary.latency_p50_ms > max_latency_ratio * baseline.latency_p50_ms
+            and canary.latency_p50_ms - baseline.latency_p50_ms > min_latency_increase_ms
         ):
             return Verdict.DEGRADED, (
                 f"canary p50 latency {canary.latency_p50_ms:.1f} ms over "

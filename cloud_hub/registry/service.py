@@ -11,7 +11,7 @@ from cloud_hub.core.config import Settings
 from cloud_hub.core.db import Database
 from cloud_hub.crud import registry as crud
 from cloud_hub.db import tables as t
-from cloud_hub.registry.canary import Verdict, verdict
+from cloud_hub.registry.canary import LATENCY_FLOOR_MS, Verdict, verdict
 from cloud_hub.registry.commander import Commander
 from cloud_hub.registry.signing import SigningKey
 from cloud_hub.registry.store import ArtifactStore, FileArtifacts, SqlArtifacts
@@ -88,6 +88,7 @@ class Registry:
             window_s=config["window_s"],
             max_error_rate=config["max_error_rate"],
             max_latency_ratio=config["max_latency_ratio"],
+            min_latency_increase_ms=config.get("min_latency_increase_ms", LATENCY_FLOOR_MS),
         )
         if outcome is Verdict.DEGRADED:
             self.rollback(dep_id, why)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from cloud_hub.registry.canary import LATENCY_FLOOR_MS
 from cloud_hub.schemas.common import DeviceId, RequestModel, Tag
 from cloud_hub.schemas.registry import DeploymentCreate
 
@@ -30,6 +31,7 @@ class RoundCanary(RequestModel):
     window_s: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
     max_latency_ratio: float = Field(default=1.5, gt=1)
+    min_latency_increase_ms: float = Field(default=LATENCY_FLOOR_MS, ge=0)
 
 
 class RoundCreate(RequestModel):
@@ -79,7 +81,8 @@ class RoundCreate(RequestModel):
         c = self.canary
         return DeploymentCreate(
             version=version, target="canary", canary_percent=c.percent, window_s=c.window_s,
-            max_error_rate=c.max_error_rate, max_latency_ratio=c.max_latency_ratio, promote=True,
+            max_error_rate=c.max_error_rate, max_latency_ratio=c.max_latency_ratio,
+            min_latency_increase_ms=c.min_latency_increase_ms, promote=True,
         )  # fmt: skip
 
     @model_validator(mode="after")

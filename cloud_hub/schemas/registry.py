@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from cloud_hub.registry.canary import LATENCY_FLOOR_MS
 from cloud_hub.schemas.common import MAX_ROW_ID, RequestModel, Tag
 from contract.manifest import ModelManifest
 
@@ -47,6 +48,11 @@ class DeploymentCreate(RequestModel):
     )
     max_latency_ratio: float = Field(
         default=1.5, gt=1, description="canary p50 latency / baseline p50 limit"
+    )
+    min_latency_increase_ms: float = Field(
+        default=LATENCY_FLOOR_MS,
+        ge=0,
+        description="canary: slower only by more than this many ms (p50), whatever the ratio",
     )
     promote: bool = Field(default=True, description="canary: roll out to all once healthy")
 

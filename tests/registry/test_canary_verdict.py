@@ -32,3 +32,15 @@ def test_a_noisy_fleet_raises_the_error_bar() -> None:
     assert got is Verdict.WAIT
     got, why = verdict(Observed(10, 10, 4.0), noisy, elapsed_s=1.0, **LIMITS)  # 50 %
     assert (got, why) == (Verdict.DEGRADED, "canary error rate 0.50 above 0.40")
+
+
+def test_a_fast_model_is_not_rolled_back_for_noise() -> None:
+    """0.3 against 0.6 ms is twice as slow but 0.3 ms apart: within run-to-run noise (the
+    floor, 2 ms by default); 3 ms apart is a real slowdown."""
+    fast = Observed(requests=100, errors=0, latency_p50_ms=0.3)
+    got, _ = verdict(Observed(20, 0, 0.6), fast, elapsed_s=1.0, **LIMITS)
+    assert got is Verdict.WAIT
+    got, why = verdict(Observed(20, 0, 3.3), fast, elapsed_s=1.0, **LIMITS)
+    assert (got, why.split(" ms")[0]) == (Verdict.DEGRADED, "canary p50 latency 3.3")
+    got, _ = verdict(Observed(20, 0, 0.6), fast, elapsed_s=1.0, min_latency_increase_ms=0, **LIMITS)
+    assert got is Verdict.DEGRADED  # the floor is a setting of the deployment
