@@ -104,6 +104,7 @@ def test_cli_writes_json_and_refuses_bad_options(tmp_path: Path) -> None:
             "--devices",
             "2",
             "--no-vision",
+            "--no-voice",
             "--no-plots",
             "--out",
             str(tmp_path),
@@ -113,3 +114,4 @@ def test_cli_writes_json_and_refuses_bad_options(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "evolve.json").read_text())
     assert data["benchmark"] == "evolve"
     assert len(data["results"]["rounds"]) == 3
+    assert "vision" not in data and "voice" not in data  # --no-vision --no-voice
