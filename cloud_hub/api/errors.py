@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from cloud_hub.core.errors import HubError, error_body
 
@@ -51,6 +52,13 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    """The client hung up while its body was read (a device's cascade gave up at its timeout):
+    nobody is left to answer, and it is not the hub's error; 499 for the access log."""
+    log.info("client went away during %s %s", request.method, request.url.path)
+    return JSONResponse(error_body("client_closed_request", "client closed the request"), 499)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(error_body("internal", "internal server error"), 500)
@@ -60,4 +68,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HubError, _hub_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)
