@@ -16,6 +16,7 @@ from tests.fixtures.requires import require_models, require_tools
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 
 
+@pytest.mark.long  # make test-long: make test is at its 15-minute budget
 def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     require_models("face-detect-full")
     require_tools("ffmpeg")

@@ -48,6 +48,7 @@ def test_in_process_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # make test-long: make test is at its 15-minute budget
 @pytest.mark.e2e
 @pytest.mark.mosquitto
 def test_full_path_against_both_brokers(tmp_path: Path) -> None:

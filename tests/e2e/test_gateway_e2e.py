@@ -7,6 +7,7 @@ request sent across the switch is answered exactly once.
 """
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ from edgefleet.procs import cpu_stress
 from edgefleet.procs.agent import AgentProcess, agent_config
 from edgefleet.procs.delay import DelayProxy
 from edgefleet.procs.hub import HubProcess
+from edgefleet.procs.wait import wait_until
 from tests.e2e.test_offload_adaptive import STRESS, idlest_cpu, pin, wait_quiet
 from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.contract import assert_follows_contract
@@ -105,26 +107,41 @@ def counters(site: Site, device: str) -> dict[str, int]:
 
 
 class Pump:
-    """Sends requests to one device at a steady rate in a thread (bounded in count) and
-    collects every answer by request id."""
+    """Sends requests to one device at a steady rate in a thread (bounded in count, or until
+    stopped) and collects every answer by request id."""
 
     def __init__(self, probe: MqttProbe, device: str, first: int, n: int, period_s: float):
         self.probe, self.device = probe, device
-        self.rids = [rid(first + i) for i in range(n)]
+        self.planned = [rid(first + i) for i in range(n)]
         self.period_s = period_s
         self.sent: dict[str, float] = {}
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._payload = jpeg(1.0)
+
+    @property
+    def rids(self) -> list[str]:
+        """The request ids sent so far."""
+        return list(self.sent)
 
     def start(self) -> "Pump":
         self._thread.start()
         return self
 
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def sent_after(self, t: float) -> int:
+        return sum(1 for at in list(self.sent.values()) if at > t)
+
     def _run(self) -> None:
-        for r in self.rids:
+        for r in self.planned:
+            if self._stop.is_set():
+                return
             self.probe.publish(T.infer(self.device, FULL, r), self._payload)
             self.sent[r] = time.monotonic()
-            time.sleep(self.period_s)  # a request rate, not a wait for a condition
+            self._stop.wait(self.period_s)  # a request rate, not a wait for a condition
 
     def answers(self) -> dict[str, list[dict[str, object]]]:
         """Per request id, its distinct answers (the outbox delivers at least once: a copy
@@ -194,10 +211,15 @@ def test_saturated_device_offloads_to_its_gateway_then_to_the_hub_when_it_dies(
             print(f"loaded: {seen}; {counters(site, d)}")
             assert loaded[-10:].count("gateway") >= 8, (idle, loaded)  # the hub: a hiccup at most
 
-            pump = Pump(site.fleet.probe, d, 1000, 150, 0.1).start()  # 15 s of traffic
+            pump = Pump(site.fleet.probe, d, 1000, 600, 0.1).start()  # at most 60 s of traffic
             site.fleet.probe.wait_for(T.result(d, FULL, rid(1010)), 30)
             killed_at = time.monotonic()
             site.gateway.proc.kill()
+            # traffic goes on until 50 requests went out a probe period after the kill (on a
+            # loaded machine the answer above can come after a fixed-length pump has ended)
+            later = functools.partial(pump.sent_after, killed_at + STALE_S)
+            wait_until(lambda: later() >= 50, None, timeout=60, what="traffic after the kill")
+            pump.stop()
             answers = pump.wait_all(90)
 
         errors = [m.json() for m in site.fleet.probe.messages if m.topic == T.error(d)]

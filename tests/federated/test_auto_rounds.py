@@ -74,6 +74,8 @@ def participants(body: dict[str, Any]) -> list[str]:
     return sorted(p["device_id"] for p in body["participants"])
 
 
+@pytest.mark.slow
+@pytest.mark.long  # make test-long: make test is at its 15-minute budget (deadlines of 10 s)
 async def test_a_round_starts_once_enough_devices_sent_enough_new_samples(hub: LiveHub) -> None:
     await ask(hub, "engine-00", 3)
     await ask(hub, "engine-01", 2)
