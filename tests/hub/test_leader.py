@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from cloud_hub.core.leader import Leadership
+from edgefleet.procs.wait import wait_until
 
 
 @pytest.fixture
@@ -41,19 +42,19 @@ def test_a_leader_whose_session_ends_steps_down(engine: Engine) -> None:
     """What a crashed leader looks like to PostgreSQL: its session is gone, so is the lock."""
     a, b = Leadership(engine), Leadership(engine)
     assert a.lead()
+    held = text(
+        "SELECT pid FROM pg_locks"
+        " WHERE locktype = 'advisory' AND objid = (:k & x'FFFFFFFF'::bigint)::oid"
+    )
     with engine.connect() as admin:
-        ended = (
-            admin.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks"
-                    " WHERE locktype = 'advisory' AND objid = (:k & x'FFFFFFFF'::bigint)::oid"
-                ),
-                {"k": a.key},
-            )
-            .scalars()
-            .all()
-        )
-    assert ended == [True]
+        pids = admin.execute(held, {"k": a.key}).scalars().all()
+        ended = [
+            admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": p}).scalar() for p in pids
+        ]
+        assert ended == [True]
+        # pg_terminate_backend only signals the backend: the lock goes when its process exits
+        gone = lambda: not admin.execute(held, {"k": a.key}).scalars().all()  # noqa: E731
+        wait_until(gone, None, timeout=10, what="the terminated leader's lock to go")
     assert b.lead()
     assert not a.lead()  # it notices on its next tick and does not take the lock back
     b.release()
