@@ -25,7 +25,7 @@ class Lessons:
         self.model = model
         self._x: deque[np.ndarray] = deque(maxlen=keep)
         self._y: deque[int] = deque(maxlen=keep)
-        self.learned = 0  # all ever kept, for the health message's counters
+        self.learned = 0  # all ever kept (only the newest `keep` stay)
 
     def __len__(self) -> int:
         return len(self._y)
