@@ -70,6 +70,10 @@ def edge(
         list[int] | None,
         typer.Option(help="Agent workers per model in the MQTT levels (repeatable)"),
     ] = None,
+    rounds: Annotated[
+        int,
+        typer.Option(help="Interleaved rounds of pipelined bursts (in-process, each agent)"),
+    ] = 5,
     load_requests: Annotated[
         int, typer.Option(help="Pipelined requests for the agent's RSS under load (0: skip)")
     ] = 2000,
@@ -98,6 +102,7 @@ def edge(
         mqtt=mqtt,
         plots=plots,
         workers=tuple(workers or EdgeBenchConfig.workers),
+        rounds=rounds,
         load_requests=load_requests,
         load_stress=load_stress,
     )

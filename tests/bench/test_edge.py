@@ -25,6 +25,7 @@ TINY = {
     "warmup": 1,
     "invoke_requests": 5,
     "time_limit_s": 10.0,
+    "rounds": 2,
 }
 
 
@@ -70,8 +71,10 @@ def test_full_path_against_both_brokers(tmp_path: Path) -> None:
     for row in mqtt.values():
         assert row["n"] == 3
         assert row["lost"] == 0
-        for key in ("p50_ms", "p99_ms", "rate", "p50_ratio", "rate_ratio", "rate_ratio_paired"):
+        for key in ("p50_ms", "p99_ms", "rate", "p50_ratio", "rate_ratio", "rate_ratio_start"):
             assert isinstance(row[key], float)
+        assert row["rounds"] == 2
+        assert len(row["rate_ratio_rounds"]) == 2
     footprint = {r["broker"]: r for r in data["results"]["footprint"]}
     assert set(footprint) == {"amqtt", "mosquitto"}
     for row in footprint.values():
@@ -87,6 +90,8 @@ def test_full_path_against_both_brokers(tmp_path: Path) -> None:
     two = {r["broker"]: r for r in rows if r["level"] == "mqtt x2"}  # two workers per model
     assert set(two) == {"amqtt", "mosquitto"}
     assert all(r["workers"] == 2 and r["n"] == 3 for r in two.values())
+    assert all(len(r["scaling_rounds"]) == 2 for r in two.values())
+    assert all(isinstance(r["scaling"], float) for r in two.values())
     cpu = {(r["broker"], r["level"]): r for r in data["results"]["cpu"]}
     assert set(cpu) == {(b, lvl) for b in ("amqtt", "mosquitto") for lvl in ("mqtt", "mqtt x2")}
     # 4 requests are below /proc's 10 ms ticks: only the shape here (the attribution itself:

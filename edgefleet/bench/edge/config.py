@@ -25,6 +25,7 @@ class EdgeBenchConfig:
     plots: bool = True
     invoke_requests: int = 1000  # raw invoke() calls (cheap)
     workers: tuple[int, ...] = (1, 2)  # the agent's `workers_per_model` in the MQTT levels
+    rounds: int = 5  # interleaved rounds of pipelined bursts (bench/edge/rates.py)
     load_requests: int = 2000  # pipelined with busy loops competing, for RSS under load (0: off)
     load_stress: int = 2  # busy-loop processes during that run
     load_settle_s: float = 11.0  # then RSS again: one period of the agent's memory duty (10 s)
@@ -41,7 +42,7 @@ class EdgeBenchConfig:
             raise ValueError(f"unknown broker(s) {bad}; choose from {list(BROKERS)}")
         if "mosquitto" in self.brokers and self.mqtt and not mosquitto_path():
             raise ValueError("mosquitto is not installed (apt-get install mosquitto)")
-        for name in ("requests", "throughput_requests", "window", "invoke_requests"):
+        for name in ("requests", "throughput_requests", "window", "invoke_requests", "rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
         if not self.workers or min(self.workers) < 1 or max(self.workers) > 16:

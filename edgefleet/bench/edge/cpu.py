@@ -43,8 +43,6 @@ def sample(agent_pid: int, broker_pid: int) -> CpuSample:
     )
 
 
-def per_request(before: CpuSample, after: CpuSample, answered: int) -> dict[str, float]:
-    """ms of CPU per answered request for each role, and their total."""
-    out = {r: (after.seconds[r] - before.seconds[r]) * 1000 / max(answered, 1) for r in ROLES}
-    out["total"] = sum(out.values())
-    return out
+def spent(before: CpuSample, after: CpuSample) -> dict[str, float]:
+    """CPU seconds each role spent between two samples."""
+    return {r: after.seconds[r] - before.seconds[r] for r in ROLES}

@@ -24,7 +24,6 @@ from edgefleet.bench.client import (
     request,
     wait_online,
 )
-from edgefleet.bench.edge import cpu
 from edgefleet.bench.edge.config import LIGHT_MODELS, TARGET_MODEL, EdgeBenchConfig
 from edgefleet.bench.edge.inputs import BenchInput, bench_input
 from edgefleet.bench.stats import Summary, bounded
@@ -70,25 +69,16 @@ def rss_mb(pid: int) -> float:
 
 
 @dataclass
-class MqttRun:
+class MqttLatency:
     latency: Summary
     agent_latency_p50: float | None  # the agent's own latency_ms (arrival -> result ready)
-    rate: float
-    rate_n: int
-    lost: int
-    cpu_ms: dict[str, float] | None = None  # per answered request, by role (bench/edge/cpu.py)
 
 
-def measure_mqtt(
-    client: Client,
-    device: str,
-    model: str,
-    payload: bytes,
-    cfg: EdgeBenchConfig,
-    pids: tuple[int, int] | None = None,
-) -> MqttRun:
-    """Sequential latency, then the pipelined rate; with `pids` (agent, broker) also where the
-    CPU went during the pipelined burst."""
+def measure_latency(
+    client: Client, device: str, model: str, payload: bytes, cfg: EdgeBenchConfig
+) -> MqttLatency:
+    """Sequential latency: one request at a time, after `warmup` unmeasured ones. (The
+    pipelined rates are measured in interleaved rounds: bench/edge/rates.py.)"""
     for _ in range(cfg.warmup):
         request(client, device, model, payload)
     times: list[float] = []
@@ -98,17 +88,10 @@ def measure_mqtt(
         times.append(ms)
         with contextlib.suppress(Exception):
             agent_ms.append(float(json.loads(body)["latency_ms"]))
-    before = None if pids is None else cpu.sample(*pids)
-    rate, n, lost = _pipelined(client, device, model, payload, cfg)
-    split = None
-    if pids is not None and before is not None:
-        split = cpu.per_request(before, cpu.sample(*pids), n)
-    return MqttRun(
-        Summary.of(times), statistics.median(agent_ms) if agent_ms else None, rate, n, lost, split
-    )
+    return MqttLatency(Summary.of(times), statistics.median(agent_ms) if agent_ms else None)
 
 
-def _pipelined(
+def pipelined(
     client: Client, device: str, model: str, payload: bytes, cfg: EdgeBenchConfig
 ) -> tuple[float, int, int]:
     """Keep `window` requests in flight; rate = answered / (first publish -> last answer)."""
@@ -226,7 +209,7 @@ def measure_under_load(
         idle = _served_rss(client, agent, face, voice)
         burst = replace(cfg, throughput_requests=cfg.load_requests)
         with cpu_stress(cfg.load_stress, cfg.time_limit_s + 10):
-            _rate, answered, lost = _pipelined(
+            _rate, answered, lost = pipelined(
                 client, agent.device, TARGET_MODEL, face.payload, burst
             )
         after = rss_mb(agent.proc.pid)

@@ -13,19 +13,20 @@ from edgefleet.bench.edge.checks import edge_checks
 from edgefleet.bench.edge.compute import (
     InProcess,
     bench_pipeline,
-    in_process_rate,
     measure_in_process,
     measure_invoke,
 )
 from edgefleet.bench.edge.config import TARGET_BROKER, EdgeBenchConfig
 from edgefleet.bench.edge.inputs import BenchInput, bench_input
 from edgefleet.bench.edge.mqtt import (
+    AgentHandle,
     Footprint,
     measure_footprint,
-    measure_mqtt,
+    measure_latency,
     measure_under_load,
     start_agent,
 )
+from edgefleet.bench.edge.rates import interleaved
 from edgefleet.bench.report import Report, Table, print_report, wide_console, write_report
 from edgefleet.procs.broker import running_broker
 
@@ -107,9 +108,8 @@ def _bench_broker(
     fps: dict[str, Footprint],
     console: Any,
 ) -> None:
-    """Footprint (cold starts), then every model through one agent, on one broker; `rows`:
-    the latency and CPU tables the MQTT levels add to."""
-    main, cpu_table = rows
+    """Footprint (cold starts), then every model through one agent per `workers` value, on
+    one broker; `rows`: the latency and CPU tables the MQTT levels add to."""
     with running_broker(broker, workdir) as server:
         port = server.port
         client = Client(port, f"bench-{broker}")
@@ -126,40 +126,72 @@ def _bench_broker(
                 )
                 fp = fps.setdefault(broker, Footprint())
                 fp.load = measure_under_load(client, workdir, port, broker, cfg, inputs)
-            for workers in cfg.workers:
-                level = edge_report.mqtt_level(workers)
-                device = f"bench-{broker}-w{workers}"
-                agent = start_agent(workdir, port, device, cfg.models, workers)
-                try:
+            agents: dict[int, AgentHandle] = {}
+            try:
+                for w in cfg.workers:  # all alive at once: their bursts interleave
+                    agents[w] = start_agent(workdir, port, f"bench-{broker}-w{w}", cfg.models, w)
+                for agent in agents.values():
                     agent.wait_online(client)
-                    for model in cfg.models:
-                        console.print(f"[bold]{broker}[/bold]: {model} over MQTT ({level}) ...")
-                        payload = inputs[model].payload
-                        paired, _ = in_process_rate(bench_pipeline(model), payload, cfg)
-                        pids = (agent.proc.pid, server.pid)
-                        run = measure_mqtt(client, agent.device, model, payload, cfg, pids)
-                        main.rows.append(
-                            edge_report.row(
-                                model,
-                                level,
-                                broker,
-                                run.latency,
-                                run.rate,
-                                run.rate_n,
-                                base[model],
-                                lost=run.lost,
-                                agent_latency_p50_ms=run.agent_latency_p50,
-                                workers=workers,
-                                cpu_ms_per_request=run.cpu_ms,
-                                inproc_rate_paired=paired,
-                                rate_ratio_paired=run.rate / paired,
-                            )
-                        )
-                        if run.cpu_ms is not None:
-                            cpu_table.rows.append(
-                                edge_report.cpu_row(model, level, broker, run.cpu_ms, run.rate)
-                            )
-                finally:
+                for model in cfg.models:
+                    _bench_model(
+                        client,
+                        agents,
+                        model,
+                        inputs[model].payload,
+                        cfg,
+                        server.pid,
+                        (broker, base[model]),
+                        rows,
+                        console,
+                    )
+            finally:
+                for agent in agents.values():
                     agent.stop()
         finally:
             client.close()
+
+
+def _bench_model(
+    client: Client,
+    agents: dict[int, AgentHandle],
+    model: str,
+    payload: bytes,
+    cfg: EdgeBenchConfig,
+    broker_pid: int,
+    where: tuple[str, InProcess],
+    rows: tuple[Table, Table],
+    console: Any,
+) -> None:
+    """One model over one broker: sequential latency per agent, then the pipelined rates in
+    interleaved rounds (bench/edge/rates.py); a latency row and a CPU row per agent."""
+    broker, base = where
+    main, cpu_table = rows
+    latency = {}
+    for workers, agent in agents.items():
+        level = edge_report.mqtt_level(workers)
+        console.print(f"[bold]{broker}[/bold]: {model} over MQTT ({level}), sequential ...")
+        latency[workers] = measure_latency(client, agent.device, model, payload, cfg)
+    console.print(f"[bold]{broker}[/bold]: {model} pipelined, {cfg.rounds} interleaved rounds ...")
+    rounds = interleaved(client, agents, model, payload, cfg, broker_pid, bench_pipeline(model))
+    for workers in agents:
+        level = edge_report.mqtt_level(workers)
+        measured = rounds.fields(workers)
+        rate = measured.pop("rate")
+        main.rows.append(
+            edge_report.row(
+                model,
+                level,
+                broker,
+                latency[workers].latency,
+                rate,
+                measured.pop("rate_n"),
+                base,
+                agent_latency_p50_ms=latency[workers].agent_latency_p50,
+                workers=workers,
+                rate_ratio_start=rate / base.rate if base.rate else None,
+                **measured,
+            )
+        )
+        cpu_ms = rounds.cpu_ms(workers)
+        if cpu_ms is not None:
+            cpu_table.rows.append(edge_report.cpu_row(model, level, broker, cpu_ms, rate))
