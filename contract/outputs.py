@@ -22,9 +22,19 @@ class Face(_Output):
 class FaceDetectionOutput(_Output):
     faces: list[Face]
     image_size: tuple[int, int] = Field(description="width, height of the decoded image")
+    doubt: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="how likely the hub's larger model would answer this image better, from "
+        "the device's doubt head (its sub-threshold candidates); absent without a head",
+    )
 
     @property
     def confidence(self) -> float:
+        """What a cascade reads: 1 - doubt with a doubt head, else the best face score."""
+        if self.doubt is not None:
+            return 1.0 - self.doubt
         return max((f.score for f in self.faces), default=0.0)
 
 

@@ -64,10 +64,14 @@ def _as_dict(output: object) -> Mapping[str, Any]:
 
 
 def confidence_of(output: object) -> float | None:
-    """The light model's confidence in its answer: best face score (0 with no face), wake-word
-    probability, a classifier's top class probability; None for outputs without one. Accepts
-    an output model or its JSON dict."""
+    """The light model's confidence in its answer: 1 - its doubt head's estimate where it has one
+    (faces), else the best face score (0 with no face), wake-word probability, a classifier's
+    top class probability; None for outputs without one. Accepts an output model or its JSON
+    dict."""
     data = _as_dict(output)
+    doubt = data.get("doubt")
+    if isinstance(doubt, int | float):
+        return 1.0 - float(doubt)
     faces = data.get("faces")
     if isinstance(faces, list | tuple):
         scores = [f["score"] if isinstance(f, Mapping) else f.score for f in faces]

@@ -98,6 +98,11 @@ class ModelSpec(_Strict):
         "(default: the `-full` counterpart, contract.ids.full_model)",
     )
     builder: str | None = Field(default=None, description="`module:function(directory)`")
+    doubt_head: str | None = Field(
+        default=None,
+        description="face detectors: the doubt head's file in models/heads/ (trained here "
+        "from the hub model's answers, models/training/face_doubt.py); adds `doubt` to outputs",
+    )
     files: list[FileSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from contract.errors import ErrorCode
 from models.catalogue import Catalogue
 from models.cli import app
-from models.datasets import speech
+from models.datasets import DATA_DIR_ENV, speech
 from models.errors import InputError
 from models.fetch import model_path
 from models.pipelines import load_pipeline
@@ -99,6 +99,8 @@ def test_fetch_without_espeak_says_why_it_cannot_build(
     full = catalogue.get("wakeword-full")
     shutil.copytree(model_path(full, model_dir), model_path(full, tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    # no cached speech either: a work tree that built the verifier once holds every clip
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     result = CliRunner().invoke(app, ["fetch", "wakeword-cloud", "--model-dir", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "cannot build wakeword-cloud" in result.output

@@ -90,6 +90,8 @@ def test_custom_band() -> None:
     [
         ({"faces": [], "image_size": [1, 1]}, 0.0),
         ({"faces": [{"score": 0.4}, {"score": 0.8}]}, 0.8),
+        ({"faces": [{"score": 0.95}], "doubt": 0.75}, 0.25),  # a doubt head speaks for it
+        ({"faces": [{"score": 0.95}], "doubt": None}, 0.95),
         ({"detected": False, "probability": 0.3}, 0.3),
         ({"label": 1}, None),
         (WakeWordOutput(detected=False, probability=0.3, duration_s=1.0), 0.3),  # a model too

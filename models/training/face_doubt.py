@@ -1,0 +1,155 @@
+"""The face detector's *doubt* head: how likely the hub's model would answer an image better.
+
+A cascade asks the hub when the device is unsure. The light detector's best face score is a
+weak signal of that: the faces it misses leave no face to be unsure about, and asking about
+every image below a score sends most of them (66 % for [0, 0.9], docs/offload.md). The images
+the hub improves do leave a trace in the detector's *sub-threshold* candidates (score 0.1 to
+0.5: several weak boxes, a large half-seen face...), which the agent does not publish. This head
+reads them: 13 numbers per image (the six best candidate scores, how many candidates pass 0.1,
+0.3, 0.5 and 0.8, how many lie in [0.1, 0.5), and the largest and smallest box as a share of
+the image) -> MLP 13-8-2 (`models.training.mlp`) -> P(the hub's face-detect-cloud finds more
+true faces than it adds false ones, against the device's answer).
+
+Trained here from the hub model's answers on generated images (`models.datasets.faces`, seeds
+kept apart from the benchmarks': training 1000, validation 900; `bench offload` measures on
+seed 0), so it is the cloud teaching the device when to ask. The weights are small (130
+numbers) and ship with the code (models/heads/), pinned to the light model's version; rebuild
+with `python -m models.training.face_doubt` (deterministic: fixed seeds; ~3 minutes here).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.training.mlp import Shape
+
+CANDIDATE_SCORE = 0.1  # the detector's cut-off for the candidates the head reads
+TOP = 6
+SHAPE = Shape(inputs=TOP + 7, hidden=8, outputs=2)
+HEADS_DIR = Path(__file__).resolve().parent.parent / "heads"
+TRAIN_SEED, VALIDATION_SEED = 1000, 900
+TRAIN_IMAGES, VALIDATION_IMAGES = 800, 200
+EPOCHS, LR = 200, 0.05
+
+
+def doubt_features(scores: np.ndarray, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(13,) float32 from the candidates at `CANDIDATE_SCORE` or above (`boxes` (n, 4) x0, y0,
+    x1, y1 in pixels of a `width` x `height` image)."""
+    s = np.sort(np.asarray(scores, np.float64))[::-1]
+    top = np.zeros(TOP)
+    top[: min(TOP, len(s))] = s[:TOP]
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / max(width * height, 1)
+    counts = [len(s), (s >= 0.3).sum(), (s >= 0.5).sum(), (s >= 0.8).sum(), (s < 0.5).sum()]
+    sizes = [area.max(), area.min()] if len(area) else [0.0, 0.0]
+    return np.concatenate([top, counts, sizes]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class DoubtHead:
+    """The trained head: input scaling and MLP parameters, for one light model version."""
+
+    model: str
+    version: str
+    mean: np.ndarray
+    scale: np.ndarray
+    params: np.ndarray
+    meta: dict[str, Any]
+
+    def doubt(self, features: np.ndarray) -> float:
+        """P(the hub's model answers this image better)."""
+        from models.training import mlp
+
+        x = ((features - self.mean) / self.scale).astype(np.float32).reshape(1, -1)
+        return float(mlp.predict_proba(SHAPE, self.params, x)[0, 1])
+
+    def save(self, path: Path) -> None:
+        data = {
+            "model": self.model,
+            "version": self.version,
+            "shape": [SHAPE.inputs, SHAPE.hidden, SHAPE.outputs],
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "params": self.params.tolist(),
+            "meta": self.meta,
+        }
+        path.write_text(json.dumps(data, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> DoubtHead:
+        data = json.loads(path.read_text())
+        if data["shape"] != [SHAPE.inputs, SHAPE.hidden, SHAPE.outputs]:
+            raise ValueError(f"{path}: shape {data['shape']}, this code reads {SHAPE}")
+        return cls(
+            data["model"],
+            data["version"],
+            np.asarray(data["mean"], np.float32),
+            np.asarray(data["scale"], np.float32),
+            np.asarray(data["params"], np.float32),
+            data.get("meta", {}),
+        )
+
+
+def _examples(lite: Any, cloud: Any, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features and "the hub answers better" labels of `n` generated images."""
+    import cv2
+
+    from contract.outputs import match_faces
+    from models.datasets.faces import make_sample
+
+    xs, ys = [], []
+    for i in range(n):
+        sample = make_sample(i, seed)
+        bgr = cv2.imdecode(np.frombuffer(sample.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"generated image {seed}/{i} does not decode")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        found = lite.detect(rgb, CANDIDATE_SCORE)
+        height, width = rgb.shape[:2]
+        xs.append(doubt_features(found.scores, found.boxes, width, height))
+        edge = [b for b, s in zip(found.boxes.tolist(), found.scores, strict=True) if s >= 0.5]
+        hub = [f.box for f in cloud.run(sample.jpeg).faces]
+        (eh, ef), (ch, cf) = match_faces(sample.boxes, edge), match_faces(sample.boxes, hub)
+        ys.append(int((ch - eh) - (cf - ef) > 0))
+    return np.array(xs), np.array(ys, np.int64)
+
+
+def build(model: str = "face-detect-lite", cloud_model: str = "face-detect-cloud") -> DoubtHead:
+    """Train the head of `model` from `cloud_model`'s answers (deterministic)."""
+    from models.pipelines import load_pipeline
+    from models.training import mlp
+
+    lite, cloud = load_pipeline(model), load_pipeline(cloud_model)
+    x, y = _examples(lite, cloud, TRAIN_IMAGES, TRAIN_SEED)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    scaled = ((x - mean) / scale).astype(np.float32)
+    params = mlp.train(SHAPE, mlp.init_params(SHAPE, 0), scaled, y, epochs=EPOCHS, lr=LR)
+    head = DoubtHead(lite.model_id, lite.version, mean, scale, params, {})
+    vx, vy = _examples(lite, cloud, VALIDATION_IMAGES, VALIDATION_SEED)
+    doubts = np.array([head.doubt(f) for f in vx])
+    meta = {
+        "teacher": cloud_model,
+        "train": {"seed": TRAIN_SEED, "images": TRAIN_IMAGES, "positive": float(y.mean())},
+        "validation": {
+            "seed": VALIDATION_SEED,
+            "images": VALIDATION_IMAGES,
+            "positive": float(vy.mean()),
+            # the doubt above which a share of images is asked about (its 1 - that quantile)
+            "doubt_at_share": {
+                f"{p}": float(np.quantile(doubts, 1 - p / 100)) for p in (20, 25, 30, 35, 40)
+            },
+        },
+    }
+    return DoubtHead(lite.model_id, lite.version, mean, scale, params, meta)
+
+
+if __name__ == "__main__":
+    built = build()
+    out = HEADS_DIR / f"{built.model}-doubt.json"
+    built.save(out)
+    print(f"wrote {out}: {json.dumps(built.meta)}")
