@@ -52,6 +52,14 @@ class TabularOutput(_Output):
     label: int
     label_name: str | None = None
     probabilities: list[float]
+    doubt: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="how likely the hub's larger model would classify this reading right where "
+        "the device's gets it wrong, from the device's doubt head; absent without one (or for "
+        "a version the head was not trained for)",
+    )
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:

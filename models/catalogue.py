@@ -100,8 +100,8 @@ class ModelSpec(_Strict):
     builder: str | None = Field(default=None, description="`module:function(directory)`")
     doubt_head: str | None = Field(
         default=None,
-        description="face detectors: the doubt head's file in models/heads/ (trained here "
-        "from the hub model's answers, models/training/face_doubt.py); adds `doubt` to outputs",
+        description="the doubt head's file in models/heads/ (face detectors, tabular models; "
+        "trained here against the hub model, models/training/doubt.py); adds `doubt` to outputs",
     )
     files: list[FileSpec] = Field(default_factory=list)
 

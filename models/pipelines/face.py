@@ -2,7 +2,6 @@
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,9 +13,7 @@ from models.pipelines.base import Pipeline
 from models.pipelines.lanes import Lanes
 from models.processing import vision
 from models.runtimes import load_runtime
-
-if TYPE_CHECKING:
-    from models.training.face_doubt import DoubtHead
+from models.training.doubt import load_head
 
 FaceInputs = np.ndarray
 FaceRaw = tuple[np.ndarray, np.ndarray]
@@ -50,7 +47,9 @@ class FaceDetectionPipeline(Pipeline[vision.Decoded, FaceInputs, FaceRaw, FaceDe
         self.min_score = spec.param("min_score", 0.5)
         self.nms_iou = spec.param("nms_iou", 0.3)
         self.decode_oversample = spec.param("decode_oversample", 2.0)  # vision.decode_at_least
-        self.doubt_head = None if spec.doubt_head is None else _doubt_head(spec)
+        self.doubt_head = (
+            None if spec.doubt_head is None else load_head(spec.id, spec.version, spec.doubt_head)
+        )
         lanes = int(spec.param("batch_lanes", 0)) or usable_cpus()
         self._lanes = Lanes(self, lambda: type(self)(spec, paths, num_threads), lanes)
 
@@ -117,20 +116,3 @@ class FaceDetectionPipeline(Pipeline[vision.Decoded, FaceInputs, FaceRaw, FaceDe
         found = self._detections(raw, decoded, CANDIDATE_SCORE)
         features = doubt_features(found.scores, found.boxes, decoded.width, decoded.height)
         return self.doubt_head.doubt(features)
-
-
-def _doubt_head(spec: ModelSpec) -> "DoubtHead":
-    """The head the catalogue names, checked against this model's id and version."""
-    from models.training.face_doubt import HEADS_DIR, DoubtHead
-
-    path = HEADS_DIR / str(spec.doubt_head)
-    try:
-        head = DoubtHead.load(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise CatalogueError(f"model {spec.id}: doubt head {path}: {exc}") from exc
-    if (head.model, head.version) != (spec.id, spec.version):
-        raise CatalogueError(
-            f"model {spec.id} {spec.version}: doubt head {path.name} was trained for "
-            f"{head.model} {head.version}; rebuild it (python -m models.training.face_doubt)"
-        )
-    return head

@@ -20,6 +20,7 @@ from models.errors import InputError
 from models.fetch import built_file
 from models.pipelines.base import Pipeline
 from models.runtimes import load_runtime
+from models.training.doubt import load_head
 
 
 class TabularPipeline(Pipeline[dict[str, Any], np.ndarray, np.ndarray, TabularOutput]):
@@ -31,6 +32,9 @@ class TabularPipeline(Pipeline[dict[str, Any], np.ndarray, np.ndarray, TabularOu
         self.runtime = load_runtime(path, num_threads=num_threads)
         self.size_bytes = path.stat().st_size
         self.labels = list(spec.labels)
+        self.doubt_head = (
+            None if spec.doubt_head is None else load_head(spec.id, spec.version, spec.doubt_head)
+        )
 
     @classmethod
     def from_file(cls, spec: ModelSpec, path: Path, version: str) -> "TabularPipeline":
@@ -71,4 +75,16 @@ class TabularPipeline(Pipeline[dict[str, Any], np.ndarray, np.ndarray, TabularOu
         probs = [float(p) for p in raw[0]]
         label = int(np.argmax(raw[0]))
         name = self.labels[label] if label < len(self.labels) else None
-        return TabularOutput(label=label, label_name=name, probabilities=probs)
+        return TabularOutput(
+            label=label, label_name=name, probabilities=probs, doubt=self._doubt(raw, decoded)
+        )
+
+    def _doubt(self, raw: np.ndarray, decoded: dict[str, Any]) -> float | None:
+        """The doubt head's estimate, for the version it was trained for only: a registry
+        version (a federated round's) answers without one."""
+        head = self.doubt_head
+        if head is None or head.version != self.version:
+            return None
+        from models.training.engine_doubt import doubt_features
+
+        return head.doubt(doubt_features(raw, to_features([decoded])))

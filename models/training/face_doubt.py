@@ -1,8 +1,9 @@
-"""The face detector's *doubt* head: how likely the hub's model would answer an image better.
+"""The face detector's doubt head (models/training/doubt.py): how likely the hub's model would
+answer an image better.
 
-A cascade asks the hub when the device is unsure. The light detector's best face score is a
-weak signal of that: the faces it misses leave no face to be unsure about, and asking about
-every image below a score sends most of them (66 % for [0, 0.9], docs/offload.md). The images
+The light detector's best face score is a weak signal of that: the faces it misses leave no
+face to be unsure about, and asking about every image below a score sends most of them (66 %
+for [0, 0.9], docs/offload.md). The images
 the hub improves do leave a trace in the detector's *sub-threshold* candidates (score 0.1 to
 0.5: several weak boxes, a large half-seen face...), which the agent does not publish. This head
 reads them: 13 numbers per image (the six best candidate scores, how many candidates pass 0.1,
@@ -19,26 +20,26 @@ with `python -m models.training.face_doubt` (deterministic: fixed seeds; ~3 minu
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.training.mlp import Shape
+from models.training import doubt
+from models.training.doubt import DoubtHead
 
 CANDIDATE_SCORE = 0.1  # the detector's cut-off for the candidates the head reads
 TOP = 6
-SHAPE = Shape(inputs=TOP + 7, hidden=8, outputs=2)
-HEADS_DIR = Path(__file__).resolve().parent.parent / "heads"
+FEATURES = TOP + 7
+HIDDEN = 8
 TRAIN_SEED, VALIDATION_SEED = 1000, 900
 TRAIN_IMAGES, VALIDATION_IMAGES = 800, 200
 EPOCHS, LR = 200, 0.05
 
 
 def doubt_features(scores: np.ndarray, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(13,) float32 from the candidates at `CANDIDATE_SCORE` or above (`boxes` (n, 4) x0, y0,
+    """(FEATURES,) float32 from the candidates at `CANDIDATE_SCORE` or above (`boxes` (n, 4) x0, y0,
     x1, y1 in pixels of a `width` x `height` image)."""
     s = np.sort(np.asarray(scores, np.float64))[::-1]
     top = np.zeros(TOP)
@@ -48,51 +49,6 @@ def doubt_features(scores: np.ndarray, boxes: np.ndarray, width: int, height: in
     counts = [len(s), (s >= 0.3).sum(), (s >= 0.5).sum(), (s >= 0.8).sum(), (s < 0.5).sum()]
     sizes = [area.max(), area.min()] if len(area) else [0.0, 0.0]
     return np.concatenate([top, counts, sizes]).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class DoubtHead:
-    """The trained head: input scaling and MLP parameters, for one light model version."""
-
-    model: str
-    version: str
-    mean: np.ndarray
-    scale: np.ndarray
-    params: np.ndarray
-    meta: dict[str, Any]
-
-    def doubt(self, features: np.ndarray) -> float:
-        """P(the hub's model answers this image better)."""
-        from models.training import mlp
-
-        x = ((features - self.mean) / self.scale).astype(np.float32).reshape(1, -1)
-        return float(mlp.predict_proba(SHAPE, self.params, x)[0, 1])
-
-    def save(self, path: Path) -> None:
-        data = {
-            "model": self.model,
-            "version": self.version,
-            "shape": [SHAPE.inputs, SHAPE.hidden, SHAPE.outputs],
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "params": self.params.tolist(),
-            "meta": self.meta,
-        }
-        path.write_text(json.dumps(data, indent=1) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> DoubtHead:
-        data = json.loads(path.read_text())
-        if data["shape"] != [SHAPE.inputs, SHAPE.hidden, SHAPE.outputs]:
-            raise ValueError(f"{path}: shape {data['shape']}, this code reads {SHAPE}")
-        return cls(
-            data["model"],
-            data["version"],
-            np.asarray(data["mean"], np.float32),
-            np.asarray(data["scale"], np.float32),
-            np.asarray(data["params"], np.float32),
-            data.get("meta", {}),
-        )
 
 
 def _examples(lite: Any, cloud: Any, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,16 +78,11 @@ def _examples(lite: Any, cloud: Any, n: int, seed: int) -> tuple[np.ndarray, np.
 def build(model: str = "face-detect-lite", cloud_model: str = "face-detect-cloud") -> DoubtHead:
     """Train the head of `model` from `cloud_model`'s answers (deterministic)."""
     from models.pipelines import load_pipeline
-    from models.training import mlp
 
     lite, cloud = load_pipeline(model), load_pipeline(cloud_model)
     x, y = _examples(lite, cloud, TRAIN_IMAGES, TRAIN_SEED)
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    scaled = ((x - mean) / scale).astype(np.float32)
-    params = mlp.train(SHAPE, mlp.init_params(SHAPE, 0), scaled, y, epochs=EPOCHS, lr=LR)
-    head = DoubtHead(lite.model_id, lite.version, mean, scale, params, {})
+    head = doubt.fit(lite.model_id, lite.version, x, y, HIDDEN, EPOCHS, LR)
     vx, vy = _examples(lite, cloud, VALIDATION_IMAGES, VALIDATION_SEED)
-    doubts = np.array([head.doubt(f) for f in vx])
     meta = {
         "teacher": cloud_model,
         "train": {"seed": TRAIN_SEED, "images": TRAIN_IMAGES, "positive": float(y.mean())},
@@ -139,17 +90,14 @@ def build(model: str = "face-detect-lite", cloud_model: str = "face-detect-cloud
             "seed": VALIDATION_SEED,
             "images": VALIDATION_IMAGES,
             "positive": float(vy.mean()),
-            # the doubt above which a share of images is asked about (its 1 - that quantile)
-            "doubt_at_share": {
-                f"{p}": float(np.quantile(doubts, 1 - p / 100)) for p in (20, 25, 30, 35, 40)
-            },
+            "doubt_at_share": doubt.cuts(head.doubts(vx)),
         },
     }
-    return DoubtHead(lite.model_id, lite.version, mean, scale, params, meta)
+    return dataclasses.replace(head, meta=meta)
 
 
 if __name__ == "__main__":
     built = build()
-    out = HEADS_DIR / f"{built.model}-doubt.json"
+    out = doubt.HEADS_DIR / f"{built.model}-doubt.json"
     built.save(out)
     print(f"wrote {out}: {json.dumps(built.meta)}")

@@ -81,9 +81,10 @@ class OffloadBenchConfig:
     # 1 - the doubt head's estimate (models/training/face_doubt.py); up to 0.6 asks about
     # 30-35 % of its validation images (seed 900, not this bench's; docs/offload.md)
     face_band: tuple[float, float] = (0.0, 0.6)
-    # engine cascade: the light model's top-class probability up to 0.6 asks the hub (43 % of
-    # held-out readings, 61 % of the accuracy gap recovered, docs/models.md)
-    engine_band: tuple[float, float] = (0.0, 0.6)
+    # engine cascade: 1 - the doubt head's estimate (models/training/engine_doubt.py) up to
+    # 0.5 asks the hub (the head's own cut; before 2026-12-06 the top-class probability up to
+    # 0.6: 43 % of held-out readings, 61 % of the gap, docs/models.md)
+    engine_band: tuple[float, float] = (0.0, 0.5)
     # voice cascade: the agent's default rescue rule (docs/offload.md "Voice cascade")
     # seconds between the agents' light RTT probes of the hub; None: the agent's default
     probe_interval_s: float | None = None
