@@ -13,7 +13,9 @@ A head belongs to one version of one model: its file (models/heads/, named by th
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,48 @@ def load_head(model: str, version: str, name: str) -> DoubtHead:
             f"{head.version}, not {model} {version}; rebuild it (models/training/doubt.py)"
         )
     return head
+
+
+# (device pipeline, hub pipeline, seed, n) -> features (n, k), labels (n,) 1: the hub did better
+Examples = Callable[[Any, Any, int, int], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a head is trained: the MLP, and the generated data of training and validation."""
+
+    hidden: int
+    epochs: int
+    lr: float
+    train: tuple[int, int]  # (seed, n)
+    validation: tuple[int, int]
+
+
+def build(model: str, cloud_model: str, examples: Examples, recipe: Recipe) -> DoubtHead:
+    """Train `model`'s head (its catalogue version) against `cloud_model`; `meta` records the
+    data and the doubt cuts at which shares of the validation set would be asked about."""
+    from models.pipelines import load_pipeline
+
+    device, cloud = load_pipeline(model), load_pipeline(cloud_model)
+    x, y = examples(device, cloud, *recipe.train)
+    head = fit(device.model_id, device.version, x, y, recipe.hidden, recipe.epochs, recipe.lr)
+    vx, vy = examples(device, cloud, *recipe.validation)
+    meta = {
+        "teacher": cloud_model,
+        "train": {"seed": recipe.train[0], "examples": len(y), "positive": float(y.mean())},
+        "validation": {
+            "seed": recipe.validation[0],
+            "examples": len(vy),
+            "positive": float(vy.mean()),
+            "doubt_at_share": cuts(head.doubts(vx)),
+        },
+    }
+    return dataclasses.replace(head, meta=meta)
+
+
+def write(head: DoubtHead) -> Path:
+    """Save `head` where the catalogue finds it (`<model>-doubt.json`) and say so."""
+    out = HEADS_DIR / f"{head.model}-doubt.json"
+    head.save(out)
+    print(f"wrote {out}: {json.dumps(head.meta)}")
+    return out

@@ -17,8 +17,6 @@ until a head is trained for it, which rounds do not do yet. Rebuild:
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from typing import Any
 
 import numpy as np
@@ -41,14 +39,10 @@ def doubt_features(probabilities: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     return np.concatenate([p, margin, np.atleast_2d(inputs)], axis=1).astype(np.float32)
 
 
-def _examples(device: Any, cloud: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _examples(device: Any, cloud: Any, seed: int, per_engine: int) -> tuple[np.ndarray, np.ndarray]:
     from models.datasets.engine import generate_records, iid_profile, to_features
 
-    records = [
-        r
-        for i in range(4)
-        for r in generate_records(iid_profile(i, seed=seed), READINGS_PER_ENGINE)
-    ]
+    records = [r for i in range(4) for r in generate_records(iid_profile(i, seed=seed), per_engine)]
     truth = np.array([r["fault_status"] for r in records])
     inputs = to_features(records)
     mine, theirs = device.infer(inputs), cloud.infer(inputs)
@@ -56,29 +50,15 @@ def _examples(device: Any, cloud: Any, seed: int) -> tuple[np.ndarray, np.ndarra
     return doubt_features(mine, inputs), better.astype(np.int64)
 
 
+RECIPE = doubt.Recipe(
+    HIDDEN, EPOCHS, LR, (TRAIN_SEED, READINGS_PER_ENGINE), (VALIDATION_SEED, READINGS_PER_ENGINE)
+)
+
+
 def build(model: str = "engine-fault", cloud_model: str = "engine-fault-cloud") -> DoubtHead:
     """Train the head of `model` (its catalogue version) from `cloud_model` (deterministic)."""
-    from models.pipelines import load_pipeline
-
-    device, cloud = load_pipeline(model), load_pipeline(cloud_model)
-    x, y = _examples(device, cloud, TRAIN_SEED)
-    head = doubt.fit(device.model_id, device.version, x, y, HIDDEN, EPOCHS, LR)
-    vx, vy = _examples(device, cloud, VALIDATION_SEED)
-    meta = {
-        "teacher": cloud_model,
-        "train": {"seed": TRAIN_SEED, "readings": len(y), "positive": float(y.mean())},
-        "validation": {
-            "seed": VALIDATION_SEED,
-            "readings": len(vy),
-            "positive": float(vy.mean()),
-            "doubt_at_share": doubt.cuts(head.doubts(vx)),
-        },
-    }
-    return dataclasses.replace(head, meta=meta)
+    return doubt.build(model, cloud_model, _examples, RECIPE)
 
 
 if __name__ == "__main__":
-    built = build()
-    out = doubt.HEADS_DIR / f"{built.model}-doubt.json"
-    built.save(out)
-    print(f"wrote {out}: {json.dumps(built.meta)}")
+    doubt.write(build())

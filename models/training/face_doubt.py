@@ -20,8 +20,6 @@ with `python -m models.training.face_doubt` (deterministic: fixed seeds; ~3 minu
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from typing import Any
 
 import numpy as np
@@ -51,7 +49,7 @@ def doubt_features(scores: np.ndarray, boxes: np.ndarray, width: int, height: in
     return np.concatenate([top, counts, sizes]).astype(np.float32)
 
 
-def _examples(lite: Any, cloud: Any, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _examples(lite: Any, cloud: Any, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Features and "the hub answers better" labels of `n` generated images."""
     import cv2
 
@@ -75,29 +73,15 @@ def _examples(lite: Any, cloud: Any, n: int, seed: int) -> tuple[np.ndarray, np.
     return np.array(xs), np.array(ys, np.int64)
 
 
+RECIPE = doubt.Recipe(
+    HIDDEN, EPOCHS, LR, (TRAIN_SEED, TRAIN_IMAGES), (VALIDATION_SEED, VALIDATION_IMAGES)
+)
+
+
 def build(model: str = "face-detect-lite", cloud_model: str = "face-detect-cloud") -> DoubtHead:
     """Train the head of `model` from `cloud_model`'s answers (deterministic)."""
-    from models.pipelines import load_pipeline
-
-    lite, cloud = load_pipeline(model), load_pipeline(cloud_model)
-    x, y = _examples(lite, cloud, TRAIN_IMAGES, TRAIN_SEED)
-    head = doubt.fit(lite.model_id, lite.version, x, y, HIDDEN, EPOCHS, LR)
-    vx, vy = _examples(lite, cloud, VALIDATION_IMAGES, VALIDATION_SEED)
-    meta = {
-        "teacher": cloud_model,
-        "train": {"seed": TRAIN_SEED, "images": TRAIN_IMAGES, "positive": float(y.mean())},
-        "validation": {
-            "seed": VALIDATION_SEED,
-            "images": VALIDATION_IMAGES,
-            "positive": float(vy.mean()),
-            "doubt_at_share": doubt.cuts(head.doubts(vx)),
-        },
-    }
-    return dataclasses.replace(head, meta=meta)
+    return doubt.build(model, cloud_model, _examples, RECIPE)
 
 
 if __name__ == "__main__":
-    built = build()
-    out = doubt.HEADS_DIR / f"{built.model}-doubt.json"
-    built.save(out)
-    print(f"wrote {out}: {json.dumps(built.meta)}")
+    doubt.write(build())

@@ -87,3 +87,16 @@ def test_asking_by_doubt_recovers_most_of_the_gap(device: TabularPipeline) -> No
     by_score[np.argsort(top)[: by_doubt.sum()]] = True
     assert gained(by_doubt) >= 0.6 * gap
     assert gained(by_doubt) > gained(by_score)
+
+
+def test_the_shipped_head_is_what_its_recipe_builds() -> None:
+    """The committed weights are reproducible from the code (deterministic training)."""
+    require_models("engine-fault", "engine-fault-cloud")
+    from models.training.engine_doubt import build
+
+    spec = load_catalogue().get("engine-fault")
+    assert spec.doubt_head is not None
+    shipped = DoubtHead.load(HEADS_DIR / spec.doubt_head)
+    rebuilt = build()
+    np.testing.assert_allclose(rebuilt.params, shipped.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rebuilt.mean, shipped.mean, rtol=1e-6)
