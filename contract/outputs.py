@@ -1,12 +1,19 @@
 """Shapes of `InferResult.output` per task, shared by edge pipelines and the hub."""
 
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Output(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def _doubt(description: str) -> Any:
+    """The `doubt` field of a light model's output: its doubt head's estimate, 0-1, or None
+    (models/training/doubt.py)."""
+    return Field(default=None, ge=0, le=1, description=description)
 
 
 class Face(_Output):
@@ -22,12 +29,9 @@ class Face(_Output):
 class FaceDetectionOutput(_Output):
     faces: list[Face]
     image_size: tuple[int, int] = Field(description="width, height of the decoded image")
-    doubt: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        description="how likely the hub's larger model would answer this image better, from "
-        "the device's doubt head (its sub-threshold candidates); absent without a head",
+    doubt: float | None = _doubt(
+        "how likely the hub's larger model would answer this image better, from "
+        "the device's doubt head (its sub-threshold candidates); absent without a head"
     )
 
     @property
@@ -46,19 +50,20 @@ class WakeWordOutput(_Output):
         default_factory=dict, description="highest probability per wake word model"
     )
     duration_s: float = Field(ge=0)
+    doubt: float | None = _doubt(
+        "how likely the hub's verifier would answer this clip right where the "
+        "device's answer is wrong, from the device's doubt head; absent without one"
+    )
 
 
 class TabularOutput(_Output):
     label: int
     label_name: str | None = None
     probabilities: list[float]
-    doubt: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        description="how likely the hub's larger model would classify this reading right where "
+    doubt: float | None = _doubt(
+        "how likely the hub's larger model would classify this reading right where "
         "the device's gets it wrong, from the device's doubt head; absent without one (or for "
-        "a version the head was not trained for)",
+        "a version the head was not trained for)"
     )
 
 

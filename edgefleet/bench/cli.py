@@ -182,6 +182,14 @@ def offload(
     time_limit: Annotated[
         float, typer.Option(help="Seconds cap per scenario and data set (counts stop early)")
     ] = 400.0,
+    voice_band: Annotated[
+        tuple[float, float] | None,
+        typer.Option(
+            help="Voice cascade: the band rule on the doubt head, LOW HIGH of 1 - doubt "
+            "(default: the agent's verify-and-rescue rule)",
+            show_default=False,
+        ),
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
 ) -> None:
     """Collaborative table: edge-only, cloud-only, adaptive, cascade x idle, CPU saturated,
@@ -197,6 +205,7 @@ def offload(
         scenarios=tuple(scenarios or SCENARIOS),
         broker=broker,
         time_limit_s=time_limit,
+        voice_band=voice_band,
         plots=plots,
     )
     _run("offload", config, lambda: run_offload_bench(config, out))

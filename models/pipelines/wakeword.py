@@ -19,6 +19,7 @@ from models.catalogue import ModelSpec
 from models.pipelines.base import Pipeline
 from models.processing import voice
 from models.runtimes import Runtime, load_runtime
+from models.training.doubt import load_head
 
 SAMPLES_PER_STEP = 160  # 10 ms at 16 kHz
 BYTES_PER_STEP = SAMPLES_PER_STEP * 2
@@ -87,6 +88,9 @@ class MicroWakeWordPipeline(
         super().__init__(spec, paths, num_threads)
         self.max_seconds = spec.param("max_seconds", voice.MAX_SECONDS)
         self.models = [self._load(word, paths, num_threads) for word in spec.labels]
+        self.doubt_head = (
+            None if spec.doubt_head is None else load_head(spec.id, spec.version, spec.doubt_head)
+        )
 
     @staticmethod
     def _load(word: str, paths: dict[str, Path], num_threads: int) -> WakeWordModel:
@@ -133,4 +137,9 @@ class MicroWakeWordPipeline(
     def postprocess(self, raw: dict[str, np.ndarray], decoded: np.ndarray) -> WakeWordOutput:
         maxima = {m.word: sliding_max(raw[m.word], m.window) for m in self.models}
         cutoffs = {m.word: m.cutoff for m in self.models}
-        return wakeword_output(maxima, cutoffs, len(decoded) / voice.SAMPLE_RATE)
+        out = wakeword_output(maxima, cutoffs, len(decoded) / voice.SAMPLE_RATE)
+        if self.doubt_head is None:
+            return out
+        from models.training.wake_doubt import doubt_features
+
+        return out.model_copy(update={"doubt": self.doubt_head.doubt(doubt_features(out))})

@@ -172,6 +172,25 @@ def test_gateway_scenario_config() -> None:
     assert pipelines["face-detect-full"] == {"mode": "adaptive", "cloud_model": "face-detect-full"}
 
 
+def test_cascade_bands_reach_the_agents_config() -> None:
+    """Faces and engine get their bands; voice keeps verify-and-rescue unless given a band,
+    then it is the band rule on the doubt head (no rescue words). The agent accepts both."""
+    from edge_agent.config import parse_config
+
+    default = OffloadBenchConfig()
+    pipelines = agent_offload_config("cascade", default.bands)["offload"]["pipelines"]
+    assert pipelines["face-detect-lite"]["uncertain"] == list(default.face_band)
+    assert pipelines["engine-fault"]["uncertain"] == list(default.engine_band)
+    assert pipelines["wakeword-lite"] == {"mode": "cascade"}
+    voice = OffloadBenchConfig(voice_band=(0.0, 0.75)).bands
+    offload = agent_offload_config("cascade", voice)["offload"]
+    assert offload["pipelines"]["wakeword-lite"] == {
+        "mode": "cascade", "uncertain": [0.0, 0.75], "rescue_words": []
+    }  # fmt: skip
+    models = list(offload["pipelines"])
+    parse_config({"device_id": "d1", "models": models, "offload": offload})
+
+
 def test_delay_proxy_cut_closes_and_refuses() -> None:
     with socket.create_server(("127.0.0.1", 0)) as upstream:
         port = upstream.getsockname()[1]

@@ -40,6 +40,16 @@ CLOUD_MODELS = {VISION: "face-detect-cloud", VOICE: "wakeword-cloud", ENGINE: "e
 GATEWAY_MODELS = {VISION: "face-detect-full", VOICE: "wakeword-full", ENGINE: "engine-fault-cloud"}
 
 
+@dataclass(frozen=True)
+class CascadeBands:
+    """The cascade's band per data set (None: the agent's default); voice with a band uses the
+    band rule on the doubt head (`rescue_words: []`) instead of verify-and-rescue."""
+
+    face: tuple[float, float] | None = None
+    engine: tuple[float, float] | None = None
+    voice: tuple[float, float] | None = None
+
+
 def device_model(scenario: str, kind: str) -> str:
     """The model the devices are asked for in `scenario` (and offload for `kind`)."""
     return GATEWAY_MODELS[kind] if scenario == GATEWAY else EDGE_MODELS[kind]
@@ -85,10 +95,16 @@ class OffloadBenchConfig:
     # 0.5 asks the hub (the head's own cut; before 2026-12-06 the top-class probability up to
     # 0.6: 43 % of held-out readings, 61 % of the gap, docs/models.md)
     engine_band: tuple[float, float] = (0.0, 0.5)
-    # voice cascade: the agent's default rescue rule (docs/offload.md "Voice cascade")
+    # voice cascade: None, the agent's default verify-and-rescue rule (docs/offload.md "Voice
+    # cascade"); a band, the band rule on 1 - the doubt head's estimate (`--voice-band`)
+    voice_band: tuple[float, float] | None = None
     # seconds between the agents' light RTT probes of the hub; None: the agent's default
     probe_interval_s: float | None = None
     plots: bool = True
+
+    @property
+    def bands(self) -> CascadeBands:
+        return CascadeBands(self.face_band, self.engine_band, self.voice_band)
 
     def validate(self) -> None:
         bad = [s for s in self.scenarios if s not in ALL_SCENARIOS]

@@ -20,6 +20,8 @@ from edgefleet.bench.offload.config import (
     GATEWAY,
     GATEWAY_MODELS,
     VISION,
+    VOICE,
+    CascadeBands,
     OffloadBenchConfig,
 )
 from edgefleet.procs.agent import AgentProcess, agent_config
@@ -45,23 +47,24 @@ def split_cpus() -> tuple[set[int], set[int] | None]:
 
 def agent_offload_config(
     mode: str,
-    face_band: tuple[float, float] | None = None,
+    bands: CascadeBands | None = None,
     probe_interval_s: float | None = None,
-    engine_band: tuple[float, float] | None = None,
     same_model: bool = False,
 ) -> dict[str, Any]:
     """The offload sections of a device's config; `same_model` (the gateway scenario): the
     pipelines are GATEWAY_MODELS', each offloading to the same model."""
     pipelines: dict[str, dict[str, Any]]
+    if same_model or bands is None:  # cascade is not measured in the gateway scenario
+        bands = CascadeBands()
     if same_model:
         pipelines = {m: {"mode": mode, "cloud_model": m} for m in GATEWAY_MODELS.values()}
-        face_band = engine_band = None  # cascade is not measured there
     else:
         pipelines = {m: {"mode": mode} for m in EDGE_MODELS.values()}
-    if face_band is not None:
-        pipelines[EDGE_MODELS[VISION]]["uncertain"] = list(face_band)
-    if engine_band is not None:
-        pipelines[EDGE_MODELS[ENGINE]]["uncertain"] = list(engine_band)
+    for data, band in ((VISION, bands.face), (ENGINE, bands.engine), (VOICE, bands.voice)):
+        if band is not None:
+            pipelines[EDGE_MODELS[data]]["uncertain"] = list(band)
+    if bands.voice is not None:
+        pipelines[EDGE_MODELS[VOICE]]["rescue_words"] = []
     offload: dict[str, Any] = {
         "pipelines": pipelines,
         "breaker_failures": 2,
@@ -128,7 +131,7 @@ def offload_fleet(
                 secret=secret,
                 hub_url=hub_url,
                 models=tuple(EDGE_MODELS.values()),
-                **agent_offload_config(mode, cfg.face_band, cfg.probe_interval_s, cfg.engine_band),
+                **agent_offload_config(mode, cfg.bands, cfg.probe_interval_s),
             )
             # the agent's own heartbeat period (5 s), like its probe period: background work
             # at faster rates shows in the p99 of a 5 ms answer (docs/benchmarks.md)
@@ -250,7 +253,7 @@ def gateway_fleet(
             if mode != "edge":
                 proxies[mode] = stack.enter_context(DelayProxy(hub.port, cfg.gateway_delay_ms))
                 hub_url = f"http://127.0.0.1:{proxies[mode].port}"
-            offload = agent_offload_config(pipeline_mode, None, cfg.probe_interval_s, None, True)
+            offload = agent_offload_config(pipeline_mode, None, cfg.probe_interval_s, True)
             offload["offload"]["timeout_s"] = 5.0  # a starved device is slow to read answers
             config = agent_config(
                 device,
