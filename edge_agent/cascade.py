@@ -65,9 +65,9 @@ def _as_dict(output: object) -> Mapping[str, Any]:
 
 def confidence_of(output: object) -> float | None:
     """The light model's confidence in its answer: 1 - its doubt head's estimate where it has one
-    (faces), else the best face score (0 with no face), wake-word probability, a classifier's
-    top class probability; None for outputs without one. Accepts an output model or its JSON
-    dict."""
+    (`doubt`, models/training/doubt.py), else the best face score (0 with no face), wake-word
+    probability, a classifier's top class probability; None for outputs without one. Accepts
+    an output model or its JSON dict."""
     data = _as_dict(output)
     doubt = data.get("doubt")
     if isinstance(doubt, int | float):

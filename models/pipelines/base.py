@@ -7,6 +7,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from models.catalogue import ModelSpec
+from models.training.doubt import DoubtHead, load_head
 
 X = TypeVar("X")  # decoded input
 I = TypeVar("I")  # noqa: E741 - model inputs
@@ -28,6 +29,10 @@ class Pipeline(ABC, Generic[X, I, R, O]):
         self.size_bytes = spec.size_bytes
         self.paths = paths
         self.num_threads = num_threads
+        # when to ask the hub (models/training/doubt.py); the subclass computes its features
+        self.doubt_head: DoubtHead | None = (
+            None if spec.doubt_head is None else load_head(spec.id, spec.version, spec.doubt_head)
+        )
 
     @abstractmethod
     def decode(self, payload: bytes) -> X:

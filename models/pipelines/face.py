@@ -13,7 +13,6 @@ from models.pipelines.base import Pipeline
 from models.pipelines.lanes import Lanes
 from models.processing import vision
 from models.runtimes import load_runtime
-from models.training.doubt import load_head
 
 FaceInputs = np.ndarray
 FaceRaw = tuple[np.ndarray, np.ndarray]
@@ -47,9 +46,6 @@ class FaceDetectionPipeline(Pipeline[vision.Decoded, FaceInputs, FaceRaw, FaceDe
         self.min_score = spec.param("min_score", 0.5)
         self.nms_iou = spec.param("nms_iou", 0.3)
         self.decode_oversample = spec.param("decode_oversample", 2.0)  # vision.decode_at_least
-        self.doubt_head = (
-            None if spec.doubt_head is None else load_head(spec.id, spec.version, spec.doubt_head)
-        )
         lanes = int(spec.param("batch_lanes", 0)) or usable_cpus()
         self._lanes = Lanes(self, lambda: type(self)(spec, paths, num_threads), lanes)
 

@@ -20,7 +20,6 @@ from models.errors import InputError
 from models.fetch import built_file
 from models.pipelines.base import Pipeline
 from models.runtimes import load_runtime
-from models.training.doubt import load_head
 
 
 class TabularPipeline(Pipeline[dict[str, Any], np.ndarray, np.ndarray, TabularOutput]):
@@ -32,9 +31,6 @@ class TabularPipeline(Pipeline[dict[str, Any], np.ndarray, np.ndarray, TabularOu
         self.runtime = load_runtime(path, num_threads=num_threads)
         self.size_bytes = path.stat().st_size
         self.labels = list(spec.labels)
-        self.doubt_head = (
-            None if spec.doubt_head is None else load_head(spec.id, spec.version, spec.doubt_head)
-        )
 
     @classmethod
     def from_file(cls, spec: ModelSpec, path: Path, version: str) -> "TabularPipeline":

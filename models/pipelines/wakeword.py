@@ -19,7 +19,6 @@ from models.catalogue import ModelSpec
 from models.pipelines.base import Pipeline
 from models.processing import voice
 from models.runtimes import Runtime, load_runtime
-from models.training.doubt import load_head
 
 SAMPLES_PER_STEP = 160  # 10 ms at 16 kHz
 BYTES_PER_STEP = SAMPLES_PER_STEP * 2
@@ -88,9 +87,6 @@ class MicroWakeWordPipeline(
         super().__init__(spec, paths, num_threads)
         self.max_seconds = spec.param("max_seconds", voice.MAX_SECONDS)
         self.models = [self._load(word, paths, num_threads) for word in spec.labels]
-        self.doubt_head = (
-            None if spec.doubt_head is None else load_head(spec.id, spec.version, spec.doubt_head)
-        )
 
     @staticmethod
     def _load(word: str, paths: dict[str, Path], num_threads: int) -> WakeWordModel:
