@@ -45,7 +45,6 @@ def test_the_hub_vetoes_a_near_miss_and_confirms_a_wake_word(
             ("cloud", True),
         ]
         assert answers[1]["output"]["wake_word"] == "alexa"
-        assert answers[0]["edge_confidence"] >= 0.9  # the device was sure of its false alarm
         events = [m.json() for m in fleet.probe.messages if m.topic == event_topic]
         assert [e["rid"] for e in events] == [rid(1)], events  # none for the near miss
         assert event["data"]["wake_word"] == "alexa"
@@ -60,7 +59,11 @@ def test_the_hub_vetoes_a_near_miss_and_confirms_a_wake_word(
         wait_until(lambda: len(samples()) == 2, fleet.hub.proc, timeout=20, what="samples")
         kept = samples()
         by_verdict = {s["cloud_output"]["detected"]: s for s in kept}
-        assert by_verdict[False]["edge_output"]["wake_word"] == "hey_mycroft"  # the veto
+        vetoed = by_verdict[False]["edge_output"]
+        assert vetoed["wake_word"] == "hey_mycroft"  # the veto
+        assert vetoed["probability"] >= 0.9  # the device was sure of its false alarm
+        # its confidence is its doubt head's; the verify rule sends a detection whatever it says
+        assert answers[0]["edge_confidence"] == pytest.approx(1.0 - vetoed["doubt"])
         assert by_verdict[True]["edge_output"]["wake_word"] == "alexa"
         assert {(s["model"], s["cloud_model"]) for s in kept} == {(WAKE, "wakeword-cloud")}
 
