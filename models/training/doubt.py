@@ -3,12 +3,14 @@
 A cascade asks the hub about the answers its device is unsure of. A light model's score is a
 weak signal of that (a face it missed leaves no face to be unsure about; an engine reading it
 gets wrong can still look confident), so a light model may ship with a *doubt head*: a small
-MLP (`models.training.mlp`) over what the model computed anyway, trained here from the hub
-model's answers (the cloud teaching the device when to ask), whose output is the result's
-`doubt` (0-1); the cascade reads `1 - doubt` as the answer's confidence (docs/offload.md).
+MLP (`models.training.mlp`) over what the model computed anyway, whose output is the result's
+`doubt` (0-1); the cascade reads `1 - doubt` as the answer's confidence (docs/offload.md). It
+is trained here on generated data whose right answers are known, each example labelled by
+whether the hub's model answered it better than the device's: the cloud teaching the device
+when to ask.
 
 A head belongs to one version of one model: its file (models/heads/, named by the catalogue's
-`doubt_head`) records both. Per task: `face_doubt.py`, `engine_doubt.py`.
+`doubt_head`) records both. Per task: `face_doubt.py`, `engine_doubt.py`, `wake_doubt.py`.
 """
 
 from __future__ import annotations

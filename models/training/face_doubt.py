@@ -11,10 +11,10 @@ reads them: 13 numbers per image (the six best candidate scores, how many candid
 the image) -> MLP 13-8-2 (`models.training.mlp`) -> P(the hub's face-detect-cloud finds more
 true faces than it adds false ones, against the device's answer).
 
-Trained here from the hub model's answers on generated images (`models.datasets.faces`, seeds
-kept apart from the benchmarks': training 1000, validation 900; `bench offload` measures on
-seed 0), so it is the cloud teaching the device when to ask. The weights are small (130
-numbers) and ship with the code (models/heads/), pinned to the light model's version; rebuild
+Trained here on generated images (`models.datasets.faces`, seeds kept apart from the
+benchmarks': training 1000, validation 900; `bench offload` measures on seed 0), each labelled
+by whether face-detect-cloud's answer scores better than the device's against its true boxes:
+the cloud teaching the device when to ask. The weights are small (130 numbers) and ship with the code (models/heads/), pinned to the light model's version; rebuild
 with `python -m models.training.face_doubt` (deterministic: fixed seeds; ~3 minutes here).
 """
 
