@@ -14,8 +14,9 @@ true faces than it adds false ones, against the device's answer).
 Trained here on generated images (`models.datasets.faces`, seeds kept apart from the
 benchmarks': training 1000, validation 900; `bench offload` measures on seed 0), each labelled
 by whether face-detect-cloud's answer scores better than the device's against its true boxes:
-the cloud teaching the device when to ask. The weights are small (130 numbers) and ship with the code (models/heads/), pinned to the light model's version; rebuild
-with `python -m models.training.face_doubt` (deterministic: fixed seeds; ~3 minutes here).
+the cloud teaching the device when to ask. The weights are small (130 numbers) and ship with
+the code (models/heads/), pinned to the light model's version; rebuild with
+`python -m models.training.face_doubt` (deterministic: fixed seeds; ~3 minutes here).
 """
 
 from __future__ import annotations
