@@ -134,17 +134,16 @@ class Recipe:
     validation: tuple[int, int]
 
 
-def build(model: str, cloud_model: str, examples: Examples, recipe: Recipe) -> DoubtHead:
-    """Train `model`'s head (its catalogue version) against `cloud_model`; `meta` records the
-    data and the doubt cuts at which shares of the validation set would be asked about."""
-    from models.pipelines import load_pipeline
-
-    device, cloud = load_pipeline(model), load_pipeline(cloud_model)
+def build(device: Any, cloud: Any, examples: Examples, recipe: Recipe) -> DoubtHead:
+    """Train the head of the `device` pipeline (its model's catalogue version) against the
+    `cloud` pipeline; `meta` records the data and the doubt cuts at which shares of the
+    validation set would be asked about. (The caller loads both: this module is imported by
+    every pipeline and must not import them.)"""
     x, y = examples(device, cloud, *recipe.train)
     head = fit(device.model_id, device.version, x, y, recipe.hidden, recipe.epochs, recipe.lr)
     vx, vy = examples(device, cloud, *recipe.validation)
     meta = {
-        "teacher": cloud_model,
+        "teacher": cloud.model_id,
         "train": {"seed": recipe.train[0], "examples": len(y), "positive": float(y.mean())},
         "validation": {
             "seed": recipe.validation[0],

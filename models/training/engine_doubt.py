@@ -57,7 +57,9 @@ RECIPE = doubt.Recipe(
 
 def build(model: str = "engine-fault", cloud_model: str = "engine-fault-cloud") -> DoubtHead:
     """Train the head of `model` (its catalogue version) from `cloud_model` (deterministic)."""
-    return doubt.build(model, cloud_model, _examples, RECIPE)
+    from models.pipelines import load_pipeline
+
+    return doubt.build(load_pipeline(model), load_pipeline(cloud_model), _examples, RECIPE)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,9 @@ RECIPE = doubt.Recipe(
 
 def build(model: str = "face-detect-lite", cloud_model: str = "face-detect-cloud") -> DoubtHead:
     """Train the head of `model` from `cloud_model`'s answers (deterministic)."""
-    return doubt.build(model, cloud_model, _examples, RECIPE)
+    from models.pipelines import load_pipeline
+
+    return doubt.build(load_pipeline(model), load_pipeline(cloud_model), _examples, RECIPE)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,9 @@ def _examples(device: Any, cloud: Any, seed: int, n: int) -> tuple[np.ndarray, n
 
 def build(model: str = "wakeword-lite", cloud_model: str = "wakeword-cloud") -> DoubtHead:
     """Train the head of `model` from `cloud_model`'s answers (deterministic)."""
-    return doubt.build(model, cloud_model, _examples, RECIPE)
+    from models.pipelines import load_pipeline
+
+    return doubt.build(load_pipeline(model), load_pipeline(cloud_model), _examples, RECIPE)
 
 
 if __name__ == "__main__":
