@@ -34,6 +34,13 @@ class Pipeline(ABC, Generic[X, I, R, O]):
             None if spec.doubt_head is None else load_head(spec.id, spec.version, spec.doubt_head)
         )
 
+    @property
+    def serving_head(self) -> DoubtHead | None:
+        """The doubt head, if it was trained for the version this pipeline serves (a registry
+        version of the model answers without one)."""
+        head = self.doubt_head
+        return head if head is not None and head.version == self.version else None
+
     @abstractmethod
     def decode(self, payload: bytes) -> X:
         """Raw MQTT/HTTP payload -> decoded input (image, samples...)."""

@@ -104,11 +104,11 @@ class FaceDetectionPipeline(Pipeline[vision.Decoded, FaceInputs, FaceRaw, FaceDe
         )
 
     def _doubt(self, raw: FaceRaw, decoded: vision.Decoded) -> float | None:
-        """The doubt head's estimate from this image's candidates (None without a head)."""
-        if self.doubt_head is None:
+        """The doubt head's estimate from this image's candidates (None without one)."""
+        head = self.serving_head
+        if head is None:
             return None
         from models.training.face_doubt import CANDIDATE_SCORE, doubt_features
 
         found = self._detections(raw, decoded, CANDIDATE_SCORE)
-        features = doubt_features(found.scores, found.boxes, decoded.width, decoded.height)
-        return self.doubt_head.doubt(features)
+        return head.doubt(doubt_features(found.scores, found.boxes, decoded.width, decoded.height))

@@ -78,8 +78,8 @@ class TabularPipeline(Pipeline[dict[str, Any], np.ndarray, np.ndarray, TabularOu
     def _doubt(self, raw: np.ndarray, decoded: dict[str, Any]) -> float | None:
         """The doubt head's estimate, for the version it was trained for only: a registry
         version (a federated round's) answers without one."""
-        head = self.doubt_head
-        if head is None or head.version != self.version:
+        head = self.serving_head
+        if head is None:
             return None
         from models.training.engine_doubt import doubt_features
 

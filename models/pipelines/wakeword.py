@@ -134,8 +134,9 @@ class MicroWakeWordPipeline(
         maxima = {m.word: sliding_max(raw[m.word], m.window) for m in self.models}
         cutoffs = {m.word: m.cutoff for m in self.models}
         out = wakeword_output(maxima, cutoffs, len(decoded) / voice.SAMPLE_RATE)
-        if self.doubt_head is None:
+        head = self.serving_head
+        if head is None:
             return out
         from models.training.wake_doubt import doubt_features
 
-        return out.model_copy(update={"doubt": self.doubt_head.doubt(doubt_features(out))})
+        return out.model_copy(update={"doubt": head.doubt(doubt_features(out))})

@@ -268,3 +268,27 @@ def test_auto_workers_load_one_pipeline_per_cpu(monkeypatch: pytest.MonkeyPatch)
     pipelines = Agent(config)._load_pipelines()["engine-fault"]
     assert len(pipelines) == 3
     assert len({id(p) for p in pipelines}) == 3
+
+
+def test_only_cascade_pipelines_compute_their_doubt() -> None:
+    """A doubt head's estimate is what the cascade reads; a pipeline in another mode skips it
+    (its cost: a second candidate pass per face image)."""
+    import json
+
+    from models.datasets.engine import MODES, NUMERIC, RANGES
+
+    reading = json.dumps(
+        {k: sum(RANGES[k]) / 2 for k in NUMERIC} | {"operating_mode": MODES[0]}
+    ).encode()
+
+    def doubt(mode: str) -> object:
+        config = parse_config(
+            {"device_id": D, "models": ["engine-fault"], "outbox": {"memory": True}}
+            | {"offload": {"pipelines": {"engine-fault": {"mode": mode}}}}
+        )
+        (pipeline,) = Agent(config)._load_pipelines()["engine-fault"]
+        return getattr(pipeline.run(reading), "doubt", None)
+
+    assert isinstance(doubt("cascade"), float)
+    assert doubt("edge") is None
+    assert doubt("adaptive") is None

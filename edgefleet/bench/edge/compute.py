@@ -81,7 +81,9 @@ def bench_pipeline(model: str) -> Any:
     in-process rate paired with each MQTT burst run on the same instance."""
     from models.pipelines import load_pipeline
 
-    return load_pipeline(model)
+    pipeline = load_pipeline(model)
+    pipeline.doubt_head = None  # as in the bench's agents: not in cascade mode, no doubt computed
+    return pipeline
 
 
 def measure_in_process(model: str, payload: bytes, cfg: EdgeBenchConfig) -> InProcess:
