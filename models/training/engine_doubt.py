@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from models.training import doubt
+from models.training import doubt_build
 from models.training.doubt import DoubtHead
 
 HIDDEN = 16
@@ -50,17 +50,21 @@ def _examples(device: Any, cloud: Any, seed: int, per_engine: int) -> tuple[np.n
     return doubt_features(mine, inputs), better.astype(np.int64)
 
 
-RECIPE = doubt.Recipe(
-    HIDDEN, EPOCHS, LR, (TRAIN_SEED, READINGS_PER_ENGINE), (VALIDATION_SEED, READINGS_PER_ENGINE)
+RECIPE = doubt_build.Recipe(
+    "engine-fault",
+    "engine-fault-cloud",
+    HIDDEN,
+    EPOCHS,
+    LR,
+    (TRAIN_SEED, READINGS_PER_ENGINE),
+    (VALIDATION_SEED, READINGS_PER_ENGINE),
 )
 
 
-def build(model: str = "engine-fault", cloud_model: str = "engine-fault-cloud") -> DoubtHead:
-    """Train the head of `model` (its catalogue version) from `cloud_model` (deterministic)."""
-    from models.pipelines import load_pipeline
-
-    return doubt.build(load_pipeline(model), load_pipeline(cloud_model), _examples, RECIPE)
+def build() -> DoubtHead:
+    """Train the head from the hub model's answers (deterministic)."""
+    return doubt_build.build(RECIPE, _examples)
 
 
 if __name__ == "__main__":
-    doubt.write(build())
+    doubt_build.write(build())

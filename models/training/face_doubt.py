@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from models.training import doubt
+from models.training import doubt_build
 from models.training.doubt import DoubtHead
 
 CANDIDATE_SCORE = 0.1  # the detector's cut-off for the candidates the head reads
@@ -74,17 +74,21 @@ def _examples(lite: Any, cloud: Any, seed: int, n: int) -> tuple[np.ndarray, np.
     return np.array(xs), np.array(ys, np.int64)
 
 
-RECIPE = doubt.Recipe(
-    HIDDEN, EPOCHS, LR, (TRAIN_SEED, TRAIN_IMAGES), (VALIDATION_SEED, VALIDATION_IMAGES)
+RECIPE = doubt_build.Recipe(
+    "face-detect-lite",
+    "face-detect-cloud",
+    HIDDEN,
+    EPOCHS,
+    LR,
+    (TRAIN_SEED, TRAIN_IMAGES),
+    (VALIDATION_SEED, VALIDATION_IMAGES),
 )
 
 
-def build(model: str = "face-detect-lite", cloud_model: str = "face-detect-cloud") -> DoubtHead:
-    """Train the head of `model` from `cloud_model`'s answers (deterministic)."""
-    from models.pipelines import load_pipeline
-
-    return doubt.build(load_pipeline(model), load_pipeline(cloud_model), _examples, RECIPE)
+def build() -> DoubtHead:
+    """Train the head from the hub model's answers (deterministic)."""
+    return doubt_build.build(RECIPE, _examples)
 
 
 if __name__ == "__main__":
-    doubt.write(build())
+    doubt_build.write(build())

@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 
 from contract.outputs import WakeWordOutput
-from models.training import doubt
+from models.training import doubt_build
 from models.training.doubt import DoubtHead
 
 WORDS = ("okay_nabu", "alexa", "hey_mycroft")  # wakeword-lite's labels, in catalogue order
 HIDDEN = 8
-RECIPE = doubt.Recipe(HIDDEN, 300, 0.05, (4243, 800), (4244, 300))
+RECIPE = doubt_build.Recipe(
+    "wakeword-lite", "wakeword-cloud", HIDDEN, 300, 0.05, (4243, 800), (4244, 300)
+)
 
 
 def doubt_features(output: WakeWordOutput) -> np.ndarray:
@@ -52,12 +54,10 @@ def _examples(device: Any, cloud: Any, seed: int, n: int) -> tuple[np.ndarray, n
     return np.array(xs), np.array(ys, np.int64)
 
 
-def build(model: str = "wakeword-lite", cloud_model: str = "wakeword-cloud") -> DoubtHead:
-    """Train the head of `model` from `cloud_model`'s answers (deterministic)."""
-    from models.pipelines import load_pipeline
-
-    return doubt.build(load_pipeline(model), load_pipeline(cloud_model), _examples, RECIPE)
+def build() -> DoubtHead:
+    """Train the head from the hub model's answers (deterministic)."""
+    return doubt_build.build(RECIPE, _examples)
 
 
 if __name__ == "__main__":
-    doubt.write(build())
+    doubt_build.write(build())

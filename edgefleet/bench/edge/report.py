@@ -106,8 +106,8 @@ def row(
         out["p50_over_inproc_ms"] = s.p50 - base.latency.p50
         out["p50_ratio"] = s.p50 / base.latency.p50
         out["p99_ratio"] = s.p99 / base.latency.p99
-        if rate is not None and base.rate:
-            out["rate_ratio"] = rate / base.rate
+        if rate is not None and base.rate:  # against the in-process row, measured earlier
+            out["rate_ratio_start"] = rate / base.rate
     out.update(extra)
     return out
 

@@ -188,7 +188,6 @@ def _bench_model(
                 base,
                 agent_latency_p50_ms=latency[workers].agent_latency_p50,
                 workers=workers,
-                rate_ratio_start=rate / base.rate if base.rate else None,
                 **measured,
             )
         )
