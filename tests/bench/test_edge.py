@@ -80,6 +80,7 @@ def test_full_path_against_both_brokers(tmp_path: Path) -> None:
     for row in footprint.values():
         assert row["runs"] == 1
         assert row["rss_mb"] > 0
+        assert 0 < row["anon_mb"] < row["rss_mb"]  # the rest is mapped library and model files
         assert row["agent_exit_codes"] == [0]
     loaded = footprint["mosquitto"]  # RSS under load: on the target broker only
     assert loaded["load_answered"] == 4

@@ -68,6 +68,22 @@ def rss_mb(pid: int) -> float:
     return float(psutil.Process(pid).memory_info().rss) / (1024 * 1024)
 
 
+def anon_mb(pid: int) -> float | None:
+    """The process's anonymous memory (heap, arenas, stacks: what it allocated), from
+    /proc/PID/smaps_rollup; None where the kernel has no such file. The rest of the RSS is
+    library and model files mapped from the page cache: how much of those the kernel maps in
+    depends on what it has cached (an agent started right after its packages were installed
+    maps ~11 MB more than one started after the cache was dropped, docs/benchmarks.md)."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Anonymous:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 @dataclass
 class MqttLatency:
     latency: Summary
@@ -124,6 +140,7 @@ class Footprint:
     cold_start_ms: list[float] = field(default_factory=list)
     online_ms: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
+    anon_mb: list[float] = field(default_factory=list)
     exit_codes: list[int] = field(default_factory=list)
     load: LoadFootprint | None = None
 
@@ -163,6 +180,9 @@ def measure_footprint(
             first = _first_result(client, agent.device, face.payload)
             fp.cold_start_ms.append((first - agent.spawned) * 1000)
             fp.rss_mb.append(_served_rss(client, agent, face, voice))
+            anon = anon_mb(agent.proc.pid)
+            if anon is not None:
+                fp.anon_mb.append(anon)
         finally:
             fp.exit_codes.append(agent.stop())
             with client.cond:

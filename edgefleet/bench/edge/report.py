@@ -36,6 +36,7 @@ FOOTPRINT_COLUMNS = [
     Column("cold_start_ms", "cold start ms (median)", "{:.0f}"),
     Column("cold_start_max_ms", "cold start ms (max)", "{:.0f}"),
     Column("rss_mb", "RSS MB (max)", "{:.1f}"),
+    Column("anon_mb", "anon MB (max)", "{:.1f}"),
     Column("load_idle_mb", "RSS MB idle", "{:.1f}"),
     Column("load_after_mb", "after load", "{:.1f}"),
     Column("load_settled_mb", "+10 s", "{:.1f}"),
@@ -140,6 +141,8 @@ def footprint_row(broker: str, fp: Footprint) -> dict[str, Any]:
         "rss_mb": max(fp.rss_mb, default=None),
         "cold_start_all_ms": fp.cold_start_ms,
         "rss_all_mb": fp.rss_mb,
+        "anon_mb": max(fp.anon_mb, default=None),
+        "anon_all_mb": fp.anon_mb,
         "agent_exit_codes": fp.exit_codes,
         **(
             {}
