@@ -71,9 +71,8 @@ def rss_mb(pid: int) -> float:
 def anon_mb(pid: int) -> float | None:
     """The process's anonymous memory (heap, arenas, stacks: what it allocated), from
     /proc/PID/smaps_rollup; None where the kernel has no such file. The rest of the RSS is
-    library and model files mapped from the page cache: how much of those the kernel maps in
-    depends on what it has cached (an agent started right after its packages were installed
-    maps ~11 MB more than one started after the cache was dropped, docs/benchmarks.md)."""
+    library and model files mapped from the page cache, and how much of those the kernel maps
+    in depends on what it has cached (docs/benchmarks.md, "Footprint")."""
     try:
         text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
