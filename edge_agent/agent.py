@@ -120,14 +120,14 @@ class Agent:
         cascade = {m for m, pc in self.config.offload.pipelines.items() if pc.mode == "cascade"}
         try:
             catalogue = load_catalogue(model_dir=model_dir)
-            loaded = {
-                m: [load_pipeline(m, catalogue, model_dir) for _ in range(n)]
-                for m in self.config.models
-            }
-            for model, instances in loaded.items():
-                for pipeline in instances if model not in cascade else ():
+
+            def load(model: str) -> PipelineLike:
+                pipeline = load_pipeline(model, catalogue, model_dir)
+                if model not in cascade:
                     pipeline.doubt_head = None
-            pipelines: dict[str, list[PipelineLike]] = {m: list(ps) for m, ps in loaded.items()}
+                return pipeline
+
+            pipelines = {m: [load(m) for _ in range(n)] for m in self.config.models}
             return self.learning.wrap(pipelines)  # swappable slots for signed model updates
         except ModelError as exc:
             raise AgentError(f"cannot load models: {exc}") from exc
