@@ -58,7 +58,13 @@ from contract.http import API_PREFIX
 from contract.ids import ID_PATTERN, DeviceId, ModelId, full_model, is_id
 from contract.inference import EdgeAnswer, ErrorMessage, InferResult
 from contract.manifest import AgentRelease, ModelManifest
-from contract.outputs import Face, FaceDetectionOutput, TabularOutput, WakeWordOutput
+from contract.outputs import (
+    Face,
+    FaceDetectionOutput,
+    IntentOutput,
+    TabularOutput,
+    WakeWordOutput,
+)
 from contract.peers import PEER_SERVICE, Peer, PeerOffer
 from contract.status import Status
 from contract.topics import (
@@ -109,6 +115,7 @@ __all__ = [
     "FlTrainResult",
     "Health",
     "InferResult",
+    "IntentOutput",
     "Kind",
     "LogsArgs",
     "LogsResult",

@@ -56,6 +56,17 @@ class WakeWordOutput(_Output):
     )
 
 
+class IntentOutput(_Output):
+    """What a spoken command asks for (the hub's `voice-command` model, docs/voice-commands.md)."""
+
+    understood: bool = Field(description="an action and a device were recognised")
+    intent: str | None = Field(default=None, description="turn_on | turn_off")
+    target: str | None = Field(default=None, description="the device: light, fan...")
+    area: str | None = Field(default=None, description="the room, when one was said")
+    text: str = Field(description="the recogniser's transcript, empty when it heard no command")
+    duration_s: float = Field(ge=0)
+
+
 class TabularOutput(_Output):
     label: int
     label_name: str | None = None

@@ -14,11 +14,16 @@ from pydantic import BaseModel
 
 from contract.command import COMMAND_SPECS, Command, CommandReply, CommandSpec
 from contract.ids import ID_PATTERN
-from contract.outputs import FaceDetectionOutput, TabularOutput, WakeWordOutput
+from contract.outputs import FaceDetectionOutput, IntentOutput, TabularOutput, WakeWordOutput
 from contract.topics import DEFAULT_PREFIX, SEGMENT_RE, TOPIC_SPECS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-OUTPUT_MODELS: tuple[type[BaseModel], ...] = (FaceDetectionOutput, WakeWordOutput, TabularOutput)
+OUTPUT_MODELS: tuple[type[BaseModel], ...] = (
+    FaceDetectionOutput,
+    WakeWordOutput,
+    TabularOutput,
+    IntentOutput,
+)
 
 
 def payload_models() -> tuple[type[BaseModel], ...]:

@@ -13,12 +13,14 @@ from models.files import default_model_dir
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.toml")
 
-Task = Literal["face-detection", "wakeword", "tabular"]
+Task = Literal["face-detection", "wakeword", "tabular", "intent"]
 FACE_DETECTION: Task = "face-detection"
 """The task a camera's model must have (edge_agent.sources.config.CameraConfig)."""
 WAKEWORD: Task = "wakeword"
 """The task a microphone's model must have (edge_agent.sources.config.MicrophoneConfig)."""
 TABULAR: Task = "tabular"
+INTENT: Task = "intent"
+"""What a spoken command asks for (the hub's `voice-command`, models/processing/commands.py)."""
 
 
 class _Strict(BaseModel):
@@ -52,7 +54,7 @@ class InputSpec(_Strict):
 
     kind: Literal["image", "audio", "tabular"]
     shape: tuple[int, ...]
-    dtype: Literal["float32", "int8", "uint8"]
+    dtype: Literal["float32", "int8", "uint8", "int16"]
     value_range: tuple[float, float] | None = None
     sample_rate: int | None = Field(default=None, description="audio only, Hz")
 
@@ -71,7 +73,7 @@ class ModelSpec(_Strict):
     task: Task
     pipeline: str = Field(description="pipeline implementation, see models.pipelines")
     version: str
-    runtime: Literal["litert", "onnx"]
+    runtime: Literal["litert", "onnx", "pocketsphinx"]
     tier: Literal["edge", "cloud"] = "edge"
     description: str = ""
     licence: str

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3.11}
-DEB_PACKAGES=(python3 mosquitto mosquitto-clients espeak-ng sox ffmpeg alsa-utils qemu-user-static debootstrap postgresql mtools dosfstools fdisk e2fsprogs chromium nginx)
+DEB_PACKAGES=(python3 mosquitto mosquitto-clients espeak-ng flite sox ffmpeg alsa-utils qemu-user-static debootstrap postgresql mtools dosfstools fdisk e2fsprogs chromium nginx)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -217,6 +217,7 @@ class Settings(BaseSettings):
         "wakeword-cloud",
         "wakeword-full",
         "engine-fault-cloud",
+        "voice-command",
     ]
     """Models served by the hub's infer route (contract.http.INFER)."""
     infer_max_batch: int = Field(default=8, ge=1)

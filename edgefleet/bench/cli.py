@@ -135,6 +135,31 @@ def cloud(
     _run("cloud", config, lambda: run_cloud_bench(config, out))
 
 
+@app.command("intent")
+def intent(
+    out: OutOption = DEFAULT_OUT,
+    clips: Annotated[int, typer.Option(help="Clips per split")] = 120,
+    splits: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--split",
+            help="tuning, voices, phrasings, held_out, flite, not_commands (repeatable; all)",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Data set seed")] = 31,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
+) -> None:
+    """The hub's voice-command model on generated spoken commands: intent right, wrong or not
+    understood per split (held-out voices and phrasings). Exits 1 if a target fails."""
+    from edgefleet.bench.intent import IntentBenchConfig, run_intent_bench
+
+    config = IntentBenchConfig(
+        clips=clips, splits=tuple(splits or IntentBenchConfig.splits), seed=seed, plots=plots
+    )
+    _run("intent", config, lambda: run_intent_bench(config, out))
+
+
 @app.command("camera")
 def camera(
     out: OutOption = DEFAULT_OUT,

@@ -188,6 +188,33 @@ def to_wav(samples: npt.NDArray[np.int16], rate: int = SAMPLE_RATE) -> bytes:
     return buf.getvalue()
 
 
+FLITE_PREFIX = "flite:"
+"""A voice named `flite:<voice>` (awb, rms, slt, kal16) is spoken by Debian's `flite`, CMU's
+synthesiser of recorded voices, instead of espeak-ng's formant voices: a second, less robotic
+synthesiser for speech recognition (docs/voice-commands.md). It ignores `pitch`."""
+
+
+def _tts_command(phrase: str, voice: str, speed_wpm: int, pitch: int, out: Path) -> list[str]:
+    if voice.startswith(FLITE_PREFIX):
+        exe = shutil.which("flite")
+        if exe is None:
+            raise SpeechUnavailableError("flite not found: apt-get install flite")
+        stretch = f"{175 / speed_wpm:.3f}"  # flite's default pace is about 175 words/minute
+        name = voice.removeprefix(FLITE_PREFIX)
+        return [
+            exe,
+            "-voice",
+            name,
+            "--setf",
+            f"duration_stretch={stretch}",
+            "-t",
+            phrase,
+            "-o",
+            str(out),
+        ]
+    return [espeak(), "-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-w", str(out), phrase]
+
+
 def synthesize(
     phrase: str,
     voice: str = "en-us",
@@ -195,17 +222,17 @@ def synthesize(
     pitch: int = 50,
     data_dir: Path | None = None,
 ) -> F32:
-    """espeak-ng speech of `phrase` as float32 at 16 kHz, silence trimmed; cached as WAV."""
+    """Speech of `phrase` (espeak-ng, or flite for a `flite:` voice) as float32 at 16 kHz,
+    silence trimmed; cached as WAV."""
     key = hashlib.sha1(f"{phrase}|{voice}|{speed_wpm}|{pitch}".encode()).hexdigest()[:16]
     cache = (data_dir or default_data_dir()) / "speech" / "tts" / f"{key}.wav"
     if cache.exists():
         x, _ = _read_wav(cache.read_bytes())
         return x
-    exe = espeak()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "say.wav"
         subprocess.run(
-            [exe, "-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-w", str(out), phrase],
+            _tts_command(phrase, voice, speed_wpm, pitch, out),
             check=True,
             capture_output=True,
             timeout=30,

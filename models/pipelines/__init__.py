@@ -21,6 +21,7 @@ PIPELINES: dict[str, str] = {
     "openwakeword": "models.pipelines.openwakeword:OpenWakeWordPipeline",
     "wake-verifier": "models.pipelines.verifier:WakeVerifierPipeline",
     "tabular": "models.pipelines.tabular:TabularPipeline",
+    "speech-intent": "models.pipelines.speech_intent:SpeechIntentPipeline",
 }
 
 

@@ -20,6 +20,7 @@ from contract import (
     FlTrainResult,
     Health,
     InferResult,
+    IntentOutput,
     LogsArgs,
     LogsResult,
     ModelManifest,
@@ -49,6 +50,10 @@ WAKE = WakeWordOutput(
     duration_s=1.5,
 )  # fmt: skip
 TABULAR = TabularOutput(label=2, label_name="moderate", probabilities=[0.1, 0.2, 0.6, 0.1])
+INTENT = IntentOutput(
+    understood=True, intent="turn_on", target="light", area="kitchen",
+    text="turn on the kitchen light", duration_s=1.8,
+)  # fmt: skip
 
 SAMPLES: list[BaseModel] = [
     Status(ts=TS, state="online", agent_version="0.1.0", models=["face-detect-lite"]),
@@ -69,6 +74,7 @@ SAMPLES: list[BaseModel] = [
     FACES,
     WAKE,
     TABULAR,
+    INTENT,
 ]  # fmt: skip
 
 FL_TRAIN = FlTrainArgs(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cloud_hub.core.config import Settings
-from contract import ErrorCode, InferResult, WakeWordOutput
+from contract import ErrorCode, InferResult, IntentOutput, WakeWordOutput
 from models.errors import InputError
 from tests.fixtures.requires import require_models
 from tests.hub.conftest import Hub, basic, running_hub
@@ -205,3 +205,31 @@ async def test_hub_answers_engine_readings_with_its_own_model(
         r = await hub.client.post(url, content=b'{"rpm": "fast"}', headers=headers)
         assert r.status_code == 422
         assert r.json()["error"]["code"] == "bad_json"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_real_voice_command(make_settings: Callable[..., Settings]) -> None:
+    """A spoken command POSTed to the hub comes back as its intent; a clip that is not audio
+    gets 422 bad_audio."""
+    require_models("voice-command")
+    from models.datasets.speech import phrase_clip
+
+    clip = phrase_clip("turn the bedroom fan off", voice="en-us", duration_s=2.5)
+    async for hub in running_hub(make_settings(cloud_models=["voice-command"])):
+        creds = await hub.enroll("mic-3")
+        headers = {**WAV, **basic("mic-3", creds["device_secret"])}
+        r = await hub.client.post("/api/v1/infer/voice-command", content=clip.wav, headers=headers)
+        assert r.status_code == 200, r.text
+        out = IntentOutput.model_validate(r.json()["output"])
+        assert (out.understood, out.intent, out.target, out.area) == (
+            True,
+            "turn_off",
+            "fan",
+            "bedroom",
+        )
+        r = await hub.client.post(
+            "/api/v1/infer/voice-command", content=b"RIFF0000WAVEjunk", headers=headers
+        )
+        assert r.status_code == 422
+        assert r.json()["error"]["code"] == "bad_audio"

@@ -16,11 +16,13 @@ def test_catalogue_lists_the_real_models(catalogue: Catalogue) -> None:
         "wakeword-cloud",
         "engine-fault",
         "engine-fault-cloud",
+        "voice-command",
     ]
     assert {catalogue.get(m).task for m in catalogue.ids} == {
         "face-detection",
         "wakeword",
         "tabular",
+        "intent",
     }
     assert catalogue.get("engine-fault").source == "built"
     lite = catalogue.get("wakeword-lite")

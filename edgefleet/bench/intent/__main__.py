@@ -1,0 +1,3 @@
+from edgefleet.bench.cli import app
+
+app(["intent"])
