@@ -59,11 +59,20 @@ class WakeWordOutput(_Output):
 class IntentOutput(_Output):
     """What a spoken command asks for (the hub's `voice-command` model, docs/voice-commands.md)."""
 
-    understood: bool = Field(description="an action and a device were recognised")
+    understood: bool = Field(
+        description="an action and a device were recognised, each word heard well enough "
+        "(`score` at or above the model's `min_word_score`); the other fields are the "
+        "recogniser's best guess either way"
+    )
     intent: str | None = Field(default=None, description="turn_on | turn_off")
     target: str | None = Field(default=None, description="the device: light, fan...")
     area: str | None = Field(default=None, description="the room, when one was said")
     text: str = Field(description="the recogniser's transcript, empty when it heard no command")
+    score: float | None = Field(
+        default=None,
+        description="how well the worst-heard word fits: its lowest per-frame acoustic "
+        "log-likelihood (higher is better; None: no word)",
+    )
     duration_s: float = Field(ge=0)
 
 

@@ -4,10 +4,15 @@
 (models/processing/commands.py) with the en-US acoustic model and pronunciation dictionary its
 wheel ships; the transcript is then read into action, device and area. A clip the grammar
 cannot explain ends in a partial transcript ("turn on"), which is reported as not understood
-rather than guessed.
+rather than guessed. So is a command whose worst-heard word fits the acoustic model poorly
+(`min_word_score`): a grammar makes the recogniser pick the nearest command for anything it
+hears, and the per-frame acoustic score of each word is what tells a command that was said from
+one that was merely the nearest.
 """
 
+import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,7 +24,15 @@ from models.processing import voice
 from models.processing.commands import DEFAULT_COMMANDS, CommandSet
 
 DICTIONARY = "cmudict-en-us.dict"
-ACOUSTIC_FILES = ("mdef", "means", "variances", "transition_matrices", "sendump", "feat.params")
+ACOUSTIC_FILES = (
+    "mdef",
+    "means",
+    "variances",
+    "transition_matrices",
+    "sendump",
+    "feat.params",
+    "noisedict",
+)
 FLOOR_DB = 40.0
 """Level of the noise floor added under the speech, dB below its power. Exact digital silence
 (synthesised or gated audio) has no spectrum, and the recogniser's silence model and running
@@ -27,7 +40,17 @@ cepstral mean then mislead it (clean clips fared far worse than noisy ones witho
 docs/voice-commands.md); a microphone's own noise is usually above this floor already."""
 
 
-class SpeechIntentPipeline(Pipeline[np.ndarray, bytes, str, IntentOutput]):
+MIN_WORD_SCORE = -6.0
+"""Default `min_word_score`: measured on `edgefleet bench intent` (docs/voice-commands.md), it
+cuts wrong intents about fourfold for about 6 points fewer commands understood."""
+
+
+class Transcript(NamedTuple):
+    text: str
+    score: float | None  # the lowest per-frame log-likelihood of a word; None: no word
+
+
+class SpeechIntentPipeline(Pipeline[np.ndarray, bytes, Transcript, IntentOutput]):
     """WAV / raw s16le bytes (the words after the wake phrase) -> the command's intent."""
 
     def __init__(
@@ -51,8 +74,10 @@ class SpeechIntentPipeline(Pipeline[np.ndarray, bytes, str, IntentOutput]):
             raise CatalogueError(f"model {spec.id}: words {unknown} are not in {DICTIONARY}")
         self.decoder.add_jsgf_string("commands", commands.jsgf())
         self.decoder.activate_search("commands")
+        self._cmn_init = self.decoder.get_cmn(False)
         self.commands = commands
         self.max_seconds = spec.param("max_seconds", voice.MAX_SECONDS)
+        self.min_word_score = spec.param("min_word_score", MIN_WORD_SCORE)
 
     def decode(self, payload: bytes) -> np.ndarray:
         return voice.decode_audio(payload, self.max_seconds)
@@ -69,20 +94,37 @@ class SpeechIntentPipeline(Pipeline[np.ndarray, bytes, str, IntentOutput]):
         )
         return bytes(np.clip(np.round(x + floor), -32768, 32767).astype("<i2").tobytes())
 
-    def infer(self, inputs: bytes) -> str:
+    def infer(self, inputs: bytes) -> Transcript:
+        # each clip from the same start: the noise estimate and cepstral mean the last clip
+        # left behind would otherwise change how this one decodes
+        self.decoder.reinit_feat()
+        self.decoder.set_cmn(self._cmn_init)
         self.decoder.start_utt()
         self.decoder.process_raw(inputs, full_utt=True)
         self.decoder.end_utt()
         hyp = self.decoder.hyp()
-        return "" if hyp is None else str(hyp.hypstr)
+        return Transcript("" if hyp is None else str(hyp.hypstr), self._worst_word_score())
 
-    def postprocess(self, raw: str, decoded: np.ndarray) -> IntentOutput:
-        intent = self.commands.parse(raw)
+    def _worst_word_score(self) -> float | None:
+        """The lowest per-frame acoustic log-likelihood of a spoken word (fillers and silences
+        skipped) in the last utterance. pocketsphinx hands out the scores as probabilities; a
+        very poor word underflows to the floor of 1e-300, which only makes it poorer."""
+        scores = [
+            math.log(max(seg.ascore, 1e-300)) / (seg.end_frame - seg.start_frame + 1)
+            for seg in self.decoder.seg() or []
+            if not seg.word.startswith(("<", "["))
+        ]
+        return round(min(scores), 3) if scores else None
+
+    def postprocess(self, raw: Transcript, decoded: np.ndarray) -> IntentOutput:
+        intent = self.commands.parse(raw.text)
+        heard = raw.score is not None and raw.score >= self.min_word_score
         return IntentOutput(
-            understood=intent.understood,
+            understood=intent.understood and heard,
             intent=intent.intent,
             target=intent.target,
             area=intent.area,
-            text=raw,
+            text=raw.text,
+            score=raw.score,
             duration_s=len(decoded) / voice.SAMPLE_RATE,
         )

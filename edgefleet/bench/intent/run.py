@@ -62,7 +62,7 @@ def _score(pipeline: Any, split: str, cfg: IntentBenchConfig) -> dict[str, Any]:
         said = (out.intent, out.target, out.area)
         truth = (c.truth.intent, c.truth.target, c.truth.area)
         if c.truth.understood:
-            verdict = "right" if said == truth else ("wrong" if out.understood else "missed")
+            verdict = "missed" if not out.understood else ("right" if said == truth else "wrong")
         else:  # no command was said: "not understood" is the right answer
             verdict = "wrong" if out.understood else "right"
         verdicts.append(verdict)
