@@ -39,10 +39,10 @@ FLOOR_DB = 40.0
 cepstral mean then mislead it (clean clips fared far worse than noisy ones without it,
 docs/voice-commands.md); a microphone's own noise is usually above this floor already."""
 
-
 MIN_WORD_SCORE = -6.0
-"""Default `min_word_score`: measured on `edgefleet bench intent` (docs/voice-commands.md), it
-cuts wrong intents about fourfold for about 6 points fewer commands understood."""
+"""Default `min_word_score` (a catalogue `params` entry overrides it): chosen on `edgefleet bench
+intent`, it turns most wrong intents into "not understood" at the cost of some right ones
+(docs/voice-commands.md)."""
 
 
 class Transcript(NamedTuple):
