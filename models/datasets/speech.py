@@ -80,7 +80,7 @@ NOISES: tuple[str, ...] = ("white", "pink", "brown")
 
 
 class SpeechUnavailableError(RuntimeError):
-    """`espeak-ng` is not installed (Debian package `espeak-ng`)."""
+    """The synthesiser a voice needs is not installed (Debian `espeak-ng`, or `flite`)."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,8 @@ class ClipSpec:
     index: int
     phrase: str
     label: str | None
-    kind: str  # "wake" | "near_miss" | "other"
-    voice: str  # espeak-ng voice with variant, e.g. "en-us+f3"
+    kind: str  # "wake" | "near_miss" | "other" | "command" (models/datasets/commands.py)
+    voice: str  # espeak-ng voice with variant, e.g. "en-us+f3", or "flite:<voice>"
     speed_wpm: int
     pitch: int
     snr_db: float | None  # None: clean
