@@ -154,9 +154,7 @@ def intent(
     understood per split (held-out voices and phrasings). Exits 1 if a target fails."""
     from edgefleet.bench.intent import IntentBenchConfig, run_intent_bench
 
-    config = IntentBenchConfig(
-        clips=clips, splits=tuple(splits or IntentBenchConfig.splits), seed=seed, plots=plots
-    )
+    config = IntentBenchConfig(clips=clips, splits=tuple(splits or ()), seed=seed, plots=plots)
     _run("intent", config, lambda: run_intent_bench(config, out))
 
 

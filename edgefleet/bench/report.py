@@ -196,6 +196,14 @@ def write_report(report: Report, out: Path = DEFAULT_OUT) -> Path:
     return path
 
 
+def publish(report: Report, out: Path, console: Any = None) -> Path:
+    """The end of a benchmark run: write the JSON, print the report, say which files it wrote."""
+    path = write_report(report, out)
+    print_report(report, console)
+    say(console, f"wrote {path}" + "".join(f", {p}" for p in report.plots))
+    return path
+
+
 __all__ = [
     "DEFAULT_OUT",
     "DEFAULT_PACKAGES",
@@ -212,6 +220,7 @@ __all__ = [
     "package_versions",
     "percentile",
     "print_report",
+    "publish",
     "say",
     "wide_console",
     "write_report",

@@ -31,7 +31,7 @@ from models.datasets.speech import (
     SpeechClip,
     make_clip,
 )
-from models.processing.commands import DEFAULT_COMMANDS, CommandSet, Intent
+from models.processing.commands import DEFAULT_COMMANDS, Intent
 
 TUNING_PHRASINGS = (
     "turn {action} the {area} {target}",
@@ -76,11 +76,10 @@ class CommandClip:
         return self.clip.wav
 
 
-def command_spec(
-    index: int, split: str, seed: int = 0, commands: CommandSet = DEFAULT_COMMANDS
-) -> tuple[ClipSpec, Intent]:
+def command_spec(index: int, split: str, seed: int = 0) -> tuple[ClipSpec, Intent]:
     """The (random but seeded) recipe of clip `index` of `split`, and its intent."""
     phrasings, voices = SPLITS[split]
+    commands = DEFAULT_COMMANDS
     rng = np.random.default_rng([seed, index, list(SPLITS).index(split)])
 
     def pick(options: tuple[str, ...] | list[str]) -> str:

@@ -22,9 +22,8 @@ from edgefleet.bench.report import (
     Table,
     check_max,
     check_min,
-    print_report,
+    publish,
     wide_console,
-    write_report,
 )
 from edgefleet.procs.agent import spawn_agent, write_agent_config
 from edgefleet.procs.broker import broker_kind, broker_process
@@ -110,9 +109,7 @@ def run_camera_bench(cfg: CameraBenchConfig, out: Path, console: Any = None) -> 
                 ylabel="% of one core",
             )
         ]
-    path = write_report(report, out)
-    print_report(report, console)
-    console.print(f"wrote {path}" + "".join(f", {p}" for p in report.plots))
+    publish(report, out, console)
     return report
 
 

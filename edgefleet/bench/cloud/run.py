@@ -16,9 +16,8 @@ from edgefleet.bench.report import (
     Report,
     Table,
     check_min,
-    print_report,
+    publish,
     wide_console,
-    write_report,
 )
 
 TARGET_MODEL = "face-detect-full"
@@ -152,7 +151,5 @@ def run_cloud_bench(cfg: CloudBenchConfig, out: Path, console: Any = None) -> Re
                 log=True,
             )
         ]
-    path = write_report(report, out)
-    print_report(report, console)
-    console.print(f"wrote {path}" + "".join(f", {p}" for p in report.plots))
+    publish(report, out, console)
     return report

@@ -27,7 +27,7 @@ from edgefleet.bench.edge.mqtt import (
     start_agent,
 )
 from edgefleet.bench.edge.rates import interleaved
-from edgefleet.bench.report import Report, Table, print_report, wide_console, write_report
+from edgefleet.bench.report import Report, Table, publish, wide_console
 from edgefleet.procs.broker import running_broker
 
 
@@ -63,9 +63,7 @@ def run_edge_bench(cfg: EdgeBenchConfig, out: Path, console: Any = None) -> Repo
     report.notes += edge_report.notes(cfg, main, report.extra["inputs"])
     if cfg.plots:
         report.plots = edge_report.plots(report, cfg, out)
-    path = write_report(report, out)
-    print_report(report, console)
-    console.print(f"wrote {path}" + "".join(f", {p}" for p in report.plots))
+    publish(report, out, console)
     return report
 
 

@@ -14,9 +14,8 @@ from edgefleet.bench.report import (
     Report,
     Table,
     check_min,
-    print_report,
+    publish,
     wide_console,
-    write_report,
 )
 
 MODEL = "voice-command"
@@ -27,14 +26,7 @@ ACCURACY_MIN = 90.0  # % right on commands in voices and phrasings not used for 
 @dataclass
 class IntentBenchConfig:
     clips: int = 120  # per split
-    splits: tuple[str, ...] = (
-        "tuning",
-        "voices",
-        "phrasings",
-        "held_out",
-        "flite",
-        "not_commands",
-    )
+    splits: tuple[str, ...] = ()  # empty: every split of models.datasets.commands
     seed: int = 31
     plots: bool = True
 
@@ -50,6 +42,7 @@ class IntentBenchConfig:
 
 def _score(pipeline: Any, split: str, cfg: IntentBenchConfig) -> dict[str, Any]:
     from models.datasets.commands import SNRS_DB, generate_commands
+    from models.processing.commands import Intent
 
     clips = generate_commands(cfg.clips, split, cfg.seed)
     verdicts: list[str] = []
@@ -59,10 +52,9 @@ def _score(pipeline: Any, split: str, cfg: IntentBenchConfig) -> dict[str, Any]:
         start = time.perf_counter()
         out = pipeline.run(c.wav)
         seconds.append(time.perf_counter() - start)
-        said = (out.intent, out.target, out.area)
-        truth = (c.truth.intent, c.truth.target, c.truth.area)
+        said = Intent(out.intent, out.target, out.area)
         if c.truth.understood:
-            verdict = "missed" if not out.understood else ("right" if said == truth else "wrong")
+            verdict = "missed" if not out.understood else ("right" if said == c.truth else "wrong")
         else:  # no command was said: "not understood" is the right answer
             verdict = "wrong" if out.understood else "right"
         verdicts.append(verdict)
@@ -86,7 +78,7 @@ def _snr_key(snr: float | None) -> str:
 
 
 def run_intent_bench(cfg: IntentBenchConfig, out: Path, console: Any = None) -> Report:
-    from models.datasets.commands import SNRS_DB
+    from models.datasets.commands import SNRS_DB, SPLITS
     from models.pipelines import load_pipeline
 
     console = wide_console(console)
@@ -110,7 +102,7 @@ def run_intent_bench(cfg: IntentBenchConfig, out: Path, console: Any = None) -> 
     ])  # fmt: skip
     report.tables = [table]
     pipeline = load_pipeline(MODEL)
-    for split in cfg.splits:
+    for split in cfg.splits or tuple(SPLITS):
         console.print(f"[bold]{split}[/bold]: {cfg.clips} clips ...")
         table.rows.append(_score(pipeline, split, cfg))
     target = next((r for r in table.rows if r["split"] == TARGET_SPLIT), None)
@@ -142,7 +134,5 @@ def run_intent_bench(cfg: IntentBenchConfig, out: Path, console: Any = None) -> 
                 ylabel="% right",
             )
         ]
-    path = write_report(report, out)
-    print_report(report, console)
-    console.print(f"wrote {path}" + "".join(f", {p}" for p in report.plots))
+    publish(report, out, console)
     return report

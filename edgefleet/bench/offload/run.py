@@ -19,7 +19,7 @@ from edgefleet.bench.offload.config import (
 from edgefleet.bench.offload.fleet import gateway_fleet, offload_fleet, split_cpus
 from edgefleet.bench.offload.measure import Key, load_samples, measure_scenarios
 from edgefleet.bench.offload.scoring import Tally
-from edgefleet.bench.report import Report, print_report, say, write_report
+from edgefleet.bench.report import Report, publish
 from edgefleet.procs.broker import broker_kind, broker_process
 
 
@@ -66,7 +66,5 @@ def run_offload_bench(cfg: OffloadBenchConfig, out: Path, console: Any = None) -
     report.notes += offload_report.notes(cfg, cpus[0], device_load, scenarios)
     if cfg.plots:
         report.plots = offload_report.plots(report, scenarios, modes, out)
-    print_report(report, console)
-    path = write_report(report, out)
-    say(console, f"wrote {path}" + "".join(f", {p}" for p in report.plots))
+    publish(report, out, console)
     return report
