@@ -36,7 +36,7 @@ from contract.command import (
 from contract.delivery import Delivery, stamp
 from contract.enrollment import Enrollment, MqttAccess
 from contract.errors import CommandError, ContractError, ErrorCode
-from contract.event import Event
+from contract.event import Event, IntentEventData
 from contract.health import (
     CPU_HEALTHY_MAX,
     LIVE_STATES,
@@ -115,6 +115,7 @@ __all__ = [
     "FlTrainResult",
     "Health",
     "InferResult",
+    "IntentEventData",
     "IntentOutput",
     "Kind",
     "LogsArgs",

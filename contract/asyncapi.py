@@ -39,7 +39,7 @@ _PARAMETERS = {
         "rid",
         f"Request id chosen by the requester, echoed in the result, `{SEGMENT_RE.pattern}`.",
     ),
-    "kind": ("kind", "Event kind: `face`, `wakeword`, `fault`, ..."),
+    "kind": ("kind", "Event kind: `face`, `wakeword`, `fault`, `intent`"),
     "name": (
         "name",
         "Command name: " + ", ".join(f"`{n}`" for n in CommandName) + " (each has channels "

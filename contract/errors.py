@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     COMMAND_FAILED = "command_failed"  # reply: it ran and failed; `error` says why
     OVERLOADED = "overloaded"
     SOURCE_FAILED = "source_failed"  # the device's own camera or microphone cannot be read
+    HUB_UNAVAILABLE = "hub_unavailable"  # a step only the hub runs (a command's intent) failed
     INTERNAL = "internal"
 
 

@@ -50,6 +50,13 @@ class WakeWordOutput(_Output):
         default_factory=dict, description="highest probability per wake word model"
     )
     duration_s: float = Field(ge=0)
+    end_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="when the detection fired, in seconds from the clip's start: about where "
+        "the wake phrase ended and a command may begin; absent without a detection or where "
+        "the model scores the clip as a whole",
+    )
     doubt: float | None = _doubt(
         "how likely the hub's verifier would answer this clip right where the "
         "device's answer is wrong, from the device's doubt head; absent without one"

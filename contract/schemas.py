@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from contract.command import COMMAND_SPECS, Command, CommandReply, CommandSpec
+from contract.event import IntentEventData
 from contract.ids import ID_PATTERN
 from contract.outputs import FaceDetectionOutput, IntentOutput, TabularOutput, WakeWordOutput
 from contract.topics import DEFAULT_PREFIX, SEGMENT_RE, TOPIC_SPECS
@@ -24,6 +25,9 @@ OUTPUT_MODELS: tuple[type[BaseModel], ...] = (
     TabularOutput,
     IntentOutput,
 )
+
+EVENT_DATA_MODELS: dict[str, type[BaseModel]] = {"intent": IntentEventData}
+"""Event kind -> the model of its `data`, for the kinds whose data is typed."""
 
 
 def payload_models() -> tuple[type[BaseModel], ...]:
@@ -110,6 +114,7 @@ def index() -> dict[str, Any]:
         for spec in TOPIC_SPECS
     ]
     outputs = {m.__name__: file_name(m) for m in OUTPUT_MODELS}
+    event_data = {kind: file_name(m) for kind, m in EVENT_DATA_MODELS.items()}
     commands = [
         {"name": str(spec.name), "command": files[0], "reply": files[1],
          "description": spec.description}
@@ -121,13 +126,15 @@ def index() -> dict[str, Any]:
         "segment_pattern": SEGMENT_RE.pattern,  # model ids, request ids, event kinds, commands
         "topics": topics,
         "outputs": outputs,
+        "event_data": event_data,
         "commands": commands,
     }
 
 
 def generate() -> dict[str, str]:
     """File name -> file text of every schema and the index."""
-    documents = {file_name(m): schema_for(m) for m in (*payload_models(), *OUTPUT_MODELS)}
+    models = (*payload_models(), *OUTPUT_MODELS, *EVENT_DATA_MODELS.values())
+    documents = {file_name(m): schema_for(m) for m in models}
     documents |= command_schemas()
     documents["index.json"] = index()
     return {

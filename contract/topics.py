@@ -87,7 +87,7 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(Kind.RESULT, "{d}/result/{m}[/{rid}]", InferResult, 1, False, Role.DEVICE,
               Role.ANYONE, "Inference result; rid echoed from the request topic."),
     TopicSpec(Kind.EVENT, "{d}/event/{kind}", Event, 1, False, Role.DEVICE, Role.ANYONE,
-              "Detections worth automating on: face, wakeword, fault."),
+              "Detections worth automating on: face, wakeword, fault; intent (a spoken command)."),
     TopicSpec(Kind.ERROR, "{d}/error", ErrorMessage, 1, False, Role.DEVICE, Role.ANYONE,
               "One message per rejected input."),
     TopicSpec(Kind.CMD, "{d}/cmd/{name}", Command, 1, False, Role.HUB, Role.DEVICE,

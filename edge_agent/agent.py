@@ -38,12 +38,21 @@ from edge_agent.memory import memory_duty
 from edge_agent.messages import Inbound, Outbound
 from edge_agent.offload import EXPLORE_MAX_S
 from edge_agent.outbox import OutboxTask
-from edge_agent.parts import hub_acks, make_cloud, make_hard_samples, make_outbox, site_roles
+from edge_agent.parts import (
+    hears_commands,
+    hub_acks,
+    make_cloud,
+    make_hard_samples,
+    make_outbox,
+    make_voice_commands,
+    site_roles,
+)
 from edge_agent.replies import Replies
 from edge_agent.router import CommandRoute, Router
 from edge_agent.runner import PipelineLike, Runner
 from edge_agent.stats import Stats
 from edge_agent.twin import DeviceTwin, Knob, agent_knobs
+from edge_agent.voice_commands import intent_types
 
 if TYPE_CHECKING:
     from edge_agent.peers import HubPeers, Peers
@@ -106,6 +115,7 @@ class Agent:
             health_interval_s=config.health_interval_s,
             name=ha.name,
             cameras=[camera.name for camera in config.cameras],
+            intents=intent_types() if hears_commands(config) else (),
         )
 
     # --- factory seams (tests swap these) ---
@@ -249,6 +259,8 @@ class Agent:
             self.peers,
         )
         self.runner.on_done = dispatch.done  # the dispatcher owns each request to its answer
+        if (voice := make_voice_commands(self.config, cloud, dispatch)) is not None:
+            dispatch.heard = voice.heard  # commands spoken after a wake word, to the hub
         if (client := self.learning.client) is not None and client.lessons is not None:
             dispatch.learn = client.lessons.learn  # the hub's answers teach the next round
         self.sources = self._make_sources(dispatch)

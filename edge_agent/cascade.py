@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract import InferResult
 from edge_agent.offload import Decision, Reason, Signals, Thresholds, Where, blocked
 
 DEFAULT_RESCUE_WORDS: tuple[str, ...] = ("okay_nabu", "alexa", "hey_mycroft")
@@ -163,3 +164,13 @@ def merge(asked: Ask, cloud_output: object) -> Decision:
     if data.get("detected") is True and data.get("wake_word") in asked.confirm:
         return Decision(Where.CLOUD, asked.decision.reason)
     return Decision(Where.EDGE, Reason.NOT_CONFIRMED)
+
+
+def keep_timing(answer: InferResult, edge: object) -> InferResult:
+    """The hub's verifier scores a wake-word clip as a whole and cannot say where the word
+    ended: a detection it confirms keeps the device's `end_s`, where a spoken command after the
+    wake word begins (edge_agent/voice_commands.py)."""
+    out, end_s = answer.output, _as_dict(edge).get("end_s")
+    if out.get("detected") is not True or out.get("end_s") is not None or end_s is None:
+        return answer
+    return answer.model_copy(update={"output": {**out, "end_s": end_s}})

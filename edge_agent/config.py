@@ -15,6 +15,7 @@ from edge_agent.offload_config import OffloadConfig
 from edge_agent.ops_config import CommandsConfig, ModelSyncConfig, UpdatesConfig
 from edge_agent.peer_config import PeersConfig
 from edge_agent.sources.config import CameraConfig, MicrophoneConfig
+from edge_agent.voice_config import VoiceCommandsConfig
 from models.cpus import usable_cpus
 
 ENV_PREFIX = "EDGEFLEET_AGENT_"
@@ -241,6 +242,8 @@ class AgentConfig(BaseSettings):
     """Over-the-air agent updates; see UpdatesConfig."""
     peers: PeersConfig = PeersConfig()
     """Site gateways: serving peers, offloading to them; see PeersConfig."""
+    voice_commands: VoiceCommandsConfig = VoiceCommandsConfig()
+    """The command spoken after a wake word, to the hub; see VoiceCommandsConfig."""
     models: list[str] = Field(min_length=1)
     """Model ids to load at start-up (from the catalogue)."""
     model_dir: Path | None = None

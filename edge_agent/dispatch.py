@@ -1,7 +1,7 @@
 """The owner of every inference request, from its arrival to its one answer: where it runs
 (the pure policies of `offload.py` and `cascade.py`), running it (the local runner, the hub via
 `cloud.py`, a cascade's second opinion), and publishing its result or error from one place
-(`_answer`). Runs on the event loop; counts every decision by reason."""
+(`publish_all`). Runs on the event loop; counts every decision by reason."""
 
 import asyncio
 import logging
@@ -22,19 +22,13 @@ from edge_agent.config import AgentConfig
 from edge_agent.errors import PeerError, Rejected
 from edge_agent.load import LoadSampler, make_full_models
 from edge_agent.messages import Inbound, Outbound
-from edge_agent.offload import (
-    Mode,
-    Reason,
-    Signals,
-    Thresholds,
-    Weights,
-    Where,
-)
+from edge_agent.offload import Mode, Reason, Signals, Thresholds, Weights, Where
 from edge_agent.plans import Plan, content_type, make_plans
 from edge_agent.replies import Replies
 from edge_agent.router import InferRoute
 from edge_agent.runner import Done, Job, Runner
 from edge_agent.stats import Stats
+from edge_agent.utterance import wake_window
 
 if TYPE_CHECKING:  # gateways' and hard samples' modules load only where used (start-up time)
     from edge_agent.hard_samples import HardSamples
@@ -43,6 +37,7 @@ if TYPE_CHECKING:  # gateways' and hard samples' modules load only where used (s
 
 log = logging.getLogger(__name__)
 Learn = Callable[[str, bytes, dict[str, Any]], None]  # (model, input, the hub's answer)
+Heard = Callable[[Job, BaseModel | dict[str, Any]], None]  # (request, its answer's output)
 
 
 def _since(job: Job) -> float:
@@ -75,6 +70,7 @@ class Dispatcher:
         self.quality = config.peers.quality
         self.share_hard = config.offload.share_hard_samples
         self.learn: Learn | None = None  # the hub's answers as labels (edge_agent.lessons)
+        self.heard: Heard | None = None  # every answer, after it is published (voice commands)
         self.load = LoadSampler()
         base = Thresholds(**config.offload.policy)
         self.plans = make_plans(config, base)
@@ -378,23 +374,23 @@ class Dispatcher:
     ) -> None:
         """The full model's answer, from a site gateway that has it (`target`) or the hub; a
         gateway that fails hands over to the hub, a hub that fails leaves the edge's answer."""
-        job = done.job
+        job, payload = done.job, wake_window(done.job.payload, done.output)  # not a command
         answer: InferResult | None = None
         peer = target.peer if target is not None else None
         gateway = peer.device_id if peer is not None else None
         if self.peers is not None and peer is not None:
             try:
-                answer = await self.peers.infer(peer, plan.cloud_model, job.payload)
+                answer = await self.peers.infer(peer, plan.cloud_model, payload)
             except PeerError as exc:
                 log.debug("cascade: gateway failed (%s); asking the hub", exc)
                 self.stats.count("offload.gateway_failed")
                 gateway = None
         if answer is None and self.cloud is not None and self.cloud.available():
             self._explore_gateways(job, (plan.cloud_model,))
-            ctype = content_type(job.payload, plan.kind)
+            ctype = content_type(payload, plan.kind)
             edge = self._edge_answer(done, confidence)
             try:
-                called = await self.cloud.infer(plan.cloud_model, job.payload, ctype, job.rid, edge)
+                called = await self.cloud.infer(plan.cloud_model, payload, ctype, job.rid, edge)
                 answer = called.result
                 self._measure(self.cloud_ms, job.model, called.elapsed_ms)  # vs. a gateway's
             except CloudError as exc:
@@ -407,6 +403,7 @@ class Dispatcher:
                 self.learn(job.model, job.payload, answer.output)
             merged = cascade.merge(asked, answer.output)
             if merged.where is Where.CLOUD:
+                answer = cascade.keep_timing(answer, done.output)
                 self._answer_cloud(job, answer, _since(job), confidence, gateway)
                 return
             self._count(merged)  # rescue not confirmed: the edge's own answer stands
@@ -447,7 +444,7 @@ class Dispatcher:
         self.stats.error(rejected.code)
         log.debug("rejected %s: %s %s", topic, rejected.code.value, rejected)
         copy = self.replies.error_reply(job, rejected) if job is not None else None
-        self._answer([self.replies.error(topic, rejected), *([copy] if copy else [])])
+        self.publish_all([self.replies.error(topic, rejected), *([copy] if copy else [])])
 
     def _answer_cloud(
         self,
@@ -486,13 +483,15 @@ class Dispatcher:
         if job.on_answer is not None:
             dumped = output.model_dump(mode="json") if isinstance(output, BaseModel) else output
             job.on_answer(dumped)
+        if self.heard is not None and output is not None:
+            self.heard(job, output)
 
     def _result(self, messages: list[Outbound], latency_ms: float) -> None:
         self.answers += 1
         self.stats.infer_ms(latency_ms)
-        self._answer(messages)
+        self.publish_all(messages)
 
-    def _answer(self, messages: list[Outbound]) -> None:
+    def publish_all(self, messages: list[Outbound]) -> None:
         """The one place a request's answer is published (result, response copy, events, or
         the error), in the order the answers became ready."""
         for message in messages:

@@ -8,7 +8,9 @@ Pure payload builders plus a small announcer the agent drives (docs/home-assista
   `{d}/status`, `{{ value_json.state }}` = `online` / `offline`), shared `qos`;
 - `cmps`: a `binary_sensor` per detection the agent can produce (`face`, `wakeword`, `fault`),
   driven by our `{d}/event/{kind}` topic (every event turns it on, `off_delay` turns it off,
-  the event's `data` become attributes), and diagnostic `sensor`s read from `{d}/health`
+  the event's `data` become attributes); an `event` entity for spoken commands where the agent
+  sends them to the hub (`{d}/event/intent`, one event type per intent plus `not_understood`,
+  docs/voice-commands.md); and diagnostic `sensor`s read from `{d}/health`
   with value templates (CPU, memory, inference p50, queue depth, offload ratio, uptime);
 - an `image` per camera the agent reads itself, from its retained `{d}/snapshot/{name}` (the
   last detection, boxes drawn).
@@ -95,8 +97,10 @@ def discovery_config(
     health_interval_s: float,
     name: str | None = None,
     cameras: Iterable[str] = (),
+    intents: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The device-based discovery payload (abbreviated keys, as HA documents them)."""
+    """The device-based discovery payload (abbreviated keys, as HA documents them); `intents`:
+    the event types of spoken commands, none where the agent does not hear commands."""
     status = topics.status(device)
     health = topics.health(device)
     components: dict[str, dict[str, Any]] = {}
@@ -117,6 +121,16 @@ def discovery_config(
         if device_class:
             component["dev_cla"] = device_class
         components[kind] = component
+    if event_types := list(intents):
+        intent = topics.event(device, "intent")
+        components["intent"] = {
+            "p": "event",
+            "name": "Voice command",
+            "uniq_id": _unique_id(device, "intent"),
+            "stat_t": intent,
+            "evt_typ": event_types,
+            "val_tpl": "{{ value_json.data | tojson }}",  # carries `event_type` and the rest
+        }
     expire = max(1, round(3 * health_interval_s))  # unavailable after 3 missed heartbeats
     for key, (label, template, unit, device_class) in HEALTH_SENSORS.items():
         sensor: dict[str, Any] = {
@@ -184,6 +198,7 @@ class HomeAssistantDiscovery:
         health_interval_s: float,
         name: str | None = None,
         cameras: Iterable[str] = (),
+        intents: Iterable[str] = (),
     ) -> "HomeAssistantDiscovery":
         config = discovery_config(
             device=device,
@@ -193,6 +208,7 @@ class HomeAssistantDiscovery:
             health_interval_s=health_interval_s,
             name=name,
             cameras=cameras,
+            intents=intents,
         )
         return cls(ha_prefix, device, json.dumps(config, separators=(",", ":")).encode())
 
@@ -242,6 +258,7 @@ def for_agent(
     health_interval_s: float,
     name: str | None = None,
     cameras: Iterable[str] = (),
+    intents: Iterable[str] = (),
 ) -> HomeAssistantDiscovery | None:
     """The agent's discovery announcer, or None when Home Assistant discovery is off."""
     if not enabled:
@@ -255,4 +272,5 @@ def for_agent(
         health_interval_s=health_interval_s,
         name=name,
         cameras=cameras,
+        intents=intents,
     )

@@ -10,7 +10,9 @@ from edge_agent.config import AgentConfig
 from edge_agent.outbox import FullPolicy, MemoryStore, Outbox, OutboxStore, SqliteStore
 
 if TYPE_CHECKING:
+    from edge_agent.dispatch import Dispatcher
     from edge_agent.hard_samples import HardSamples
+    from edge_agent.voice_commands import VoiceCommands
 
 
 def state_dir() -> Path:
@@ -19,10 +21,26 @@ def state_dir() -> Path:
     return Path(env) if env else Path.home() / ".local" / "state" / "edgefleet"
 
 
+def hears_commands(config: AgentConfig) -> bool:
+    """Whether commands spoken after a wake word go to the hub: enabled, a hub, a voice model."""
+    if not config.voice_commands.enabled or config.hub.url is None:
+        return False
+    from edge_agent.plans import input_kind
+    from models.catalogue import Catalogue, load_catalogue
+    from models.errors import ModelError
+
+    try:
+        catalogue: Catalogue | None = load_catalogue(model_dir=config.model_dir)
+    except ModelError:
+        catalogue = None
+    return any(input_kind(m, catalogue) == "audio" for m in config.models)
+
+
 def make_cloud(config: AgentConfig) -> CloudClient | None:
-    """The hub client, when the config names a hub and some pipeline may use it."""
+    """The hub client, when the config names a hub and some pipeline or voice commands use it."""
     url = config.hub.url
-    if url is None or not any(p.mode != "edge" for p in config.offload.pipelines.values()):
+    offloads = any(p.mode != "edge" for p in config.offload.pipelines.values())
+    if url is None or not (offloads or hears_commands(config)):
         return None
     o = config.offload
     auth = config.hub_auth
@@ -75,3 +93,21 @@ def hub_acks(config: AgentConfig) -> bool:
     """Whether outbox entries wait for the hub's `{d}/ack` (else the broker's PUBACK)."""
     mode = config.outbox.ack
     return mode == "hub" or (mode == "auto" and config.hub.url is not None)
+
+
+def make_voice_commands(
+    config: AgentConfig, cloud: CloudClient | None, dispatch: "Dispatcher"
+) -> "VoiceCommands | None":
+    """What hears the commands after wake words, where `hears_commands`."""
+    if cloud is None or not hears_commands(config):
+        return None
+    from edge_agent.voice_commands import VoiceCommands
+
+    return VoiceCommands(
+        config.voice_commands,
+        cloud,
+        dispatch.replies,
+        dispatch.stats,
+        dispatch.publish_all,
+        dispatch.reject,
+    )

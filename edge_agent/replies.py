@@ -123,7 +123,6 @@ class Replies:
             out.append(
                 Outbound(job.response_topic, payload, qos, False, job.correlation, label="response")
             )
-        qos, retain = _qos(Kind.EVENT)
         for kind, extra in events_for(result.output):
             event = Event(
                 kind=kind,
@@ -132,14 +131,11 @@ class Replies:
                 msg_id=uuid.uuid4().hex,
                 data={**extra, "result_msg_id": msg_id, "source_topic": job.source_topic},
             )
-            out.append(
-                Outbound(
-                    self._topics.event(self._device, kind),
-                    encode(event),
-                    qos,
-                    retain,
-                    label="event",
-                    msg_id=event.msg_id,
-                )
-            )
+            out.append(self.event(event))
         return out
+
+    def event(self, event: Event) -> Outbound:
+        """`event` on `{d}/event/{kind}`."""
+        qos, retain = _qos(Kind.EVENT)
+        topic = self._topics.event(self._device, event.kind)
+        return Outbound(topic, encode(event), qos, retain, label="event", msg_id=event.msg_id)

@@ -18,7 +18,7 @@ import numpy as np
 from contract.outputs import WakeWordOutput
 from models.catalogue import ModelSpec
 from models.pipelines.base import Pipeline
-from models.pipelines.wakeword import wakeword_output
+from models.pipelines.wakeword import first_above, wakeword_output
 from models.processing import voice
 from models.runtimes import load_runtime
 
@@ -103,4 +103,7 @@ class OpenWakeWordPipeline(Pipeline[np.ndarray, np.ndarray, dict[str, np.ndarray
 
     def postprocess(self, raw: dict[str, np.ndarray], decoded: np.ndarray) -> WakeWordOutput:
         maxima = {w: float(p.max()) for w, p in raw.items()}
-        return wakeword_output(maxima, self.cutoffs, len(decoded) / voice.SAMPLE_RATE)
+        # raw[w][0] scores the silence before the clip, raw[w][k] the k-th 80 ms chunk
+        step_s = CHUNK / voice.SAMPLE_RATE
+        ends = {w: first_above(p[1:], self.cutoffs[w], step_s) for w, p in raw.items()}
+        return wakeword_output(maxima, self.cutoffs, len(decoded) / voice.SAMPLE_RATE, ends)

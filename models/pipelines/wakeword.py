@@ -54,18 +54,31 @@ def microfrontend_features(samples: np.ndarray) -> np.ndarray:
     return np.asarray(features, dtype=np.float32).reshape(-1, 40)
 
 
-def sliding_max(probabilities: np.ndarray, window: int) -> float:
-    """Highest mean over `window` consecutive probabilities (0 until the window is full)."""
-    if len(probabilities) < window:
-        return 0.0
-    sums = np.convolve(probabilities, np.ones(window), mode="valid")
-    return float(sums.max() / window)
+def first_above(scores: np.ndarray, cutoff: float, step_s: float) -> float | None:
+    """When `scores` (one per `step_s` of audio, the first covering [0, step_s)) first exceed
+    `cutoff`: the end of that step, in seconds from the clip's start; None if they never do."""
+    above = np.flatnonzero(scores > cutoff)
+    return float((above[0] + 1) * step_s) if above.size else None
+
+
+def sliding_means(probabilities: np.ndarray, window: int) -> np.ndarray:
+    """Mean of each `window` consecutive probabilities, aligned on the window's last one
+    (0 while the window is not yet full)."""
+    means = np.zeros(len(probabilities))
+    if len(probabilities) >= window:
+        sums = np.convolve(probabilities, np.ones(window), mode="valid")
+        means[window - 1 :] = sums / window
+    return means
 
 
 def wakeword_output(
-    maxima: dict[str, float], cutoffs: dict[str, float], duration_s: float
+    maxima: dict[str, float],
+    cutoffs: dict[str, float],
+    duration_s: float,
+    ends: dict[str, float | None] | None = None,
 ) -> WakeWordOutput:
-    """Shared by both wake-word pipelines: the best word above its cut-off, if any."""
+    """Shared by both wake-word pipelines: the best word above its cut-off, if any, and when
+    its detection fired (`ends`: per word, see `first_above`)."""
     fired = {w: p for w, p in maxima.items() if p > cutoffs[w]}
     pool = fired or maxima
     best = max(pool, key=lambda w: pool[w], default=None)
@@ -75,6 +88,7 @@ def wakeword_output(
         probability=min(1.0, max(0.0, pool[best])) if best else 0.0,
         probabilities={w: min(1.0, max(0.0, p)) for w, p in maxima.items()},
         duration_s=duration_s,
+        end_s=(ends or {}).get(best) if fired and best else None,
     )
 
 
@@ -131,9 +145,14 @@ class MicroWakeWordPipeline(
         return (raw - model.out_zero) * model.out_scale
 
     def postprocess(self, raw: dict[str, np.ndarray], decoded: np.ndarray) -> WakeWordOutput:
-        maxima = {m.word: sliding_max(raw[m.word], m.window) for m in self.models}
+        means = {m.word: sliding_means(raw[m.word], m.window) for m in self.models}
+        maxima = {m.word: float(means[m.word].max(initial=0.0)) for m in self.models}
         cutoffs = {m.word: m.cutoff for m in self.models}
-        out = wakeword_output(maxima, cutoffs, len(decoded) / voice.SAMPLE_RATE)
+        step_s = SAMPLES_PER_STEP / voice.SAMPLE_RATE  # per feature frame; `stride` per score
+        ends = {
+            m.word: first_above(means[m.word], m.cutoff, m.stride * step_s) for m in self.models
+        }
+        out = wakeword_output(maxima, cutoffs, len(decoded) / voice.SAMPLE_RATE, ends)
         head = self.serving_head
         if head is None:
             return out

@@ -20,6 +20,7 @@ from contract import (
     FlTrainResult,
     Health,
     InferResult,
+    IntentEventData,
     IntentOutput,
     LogsArgs,
     LogsResult,
@@ -47,12 +48,17 @@ FACES = FaceDetectionOutput(
 )
 WAKE = WakeWordOutput(
     detected=True, wake_word="okay_nabu", probability=0.97, probabilities={"okay_nabu": 0.97},
-    duration_s=1.5,
+    duration_s=1.5, end_s=1.29,
 )  # fmt: skip
 TABULAR = TabularOutput(label=2, label_name="moderate", probabilities=[0.1, 0.2, 0.6, 0.1])
 INTENT = IntentOutput(
     understood=True, intent="turn_on", target="light", area="kitchen",
     text="turn on the kitchen light", duration_s=1.8,
+)  # fmt: skip
+INTENT_DATA = IntentEventData(
+    event_type="turn_on", understood=True, intent="turn_on", target="light", area="kitchen",
+    text="turn on the kitchen light", score=-3.1, wake_word="okay_nabu", wake_rid="req-7",
+    command_s=1.6, model_version="5.1.1", source_topic="edgefleet/v1/d1/infer/wakeword-lite/req-7",
 )  # fmt: skip
 
 SAMPLES: list[BaseModel] = [
@@ -75,6 +81,7 @@ SAMPLES: list[BaseModel] = [
     WAKE,
     TABULAR,
     INTENT,
+    INTENT_DATA,
 ]  # fmt: skip
 
 FL_TRAIN = FlTrainArgs(

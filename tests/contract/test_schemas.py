@@ -23,6 +23,7 @@ def test_committed_schemas_equal_generated() -> None:
 
 def test_every_payload_and_output_model_has_a_schema() -> None:
     models = {s.payload for s in TOPIC_SPECS if s.payload} | set(schemas.OUTPUT_MODELS)
+    models |= set(schemas.EVENT_DATA_MODELS.values())
     commands = set(schemas.command_schemas())
     assert {schemas.file_name(m) for m in models} | {"index.json"} | commands == set(GENERATED)
     assert {type(m) for m in SAMPLES} == models

@@ -28,7 +28,6 @@ pytestmark = [
 ]
 
 EDGEFLEET = str(Path(sys.executable).with_name("edgefleet"))
-MOSQUITTO_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
 DEVICE = "e2e-agent"
 T = Topics()
 FACE, WAKE = "face-detect-lite", "wakeword-lite"
@@ -52,27 +51,6 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union
-
-
-def mosquitto_pub(broker: BrokerProcess, topic: str, file: Path) -> None:
-    """Publish a file with Mosquitto's own client, QoS 1: a real third-party publisher."""
-    subprocess.run(
-        [
-            MOSQUITTO_PUB,
-            "-h",
-            broker.host,
-            "-p",
-            str(broker.port),
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-f",
-            str(file),
-        ],
-        check=True,
-        timeout=TIMEOUT,
-    )
 
 
 def is_status(state: str) -> Callable[[Received], bool]:
@@ -212,7 +190,7 @@ def test_face_from_mosquitto_pub_matches_known_box(
 ) -> None:
     from models.datasets.faces import SOURCES
 
-    mosquitto_pub(broker, T.infer(DEVICE, FACE, "r1"), astronaut_jpeg)
+    broker.mosquitto_pub(T.infer(DEVICE, FACE, "r1"), astronaut_jpeg)
     result = result_of(agent.probe, T.result(DEVICE, FACE, "r1"))
     assert (result.model, result.where, result.rid) == (FACE, "edge", "r1")
     assert result.source_topic == T.infer(DEVICE, FACE, "r1")
@@ -226,8 +204,8 @@ def test_face_from_mosquitto_pub_matches_known_box(
 def test_wakeword_positive_and_negative(
     agent: RunningAgent, broker: BrokerProcess, tmp_path: Path
 ) -> None:
-    mosquitto_pub(broker, T.infer(DEVICE, WAKE, "yes"), speech_wav(tmp_path, "okay nabu"))
-    mosquitto_pub(broker, T.infer(DEVICE, WAKE, "no"), speech_wav(tmp_path, "what time is it"))
+    broker.mosquitto_pub(T.infer(DEVICE, WAKE, "yes"), speech_wav(tmp_path, "okay nabu"))
+    broker.mosquitto_pub(T.infer(DEVICE, WAKE, "no"), speech_wav(tmp_path, "what time is it"))
     positive = result_of(agent.probe, T.result(DEVICE, WAKE, "yes"))
     negative = result_of(agent.probe, T.result(DEVICE, WAKE, "no"))
     assert positive.output["detected"] is True
@@ -262,12 +240,12 @@ def test_bad_inputs_get_errors_and_agent_keeps_serving(
         (T.infer(DEVICE, "no-such-model", "g4"), astronaut_jpeg, "unknown_model"),
     ]
     for topic, file, _ in cases:
-        mosquitto_pub(broker, topic, file)
+        broker.mosquitto_pub(topic, file)
     for topic, _, code in cases:
         error = error_for(agent.probe, topic)
         assert error.code.value == code, error
         assert error.rid == topic.rsplit("/", 1)[1]
-    mosquitto_pub(broker, T.infer(DEVICE, FACE, "after"), astronaut_jpeg)
+    broker.mosquitto_pub(T.infer(DEVICE, FACE, "after"), astronaut_jpeg)
     assert result_of(agent.probe, T.result(DEVICE, FACE, "after")).output["faces"]
     n = len(cases)
     health = agent.probe.wait_for(
@@ -282,7 +260,7 @@ def test_bad_inputs_get_errors_and_agent_keeps_serving(
 def test_sensor_topic_result_under_own_topic(
     agent: RunningAgent, broker: BrokerProcess, astronaut_jpeg: Path
 ) -> None:
-    mosquitto_pub(broker, "cameras/door/jpeg", astronaut_jpeg)
+    broker.mosquitto_pub("cameras/door/jpeg", astronaut_jpeg)
     result = result_of(agent.probe, T.result(DEVICE, FACE))
     assert result.source_topic == "cameras/door/jpeg"
     assert result.rid is None
@@ -320,7 +298,7 @@ def test_reconnects_and_resubscribes_after_broker_restart(
     probe = mqtt_probe(T.all(DEVICE))
     # A heartbeat after the restart means the agent has reconnected (it subscribes first).
     probe.wait_for(T.health(DEVICE), timeout=TIMEOUT)
-    mosquitto_pub(broker, T.infer(DEVICE, FACE, "again"), astronaut_jpeg)
+    broker.mosquitto_pub(T.infer(DEVICE, FACE, "again"), astronaut_jpeg)
     assert result_of(probe, T.result(DEVICE, FACE, "again")).output["faces"]
     assert agent.proc.poll() is None
 

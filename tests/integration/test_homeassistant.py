@@ -60,7 +60,7 @@ HA_ABBREVIATIONS = {
     "pl_not_avail": "payload_not_available", "pl_off": "payload_off", "pl_on": "payload_on",
     "stat_cla": "state_class", "stat_t": "state_topic", "t": "topic", "uniq_id": "unique_id",
     "unit_of_meas": "unit_of_measurement", "val_tpl": "value_template",
-    "sug_dsp_prc": "suggested_display_precision",
+    "sug_dsp_prc": "suggested_display_precision", "evt_typ": "event_types",
 }  # fmt: skip
 # "Supported abbreviations for device registry configuration" (+ origin abbreviations)
 HA_DEVICE_ABBREVIATIONS = {
@@ -86,6 +86,7 @@ HA_PLATFORM_OPTIONS = {
     "sensor": HA_ENTITY_COMMON | {
         "state_topic", "value_template", "unit_of_measurement", "device_class", "state_class",
         "expire_after", "force_update", "suggested_display_precision"},
+    "event": HA_ENTITY_COMMON | {"state_topic", "value_template", "event_types", "device_class"},
     "image": HA_ENTITY_COMMON | {
         "image_topic", "content_type", "image_encoding", "url_topic", "url_template"},
 }  # fmt: skip
@@ -153,6 +154,8 @@ def ha_device_discovery_problems(topic: str, payload: dict[str, Any]) -> list[st
             if units is None or c.get("unit_of_measurement") not in units:
                 problems.append(f"{where}: sensor class {device_class!r} with unit "
                                 f"{c.get('unit_of_measurement')!r}")  # fmt: skip
+        if platform == "event" and not (c.get("event_types") and c.get("state_topic")):
+            problems.append(f"{where}: an event needs event_types and a state_topic")
         if c.get("state_class") not in (None, *HA_STATE_CLASSES):
             problems.append(f"{where}: state_class {c['state_class']!r}")
         if c.get("entity_category") not in (None, *HA_ENTITY_CATEGORIES):
@@ -195,6 +198,22 @@ def test_each_camera_is_an_image_entity_of_its_retained_snapshot() -> None:
         T.snapshot(D, "garage"),
     }
     assert all(c["content_type"] == "image/jpeg" for c in images.values())
+
+
+def test_spoken_commands_are_an_event_entity_with_one_type_per_intent() -> None:
+    """Home Assistant's MQTT `event` entity reads `event_type` from the template's JSON: our
+    `intent` event's data carries it (contract.event.IntentEventData)."""
+    config = discovery_config(device=D, topics=T, agent_version="1", kinds=["wakeword"],
+                              health_interval_s=5, intents=["turn_on", "turn_off",
+                                                            "not_understood"])  # fmt: skip
+    assert ha_device_discovery_problems(TOPIC, config) == []
+    intent = config["cmps"]["intent"]
+    assert (intent["p"], intent["stat_t"]) == ("event", T.event(D, "intent"))
+    assert intent["evt_typ"] == ["turn_on", "turn_off", "not_understood"]
+    assert _template_fields(intent["val_tpl"]) == {"data"}
+    without = discovery_config(device=D, topics=T, agent_version="1", kinds=["wakeword"],
+                               health_interval_s=5)  # fmt: skip
+    assert "intent" not in without["cmps"]
 
 
 def test_validator_can_fail() -> None:

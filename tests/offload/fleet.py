@@ -175,9 +175,15 @@ def start_agents(fleet: Fleet, workdir: Path, configs: list[dict[str, Any]]) -> 
 
 @contextmanager
 def running_fleet(
-    workdir: Path, broker: BrokerProcess, n: int, **agent_extra: object
+    workdir: Path,
+    broker: BrokerProcess,
+    n: int,
+    hub_models: tuple[str, ...] = (),
+    **agent_extra: object,
 ) -> Iterator[Fleet]:
+    """`n` agents and a hub serving its default cloud models and `hub_models`."""
     hub = HubProcess(workdir / "hub", broker.port)
+    hub.cloud_models = (*hub.cloud_models, *hub_models)
     hub.start()
     agents: list[AgentProcess] = []
     probe = MqttProbe(broker.host, broker.port).connect()
