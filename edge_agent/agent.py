@@ -52,7 +52,7 @@ from edge_agent.router import CommandRoute, Router
 from edge_agent.runner import PipelineLike, Runner
 from edge_agent.stats import Stats
 from edge_agent.twin import DeviceTwin, Knob, agent_knobs
-from edge_agent.voice_commands import intent_types
+from edge_agent.voice_commands import VoiceCommands, intent_types
 
 if TYPE_CHECKING:
     from edge_agent.peers import HubPeers, Peers
@@ -98,6 +98,7 @@ class Agent:
         self._running_since: float | None = None
         self.dispatch: Dispatcher | None = None
         self.peers: Peers | None = None  # the site's gateways, when this agent offloads to them
+        self.voice: VoiceCommands | None = None  # commands after wake words, where heard
         self.hub_peers: HubPeers | None = None
         self.outbox: OutboxTask | None = None
         self._ack_topic = self.topics.ack(self.device)
@@ -191,7 +192,9 @@ class Agent:
             from edge_agent.sources.microphone import MicrophoneSource
 
             sources += [
-                MicrophoneSource(mic, submit=dispatch.submit, reject=dispatch.reject)
+                MicrophoneSource(
+                    mic, submit=dispatch.submit, reject=dispatch.reject, commands=self.voice
+                )
                 for mic in self.config.microphones
             ]
         return sources
@@ -259,8 +262,9 @@ class Agent:
             self.peers,
         )
         self.runner.on_done = dispatch.done  # the dispatcher owns each request to its answer
-        if (voice := make_voice_commands(self.config, cloud, dispatch)) is not None:
-            dispatch.heard = voice.heard  # commands spoken after a wake word, to the hub
+        self.voice = make_voice_commands(self.config, cloud, dispatch)
+        if self.voice is not None:
+            dispatch.heard = self.voice.heard  # commands spoken after a wake word, to the hub
         if (client := self.learning.client) is not None and client.lessons is not None:
             dispatch.learn = client.lessons.learn  # the hub's answers teach the next round
         self.sources = self._make_sources(dispatch)

@@ -7,6 +7,7 @@ device that already heard a wake word its only job is to find the end of one sho
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,17 +33,55 @@ class Utterance:
         return len(self.samples) / RATE
 
 
-def speech_frames(samples: np.ndarray, aggressiveness: int) -> np.ndarray:
-    """One bool per whole 30 ms frame of int16 `samples`: whether it holds speech."""
+def _vad(aggressiveness: int) -> Any:
     import webrtcvad  # only an agent with voice commands needs it (footprint: docs/agent.md)
 
-    vad = webrtcvad.Vad(aggressiveness)
+    return webrtcvad.Vad(aggressiveness)
+
+
+def speech_frames(samples: np.ndarray, aggressiveness: int) -> np.ndarray:
+    """One bool per whole 30 ms frame of int16 `samples`: whether it holds speech."""
+    vad = _vad(aggressiveness)
     frames = len(samples) // FRAME
     audio = samples[: frames * FRAME].astype("<i2").tobytes()
     step = FRAME * 2
     return np.array(
         [vad.is_speech(audio[k * step : (k + 1) * step], RATE) for k in range(frames)], bool
     )
+
+
+class CommandRecorder:
+    """A microphone's audio after its wake word, fed hop by hop (raw s16le) until the command
+    ended: a pause of `silence_s` after speech, no speech for `wait_s`, or `max_seconds` in all.
+    Each 30 ms frame is classified once, as it arrives (~10 us each)."""
+
+    def __init__(self, config: VoiceCommandsConfig, audio: bytes = b"") -> None:
+        self.config = config
+        self.audio = bytearray()
+        self._vad = _vad(config.vad_aggressiveness)
+        self._frames = 0
+        self._last_speech = -1  # index of the last speech frame
+        self.feed(audio)
+
+    def feed(self, chunk: bytes) -> bool:
+        """Add `chunk`; True once the command ended (`audio` holds all of it)."""
+        self.audio += chunk
+        step = FRAME * 2
+        while (self._frames + 1) * step <= len(self.audio):
+            frame = bytes(self.audio[self._frames * step : (self._frames + 1) * step])
+            if self._vad.is_speech(frame, RATE):
+                self._last_speech = self._frames
+            self._frames += 1
+        return self.ended
+
+    @property
+    def ended(self) -> bool:
+        heard_s = self._frames * FRAME_S
+        if heard_s >= self.config.max_seconds:
+            return True
+        if self._last_speech < 0:
+            return heard_s >= self.config.wait_s
+        return (self._frames - 1 - self._last_speech) * FRAME_S >= self.config.silence_s
 
 
 def command_after(

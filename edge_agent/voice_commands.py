@@ -13,7 +13,7 @@ wake word's request id, and its `wakeword` event and result stand (docs/voice-co
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -87,25 +87,35 @@ class VoiceCommands:
 
     def heard(self, job: Job, output: BaseModel | Mapping[str, Any]) -> None:
         """`job` was answered with `output` (edge or cloud): cheap unless it is a detection
-        that says where the wake word ended (`WakeWordOutput.end_s`)."""
-        if job.shadow or job.peer_request or _field(output, "detected") is not True:
+        that says where the wake word ended (`WakeWordOutput.end_s`); the command is then
+        looked for in the rest of the clip. The agent's own microphone (a job with
+        `on_answer`) keeps listening after its window instead, and calls `recorded`."""
+        if job.shadow or job.peer_request or job.on_answer is not None:
             return
         end_s = _field(output, "end_s")
-        if not isinstance(end_s, int | float):
+        if _field(output, "detected") is not True or not isinstance(end_s, int | float):
             return
-        task = asyncio.create_task(self._command(job, _field(output, "wake_word"), float(end_s)))
+        self._spawn(self._command(job, _field(output, "wake_word"), job.payload, float(end_s)))
+
+    def recorded(self, job: Job, wake_word: str | None, audio: bytes) -> None:
+        """What a microphone recorded after its wake word fired (raw s16le), for `job`, the
+        window the wake word was heard in."""
+        self._spawn(self._command(job, wake_word, audio, 0.0))
+
+    def _spawn(self, command: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(command)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _command(self, job: Job, wake_word: str | None, end_s: float) -> None:
-        utterance = await asyncio.to_thread(self._utterance, job.payload, end_s)
+    async def _command(self, job: Job, wake_word: str | None, audio: bytes, start_s: float) -> None:
+        utterance = await asyncio.to_thread(self._utterance, audio, start_s)
         if utterance is None:
             self.stats.count("voice.no_command")  # the wake word said alone
             return
         self.stats.count("voice.commands")
-        audio = utterance.samples.astype("<i2").tobytes()
+        command = utterance.samples.astype("<i2").tobytes()
         try:
-            called = await self.cloud.infer(self.config.model, audio, "audio/L16", job.rid)
+            called = await self.cloud.infer(self.config.model, command, "audio/L16", job.rid)
             answer = IntentOutput.model_validate(called.result.output)
         except (CloudError, ValidationError) as exc:  # the hub away, or not serving intents
             self.stats.count("voice.hub_unavailable")
@@ -119,11 +129,11 @@ class VoiceCommands:
         data = intent_data(answer, wake_word, job, utterance, called.result.model_version)
         self._answer([self.event(job, data)])
 
-    def _utterance(self, payload: bytes, end_s: float) -> Utterance | None:
+    def _utterance(self, audio: bytes, start_s: float) -> Utterance | None:
         from models.processing import voice  # decoded again: the job kept its bytes, not samples
 
-        samples = voice.decode_audio(payload, max_seconds=float("inf"))
-        return command_after(samples, end_s, self.config)
+        samples = voice.decode_audio(audio, max_seconds=float("inf"))
+        return command_after(samples, start_s, self.config)
 
     def event(self, job: Job, data: IntentEventData) -> Outbound:
         event = Event(

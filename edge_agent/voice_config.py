@@ -21,6 +21,9 @@ class VoiceCommandsConfig(BaseModel):
     """Less speech than this after the wake word is no command (a wake word said alone)."""
     silence_s: float = Field(default=0.6, gt=0)
     """The command ends at the first pause this long."""
+    wait_s: float = Field(default=3.0, gt=0)
+    """The agent's own microphone waits this long after its wake word for a command to begin
+    (an MQTT clip holds what it holds)."""
     vad_aggressiveness: int = Field(default=2, ge=0, le=3)
     """WebRTC voice-activity detector mode: 0 keeps the most audio as speech, 3 the least
     (noisy rooms)."""

@@ -13,9 +13,10 @@ only once the model answered: a model slower than real time makes ALSA overrun (
 so and goes on) rather than the agent queue audio, and every decision is taken in audio time,
 so what is detected does not depend on how the audio was delivered. After a detection the
 windows that still hold the same phrase are skipped for `refractory_s`, so one spoken phrase
-is one event. A device that fails or goes quiet (no audio for `READ_TIMEOUT_S`) is opened
-again with the sources' backoff, and reported on `error` (`source_failed`) and in
-`health.sources`.
+is one event; on an agent with voice commands the hops after it are recorded instead, until
+the speaker pauses, and go to the hub as the command (edge_agent/voice_commands.py). A device
+that fails or goes quiet (no audio for `READ_TIMEOUT_S`) is opened again with the sources'
+backoff, and reported on `error` (`source_failed`) and in `health.sources`.
 """
 
 import asyncio
@@ -27,7 +28,7 @@ import shutil
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
@@ -36,12 +37,17 @@ from edge_agent.errors import Rejected
 from edge_agent.runner import Job
 from edge_agent.sources.base import ANSWER_TIMEOUT_S, Source, SourceError, retry_wait
 from edge_agent.sources.config import MicrophoneConfig
+from edge_agent.utterance import CommandRecorder
+
+if TYPE_CHECKING:
+    from edge_agent.voice_commands import VoiceCommands
 
 log = logging.getLogger(__name__)
 
 RATE = 16_000
 BYTES_PER_SECOND = RATE * 2  # s16le mono
 READ_TIMEOUT_S = 4.0
+Recording = tuple["VoiceCommands", Job, str | None, CommandRecorder]  # whose, after which window
 STDERR_CHARS = 300
 
 
@@ -69,6 +75,7 @@ class MicrophoneSource(Source):
         *,
         submit: Callable[[Job], None],
         reject: Callable[[str, Rejected], None],
+        commands: "VoiceCommands | None" = None,
     ) -> None:
         super().__init__(config.name, config.model, reject)
         self.config = config
@@ -78,6 +85,8 @@ class MicrophoneSource(Source):
         self._window: deque[bytes] = deque(maxlen=max(1, self._window_bytes // self._hop_bytes))
         self._heard_at = -math.inf  # audio time (s) of the last hop louder than min_level_dbfs
         self._quiet_until = -math.inf  # audio time the refractory period after a detection ends
+        self._commands = commands
+        self._recording: Recording | None = None  # the command after a wake word, being heard
         self._audio_s = 0.0  # audio time: seconds read since start
 
     async def run(self) -> None:
@@ -147,6 +156,9 @@ class MicrophoneSource(Source):
         self._audio_s += self.config.hop_s
         now = self._audio_s
         self._window.append(chunk)
+        if (recording := self._recording) is not None:
+            self._record(recording, chunk)
+            return
         if level_dbfs(chunk) >= self.config.min_level_dbfs:
             self._heard_at = now
             self.counters.moving += 1
@@ -170,6 +182,19 @@ class MicrophoneSource(Source):
             return
         if output is not None and output.get("detected") is True:
             self._quiet_until = now + self.config.refractory_s
+            end_s = output.get("end_s")
+            if self._commands is not None and isinstance(end_s, float):
+                after = job.payload[round(end_s * RATE) * 2 :]  # the window, past the wake word
+                recorder = CommandRecorder(self._commands.config, after)
+                self._recording = (self._commands, job, output.get("wake_word"), recorder)
+
+    def _record(self, recording: "Recording", chunk: bytes) -> None:
+        """A hop of the command after a wake word; the whole command, once it ended, goes to
+        the hub (`VoiceCommands.recorded`). No wake word is listened for meanwhile."""
+        commands, job, wake_word, recorder = recording
+        if recorder.feed(chunk):
+            self._recording = None
+            commands.recorded(job, wake_word, bytes(recorder.audio))
 
 
 def _resolve(

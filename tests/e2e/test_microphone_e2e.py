@@ -14,9 +14,11 @@ import pytest
 
 from contract import ErrorCode, Topics
 from edge_agent.sources.config import MicrophoneConfig
+from edgefleet.procs import HubProcess
 from models.datasets.speech import phrase_clip, wake_clip
 from models.files import default_model_dir
 from tests.fixtures.agents import AgentStarter, ObservedAgent
+from tests.fixtures.brokers import BrokerProcess
 from tests.fixtures.contract import assert_follows_contract
 from tests.fixtures.mqtt import Received
 from tests.fixtures.requires import require_models, require_tools
@@ -141,3 +143,50 @@ def test_a_missing_alsa_device_is_an_error_and_the_agent_keeps_serving(
     ).json()["sources"][MIC]
     assert health["state"] == "connecting", health
     assert health["frames"] == 0, health
+
+
+def test_a_command_spoken_after_the_wake_word_reaches_the_hub_as_an_intent(
+    tmp_path: Path, observed_agents: AgentStarter, mosquitto_broker: BrokerProcess
+) -> None:
+    """The microphone keeps listening after its wake word until the speaker pauses, and sends
+    that to the hub's recogniser; a wake word said alone asks the hub nothing."""
+    require_models(MODEL, "voice-command")
+    require_tools("arecord", "espeak-ng")
+    hub = HubProcess(tmp_path / "hub", mosquitto_broker.port, cloud_models=("voice-command",))
+    hub.start()
+    try:
+        secret = hub.create_device(DEVICE)
+        pipe = tmp_path / "mic.raw"
+        subprocess.run(["mkfifo", str(pipe)], check=True)
+        env = {"EDGEFLEET_MODEL_DIR": str(default_model_dir()), "HOME": str(tmp_path / "home")}
+        alsa_home(tmp_path / "home", pipe)
+        mic = {"name": MIC, "device": PCM, "model": MODEL}
+        agent = observed_agents.start(
+            DEVICE, (MODEL,), env, microphones=[mic], secret=secret, hub_url=hub.url
+        )
+        agent.probe.wait_for(lambda m: m.topic == T.status(DEVICE) and b"online" in m.payload, 30)
+        silence = bytes(BYTES_PER_S * 2)
+        command = phrase_clip("okay nabu, turn on the kitchen light", duration_s=3.5)
+        audio = [bytes(BYTES_PER_S), pcm_of(command.wav), silence, pcm_of(wake_clip("alexa").wav)]
+        speak(pipe, b"".join([*audio, silence])).join(timeout=60)
+        intent = agent.probe.wait_for(T.event(DEVICE, "intent"), 30).json()
+        data = intent["data"]
+        assert (data["event_type"], data["target"], data["area"]) == ("turn_on", "light", "kitchen")
+        assert data["wake_word"] == "okay_nabu"
+        assert 0.8 < data["command_s"] < 3.0  # the command: not the silence after it
+
+        def said_alexa(m: Received) -> bool:
+            return m.topic == T.event(DEVICE, "wakeword") and b"alexa" in m.payload
+
+        agent.probe.wait_for(said_alexa, 30)
+        counted = agent.probe.wait_for(
+            lambda m: (
+                m.topic == T.health(DEVICE) and m.json()["counters"].get("voice.no_command", 0) >= 1
+            ),
+            30,
+        ).json()["counters"]
+        assert counted["voice.commands"] == 1  # "alexa" alone asked the hub nothing
+        assert len(agent.on(T.event(DEVICE, "intent"))) == 1
+        assert_follows_contract(agent.probe.messages)
+    finally:
+        hub.terminate()

@@ -21,7 +21,16 @@ from edge_agent.messages import Outbound
 from edge_agent.replies import Replies
 from edge_agent.runner import Job
 from edge_agent.stats import Stats
-from edge_agent.utterance import RATE, WAKE_AFTER_S, WAKE_BEFORE_S, command_after, wake_window
+from edge_agent.utterance import (
+    FRAME_S,
+    PAD_S,
+    RATE,
+    WAKE_AFTER_S,
+    WAKE_BEFORE_S,
+    CommandRecorder,
+    command_after,
+    wake_window,
+)
 from edge_agent.voice_commands import VoiceCommands, intent_types
 from edge_agent.voice_config import VoiceCommandsConfig
 from models.datasets.speech import phrase_clip
@@ -223,3 +232,41 @@ async def test_only_a_detection_with_speech_after_it_asks_the_hub() -> None:
     await listener.hear(phrase_clip("okay nabu", duration_s=4.5).wav, DETECTED)  # said alone
     assert listener.hub.asked == []
     assert listener.stats.counters["voice.no_command"] == 1
+
+
+def hops(audio: bytes, hop_s: float = 0.1) -> list[bytes]:
+    step = round(hop_s * RATE) * 2
+    return [audio[i : i + step] for i in range(0, len(audio), step)]
+
+
+def test_a_microphone_records_the_command_until_the_speaker_pauses() -> None:
+    require_tools("espeak-ng")
+    speech = samples("turn on the kitchen light", duration_s=2.0)
+    spoken = command_after(speech, 0.0, CONFIG)
+    assert spoken is not None
+    stream = np.concatenate([speech, np.zeros(RATE * 3, np.int16)]).astype("<i2").tobytes()
+    recorder = CommandRecorder(CONFIG)
+    fed = 0
+    for chunk in hops(stream):
+        fed += len(chunk)
+        if recorder.feed(chunk):
+            break
+    ended_s = fed / 2 / RATE
+    # it stops one pause after the speech, not at the end of the stream
+    assert spoken.end_s - PAD_S + CONFIG.silence_s <= ended_s + FRAME_S
+    assert ended_s < spoken.end_s + CONFIG.silence_s + 0.2
+    assert command_after(np.frombuffer(bytes(recorder.audio), "<i2"), 0.0, CONFIG) is not None
+
+
+def test_a_microphone_stops_waiting_when_no_command_comes() -> None:
+    silence = bytes(RATE * 2 * 10)
+    recorder = CommandRecorder(CONFIG)
+    waited = next(i for i, chunk in enumerate(hops(silence), 1) if recorder.feed(chunk))
+    assert waited * 0.1 == pytest.approx(CONFIG.wait_s, abs=0.1 + FRAME_S)  # a hop, a frame
+    # a command that never pauses is cut at max_seconds
+    babble = samples("turn on the kitchen light and the bedroom fan and the office heater", 9.0)
+    recorder = CommandRecorder(VoiceCommandsConfig(max_seconds=2.0))
+    taken = next(
+        i for i, c in enumerate(hops(babble.astype("<i2").tobytes()), 1) if recorder.feed(c)
+    )
+    assert taken * 0.1 == pytest.approx(2.0, abs=0.1 + FRAME_S)
