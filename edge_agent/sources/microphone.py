@@ -125,10 +125,9 @@ class MicrophoneSource(Source):
         read_any = False
         try:
             while True:
-                try:
-                    chunk = await asyncio.wait_for(
-                        proc.stdout.readexactly(self._hop_bytes), READ_TIMEOUT_S
-                    )
+                try:  # not wait_for: on 3.11 it swallows a cancel that meets ready audio
+                    async with asyncio.timeout(READ_TIMEOUT_S):
+                        chunk = await proc.stdout.readexactly(self._hop_bytes)
                 except asyncio.IncompleteReadError:
                     said = await _said(proc.stderr)
                     if read_any:
@@ -147,7 +146,9 @@ class MicrophoneSource(Source):
         finally:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-            await proc.wait()
+            # not wait(): on 3.11 it also waits for the pipes' EOF, which a stdout pipe whose
+            # reading is paused (its buffer full) never sees; communicate() reads them out
+            await proc.communicate()
 
     async def _hop(self, chunk: bytes) -> None:
         """One hop of audio read: counted, gated on sound, and the window to the model."""
@@ -176,7 +177,8 @@ class MicrophoneSource(Source):
         )
         self._submit(job)
         try:  # the next hop waits: no audio queues up in the agent
-            output = await asyncio.wait_for(answer, ANSWER_TIMEOUT_S)
+            async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                output = await answer
         except TimeoutError:
             log.warning("microphone %s: no answer in %.0f s; going on", self.name, ANSWER_TIMEOUT_S)
             return

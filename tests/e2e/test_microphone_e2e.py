@@ -14,7 +14,7 @@ import pytest
 
 from contract import ErrorCode, Topics
 from edge_agent.sources.config import MicrophoneConfig
-from edgefleet.procs import HubProcess
+from edgefleet.procs import HubProcess, stop_process
 from models.datasets.speech import phrase_clip, wake_clip
 from models.files import default_model_dir
 from tests.fixtures.agents import AgentStarter, ObservedAgent
@@ -124,6 +124,10 @@ def test_wake_phrases_spoken_into_alsa_raise_one_event_each_and_sentences_none(
     assert heard["kind"] == "microphone"
     assert heard["inferred"] < heard["frames"]  # the silences never reached the model
     assert_follows_contract(agent.probe.messages)
+    # SIGTERM stops it cleanly: the capture's pipe, paused while full, used to hold the
+    # microphone task past the agent's 5 s stop and the process until it was killed
+    assert stop_process(agent.proc) == 0, agent.output()
+    assert "did not stop" not in agent.output()
 
 
 def test_a_missing_alsa_device_is_an_error_and_the_agent_keeps_serving(
