@@ -12,10 +12,12 @@ version replies with the failure. The file names and exit codes are edge_agent.l
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import signal
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -242,15 +244,20 @@ class Updater:
         python = str(self.config.updates.python or _base_python())
         command = ["sh", str(bundle / "install.sh"), "--stage", str(root), "--python", python]
         proc = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            *command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a timeout kills pip with it
         )
         try:
-            out, _ = await asyncio.wait_for(
-                proc.communicate(), self.config.updates.install_timeout_s
-            )
+            async with asyncio.timeout(self.config.updates.install_timeout_s):
+                out, _ = await proc.communicate()
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            # the whole group: a child left running (pip) would hold the output pipe open,
+            # and the agent would wait for it instead of refusing the update
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.communicate()
             raise Refused("install_failed", "install.sh --stage timed out") from None
         if proc.returncode != 0:
             text = out.decode(errors="replace")[-OUTPUT_TAIL:]

@@ -209,3 +209,27 @@ async def test_a_version_never_healthy_exits_1_at_trial_s_and_a_healthy_one_is_k
     (reply,) = sent
     assert reply.topic == Topics().cmd_reply("d1", "agent-update")
     assert json.loads(reply.payload)["cmd_id"] == "cmd-9"
+
+
+async def test_an_install_that_overruns_is_refused_and_leaves_nothing_running(
+    tmp_path: Path,
+) -> None:
+    """install.sh's children (pip) hold its output open: a timeout kills the whole group, and
+    the update is refused instead of the agent waiting for them."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    pids = tmp_path / "pids"
+    (bundle / "install.sh").write_text(f"sleep 300 &\necho $! > {pids}\nsleep 300\n")
+    updater = Updater(config(releases(tmp_path), install_timeout_s=0.5))
+    with pytest.raises(Refused, match=r"install_failed: install\.sh --stage timed out"):
+        await updater._install(bundle, tmp_path / "stage", "0.2.0")
+    assert not running(int(pids.read_text()))  # killed with install.sh (at most a zombie)
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process: neither gone nor a zombie awaiting its reaper."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
