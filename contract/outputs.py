@@ -67,9 +67,9 @@ class IntentOutput(_Output):
     """What a spoken command asks for (the hub's `voice-command` model, docs/voice-commands.md)."""
 
     understood: bool = Field(
-        description="an action and a device were recognised, each word heard well enough "
-        "(`score` at or above the model's `min_word_score`); the other fields are the "
-        "recogniser's best guess either way"
+        description="an action and a device were recognised and heard well enough (`score` "
+        "at or above the model's threshold); the other fields are the recogniser's best guess "
+        "either way"
     )
     intent: str | None = Field(default=None, description="turn_on | turn_off")
     target: str | None = Field(default=None, description="the device: light, fan...")
@@ -77,8 +77,9 @@ class IntentOutput(_Output):
     text: str = Field(description="the recogniser's transcript, empty when it heard no command")
     score: float | None = Field(
         default=None,
-        description="how well the worst-heard word fits: its lowest per-frame acoustic "
-        "log-likelihood (higher is better; None: no word)",
+        description="how well the command fits the sound, higher is better; None: nothing "
+        "recognised. voice-command: the worst-heard word's lowest per-frame acoustic "
+        "log-likelihood; voice-command-whisper: the sentence's mean log-probability per token",
     )
     duration_s: float = Field(ge=0)
 

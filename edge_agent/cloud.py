@@ -198,6 +198,7 @@ class CloudClient:
             transport=transport,
             limits=httpx.Limits(keepalive_expiry=KEEP_ALIVE_S),
         )
+        self.timeout_s = timeout_s
         self.breaker = breaker or CircuitBreaker()
         self.rtt = Ewma()  # light probes and calls: what the link + hub cost (health)
         self.net = WindowMin(4)  # floor of the link's cost: probes, calls minus server time
@@ -215,10 +216,11 @@ class CloudClient:
         content_type: str,
         rid: str | None = None,
         edge: EdgeAnswer | None = None,
+        timeout_s: float | None = None,
     ) -> CloudAnswer:
         """Run `model` on the hub; raise CloudError (the breaker has already been told).
         `edge`: the device's own answer, for the hub's hard samples (skipped when too long
-        for a header)."""
+        for a header); `timeout_s`: this call's, instead of the client's."""
         if not self.breaker.acquire():
             raise CloudError("cloud circuit open", retryable=True)
         params = {"rid": rid} if rid else None
@@ -232,6 +234,7 @@ class CloudClient:
                 content=payload,
                 params=params,
                 headers=headers,
+                timeout=timeout_s if timeout_s is not None else self.timeout_s,
             )
         except self._errors as exc:
             self._failed()

@@ -1,5 +1,6 @@
 """Voice commands on the device: after a wake word, the speech that follows it goes to the
-hub's `voice-command` model, and what it asks for is published as an `intent` event.
+hub's speech-to-intent model (`voice_commands.model`), and what it asks for is published as an
+`intent` event.
 
 The device keeps what it is good at (hearing its wake word, finding where the command ends:
 edge_agent/utterance.py) and the hub does what it is good at (recognising words against the
@@ -115,7 +116,9 @@ class VoiceCommands:
         self.stats.count("voice.commands")
         command = utterance.samples.astype("<i2").tobytes()
         try:
-            called = await self.cloud.infer(self.config.model, command, "audio/L16", job.rid)
+            called = await self.cloud.infer(
+                self.config.model, command, "audio/L16", job.rid, timeout_s=self.config.timeout_s
+            )
             answer = IntentOutput.model_validate(called.result.output)
         except (CloudError, ValidationError) as exc:  # the hub away, or not serving intents
             self.stats.count("voice.hub_unavailable")

@@ -13,8 +13,13 @@ class VoiceCommandsConfig(BaseModel):
 
     enabled: bool = True
     """false: a wake word is only a `wakeword` event, as before voice commands existed."""
-    model: str = "voice-command"
-    """The hub's model that turns a spoken command into an intent."""
+    model: str = "voice-command-whisper"
+    """The hub's model that turns a spoken command into an intent: Whisper constrained to the
+    grammar (~2 s a command on a 2-core hub); `voice-command` (pocketsphinx) answers in 50 ms
+    and understands fewer (docs/voice-commands.md)."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """How long the hub may take to answer (not `offload.timeout_s`: a recogniser is slower
+    than a detector, and a command is worth waiting a few seconds for)."""
     max_seconds: float = Field(default=6.0, gt=0, le=10.0)
     """Longest command: speech beyond it is cut (the hub takes at most 10 s)."""
     min_speech_s: float = Field(default=0.3, gt=0)

@@ -73,7 +73,7 @@ class ModelSpec(_Strict):
     task: Task
     pipeline: str = Field(description="pipeline implementation, see models.pipelines")
     version: str
-    runtime: Literal["litert", "onnx", "pocketsphinx"]
+    runtime: Literal["litert", "onnx", "pocketsphinx", "ctranslate2"]
     tier: Literal["edge", "cloud"] = "edge"
     description: str = ""
     licence: str

@@ -218,6 +218,7 @@ class Settings(BaseSettings):
         "wakeword-full",
         "engine-fault-cloud",
         "voice-command",
+        "voice-command-whisper",
     ]
     """Models served by the hub's infer route (contract.http.INFER)."""
     infer_max_batch: int = Field(default=8, ge=1)

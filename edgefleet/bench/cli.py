@@ -149,12 +149,17 @@ def intent(
     ] = None,
     seed: Annotated[int, typer.Option(help="Data set seed")] = 31,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
+    model: Annotated[
+        str, typer.Option(help="The hub's intent model: voice-command, voice-command-whisper")
+    ] = "voice-command",
 ) -> None:
     """The hub's voice-command model on generated spoken commands: intent right, wrong or not
     understood per split (held-out voices and phrasings). Exits 1 if a target fails."""
     from edgefleet.bench.intent import IntentBenchConfig, run_intent_bench
 
-    config = IntentBenchConfig(clips=clips, splits=tuple(splits or ()), seed=seed, plots=plots)
+    config = IntentBenchConfig(
+        clips=clips, splits=tuple(splits or ()), seed=seed, plots=plots, model=model
+    )
     _run("intent", config, lambda: run_intent_bench(config, out))
 
 

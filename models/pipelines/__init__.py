@@ -22,6 +22,7 @@ PIPELINES: dict[str, str] = {
     "wake-verifier": "models.pipelines.verifier:WakeVerifierPipeline",
     "tabular": "models.pipelines.tabular:TabularPipeline",
     "speech-intent": "models.pipelines.speech_intent:SpeechIntentPipeline",
+    "whisper-intent": "models.pipelines.whisper_intent:WhisperIntentPipeline",
 }
 
 

@@ -12,7 +12,6 @@ one that was merely the nearest.
 
 import math
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -21,7 +20,7 @@ from models.catalogue import ModelSpec
 from models.errors import CatalogueError
 from models.pipelines.base import Pipeline
 from models.processing import voice
-from models.processing.commands import DEFAULT_COMMANDS, CommandSet
+from models.processing.commands import DEFAULT_COMMANDS, CommandSet, Transcript, intent_output
 
 DICTIONARY = "cmudict-en-us.dict"
 ACOUSTIC_FILES = (
@@ -43,11 +42,6 @@ MIN_WORD_SCORE = -6.0
 """Default `min_word_score` (a catalogue `params` entry overrides it): chosen on `edgefleet bench
 intent`, it turns most wrong intents into "not understood" at the cost of some right ones
 (docs/voice-commands.md)."""
-
-
-class Transcript(NamedTuple):
-    text: str
-    score: float | None  # the lowest per-frame log-likelihood of a word; None: no word
 
 
 class SpeechIntentPipeline(Pipeline[np.ndarray, bytes, Transcript, IntentOutput]):
@@ -117,14 +111,6 @@ class SpeechIntentPipeline(Pipeline[np.ndarray, bytes, Transcript, IntentOutput]
         return round(min(scores), 3) if scores else None
 
     def postprocess(self, raw: Transcript, decoded: np.ndarray) -> IntentOutput:
-        intent = self.commands.parse(raw.text)
-        heard = raw.score is not None and raw.score >= self.min_word_score
-        return IntentOutput(
-            understood=intent.understood and heard,
-            intent=intent.intent,
-            target=intent.target,
-            area=intent.area,
-            text=raw.text,
-            score=raw.score,
-            duration_s=len(decoded) / voice.SAMPLE_RATE,
-        )
+        """score: the lowest per-frame log-likelihood of a word."""
+        duration_s = len(decoded) / voice.SAMPLE_RATE
+        return intent_output(self.commands, raw, self.min_word_score, duration_s)

@@ -12,8 +12,13 @@ as long as it follows the rules (docs/voice-commands.md). Looser rules (optional
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from contract.outputs import IntentOutput
 
 Words = dict[str, tuple[str, ...]]
 """canonical name -> the spoken forms that mean it, e.g. "television": ("television", "tv")."""
@@ -79,6 +84,23 @@ class CommandSet:
             ]
         )
 
+    def sentences(self) -> Iterator[str]:
+        """Every sentence `jsgf()` accepts, spelled out, for a recogniser that is constrained
+        by a list rather than a grammar (models/pipelines/whisper_intent.py). The same rules:
+        a test checks that each sentence is understood and each phrasing of the data set is
+        among them."""
+        areas, where = ["", *_forms(self.areas)], ["", *(f"in the {a}" for a in _forms(self.areas))]
+        for please, verb, action, area, target, place in itertools.product(
+            ("", "please"), ("turn", "switch"), _forms(self.actions), areas, _forms(self.targets),
+            where,
+        ):  # fmt: skip
+            yield _join(please, verb, action, "the", area, target, place)
+            yield _join(please, verb, "the", area, target, place, action)
+        for please, area, target, action in itertools.product(
+            ("", "please"), _forms(self.areas), _forms(self.targets), _forms(self.actions)
+        ):
+            yield _join(please, area, target, action)
+
     def parse(self, text: str) -> Intent:
         """The intent a transcript states: the first action, device and area words in it."""
         words = " " + " ".join(re.findall(r"[a-z]+", text.lower())) + " "
@@ -90,6 +112,10 @@ class CommandSet:
 
 
 _GLUE = ("please", "turn", "switch", "the", "in")
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
 
 
 def _forms(words: Words) -> list[str]:
@@ -112,3 +138,29 @@ def _first(words: Words, padded: str) -> str | None:
 
 
 DEFAULT_COMMANDS = CommandSet()
+
+
+class Transcript(NamedTuple):
+    """What a recogniser heard: the text and how well it fits the sound (higher is better;
+    None: nothing recognised)."""
+
+    text: str
+    score: float | None
+
+
+def intent_output(
+    commands: CommandSet, heard: Transcript, min_score: float, duration_s: float
+) -> IntentOutput:
+    """The answer of every intent model: the transcript's intent, understood only when it
+    names an action and a device and scored at least `min_score`."""
+    intent = commands.parse(heard.text)
+    fits = heard.score is not None and heard.score >= min_score
+    return IntentOutput(
+        understood=intent.understood and fits,
+        intent=intent.intent,
+        target=intent.target,
+        area=intent.area,
+        text=heard.text,
+        score=heard.score,
+        duration_s=duration_s,
+    )

@@ -154,9 +154,10 @@ def test_a_command_spoken_after_the_wake_word_reaches_the_hub_as_an_intent(
 ) -> None:
     """The microphone keeps listening after its wake word until the speaker pauses, and sends
     that to the hub's recogniser; a wake word said alone asks the hub nothing."""
-    require_models(MODEL, "voice-command")
+    require_models(MODEL, "voice-command-whisper")
     require_tools("arecord", "espeak-ng")
-    hub = HubProcess(tmp_path / "hub", mosquitto_broker.port, cloud_models=("voice-command",))
+    whisper = ("voice-command-whisper",)
+    hub = HubProcess(tmp_path / "hub", mosquitto_broker.port, cloud_models=whisper)
     hub.start()
     try:
         secret = hub.create_device(DEVICE)

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.mosquitto, pytest.mark.slow, pytest.m
 
 WAKE = "wakeword-lite"
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-HUB_MODELS = ("voice-command",)
+HUB_MODELS = ("voice-command-whisper",)
 CASCADE = {"pipelines": {WAKE: {"mode": "cascade"}}, "timeout_s": 2.0}
 
 
@@ -39,7 +39,7 @@ def valid(message: Received, schema: str) -> dict[str, Any]:
 def fleet(tmp_path: Path, mosquitto_broker: BrokerProcess) -> Iterator[Fleet]:
     """A hub serving `voice-command` too, and one agent with its wake word in cascade."""
     require_tools("espeak-ng", "mosquitto_pub")
-    require_models(WAKE, "wakeword-cloud", "voice-command")
+    require_models(WAKE, "wakeword-cloud", "voice-command-whisper")
     with running_fleet(
         tmp_path, mosquitto_broker, 1, HUB_MODELS, models=[WAKE], offload=CASCADE
     ) as running:

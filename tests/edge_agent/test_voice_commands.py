@@ -188,7 +188,7 @@ async def test_a_command_heard_by_the_hub_is_an_intent_event() -> None:
     listener = Listener(Hub(output=HEARD))
     await listener.hear(phrase_clip(COMMAND, duration_s=4.5).wav, DETECTED)
     [asked] = listener.hub.asked
-    assert asked.url.path == "/api/v1/infer/voice-command"
+    assert asked.url.path == f"/api/v1/infer/{CONFIG.model}"
     assert asked.url.params["rid"] == "r1"
     assert asked.headers["content-type"] == "audio/L16"
     assert 1.0 < len(asked.content) / 2 / RATE < 2.5  # the command, not the 4.5 s clip
@@ -196,7 +196,7 @@ async def test_a_command_heard_by_the_hub_is_an_intent_event() -> None:
     assert out.topic == "edgefleet/v1/d1/event/intent"
     event = decode(Event, out.payload)
     data = IntentEventData.model_validate(event.data)
-    assert (event.kind, event.rid, event.model) == ("intent", "r1", "voice-command")
+    assert (event.kind, event.rid, event.model) == ("intent", "r1", CONFIG.model)
     assert (data.event_type, data.target, data.area) == ("turn_on", "light", "kitchen")
     assert (data.wake_word, data.wake_rid, data.model_version) == ("okay_nabu", "r1", "5.1.1")
     assert data.event_type in intent_types()

@@ -64,7 +64,7 @@ def test_descriptions_are_the_field_docstrings() -> None:
     assert rows["environment"].default == "`development`"
     assert rows["cloud_models"].default == (
         '`["face-detect-cloud", "face-detect-full", "wakeword-cloud", "wakeword-full", '
-        '"engine-fault-cloud", "voice-command"]`'
+        '"engine-fault-cloud", "voice-command", "voice-command-whisper"]`'
     )
 
 

@@ -17,6 +17,7 @@ def test_catalogue_lists_the_real_models(catalogue: Catalogue) -> None:
         "engine-fault",
         "engine-fault-cloud",
         "voice-command",
+        "voice-command-whisper",
     ]
     assert {catalogue.get(m).task for m in catalogue.ids} == {
         "face-detection",

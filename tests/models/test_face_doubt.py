@@ -76,6 +76,7 @@ def test_the_head_adds_doubt_and_changes_no_face(lite: FaceDetectionPipeline) ->
 
 
 @pytest.mark.slow
+@pytest.mark.long  # a benchmark-sized check (hundreds of images): keeps `make test` in budget
 def test_asking_by_doubt_recovers_more_than_asking_by_score(lite: FaceDetectionPipeline) -> None:
     """On 120 unseen images, asking the hub about the third the head doubts most recovers more
     of what the hub adds than asking about the third with the lowest best face score."""

@@ -90,9 +90,9 @@ def test_cli_verify_fails_on_tampering(
     assert ok.exit_code == 0, ok.output
     listed = runner.invoke(app, ["list", "--model-dir", str(tmp_path)])
     assert listed.exit_code == 0
-    # 5 packaged + the hub's ensemble of two of them + the models built here (the engine-fault
-    # pair and the wake-word verifier)
-    assert listed.output.count("fetched") == 9
+    # every model: the packaged ones, the hub's ensemble of two of them, the models built here
+    # (the engine-fault pair and the wake-word verifier)
+    assert listed.output.count("fetched") == len(catalogue.ids) == 10
     _flip_a_byte(model_path(catalogue.get("wakeword-lite"), tmp_path) / "okay_nabu.json")
     bad = runner.invoke(app, ["verify", "wakeword-lite", "--model-dir", str(tmp_path)])
     assert bad.exit_code == 1

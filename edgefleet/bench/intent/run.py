@@ -18,7 +18,7 @@ from edgefleet.bench.report import (
     wide_console,
 )
 
-MODEL = "voice-command"
+MODEL = "voice-command"  # the default; any catalogue model of task `intent`
 TARGET_SPLIT = "held_out"
 ACCURACY_MIN = 90.0  # % right on commands in voices and phrasings not used for tuning
 
@@ -29,9 +29,14 @@ class IntentBenchConfig:
     splits: tuple[str, ...] = ()  # empty: every split of models.datasets.commands
     seed: int = 31
     plots: bool = True
+    model: str = MODEL
 
     def validate(self) -> None:
+        from models.catalogue import load_catalogue
         from models.datasets.commands import SPLITS
+
+        if (task := load_catalogue().get(self.model).task) != "intent":
+            raise ValueError(f"--model {self.model} is a {task} model, not an intent model")
 
         unknown = [s for s in self.splits if s not in SPLITS]
         if unknown:
@@ -84,7 +89,7 @@ def run_intent_bench(cfg: IntentBenchConfig, out: Path, console: Any = None) -> 
     console = wide_console(console)
     report = Report(
         "intent",
-        f"edgefleet bench intent - {MODEL}: spoken commands -> intent",
+        f"edgefleet bench intent - {cfg.model}: spoken commands -> intent",
         config=asdict(cfg),
     )
     snr_columns = [
@@ -101,7 +106,7 @@ def run_intent_bench(cfg: IntentBenchConfig, out: Path, console: Any = None) -> 
         Column("p50_ms", "p50 ms/clip", "{:.0f}"),
     ])  # fmt: skip
     report.tables = [table]
-    pipeline = load_pipeline(MODEL)
+    pipeline = load_pipeline(cfg.model)
     for split in cfg.splits or tuple(SPLITS):
         console.print(f"[bold]{split}[/bold]: {cfg.clips} clips ...")
         table.rows.append(_score(pipeline, split, cfg))
@@ -130,7 +135,7 @@ def run_intent_bench(cfg: IntentBenchConfig, out: Path, console: Any = None) -> 
                 out / "intent-accuracy.png",
                 labels,
                 series,
-                title=f"{MODEL}: commands understood right, per split and noise",
+                title=f"{cfg.model}: commands understood right, per split and noise",
                 ylabel="% right",
             )
         ]
