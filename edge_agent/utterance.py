@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 
 from edge_agent.voice_config import VoiceCommandsConfig
+from models.processing import voice
 
-RATE = 16_000
+RATE = voice.SAMPLE_RATE
+
 FRAME = 480  # 30 ms: one of the three frame lengths the detector takes
 FRAME_S = FRAME / RATE
 PAD_S = 0.15  # audio kept on each side of the speech: the recogniser needs its onset and fade
@@ -129,8 +131,6 @@ def wake_window(payload: bytes, output: object) -> bytes:
     end_s = getattr(output, "end_s", None)
     if not isinstance(end_s, float) or getattr(output, "detected", False) is not True:
         return payload
-    from models.processing import voice  # a wake-word agent has it loaded already
-
     samples = voice.decode_audio(payload, max_seconds=float("inf"))
     if len(samples) <= (WAKE_BEFORE_S + WAKE_AFTER_S + 0.5) * RATE:
         return payload

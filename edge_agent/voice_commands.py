@@ -29,6 +29,7 @@ from edge_agent.runner import Job
 from edge_agent.stats import Stats
 from edge_agent.utterance import Utterance, command_after
 from edge_agent.voice_config import VoiceCommandsConfig
+from models.processing import voice
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,7 @@ class VoiceCommands:
         self._answer([self.event(job, data)])
 
     def _utterance(self, audio: bytes, start_s: float) -> Utterance | None:
-        from models.processing import voice  # decoded again: the job kept its bytes, not samples
-
+        # decoded again: the job kept its bytes, not the samples the model saw
         samples = voice.decode_audio(audio, max_seconds=float("inf"))
         return command_after(samples, start_s, self.config)
 

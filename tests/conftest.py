@@ -1,5 +1,6 @@
 """Shared test set-up. Fixture plugins live in tests/fixtures/, one module per real component."""
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -20,4 +21,23 @@ def _state_dir_of_this_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with pytest.MonkeyPatch.context() as patch:
         if "EDGEFLEET_STATE_DIR" not in os.environ:
             patch.setenv("EDGEFLEET_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
+HEAVY_CLOUD_MODELS = ("voice-command-whisper",)
+"""Loaded at every hub's start (the warm-up) and 148 MB each time: a hub a test starts in
+process, or as a process that inherits the environment, serves the other defaults; the tests of
+this model ask for it by name (tests/models/test_whisper_intent.py, the voice-command e2e)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hubs_without_the_heaviest_models() -> Iterator[None]:
+    from cloud_hub.core.config import Settings
+
+    light = [
+        m for m in Settings.model_fields["cloud_models"].default if m not in HEAVY_CLOUD_MODELS
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        if "EDGEFLEET_CLOUD_MODELS" not in os.environ:
+            patch.setenv("EDGEFLEET_CLOUD_MODELS", json.dumps(light))
         yield
