@@ -38,6 +38,7 @@ def test_the_shipped_head_belongs_to_the_catalogue_model() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # a benchmark-sized check (hundreds of clips): keeps `make test` in budget
 def test_asking_by_doubt_recovers_most_of_the_gap_sending_few() -> None:
     """150 unseen clips: asking about those with doubt >= 0.25 (1 - the cascade's default band
     edge 0.75) recovers >= 60 % of what wakeword-cloud adds, asking about <= 40 % of clips."""

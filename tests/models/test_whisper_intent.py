@@ -43,6 +43,7 @@ def test_log_mel_is_whispers_front_end() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # `make test` runs the model end to end (tests/e2e/test_voice_command_e2e.py)
 def test_spoken_commands_are_understood_and_other_speech_refused() -> None:
     require_models(MODEL)
     require_tools("espeak-ng")
