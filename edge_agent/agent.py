@@ -106,6 +106,7 @@ class Agent:
         self.twin: DeviceTwin | None = None
         self.sources: list[Source] = []  # cameras and microphones the agent reads itself
         ha = config.home_assistant  # Home Assistant discovery (docs/home-assistant.md)
+        self.hears_commands = hears_commands(config)  # read once: it parses the catalogue
         self.ha = ha_discovery(
             enabled=ha.enabled,
             ha_prefix=ha.discovery_prefix,
@@ -116,7 +117,7 @@ class Agent:
             health_interval_s=config.health_interval_s,
             name=ha.name,
             cameras=[camera.name for camera in config.cameras],
-            intents=intent_types() if hears_commands(config) else (),
+            intents=intent_types() if self.hears_commands else (),
         )
 
     # --- factory seams (tests swap these) ---
@@ -244,7 +245,7 @@ class Agent:
             self.config.sensors,
             self.config.max_payload_bytes,
         )
-        cloud = make_cloud(self.config)
+        cloud = make_cloud(self.config, self.hears_commands)
         serve, use = site_roles(self.config)
         if use:
             from edge_agent.peers import Peers  # only where site gateways are used
@@ -262,7 +263,7 @@ class Agent:
             self.peers,
         )
         self.runner.on_done = dispatch.done  # the dispatcher owns each request to its answer
-        self.voice = make_voice_commands(self.config, cloud, dispatch)
+        self.voice = make_voice_commands(self.config, cloud, dispatch, self.hears_commands)
         if self.voice is not None:
             dispatch.heard = self.voice.heard  # commands spoken after a wake word, to the hub
         if (client := self.learning.client) is not None and client.lessons is not None:

@@ -36,11 +36,12 @@ def hears_commands(config: AgentConfig) -> bool:
     return any(input_kind(m, catalogue) == "audio" for m in config.models)
 
 
-def make_cloud(config: AgentConfig) -> CloudClient | None:
-    """The hub client, when the config names a hub and some pipeline or voice commands use it."""
+def make_cloud(config: AgentConfig, commands: bool) -> CloudClient | None:
+    """The hub client, when the config names a hub and some pipeline or voice commands
+    (`commands`: `hears_commands`) use it."""
     url = config.hub.url
     offloads = any(p.mode != "edge" for p in config.offload.pipelines.values())
-    if url is None or not (offloads or hears_commands(config)):
+    if url is None or not (offloads or commands):
         return None
     o = config.offload
     auth = config.hub_auth
@@ -96,10 +97,10 @@ def hub_acks(config: AgentConfig) -> bool:
 
 
 def make_voice_commands(
-    config: AgentConfig, cloud: CloudClient | None, dispatch: "Dispatcher"
+    config: AgentConfig, cloud: CloudClient | None, dispatch: "Dispatcher", commands: bool
 ) -> "VoiceCommands | None":
-    """What hears the commands after wake words, where `hears_commands`."""
-    if cloud is None or not hears_commands(config):
+    """What hears the commands after wake words, where `commands` (`hears_commands`)."""
+    if cloud is None or not commands:
         return None
     from edge_agent.voice_commands import VoiceCommands
 
