@@ -103,8 +103,7 @@ class WhisperIntentPipeline(Pipeline[np.ndarray, np.ndarray, Transcript, IntentO
     def _hotwords(self, commands: CommandSet) -> list[int]:
         """The "previous text" that primes the decoder with the vocabulary: " Light, lights,
         lamp, fan, ..., kitchen, ..., on, off." (every spoken form of targets, areas, actions)."""
-        forms = [f for words in (commands.targets, commands.areas, commands.actions)
-                 for spoken in words.values() for f in spoken]  # fmt: skip
+        forms = commands.spoken_forms()
         tokens = [self.vocab[PREVIOUS]]
         for i, form in enumerate(forms):
             for j, word in enumerate(form.split()):
@@ -152,7 +151,7 @@ class WhisperIntentPipeline(Pipeline[np.ndarray, np.ndarray, Transcript, IntentO
                 for token, child in node.items()
                 if token != -1
             ]
-            grown.sort(key=lambda g: -g[2] / len(g[0]))
+            grown.sort(key=lambda g: -g[2])  # all one length: the order of their means
             beams = []
             for seq, node, score in grown:
                 if seq[-1] == self.eot:

@@ -62,10 +62,13 @@ class CommandSet:
         }
     )
 
+    def spoken_forms(self) -> list[str]:
+        """Every spoken form of a device, an area and an action, in that order."""
+        return [*_forms(self.targets), *_forms(self.areas), *_forms(self.actions)]
+
     def words(self) -> set[str]:
         """Every word the grammar can produce (the recogniser needs each in its dictionary)."""
-        spoken = [*_forms(self.actions), *_forms(self.targets), *_forms(self.areas)]
-        return {w for s in spoken for w in s.split()} | set(_GLUE)
+        return {w for s in self.spoken_forms() for w in s.split()} | set(_GLUE)
 
     def jsgf(self) -> str:
         """The JSGF grammar of every command this set accepts."""
