@@ -1,16 +1,22 @@
-"""A trainable part for the device's wake-word models: a confirmer of their detections.
+"""A trainable part for the device's wake-word models: a judge of their candidates.
 
 microWakeWord (wakeword-lite) is frozen (int8 streaming TFLite). Its near misses ("a lexus"
 for "alexa") fire with the same probability as the real phrase, so no cut-off separates them,
-but the sound around the detection does (a trailing "s", an extra syllable). The confirmer is
-a small MLP (`models.training.mlp`) over what the device already computed: the micro frontend's
-40-channel features from 1 s before to 0.4 s after the detection's peak, averaged into 7 time
-bins and normalised, the three words' probabilities, which word fired, and the clip's length.
-It answers P(the hub's model would say the same word); below 0.5 the detection is dropped.
-It starts undecided (confirming everything, as shipped) and learns from the hub's verdicts.
+but the sound around the detection does (a trailing "s", an extra syllable); and it stays
+silent on many real wake phrases whose probability peaked below its cut-off, which the hub then
+rescues. A *candidate* is either a detection or a silent clip whose likeliest word reached a
+floor (the bench uses the cascade's default `rescue_min_probability`: the clips the shipped
+cascade asks the hub to rescue). The judge is a small MLP (`models.training.mlp`) over what
+the device already computed: the micro frontend's 40-channel features from 1 s before to
+0.4 s after the candidate word's peak, averaged into 7 time bins and normalised, the three
+words' probabilities, which word fired, and the clip's length. It answers P(the hub's model would
+hear the candidate word). A detection is kept at P >= 0.5, a silent candidate accepted only at
+P > 0.5: it starts undecided (P = 0.5: the shipped device's answers, every candidate asked
+about, as the shipped cascade verifies and rescues) and learns from the hub's verdicts.
 Used by `edgefleet bench evolve` (the voice task); the agent does not serve it yet.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,16 +28,32 @@ WORDS = ("okay_nabu", "alexa", "hey_mycroft")
 SHAPE = Shape(inputs=BINS * 40 + 2 * len(WORDS) + 2, hidden=16, outputs=2)
 
 
-def detection_features(pipeline: Any, payload: bytes) -> tuple[Any, np.ndarray | None]:
-    """Run the microWakeWord `pipeline` on `payload`: its output and, when it detected a word,
-    the confirmer's features (SHAPE.inputs float32)."""
+@dataclass(frozen=True)
+class Candidate:
+    """A word the device detected (`fired`) or nearly did, with the judge's features."""
+
+    word: str
+    fired: bool
+    features: np.ndarray  # SHAPE.inputs float32
+
+    def kept(self, p: float) -> bool:
+        """The device's answer given the judge's P: ties keep what the device itself said."""
+        return p >= 0.5 if self.fired else p > 0.5
+
+
+def candidate(pipeline: Any, payload: bytes, floor: float) -> tuple[Any, Candidate | None]:
+    """Run the microWakeWord `pipeline` on `payload`: its output and its candidate, if any
+    (a detection, or the likeliest word when that reached `floor`)."""
     decoded = pipeline.decode(payload)
     features = pipeline.preprocess(decoded)
     raw = pipeline.infer(features)
     output = pipeline.postprocess(raw, decoded)
+    word = output.wake_word
     if not output.detected:
-        return output, None
-    model = next(m for m in pipeline.models if m.word == output.wake_word)
+        word = max(WORDS, key=lambda w: output.probabilities.get(w, 0.0))
+        if output.probabilities.get(word, 0.0) < floor:
+            return output, None
+    model = next(m for m in pipeline.models if m.word == word)
     peak = int(np.argmax(raw[model.word])) * model.stride
     lo, hi = peak - BEFORE, peak + AFTER
     window = np.zeros((BEFORE + AFTER, features.shape[1]), np.float32)
@@ -42,13 +64,15 @@ def detection_features(pipeline: Any, payload: bytes) -> tuple[Any, np.ndarray |
     words = [output.probabilities.get(w, 0.0) for w in WORDS]
     fired = [float(output.wake_word == w) for w in WORDS]
     lengths = [(len(features) - hi) / 100, len(features) / 300]
-    return output, np.concatenate([binned.ravel(), words, fired, lengths]).astype(np.float32)
+    vector = np.concatenate([binned.ravel(), words, fired, lengths]).astype(np.float32)
+    return output, Candidate(word, output.detected, vector)
 
 
 def shipped_params(seed: int = 0) -> np.ndarray:
-    """A confirmer that is undecided about every detection (P = 0.5): it confirms them all,
-    as the shipped device does, and being unsure it has each verified by the hub, as the
-    shipped cascade does; its random hidden units have no say until rounds teach them."""
+    """A judge that is undecided about every candidate (P = 0.5): it keeps the detections and
+    accepts no silent candidate, as the shipped device does, and being unsure it has each one
+    checked by the hub, as the shipped cascade does; its random hidden units have no say
+    until rounds teach them."""
     from models.training import mlp
 
     flat = mlp.init_params(SHAPE, seed)

@@ -17,8 +17,9 @@ accuracy per round (edge-only), the share of readings the cascade sends at the b
 share it would need to send to match round 0's cascade accuracy ("equal accuracy").
 
 Faces and wake words (`vision`, `voice`; `--no-vision`, `--no-voice` to skip): the frozen
-device model gets a trainable head (a re-scorer of the face detector's candidates, a confirmer
-of the wake-word detections), taught by the hub's answers in the same round loop (`heads`).
+device model gets a trainable head (a re-scorer of the face detector's candidates, a judge
+of the wake-word model's detections and near-detections), taught by the hub's answers in the
+same round loop (`heads`).
 
 Modules: `config`; the engine simulation and its latency figure in `sim`; the head round loop
 and scoring in `heads`, the two head tasks in `vision` and `voice`; the targets in `checks`;

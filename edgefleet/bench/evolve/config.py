@@ -32,7 +32,7 @@ class EvolveBenchConfig:
     voice: bool = True  # also the voice task (espeak-ng clips; ~1 min once they are cached)
     voice_clips: int = 20  # new clips per device and round
     voice_test: int = 500  # held-out test clips (bench offload's, seed 0)
-    voice_band: float = 0.45  # unsure: the confirmer's P within this of 0.5
+    voice_band: float = 0.45  # unsure: the judge's P within this of 0.5
     voice_epochs: int = 50
     voice_lr: float = 0.1
     plots: bool = True

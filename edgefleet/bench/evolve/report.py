@@ -11,7 +11,7 @@ from edgefleet.bench.report import Column, Table
 TITLES = {
     "engine": "engine-fault",
     "vision": "face-detect-lite + re-scorer",
-    "voice": "wakeword-lite + confirmer",
+    "voice": "wakeword-lite + judge",
 }
 FILES = {"engine": "evolve", "vision": "evolve_vision", "voice": "evolve_voice"}
 HELD_OUT = {
@@ -97,8 +97,8 @@ TASKS = Table(
         },
         {
             "task": "voice",
-            "status": "simulated above (confirmer over the frozen wake-word "
-            "models' features; the agent does not serve it yet)",
+            "status": "simulated above (judge of the frozen wake-word "
+            "model's candidates; the agent does not serve it yet)",
         },
     ],
 )

@@ -1,15 +1,17 @@
-"""The voice task of `edgefleet bench evolve`: devices learn a confirmer for their frozen
-wake-word models (models/training/wake_rescorer.py) from the hub's verdicts on the detections
-they escalated.
+"""The voice task of `edgefleet bench evolve`: devices learn a judge of their frozen
+wake-word model's candidates (models/training/wake_rescorer.py) from the hub's verdicts on the
+candidates they escalated.
 
-Each clip is run once through wakeword-lite (its answer and, when it fired, the confirmer's
-features) and, when asked or tested, once through the hub's wakeword-cloud. The device's answer
-is the word it detected unless its serving confirmer gives it P < 0.5. As shipped, the cascade
-verifies every detection with the hub (`offload.cloud.verify`: the device cannot tell a near
-miss); with a confirmer it asks only about the detections it is unsure of (P within
-`voice_band` of 0.5), plus spot checks. A detection the hub was asked about teaches the
-confirmer "the hub heard the same word" or not. The gate scores right clips on the hub's
-validation clips (generator seed 4242, the set wakeword-cloud's thresholds were chosen on).
+Each clip is run once through wakeword-lite (its answer and, when it fired or its likeliest
+word reached the cascade's `rescue_min_probability`, the candidate with the judge's features)
+and, when asked or tested, once through the hub's wakeword-cloud. As shipped, the cascade asks
+the hub about every candidate: it verifies each detection (`offload.cloud.verify`: the device
+cannot tell a near miss) and asks it to rescue each near-detection (`offload.cloud.rescue`).
+With a judge the device keeps a detection at P >= 0.5 and accepts a near-detection at P > 0.5,
+and asks only about the candidates it is unsure of (P within `voice_band` of 0.5), plus spot
+checks. A candidate the hub was asked about teaches the judge "the hub heard that word" or
+not. The gate scores right clips on the hub's validation clips (generator seed 4242, the set
+wakeword-cloud's thresholds were chosen on).
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.offload_config import PipelineOffloadConfig
 from edgefleet.bench.evolve.config import EvolveBenchConfig
 from edgefleet.bench.evolve.heads import Scored, Sets
+from models.training.wake_rescorer import Candidate
 
 VOICE_TEST_SEED = 0  # bench offload's clips: the gap the collaboration benchmark measures
 VOICE_VALIDATION_SEED = 4242
 VOICE_FLEET_SEED = 5000  # device d hears clips of seed 5000 + d
 VOICE_VALIDATION = 300
+RESCUE_MIN: float = PipelineOffloadConfig.model_fields["rescue_min_probability"].default
+"""A silent clip is a candidate when its likeliest word reached this: the shipped cascade's
+default rescue floor."""
 
 
 @dataclass
@@ -35,31 +42,30 @@ class Clip:
     wav: bytes
     label: str | None  # the wake word said, None for anything else
     edge: Any  # WakeWordOutput
-    features: np.ndarray | None  # None: the device heard no wake word
+    candidate: Candidate | None  # None: the device heard no wake word, not even nearly
     near_miss: bool = False  # a phrase that sounds like a wake word
     cloud_word: str | None = None
     asked: bool = False
 
-    def confirm(self, params: np.ndarray | None) -> float:
-        if params is None or self.features is None:
-            return 1.0
+    def judge(self, params: np.ndarray) -> float:
         from models.training import mlp
         from models.training.wake_rescorer import SHAPE
 
-        return float(mlp.predict_proba(SHAPE, params, self.features[None])[0, 1])
+        assert self.candidate is not None
+        return float(mlp.predict_proba(SHAPE, params, self.candidate.features[None])[0, 1])
 
     def word(self, params: np.ndarray | None) -> str | None:
-        if self.features is None or self.confirm(params) < 0.5:  # 0.5 (undecided): confirmed
-            return None
-        word: str | None = self.edge.wake_word
-        return word
+        if params is None or self.candidate is None:
+            word: str | None = self.edge.wake_word  # the shipped device's own answer
+            return word
+        return self.candidate.word if self.candidate.kept(self.judge(params)) else None
 
     def margin(self, params: np.ndarray | None) -> float:
-        """0 for a detection the shipped device verifies; |P - 0.5| with a confirmer; 0.5
-        (sure) when it heard nothing."""
-        if self.features is None:
+        """0 for a candidate the shipped cascade asks about; |P - 0.5| with a judge; 0.5
+        (sure) when the device heard nothing like a wake word."""
+        if self.candidate is None:
             return 0.5
-        return 0.0 if params is None else abs(self.confirm(params) - 0.5)
+        return 0.0 if params is None else abs(self.judge(params) - 0.5)
 
 
 @dataclass
@@ -69,10 +75,10 @@ class Models:
     cloud_s: list[float] = field(default_factory=list)
 
     def clip(self, wav: bytes, label: str | None, near_miss: bool = False) -> Clip:
-        from models.training.wake_rescorer import detection_features
+        from models.training.wake_rescorer import candidate
 
-        output, features = detection_features(self.lite, wav)
-        return Clip(wav, label, output, features, near_miss)
+        output, found = candidate(self.lite, wav, RESCUE_MIN)
+        return Clip(wav, label, output, found, near_miss)
 
     def cloud_word(self, clip: Clip) -> str | None:
         if not clip.asked:
@@ -90,7 +96,7 @@ def clips(m: Models, n: int, seed: int) -> list[Clip]:
 
 
 class VoiceTask(Sets):
-    """The wake-word confirmer as a `heads.HeadTask`."""
+    """The wake-word judge as a `heads.HeadTask`."""
 
     def __init__(self, cfg: EvolveBenchConfig) -> None:
         from models.pipelines import load_pipeline
@@ -112,9 +118,9 @@ class VoiceTask(Sets):
 
     def lessons(self, item: Clip) -> tuple[np.ndarray, np.ndarray]:
         heard = self.m.cloud_word(item)
-        if item.features is None:  # nothing detected: nothing for the confirmer to learn
+        if item.candidate is None:  # nothing like a wake word: nothing for the judge to learn
             return np.zeros((0, self.shape.inputs), np.float32), np.zeros(0, np.int64)
-        return item.features[None], np.array([int(heard == item.edge.wake_word)])
+        return item.candidate.features[None], np.array([int(heard == item.candidate.word)])
 
     def gate_score(self, params: np.ndarray | None) -> float:
         return float(np.mean([c.word(params) == c.label for c in self.validation]))
@@ -132,7 +138,7 @@ class VoiceTask(Sets):
 
 def latency_ms(m: Models, params: np.ndarray | None, test: list[Clip]) -> tuple[float, float]:
     """p50 ms per clip on the device: wakeword-lite alone (`run`) against the same with the
-    confirmer's features and MLP, alternating."""
+    judge's features and MLP, alternating."""
     times: list[list[float]] = [[], []]
     for clip in test[:100]:
         t0 = time.perf_counter()
