@@ -38,14 +38,13 @@ from edge_agent.runner import Job
 from edge_agent.sources.base import ANSWER_TIMEOUT_S, Source, SourceError, retry_wait
 from edge_agent.sources.config import MicrophoneConfig
 from edge_agent.utterance import CommandRecorder
+from models.processing.voice import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from edge_agent.voice_commands import VoiceCommands
 
 log = logging.getLogger(__name__)
 
-RATE = 16_000
-BYTES_PER_SECOND = RATE * 2  # s16le mono
 READ_TIMEOUT_S = 4.0
 Recording = tuple["VoiceCommands", Job, str | None, CommandRecorder]  # whose, after which window
 STDERR_CHARS = 300
@@ -54,7 +53,8 @@ STDERR_CHARS = 300
 def arecord_command(device: str) -> list[str]:
     """The capture command: raw 16 kHz mono s16le on stdout, quiet unless it fails."""
     arecord = shutil.which("arecord") or "arecord"
-    return [arecord, "-D", device, "-q", "-t", "raw", "-f", "S16_LE", "-r", str(RATE), "-c", "1"]
+    rate = str(SAMPLE_RATE)
+    return [arecord, "-D", device, "-q", "-t", "raw", "-f", "S16_LE", "-r", rate, "-c", "1"]
 
 
 def level_dbfs(chunk: bytes) -> float:
@@ -80,8 +80,8 @@ class MicrophoneSource(Source):
         super().__init__(config.name, config.model, reject)
         self.config = config
         self._submit = submit
-        self._hop_bytes = round(config.hop_s * RATE) * 2
-        self._window_bytes = round(config.window_s * RATE) * 2
+        self._hop_bytes = round(config.hop_s * SAMPLE_RATE) * 2
+        self._window_bytes = round(config.window_s * SAMPLE_RATE) * 2
         self._window: deque[bytes] = deque(maxlen=max(1, self._window_bytes // self._hop_bytes))
         self._heard_at = -math.inf  # audio time (s) of the last hop louder than min_level_dbfs
         self._quiet_until = -math.inf  # audio time the refractory period after a detection ends
@@ -186,7 +186,8 @@ class MicrophoneSource(Source):
             self._quiet_until = now + self.config.refractory_s
             end_s = output.get("end_s")
             if self._commands is not None and isinstance(end_s, float):
-                after = job.payload[round(end_s * RATE) * 2 :]  # the window, past the wake word
+                # the window, past the wake word
+                after = job.payload[round(end_s * SAMPLE_RATE) * 2 :]
                 recorder = CommandRecorder(self._commands.config, after)
                 self._recording = (self._commands, job, output.get("wake_word"), recorder)
 
