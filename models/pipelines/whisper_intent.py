@@ -166,15 +166,16 @@ class WhisperIntentPipeline(Pipeline[np.ndarray, np.ndarray, Transcript, IntentO
     def _next(self, encoded: np.ndarray, prefixes: list[list[int]]) -> list[np.ndarray]:
         """The decoder's log-probabilities of the token after each prefix (all one length).
 
-        CTranslate2 has no call that only scores: a short generation from each prefix returns
-        the logits of every position, the prefix's included, for about (max_length -
-        len(prompt) + 1) / 2 positions. A generation that ended right after the prefix chose
-        the end there, and nothing else is offered."""
+        CTranslate2 has no call that only scores: a generation of one token after each prefix
+        returns the logits of every position from the prompt's end, the prefix's included
+        (max_length - len(prompt) + 1 positions); a longer generation only costs time. A
+        generation that ended right after the prefix chose the end there, and nothing else
+        is offered."""
         batch = self._storage(np.repeat(encoded, len(prefixes), axis=0))
         results = self.model.generate(
             batch,
             [self.prompt + p for p in prefixes],
-            max_length=len(self.prompt) + 2 * len(prefixes[0]) + 2,
+            max_length=len(self.prompt) + len(prefixes[0]) + 1,
             beam_size=1,
             return_logits_vocab=True,
             suppress_blank=False,
