@@ -77,6 +77,11 @@ def test_spoken_commands_are_understood_and_other_speech_refused() -> None:
         assert out.text == text
         assert out.score is not None
         assert out.score >= model.min_score
+    # the decoder attends to the clip and a few seconds after it, wherever the command is
+    late = speech.phrase_clip("turn on the kitchen light", duration_s=2.5).samples()
+    late = np.concatenate([np.zeros(6 * speech.SAMPLE_RATE, np.int16), late])
+    out = model.run(speech.to_wav(late))
+    assert (out.text, out.understood) == ("turn on the kitchen light", True)
     # the search always ends in some sentence; how poorly it fits is what refuses it
     for other in ("what time is it", "play some music"):
         out = model.run(speech.phrase_clip(other, duration_s=2.0).wav)
