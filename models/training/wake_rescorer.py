@@ -36,6 +36,12 @@ class Candidate:
     fired: bool
     features: np.ndarray  # SHAPE.inputs float32
 
+    def probability(self, params: np.ndarray) -> float:
+        """The judge's P(the hub hears `word`), with the judge's flat `params`."""
+        from models.training import mlp
+
+        return float(mlp.predict_proba(SHAPE, params, self.features[None])[0, 1])
+
     def kept(self, p: float) -> bool:
         """The device's answer given the judge's P: ties keep what the device itself said."""
         return p >= 0.5 if self.fired else p > 0.5

@@ -47,25 +47,19 @@ class Clip:
     cloud_word: str | None = None
     asked: bool = False
 
-    def judge(self, params: np.ndarray) -> float:
-        from models.training import mlp
-        from models.training.wake_rescorer import SHAPE
-
-        assert self.candidate is not None
-        return float(mlp.predict_proba(SHAPE, params, self.candidate.features[None])[0, 1])
-
     def word(self, params: np.ndarray | None) -> str | None:
         if params is None or self.candidate is None:
             word: str | None = self.edge.wake_word  # the shipped device's own answer
             return word
-        return self.candidate.word if self.candidate.kept(self.judge(params)) else None
+        kept = self.candidate.kept(self.candidate.probability(params))
+        return self.candidate.word if kept else None
 
     def margin(self, params: np.ndarray | None) -> float:
         """0 for a candidate the shipped cascade asks about; |P - 0.5| with a judge; 0.5
         (sure) when the device heard nothing like a wake word."""
         if self.candidate is None:
             return 0.5
-        return 0.0 if params is None else abs(self.judge(params) - 0.5)
+        return 0.0 if params is None else abs(self.candidate.probability(params) - 0.5)
 
 
 @dataclass
