@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from models.training import mlp
 from models.training.mlp import Shape
 
 BEFORE, AFTER, BINS = 100, 40, 7  # frames of 10 ms around the peak; time bins
@@ -38,8 +39,6 @@ class Candidate:
 
     def probability(self, params: np.ndarray) -> float:
         """The judge's P(the hub hears `word`), with the judge's flat `params`."""
-        from models.training import mlp
-
         return float(mlp.predict_proba(SHAPE, params, self.features[None])[0, 1])
 
     def kept(self, p: float) -> bool:
@@ -79,8 +78,6 @@ def shipped_params(seed: int = 0) -> np.ndarray:
     accepts no silent candidate, as the shipped device does, and being unsure it has each one
     checked by the hub, as the shipped cascade does; its random hidden units have no say
     until rounds teach them."""
-    from models.training import mlp
-
     flat = mlp.init_params(SHAPE, seed)
     _, _, w2, b2 = SHAPE.unflatten(flat)
     w2[:], b2[:] = 0.0, 0.0
