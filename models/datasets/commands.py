@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.datasets.speech import (
-    FLITE_PREFIX,
+    FLITE_VOICES,
     NOISES,
     PITCHES,
     SENTENCES,
@@ -50,7 +50,6 @@ TUNING_VOICES = tuple(
 HELD_OUT_VOICES = tuple(
     v + k for v in ("en-029", "en-gb-x-rp", "en-gb-x-gbclan") for k in ("+f5", "+m4", "+klatt2")
 )
-FLITE_VOICES = tuple(FLITE_PREFIX + v for v in ("awb", "rms", "slt", "kal16"))
 NOT_COMMANDS = tuple(s for s in SENTENCES if not DEFAULT_COMMANDS.parse(s).understood)
 SPLITS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "tuning": (TUNING_PHRASINGS, TUNING_VOICES),

@@ -192,13 +192,20 @@ FLITE_PREFIX = "flite:"
 """A voice named `flite:<voice>` (awb, rms, slt, kal16) is spoken by Debian's `flite`, CMU's
 synthesiser of recorded voices, instead of espeak-ng's formant voices: a second, less robotic
 synthesiser for speech recognition (docs/voice-commands.md). It ignores `pitch`."""
+FLITE_VOICES: tuple[str, ...] = tuple(FLITE_PREFIX + v for v in ("awb", "rms", "slt", "kal16"))
+
+
+def flite() -> str:
+    """The `flite` executable, or SpeechUnavailableError saying how to install it."""
+    exe = shutil.which("flite")
+    if exe is None:
+        raise SpeechUnavailableError("flite not found: apt-get install flite")
+    return exe
 
 
 def _tts_command(phrase: str, voice: str, speed_wpm: int, pitch: int, out: Path) -> list[str]:
     if voice.startswith(FLITE_PREFIX):
-        exe = shutil.which("flite")
-        if exe is None:
-            raise SpeechUnavailableError("flite not found: apt-get install flite")
+        exe = flite()
         stretch = f"{175 / speed_wpm:.3f}"  # flite's default pace is about 175 words/minute
         name = voice.removeprefix(FLITE_PREFIX)
         return [
@@ -441,6 +448,7 @@ def phrase_clip(
 
 
 __all__ = [
+    "FLITE_VOICES",
     "NEAR_MISSES",
     "SAMPLE_RATE",
     "SENTENCES",
@@ -452,6 +460,7 @@ __all__ = [
     "clip_spec",
     "espeak",
     "espeak_available",
+    "flite",
     "generate",
     "load_speech",
     "make_clip",

@@ -6,6 +6,13 @@ verifier does on speech it never heard: one voice (`en-029`), two voice variants
 `+f4`) and three near-miss phrases ("hey microsoft", "a lexus", "okay nana") are never used
 in training, and speeds and pitches are drawn from values between the benchmarks'.
 
+A quarter of the clips are spoken by three of flite's four recorded voices instead of espeak-ng's
+formant ones; the fourth (`kal16`) is held out, the unseen voice the verifier is checked on.
+Trained on espeak-ng alone (version `verifier-1`) the head learnt espeak-ng's sound: on flite's
+voices it was right on 49-58 % of clips where the device's microWakeWord was right on 74-79 %,
+so a cascade that verified with it lost accuracy on any voice unlike espeak-ng's
+(docs/models.md).
+
 Near misses are what a verifier is for, so besides the fixed list the training set speaks
 *phoneme neighbours* of each wake phrase: its espeak-ng phonemes with one syllable-onset
 consonant of the last word replaced by a similar one ("okay nabu" -> "okay nadu", "okay
@@ -41,9 +48,11 @@ LABELS: tuple[str, ...] = tuple(speech.WAKE_PHRASES)
 FEATURES = 3 * EMB_FEATURES  # mean, maximum and standard deviation over the clip
 HIDDEN = 64
 SHAPE = mlp.Shape(FEATURES, HIDDEN, 1 + len(LABELS))
-CLIPS, EPOCHS, LR, SEED = 3000, 80, 0.05, 777
+CLIPS, EPOCHS, LR, SEED = 4000, 80, 0.05, 777
+FLITE_SHARE = 0.25  # of the training clips, spoken by flite's training voices
 
-HELD_OUT_VOICES = frozenset({"en-029"})
+HELD_OUT_VOICES = frozenset({"en-029", "flite:kal16"})
+FLITE_TRAINING_VOICES = tuple(v for v in speech.FLITE_VOICES if v not in HELD_OUT_VOICES)
 HELD_OUT_VARIANTS = frozenset({"+m7", "+f4"})
 HELD_OUT_NEAR_MISSES = frozenset({"hey microsoft", "a lexus", "okay nana"})
 SPEEDS_WPM = (140, 165, 190)
@@ -106,10 +115,13 @@ def near_misses() -> list[str]:
 
 def training_specs(n: int = CLIPS, seed: int = SEED) -> list[speech.ClipSpec]:
     """`n` clip recipes: the generator's mix of wake phrases, near misses and sentences, with
-    the held-out voices, variants, phrases, speeds and pitches replaced by training ones."""
+    the held-out voices, variants, phrases, speeds and pitches replaced by training ones, and a
+    `FLITE_SHARE` of them spoken by flite (which cannot speak phoneme input: its near misses
+    are the generator's phrases)."""
     voices = [v for v in speech.VOICES if v not in HELD_OUT_VOICES]
     variants = [v for v in speech.VARIANTS if v not in HELD_OUT_VARIANTS]
     misses = near_misses()
+    fixed_misses = [p for p in misses if not p.startswith("[[")]
     specs = []
     for i in range(n):
         spec = speech.clip_spec(i, seed=seed)
@@ -118,6 +130,11 @@ def training_specs(n: int = CLIPS, seed: int = SEED) -> list[speech.ClipSpec]:
         phrase = spec.phrase
         if spec.kind == "near_miss":
             phrase = misses[int(rng.integers(len(misses)))]
+        other = np.random.default_rng([seed, i, 2])
+        if other.random() < FLITE_SHARE:
+            voice = FLITE_TRAINING_VOICES[int(other.integers(len(FLITE_TRAINING_VOICES)))]
+            if spec.kind == "near_miss":
+                phrase = fixed_misses[int(other.integers(len(fixed_misses)))]
         specs.append(
             dataclasses.replace(
                 spec,
@@ -149,7 +166,7 @@ def train(features: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 def build(directory: Path, model_dir: Path | None = None) -> Path:
     """The catalogue's builder of `wakeword-cloud`: speak the training clips, embed them with
-    `wakeword-full`'s frozen models, train the head (about a minute; once per model dir)."""
+    `wakeword-full`'s frozen models, train the head (about two minutes; once per model dir)."""
     path = directory / MODEL_FILE
     if path.is_file():
         return path
@@ -161,6 +178,7 @@ def build(directory: Path, model_dir: Path | None = None) -> Path:
     if not isinstance(embedder, OpenWakeWordPipeline):
         raise CatalogueError(f"{MODEL_ID}: {EMBEDDER} is not an openwakeword model")
     try:
+        speech.espeak(), speech.flite()  # both speak training clips: say what is missing first
         specs = training_specs()
         clips = (speech.make_clip(s).samples() for s in specs)
         features = np.array([clip_features(embedder, c) for c in clips], np.float32)

@@ -44,6 +44,11 @@ def test_training_never_uses_what_the_benchmark_holds_out() -> None:
     specs = training.training_specs(400)
     voices = {s.voice for s in specs}
     assert not any(v.split("+")[0] in training.HELD_OUT_VOICES for v in voices)
+    flite = {v for v in voices if v.startswith("flite:")}
+    assert flite == set(training.FLITE_TRAINING_VOICES)  # three of flite's four voices
+    assert "flite:kal16" in speech.FLITE_VOICES
+    assert "flite:kal16" not in voices
+    assert not any(s.phrase.startswith("[[") for s in specs if s.voice in flite)
     assert not any("+" + v.split("+")[1] in training.HELD_OUT_VARIANTS for v in voices if "+" in v)
     assert not {s.phrase for s in specs} & training.HELD_OUT_NEAR_MISSES
     assert {s.speed_wpm for s in specs} <= set(training.SPEEDS_WPM)
@@ -75,6 +80,28 @@ def test_the_verifier_is_right_more_often_than_the_device(verifier: object, tmp_
             false_alarms[name] += said is not None and clip.spec.kind == "near_miss"
     assert right["verifier"] >= right["device"] + 6, right  # >= 10 points on 60 clips
     assert false_alarms["verifier"] < false_alarms["device"], false_alarms
+
+
+def test_on_a_voice_it_never_heard_the_verifier_is_right_more_often_than_the_device(
+    verifier: object, tmp_path: Path
+) -> None:
+    """flite's `kal16`, a recorded voice held out of training. Trained on espeak-ng alone the
+    verifier was right on 58 % of such clips against the device's 79 % (a cascade that verified
+    with it lost accuracy); trained on three of flite's voices too: 103 of 120 against the
+    device's 95 (docs/models.md)."""
+    import dataclasses
+
+    require_tools("espeak-ng", "flite")
+    require_models("wakeword-lite")
+    device = load_pipeline("wakeword-lite")
+    right = {"device": 0, "verifier": 0}
+    for i in range(120):
+        spec = dataclasses.replace(speech.clip_spec(i, seed=99), voice="flite:kal16")
+        clip = speech.make_clip(spec, tmp_path)
+        for name, pipeline in (("device", device), ("verifier", verifier)):
+            out = pipeline.run(clip.wav)  # type: ignore[attr-defined]
+            right[name] += (out.wake_word if out.detected else None) == spec.label
+    assert right["verifier"] > right["device"], right
 
 
 def test_the_verifier_answers_in_the_wake_word_shape(verifier: object) -> None:
