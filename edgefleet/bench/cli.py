@@ -218,6 +218,14 @@ def offload(
             show_default=False,
         ),
     ] = None,
+    clip_voice: Annotated[
+        str | None,
+        typer.Option(
+            help="Speak every voice clip with this voice instead (e.g. flite:kal16, the one "
+            "no model was tuned on: how the voice modes do on a voice unlike the tuning's)",
+            show_default=False,
+        ),
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots")] = True,
 ) -> None:
     """Collaborative table: edge-only, cloud-only, adaptive, cascade x idle, CPU saturated,
@@ -234,6 +242,7 @@ def offload(
         broker=broker,
         time_limit_s=time_limit,
         voice_band=voice_band,
+        clip_voice=clip_voice,
         plots=plots,
     )
     _run("offload", config, lambda: run_offload_bench(config, out))

@@ -203,6 +203,23 @@ def flite() -> str:
     return exe
 
 
+def unknown_voice(voice: str) -> str | None:
+    """Why `voice` cannot speak (a message to show), or None: a flite voice must be one of
+    `FLITE_VOICES` (flite falls back to its default voice silently), an espeak-ng voice one
+    that espeak-ng knows."""
+    if voice.startswith(FLITE_PREFIX):
+        if voice in FLITE_VOICES:
+            return None
+        return f"flite has no voice {voice!r}; known: {', '.join(FLITE_VOICES)}"
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        return f"espeak-ng, which speaks {voice!r}, is not installed: apt-get install espeak-ng"
+    done = subprocess.run([exe, "-q", "-v", voice, "a"], capture_output=True, check=False)
+    if done.returncode == 0:
+        return None
+    return f"espeak-ng has no voice {voice!r} (espeak-ng --voices)"
+
+
 def _tts_command(phrase: str, voice: str, speed_wpm: int, pitch: int, out: Path) -> list[str]:
     if voice.startswith(FLITE_PREFIX):
         exe = flite()
@@ -470,5 +487,6 @@ __all__ = [
     "snr_db",
     "synthesize",
     "to_wav",
+    "unknown_voice",
     "wake_clip",
 ]

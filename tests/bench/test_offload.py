@@ -213,3 +213,21 @@ def test_a_data_set_of_zero_samples_is_left_out() -> None:
 
     samples, _ = load_samples(OffloadBenchConfig(faces=1, clips=0, readings=0))
     assert (len(samples[VISION]), samples[VOICE], samples[ENGINE]) == (1, [], [])
+
+
+def test_clip_voice_speaks_the_same_recipes_with_another_voice() -> None:
+    """`--clip-voice flite:kal16`: the voice set's phrases and labels, another voice's sound;
+    a voice no synthesiser has is refused with a message, not spoken by a default voice."""
+    require_tools("espeak-ng", "flite")
+    from edgefleet.bench.offload.measure import load_samples
+
+    base, _ = load_samples(OffloadBenchConfig(faces=1, clips=3, readings=0))
+    cfg = OffloadBenchConfig(faces=1, clips=3, readings=0, clip_voice="flite:kal16")
+    cfg.validate()
+    other, notes = load_samples(cfg)
+    assert [s.label for s in other[VOICE]] == [s.label for s in base[VOICE]]
+    assert all(a.payload != b.payload for a, b in zip(other[VOICE], base[VOICE], strict=True))
+    assert "voice: every clip spoken by flite:kal16" in notes
+    for voice, known in (("flite:nope", "flite:kal16"), ("xx-nope", "espeak-ng --voices")):
+        with pytest.raises(ValueError, match=known):
+            OffloadBenchConfig(clip_voice=voice).validate()

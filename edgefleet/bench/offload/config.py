@@ -98,6 +98,9 @@ class OffloadBenchConfig:
     # voice cascade: None, the agent's default verify-and-rescue rule (docs/offload.md "Voice
     # cascade"); a band, the band rule on 1 - the doubt head's estimate (`--voice-band`)
     voice_band: tuple[float, float] | None = None
+    # every voice clip spoken by this voice instead of the generator's espeak-ng ones (e.g.
+    # flite:kal16, held out of every model's tuning: docs/models.md "Cloud wake-word verifier")
+    clip_voice: str | None = None
     # seconds between the agents' light RTT probes of the hub; None: the agent's default
     probe_interval_s: float | None = None
     plots: bool = True
@@ -115,6 +118,12 @@ class OffloadBenchConfig:
             raise ValueError(f"unknown modes {bad}; known: {list(ALL_MODES)}")
         if self.faces < 1 or self.clips < 0 or self.readings < 0 or self.warmup < 0:
             raise ValueError("--faces must be >= 1, --clips, --readings and --warmup >= 0")
+        if self.clip_voice is not None and self.voice and self.clips:
+            from models.datasets.speech import unknown_voice
+
+            why = unknown_voice(self.clip_voice)
+            if why is not None:
+                raise ValueError(f"--clip-voice: {why}")
         if self.broker not in ("auto", "mosquitto", "amqtt"):
             raise ValueError("--broker: auto, mosquitto or amqtt")
         if GATEWAY in self.scenarios and self.broker == "amqtt":

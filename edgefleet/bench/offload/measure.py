@@ -43,16 +43,31 @@ def load_samples(cfg: OffloadBenchConfig) -> tuple[dict[str, list[Sample]], list
         ENGINE: engine_readings(cfg.readings, cfg.seed) if cfg.readings else [],
     }
     if cfg.voice and cfg.clips:
-        from models.datasets.speech import espeak_available, load_speech
+        from models.datasets.speech import espeak_available
 
         if espeak_available():
-            clips = load_speech(cfg.clips, seed=cfg.seed)
             samples[VOICE] = [
-                Sample(VOICE, c.wav, VoiceLabel(c.label, c.spec.kind == "near_miss")) for c in clips
+                Sample(VOICE, c.wav, VoiceLabel(c.label, c.spec.kind == "near_miss"))
+                for c in speech_clips(cfg)
             ]
+            if cfg.clip_voice:
+                notes.append(f"voice: every clip spoken by {cfg.clip_voice}")
         else:
             notes.append("voice skipped: espeak-ng is not installed")
     return samples, notes
+
+
+def speech_clips(cfg: OffloadBenchConfig) -> list[Any]:
+    """The generator's clips of `cfg.seed`, or the same recipes spoken by `cfg.clip_voice`
+    (made, not cached: a few seconds per hundred)."""
+    from dataclasses import replace
+
+    from models.datasets.speech import clip_spec, load_speech, make_clip
+
+    if cfg.clip_voice is None:
+        return load_speech(cfg.clips, seed=cfg.seed)
+    specs = [clip_spec(i, cfg.seed) for i in range(cfg.clips)]
+    return [make_clip(replace(s, voice=cfg.clip_voice)) for s in specs]
 
 
 def engine_readings(n: int, seed: int) -> list[Sample]:
