@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from edgefleet.procs.process import tail
 RESULT_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 30.0
 _KINDS = ("status", "result", "error")
+RESULTS_KEPT = 10_000  # recent rids answered by a result: an error after one is not an answer
 
 
 class Client:
@@ -37,6 +39,7 @@ class Client:
         self.topics = Topics()
         self.cond = threading.Condition()
         self.received: dict[str, tuple[float, bytes]] = {}  # rid -> (perf_counter, payload)
+        self._results: OrderedDict[str, None] = OrderedDict()  # rids answered by a result
         self.statuses: dict[str, str] = {}
         self.health: dict[str, dict[str, Any]] = {}  # device -> its latest heartbeat
         self.sourced: list[bytes] = []  # results without a rid: sensors' and cameras'
@@ -75,17 +78,29 @@ class Client:
             elif kind == "health":
                 with contextlib.suppress(Exception):
                     self.health[parsed.device] = json.loads(message.payload)
-            elif parsed.rid is not None and kind in {"result", "error"}:
-                self._answered(parsed.rid, now, bytes(message.payload))
+            elif parsed.rid is not None and kind == "result":
+                self._answered(parsed.rid, now, bytes(message.payload), result=True)
             elif kind == "result":
                 self.sourced.append(bytes(message.payload))
             elif kind == "error":
-                with contextlib.suppress(Exception):
-                    if rid := json.loads(message.payload).get("rid"):
-                        self._answered(rid, now, bytes(message.payload))
+                rid = parsed.rid
+                if rid is None:
+                    with contextlib.suppress(Exception):
+                        rid = json.loads(message.payload).get("rid")
+                if rid:
+                    self._answered(rid, now, bytes(message.payload), result=False)
             self.cond.notify_all()
 
-    def _answered(self, rid: str, now: float, payload: bytes) -> None:
+    def _answered(self, rid: str, now: float, payload: bytes, *, result: bool) -> None:
+        """A request's answer: its result, or an error when no result came. An error after
+        the result is a follow-up, not the answer (a wake word's spoken command the hub could
+        not hear: docs/voice-commands.md), and is not counted."""
+        if rid in self._results:
+            return
+        if result:
+            self._results[rid] = None
+            while len(self._results) > RESULTS_KEPT:
+                self._results.popitem(last=False)
         self.received[rid] = (now, payload)
         if self.in_flight is not None:
             self.in_flight.release()

@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgefleet.bench.client import Client, request
 from edgefleet.bench.offload.config import (
@@ -21,6 +21,9 @@ from edgefleet.bench.offload.config import (
 from edgefleet.bench.offload.fleet import OffloadFleet, busy, scenario
 from edgefleet.bench.offload.scoring import Tally, VoiceLabel, score
 from edgefleet.bench.report import say
+
+if TYPE_CHECKING:
+    from models.datasets.speech import SpeechClip
 
 Key = tuple[str, str, str]  # (scenario, mode, data kind)
 
@@ -57,7 +60,7 @@ def load_samples(cfg: OffloadBenchConfig) -> tuple[dict[str, list[Sample]], list
     return samples, notes
 
 
-def speech_clips(cfg: OffloadBenchConfig) -> list[Any]:
+def speech_clips(cfg: OffloadBenchConfig) -> list[SpeechClip]:
     """The generator's clips of `cfg.seed`, or the same recipes spoken by `cfg.clip_voice`
     (made, not cached: a few seconds per hundred)."""
     from dataclasses import replace
