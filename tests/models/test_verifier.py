@@ -1,6 +1,7 @@
 """`wakeword-cloud`: the hub's wake-word verifier, its training data kept apart from what the
 benchmarks measure, and the model itself against the device's on clips it never heard."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -89,8 +90,6 @@ def test_on_a_voice_it_never_heard_the_verifier_is_right_more_often_than_the_dev
     verifier was right on 58 % of such clips against the device's 79 % (a cascade that verified
     with it lost accuracy); trained on three of flite's voices too: 103 of 120 against the
     device's 95 (docs/models.md)."""
-    import dataclasses
-
     require_tools("espeak-ng", "flite")
     require_models("wakeword-lite")
     device = load_pipeline("wakeword-lite")
