@@ -211,9 +211,10 @@ def unknown_voice(voice: str) -> str | None:
         if voice in FLITE_VOICES:
             return None
         return f"flite has no voice {voice!r}; known: {', '.join(FLITE_VOICES)}"
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        return f"espeak-ng, which speaks {voice!r}, is not installed: apt-get install espeak-ng"
+    try:
+        exe = espeak()
+    except SpeechUnavailableError as exc:
+        return str(exc)
     done = subprocess.run([exe, "-q", "-v", voice, "a"], capture_output=True, check=False)
     if done.returncode == 0:
         return None
@@ -338,8 +339,11 @@ def clip_spec(
     near_miss_fraction: float = 0.5,
     min_duration_s: float = 1.5,
     wake_words: tuple[str, ...] = tuple(WAKE_PHRASES),
+    voice: str | None = None,
 ) -> ClipSpec:
-    """The (random but seeded) recipe of clip `index` in data set `seed`."""
+    """The (random but seeded) recipe of clip `index` in data set `seed`; `voice` speaks it
+    instead of the drawn one (the rest of the recipe unchanged: the same clips in another
+    voice)."""
     rng = np.random.default_rng([seed, index])
     r = rng.random()
     if r < positive_fraction:
@@ -353,13 +357,13 @@ def clip_spec(
     else:
         label, kind = None, "other"
         phrase = SENTENCES[int(rng.integers(len(SENTENCES)))]
-    voice = VOICES[int(rng.integers(len(VOICES)))] + VARIANTS[int(rng.integers(len(VARIANTS)))]
+    drawn = VOICES[int(rng.integers(len(VOICES)))] + VARIANTS[int(rng.integers(len(VARIANTS)))]
     return ClipSpec(
         index=index,
         phrase=phrase,
         label=label,
         kind=kind,
-        voice=voice,
+        voice=voice or drawn,
         speed_wpm=int(rng.choice(SPEEDS_WPM)),
         pitch=int(rng.choice(PITCHES)),
         snr_db=SNRS_DB[int(rng.integers(len(SNRS_DB)))],
@@ -393,7 +397,8 @@ def load_speech(
 ) -> list[SpeechClip]:
     """Like `generate`, caching `<data dir>/speech/<key>/{labels.json,NNNNN.wav}`."""
     base = data_dir or default_data_dir()
-    opts = hashlib.sha1(json.dumps(kwargs, sort_keys=True, default=list).encode()).hexdigest()
+    given = {k: v for k, v in kwargs.items() if v is not None}  # None: clip_spec's default
+    opts = hashlib.sha1(json.dumps(given, sort_keys=True, default=list).encode()).hexdigest()
     root = base / "speech" / f"v{FORMAT_VERSION}-seed{seed}-{opts[:8]}"
     labels_path = root / "labels.json"
     cached: dict[str, dict[str, Any]] = {}

@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgefleet.bench.client import Client, request
 from edgefleet.bench.offload.config import (
@@ -21,9 +21,6 @@ from edgefleet.bench.offload.config import (
 from edgefleet.bench.offload.fleet import OffloadFleet, busy, scenario
 from edgefleet.bench.offload.scoring import Tally, VoiceLabel, score
 from edgefleet.bench.report import say
-
-if TYPE_CHECKING:
-    from models.datasets.speech import SpeechClip
 
 Key = tuple[str, str, str]  # (scenario, mode, data kind)
 
@@ -46,31 +43,18 @@ def load_samples(cfg: OffloadBenchConfig) -> tuple[dict[str, list[Sample]], list
         ENGINE: engine_readings(cfg.readings, cfg.seed) if cfg.readings else [],
     }
     if cfg.voice and cfg.clips:
-        from models.datasets.speech import espeak_available
+        from models.datasets.speech import espeak_available, load_speech
 
         if espeak_available():
+            clips = load_speech(cfg.clips, seed=cfg.seed, voice=cfg.clip_voice)
             samples[VOICE] = [
-                Sample(VOICE, c.wav, VoiceLabel(c.label, c.spec.kind == "near_miss"))
-                for c in speech_clips(cfg)
+                Sample(VOICE, c.wav, VoiceLabel(c.label, c.spec.kind == "near_miss")) for c in clips
             ]
             if cfg.clip_voice:
                 notes.append(f"voice: every clip spoken by {cfg.clip_voice}")
         else:
             notes.append("voice skipped: espeak-ng is not installed")
     return samples, notes
-
-
-def speech_clips(cfg: OffloadBenchConfig) -> list[SpeechClip]:
-    """The generator's clips of `cfg.seed`, or the same recipes spoken by `cfg.clip_voice`
-    (made, not cached: a few seconds per hundred)."""
-    from dataclasses import replace
-
-    from models.datasets.speech import clip_spec, load_speech, make_clip
-
-    if cfg.clip_voice is None:
-        return load_speech(cfg.clips, seed=cfg.seed)
-    specs = [clip_spec(i, cfg.seed) for i in range(cfg.clips)]
-    return [make_clip(replace(s, voice=cfg.clip_voice)) for s in specs]
 
 
 def engine_readings(n: int, seed: int) -> list[Sample]:
