@@ -94,6 +94,9 @@ def start(
     fraction: Annotated[float, typer.Option(help="Share of online devices invited")] = 1.0,
     tag: Annotated[str | None, typer.Option(help="Only devices with this tag")] = None,
     site: Annotated[str | None, typer.Option(help="Only devices in this site")] = None,
+    health: Annotated[
+        str, typer.Option(help="live (online or degraded) | healthy (online only)")
+    ] = "live",
     min_clients: Annotated[int, typer.Option(help="Fewer accepted updates: fail")] = 2,
     deadline: Annotated[float, typer.Option(help="Seconds to wait for updates")] = 120.0,
     epochs: Annotated[int, typer.Option(help="Local epochs")] = 1,
@@ -132,6 +135,7 @@ def start(
         "deploy": deploy,
         "canary": {"percent": canary_percent, "window_s": canary_window},
         "max_regression": max_regression if gate else None,
+        "health": health,
     }
     body |= {k: v for k, v in (("tag", tag), ("site", site)) if v is not None}
     if dp_noise is not None:

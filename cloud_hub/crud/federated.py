@@ -12,19 +12,31 @@ from cloud_hub.core.clock import utcnow
 from cloud_hub.core.errors import NotFound
 from cloud_hub.db import tables as t
 from cloud_hub.federated.aggregate import gaussian_epsilon
-from cloud_hub.schemas.federated import ParticipantPublic, RoundCreate, RoundPublic, UpdatePublic
-from contract.health import LIVE_STATES
+from cloud_hub.schemas.federated import (
+    ParticipantHealth,
+    ParticipantPublic,
+    RoundCreate,
+    RoundPublic,
+    UpdatePublic,
+)
+from contract.health import LIVE_STATES, DeviceState
 
 
 def candidates(
-    s: Session, *, model: str, tag: str | None = None, site: str | None = None
+    s: Session,
+    *,
+    model: str,
+    tag: str | None = None,
+    site: str | None = None,
+    health: ParticipantHealth = "live",
 ) -> list[str]:
-    """Devices that run the model and are online (or degraded) now, with `tag` and in `site`
-    when given."""
+    """Devices that run the model and are live now (`health` "live": online or degraded;
+    "healthy": online only), with `tag` and in `site` when given."""
+    states = (DeviceState.ONLINE,) if health == "healthy" else LIVE_STATES
     query = (
         select(t.DeviceCapability.device_id)
         .join(t.Device, t.Device.id == t.DeviceCapability.device_id)
-        .where(t.DeviceCapability.model == model, t.Device.state.in_(LIVE_STATES))
+        .where(t.DeviceCapability.model == model, t.Device.state.in_(states))
     )
     if tag is not None:
         query = query.join(t.DeviceTag, t.DeviceTag.device_id == t.Device.id).where(

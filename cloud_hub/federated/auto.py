@@ -44,8 +44,10 @@ def ready_devices(s: Session, rule: AutoRound, now: datetime) -> list[str] | Non
     if last is not None:
         query = query.where(t.HardSample.ts > last.created_at)
     counts: dict[str, int] = dict(s.execute(query).all())
-    live = crud.candidates(s, model=config.model, tag=config.tag, site=config.site)
-    ready = [d for d in live if counts.get(d, 0) >= rule.min_new_samples]
+    chosen = crud.candidates(
+        s, model=config.model, tag=config.tag, site=config.site, health=config.health
+    )
+    ready = [d for d in chosen if counts.get(d, 0) >= rule.min_new_samples]
     return ready if len(ready) >= max(rule.min_devices, config.min_clients) else None
 
 

@@ -102,7 +102,7 @@ class RoundService:
                 start_from = refused.weights
                 metrics["continued_from_round"] = refused.id
             candidates = config.devices or crud.candidates(
-                s, model=config.model, tag=config.tag, site=config.site
+                s, model=config.model, tag=config.tag, site=config.site, health=config.health
             )
             strategy = make_strategy(
                 config.aggregation, trim=config.trim, staleness_alpha=config.staleness_alpha

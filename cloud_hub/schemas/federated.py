@@ -11,6 +11,8 @@ from cloud_hub.schemas.common import DeviceId, RequestModel, Tag
 from cloud_hub.schemas.registry import DeploymentCreate
 
 TRAINABLE = frozenset({"engine-fault"})  # models with a part the devices can train
+ParticipantHealth = Literal["live", "healthy"]
+"""How healthy a device must be to be chosen for a round (`RoundCreate.health`)."""
 
 
 class PrivacyConfig(RequestModel):
@@ -54,11 +56,17 @@ class RoundCreate(RequestModel):
     outlier_threshold: float = Field(default=6.0, gt=0, description="robust z-score of a norm")
     devices: list[DeviceId] | None = Field(
         default=None,
-        description="candidates, each once; default: every online device running the model "
-        "(with `tag`, in `site`)",
+        description="candidates, each once; default: every live device running the model "
+        "(with `tag`, in `site`, as healthy as `health` asks)",
     )
     tag: Tag | None = Field(default=None, description="only devices with this tag")
     site: str | None = Field(default=None, max_length=200, description="only devices in this site")
+    health: ParticipantHealth = Field(
+        default="live",
+        description="live: devices online or degraded (connected and answering); healthy: "
+        "online only, every heartbeat figure inside its band and no recent model errors "
+        "(training costs a device CPU a degraded one may not have)",
+    )
     max_regression: float | None = Field(
         default=0.01,
         ge=0,
@@ -87,8 +95,11 @@ class RoundCreate(RequestModel):
 
     @model_validator(mode="after")
     def _devices_or_filters(self) -> "RoundCreate":
-        if self.devices is not None and (self.tag is not None or self.site is not None):
-            raise ValueError("give `devices`, or `tag` / `site` to choose them, not both")
+        chooses = self.tag is not None or self.site is not None or self.health != "live"
+        if self.devices is not None and chooses:
+            raise ValueError(
+                "give `devices`, or `tag` / `site` / `health` to choose them, not both"
+            )
         return self
 
     @field_validator("devices")
@@ -102,7 +113,8 @@ class RoundCreate(RequestModel):
 
 class AutoRound(RequestModel):
     """A round the hub starts by itself (`EDGEFLEET_FL_AUTO_ROUNDS`): when at least
-    `min_devices` live devices running `round.model` (with `round.tag`, in `round.site`) have
+    `min_devices` devices running `round.model` (with `round.tag`, in `round.site`, as healthy as
+    `round.health` asks) have
     each sent `min_new_samples` hard samples of it since the model's last round, no round of it
     is under way and `min_interval_s` has passed since the last one started. Those devices are
     the round's `devices`; the rest of `round` is the round's configuration."""
@@ -125,7 +137,7 @@ class AutoRound(RequestModel):
 
     def create(self, devices: list[str]) -> RoundCreate:
         """The round to start with `devices`."""
-        body = self.round.model_dump(exclude={"tag", "site"}) | {"devices": devices}
+        body = self.round.model_dump(exclude={"tag", "site", "health"}) | {"devices": devices}
         return RoundCreate.model_validate(body)
 
 

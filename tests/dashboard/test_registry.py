@@ -1,8 +1,9 @@
 """The Models and Federated pages and the device actions against real processes: Mosquitto,
 `edgefleet hub`, and two `edgefleet agent` processes running `engine-fault` with federated
-learning and signed model sync. A round runs through the API; a new version is uploaded
-through the API and rolled out to one device from its page in the browser, until the hub
-reports the device running it; a `ping` command is sent from the page and its reply shown."""
+learning and signed model sync. A round is started from the Federated page (a model without a
+trainable part is refused with the hub's reason) and another through the API; a new version is
+uploaded through the API and rolled out to one device from its page in the browser, until the
+hub reports the device running it; a `ping` command is sent from the page and its reply shown."""
 
 import subprocess
 import time
@@ -150,21 +151,47 @@ def test_models_federated_and_device_actions(engines: HubProcess, browser: Brows
             ),
             30,
         )
-        # a federated round through the API (int8); its result is rolled out to both engines
-        first = _finished(c, _start_round(c, {"quantization": "int8"}))
-        _until(
-            "both engines on round 1's version",
-            lambda: _running(c) == dict.fromkeys(ENGINES, first["result_version"]),
-            30,
-        )
 
     page = browser.page()
     sign_in(page, hub)
     expect(page.locator('#device-table tr[data-device="engine-00"]')).to_be_visible()
 
-    # Federated: round 1, then round 2 (with DP) followed live while it runs, no reload
+    # Federated: round 1 started from the page, round 2 (with DP) through the API, followed
+    # live while it runs, no reload. A model without a trainable part: the hub's reason.
     page.get_by_role("link", name="Federated").click()
+    page.get_by_role("button", name="Start a round").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Model", exact=True).fill("face-detect-lite")
+    dialog.get_by_role("button", name="Start round").click()
+    expect(page.locator("#toasts")).to_contain_text("'face-detect-lite' has no trainable part")
+    # round 1: int8 updates from the devices tagged "engines", no gate (these clients'
+    # training often validates worse than the seed: tests/federated), rolled out to both
+    page.get_by_role("button", name="Start a round").click()
+    dialog.get_by_label("Devices with tag").fill("engines")
+    dialog.get_by_label("Local epochs").fill("2")
+    dialog.get_by_label("int8 updates").check()
+    dialog.get_by_label("Refuse a worse result").uncheck()
+    page.screenshot(animations="disabled", path=SCREENSHOTS / "federated-start.png")
+    dialog.get_by_role("button", name="Start round").click()
+    expect(page.locator("#toasts")).to_contain_text("started with 2 participant(s)")
+    with hub.client() as c:
+        started = c.get("/api/v1/fl/rounds").json()
+        assert len(started) == 1  # the refused model started nothing
+        first = _finished(c, started[0]["id"])
+        config = first["config"]
+        assert (config["quantization"], config["tag"], config["health"]) == (
+            "int8",
+            "engines",
+            "live",
+        )
+        assert (config["local_epochs"], config["max_regression"]) == (2, None)
+        _until(
+            "both engines on round 1's version",
+            lambda: _running(c) == dict.fromkeys(ENGINES, first["result_version"]),
+            30,
+        )
     expect(page.locator(f'tr[data-round="{first["id"]}"][data-state="published"]')).to_be_visible()
+    expect(page.locator("#round-detail")).to_contain_text("live devices · tag engines")
     page.evaluate("window.__sameDocument = true")
     privacy = {"clip_norm": 2.0, "noise_multiplier": 0.3, "delta": 1e-5}
     with hub.client() as c:

@@ -29,7 +29,19 @@ DEVICES = ("engine-00", "engine-01", "engine-02")
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
-    settings = hub_settings(tmp_path, cloud_models=["engine-fault-cloud"], fl_auto_rounds=[RULE])
+    async for live in _hub(tmp_path, [RULE]):
+        yield live
+
+
+@pytest.fixture
+async def hub_without_rules(tmp_path: Path) -> AsyncIterator[LiveHub]:
+    """The same hub, starting no round by itself: `ready_devices` is asked directly."""
+    async for live in _hub(tmp_path, []):
+        yield live
+
+
+async def _hub(tmp_path: Path, rules: list[dict[str, Any]]) -> AsyncIterator[LiveHub]:
+    settings = hub_settings(tmp_path, cloud_models=["engine-fault-cloud"], fl_auto_rounds=rules)
     async for live in serve(settings):
         for device in DEVICES:
             await live.enroll(device)
@@ -124,3 +136,24 @@ def test_rules_come_from_the_environment_as_json(
     monkeypatch.setenv("EDGEFLEET_FL_AUTO_ROUNDS", json.dumps([{"min_new_samples": 600}]))
     with pytest.raises(ValidationError, match="could never start a round"):
         Settings(data_dir=tmp_path, admin_api_key="efk_" + "k" * 32, samples_per_device=500)
+
+
+async def test_a_healthy_rule_counts_only_devices_inside_their_bands(
+    hub_without_rules: LiveHub,
+) -> None:
+    """`round.health: healthy` leaves out a degraded device however many samples it sent; the
+    round it starts names its devices (the rule chose them) and keeps the rest of `round`."""
+    hub = hub_without_rules
+    with hub.app.state.db.session(write=True) as s:
+        row = s.get(t.Device, "engine-02")
+        assert row is not None
+        row.state = "degraded"
+    for device in DEVICES:
+        await ask(hub, device, 3)
+    rule = AutoRound.model_validate({**RULE, "round": {**RULE["round"], "health": "healthy"}})
+    with hub.app.state.db.session(write=False) as s:
+        assert ready_devices(s, rule, utcnow()) == ["engine-00", "engine-01"]
+        assert ready_devices(s, AutoRound.model_validate(RULE), utcnow()) == list(DEVICES)
+    created = rule.create(["engine-00", "engine-01"])
+    assert created.devices == ["engine-00", "engine-01"]
+    assert (created.health, created.deadline_s) == ("live", DEADLINE_S)

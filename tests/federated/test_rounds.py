@@ -548,6 +548,8 @@ async def test_round_fails_cleanly_without_enough_candidates(live_hub: LiveHub) 
             {"deploy": "canary", "canary": {"percent": 25.0, "window_s": 60.0}},
         ),
         (["--tag", "line-1", "--site", "plant-2"], {"tag": "line-1", "site": "plant-2"}),
+        ([], {"health": "live"}),
+        (["--health", "healthy"], {"health": "healthy"}),
     ],
 )
 async def test_fl_start_sends_the_gate_and_rollout_settings(
@@ -607,9 +609,11 @@ def test_a_rounds_deploy_setting_becomes_a_registry_deployment() -> None:
         ({"tag": "line-1"}, ["engine-00", "engine-01"]),
         ({"site": "plant-2"}, ["engine-01", "engine-02"]),
         ({"tag": "line-1", "site": "plant-2"}, ["engine-01"]),
+        ({"site": "plant-2", "health": "healthy"}, ["engine-01"]),
+        ({"health": "healthy"}, ["engine-00", "engine-01"]),
     ],
 )
-async def test_participants_are_chosen_by_tag_and_site_among_live_devices(
+async def test_participants_are_chosen_by_tag_site_and_health_among_live_devices(
     live_hub: LiveHub, choose: dict[str, str], picked: list[str]
 ) -> None:
     from cloud_hub.db import tables as t
@@ -617,20 +621,27 @@ async def test_participants_are_chosen_by_tag_and_site_among_live_devices(
     places = [("line-1", "plant-1"), ("line-1", "plant-2"), ("line-2", "plant-2"), ("line-1", None)]
     for i, (tag, site) in enumerate(places):
         await live_hub.enroll(f"engine-{i:02d}", tags=[tag], **({"site": site} if site else {}))
-    with live_hub.app.state.db.session(write=True) as s:  # the first three online; 03 is not
-        for i in range(3):
+    # 00 and 01 online, 02 degraded (live, out of its healthy bands), 03 not connected
+    with live_hub.app.state.db.session(write=True) as s:
+        for i, state in enumerate(("online", "online", "degraded")):
             device = s.get(t.Device, f"engine-{i:02d}")
             assert device is not None
-            device.state = "online"
+            device.state = state
     round_id = await start(live_hub, min_clients=1, **choose)
     body = (await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}", headers=ADMIN)).json()
     assert sorted(p["device_id"] for p in body["participants"]) == picked
     assert body["config"] | choose == body["config"]
 
 
-async def test_devices_and_a_tag_together_are_a_422(live_hub: LiveHub) -> None:
+@pytest.mark.parametrize("choose", [{"tag": "line-1"}, {"health": "healthy"}])
+async def test_devices_and_a_tag_or_health_together_are_a_422(
+    live_hub: LiveHub, choose: dict[str, str]
+) -> None:
     r = await live_hub.client.post(
-        "/api/v1/fl/rounds", headers=ADMIN, json={"devices": ["engine-00"], "tag": "line-1"}
+        "/api/v1/fl/rounds", headers=ADMIN, json={"devices": ["engine-00"], **choose}
     )
     assert r.status_code == 422, r.text
     assert "not both" in r.text
+    r = await live_hub.client.post("/api/v1/fl/rounds", headers=ADMIN, json={"health": "fit"})
+    assert r.status_code == 422, r.text
+    assert "'live' or 'healthy'" in r.text

@@ -227,6 +227,52 @@ export function federatedView(ctx, selected) {
   let alive = true;
   let timer = null;
   let current = selected ? Number(selected) : null;
+  const admin = ctx.session.role === 'admin';
+
+  /** The round form: what `edgefleet fl start` asks, in a dialog; the hub validates it. */
+  async function startRound() {
+    const field = (id, label, input) => [h('label', { for: id, text: label }), input];
+    const model = h('input', { id: 'round-model', value: 'engine-fault', required: true, autocomplete: 'off' });
+    const tag = h('input', { id: 'round-tag', placeholder: 'any' });
+    const site = h('input', { id: 'round-site', placeholder: 'any' });
+    const health = h('select', { id: 'round-health' },
+      h('option', { value: 'live' }, 'Live: online or degraded'),
+      h('option', { value: 'healthy' }, 'Healthy: online, inside every band'));
+    const minClients = h('input', { id: 'round-min-clients', type: 'number', min: 1, value: 2, required: true });
+    const epochs = h('input', { id: 'round-epochs', type: 'number', min: 1, max: 100, value: 1, required: true });
+    const int8 = h('input', { id: 'round-int8', type: 'checkbox' });
+    const secure = h('input', { id: 'round-secure', type: 'checkbox' });
+    const gate = h('input', { id: 'round-gate', type: 'checkbox', checked: true });
+    const deploy = h('select', { id: 'round-deploy' },
+      h('option', { value: 'all' }, 'To every device running it'), h('option', { value: 'canary' }, 'A canary share first'),
+      h('option', { value: 'none' }, 'Register only'));
+    const extra = h('div', { class: 'dialog-fields' },
+      field('round-model', 'Model', model), field('round-tag', 'Devices with tag', tag),
+      field('round-site', 'In site', site), field('round-health', 'Health', health),
+      field('round-min-clients', 'Min clients', minClients), field('round-epochs', 'Local epochs', epochs),
+      field('round-int8', 'int8 updates', int8), field('round-secure', 'Secure aggregation', secure),
+      field('round-gate', 'Refuse a worse result', gate), field('round-deploy', 'Roll the result out', deploy));
+    if (!(await confirmDialog({ title: 'Start a federated round', confirmLabel: 'Start round', extra,
+      body: 'The chosen devices train on what they learned from the hub, the hub aggregates their updates and, if the result passes the gate, signs and rolls it out.' }))) return;
+    const req = {
+      model: model.value.trim(), health: health.value, min_clients: Number(minClients.value),
+      local_epochs: Number(epochs.value), quantization: int8.checked ? 'int8' : 'none',
+      secure_aggregation: secure.checked, deploy: deploy.value,
+    };
+    if (tag.value.trim()) req.tag = tag.value.trim();
+    if (site.value.trim()) req.site = site.value.trim();
+    if (!gate.checked) req.max_regression = null;
+    try {
+      const r = await api('/fl/rounds', { method: 'POST', body: req });
+      toast(`Round #${r.id} started with ${(r.participants || []).length} participant(s)`, r.state === 'failed' ? 'error' : 'ok');
+      current = null; // the newest round, this one, until another is picked
+      render();
+    } catch (err) { toast(err.message, 'error'); }
+  }
+  if (admin) {
+    el.querySelector('.page-head').append(
+      h('button', { class: 'btn btn-primary', type: 'button', id: 'round-start', onclick: startRound }, 'Start a round'));
+  }
 
   function settings(r) {
     const c = r.config || {};
@@ -234,6 +280,7 @@ export function federatedView(ctx, selected) {
     return h('dl', { class: 'props' },
       [['Aggregation', `${c.aggregation || 'fedavg'}${c.aggregation === 'trimmed_mean' ? ` (trim ${c.trim})` : ''} · ${c.mode || 'sync'}${c.mode === 'async' ? ` (buffer ${c.buffer_size}, α ${c.staleness_alpha})` : ''}`],
         ['Clients', `fraction ${c.fraction ?? 1}, at least ${c.min_clients ?? '—'}`],
+        ['Chosen', c.devices ? `listed: ${c.devices.join(', ')}` : [`${c.health || 'live'} devices`, c.tag && `tag ${c.tag}`, c.site && `site ${c.site}`].filter(Boolean).join(' · ')],
         ['Local training', `${c.local_epochs ?? '—'} epoch(s), lr ${c.learning_rate ?? '—'}, batch ${c.batch_size ?? '—'}`],
         ['Transfer', c.quantization === 'int8' ? 'int8 (one scale per update)' : 'float32'],
         ['Secure aggregation', c.secure_aggregation ? 'on (pairwise masks)' : 'off'],
@@ -289,7 +336,7 @@ export function federatedView(ctx, selected) {
     if (!rounds.length) {
       timer = setTimeout(render, 4000);
       body.replaceChildren(card('Rounds', emptyState('No federated rounds yet',
-        `Start one with \`edgefleet fl start --model engine-fault\` or POST ${API_PREFIX}/fl/rounds; devices with the model and federated.enabled take part.`)));
+        `Start one here (Start a round), with \`edgefleet fl start --model engine-fault\` or POST ${API_PREFIX}/fl/rounds; devices with the model and federated.enabled take part.`)));
       return;
     }
     const chosen = rounds.find((r) => r.id === current) || rounds[0];
