@@ -8,14 +8,14 @@ read with `parse_args(name, command)`, which raises CommandError carrying the re
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.base import Message, problems
 from contract.errors import CommandError, ContractError, ErrorCode
-from contract.ids import DeviceId, ModelId
+from contract.ids import DeviceId, ModelId, Sha256Hex
 from contract.manifest import AgentRelease, ModelManifest
 
 
@@ -68,6 +68,10 @@ class ModelUpdateResult(_Body):
     unchanged: bool = Field(default=False, description="that seq was already serving")
 
 
+LABELS_MAX = 1000
+"""Operator labels one `fl-train` carries at most (~75 kB of JSON)."""
+
+
 class FlTrainArgs(_Body):
     """`fl-train`: one phase of a federated round. `keys`: post a fresh X25519 public key to
     `keys_url`; `train`: fetch the weights, train locally, upload the change; `unmask`
@@ -103,6 +107,13 @@ class FlTrainArgs(_Body):
     )
     unmask_url: str | None = Field(
         default=None, description="POST, phase `unmask`: this device's secrets with `dropped`"
+    )
+    labels: dict[Sha256Hex, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        max_length=LABELS_MAX,
+        description="phase `train`: the class an operator gave to inputs this device asked the "
+        "hub about (the SHA-256 of the input's bytes -> class), newest reviews first; each "
+        "replaces the hub's answer in the device's lessons",
     )
 
 

@@ -17,6 +17,9 @@ DeviceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """A device id, for pydantic fields and FastAPI path parameters (422 when it does not match)."""
 ModelId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """A catalogue or registry model id; same rule as a device id."""
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+Sha256Hex = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+"""A SHA-256 digest as 64 lowercase hex digits: of an artifact, a bundle, a sample's bytes."""
 
 LITE_SUFFIX = "-lite"
 FULL_SUFFIX = "-full"

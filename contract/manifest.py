@@ -6,6 +6,8 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.ids import Sha256Hex
+
 SIGNING_DOMAIN = b"edgefleet-model-manifest-v1\n"
 """Prefix of the signed bytes, so a manifest signature can never verify anything else."""
 
@@ -16,7 +18,7 @@ class ModelManifest(BaseModel):
     model: str = Field(min_length=1, description="model id (catalogue and registry)")
     version: str
     seq: int = Field(ge=0, description="grows per model; a device refuses one not above its own")
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the artifact, hex")
+    sha256: Sha256Hex = Field(description="of the artifact, hex")
     size: int = Field(ge=0, description="of the artifact, bytes")
     format: str = Field(description="artifact format: onnx or tflite")
 
@@ -44,7 +46,7 @@ class AgentRelease(BaseModel):
     version: str = Field(pattern=RELEASE_VERSION, description="the agent version it installs")
     arch: str = Field(description="CPU the wheels are for: aarch64, armv7l or x86_64")
     python: str = Field(pattern=PYTHON_VERSION, description="Python major.minor of the wheels")
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the bundle tarball, hex")
+    sha256: Sha256Hex = Field(description="of the bundle tarball, hex")
     size: int = Field(ge=1, description="of the bundle tarball, bytes")
 
     def signed_bytes(self) -> bytes:

@@ -79,19 +79,22 @@ class FederatedClient:
         f = self.config.federated
         return generate_records(engine_profile(f.engine_index, seed=f.seed), f.records)
 
-    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """Features and labels a round trains on (`federated.training_data`); RuntimeError when
-        there are none yet. Lessons are copied on the event loop (they grow there); the
-        partition is generated once, in a worker thread (`train`)."""
+    def training_set(
+        self, labels: Mapping[str, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Features and labels a round trains on (`federated.training_data`), and how many of
+        the hub's labels an operator's `labels` replaced; RuntimeError when there are none yet.
+        Lessons are copied on the event loop (they grow there); the partition is generated
+        once, in a worker thread (`train`)."""
         if self.lessons is None:
-            return self.data.x, self.data.y
-        x, y = self.lessons.arrays()
+            return self.data.x, self.data.y, 0
+        x, y, corrected = self.lessons.arrays(labels)
         if not len(y):
             raise RuntimeError(
                 "nothing to train on yet: no reading of this device has been labelled by the "
                 f"hub (training_data `escalated` needs the {MODEL} cascade to ask the hub)"
             )
-        return x, y
+        return x, y, corrected
 
     def _client(self) -> "httpx.AsyncClient":
         import httpx  # only a device that trains needs it (footprint: docs/agent.md)
@@ -156,10 +159,14 @@ class FederatedClient:
         return np.frombuffer(r.content, "<f4").copy(), int(r.headers.get("X-Edgefleet-Step", 0))
 
     async def train(self, args: FlTrainArgs) -> FlTrainResult:
-        learns = self.lessons is not None
-        x, y = self.training_set() if learns else await asyncio.to_thread(self.training_set)
+        if self.lessons is not None:
+            x, y, corrected = self.training_set(args.labels)
+        else:
+            x, y, corrected = await asyncio.to_thread(self.training_set)
         weights, step = await self.fetch_weights(args.weights_url)
         body, metrics = await asyncio.to_thread(self.local_update, args, weights, x, y)
+        if self.lessons is not None:
+            metrics["corrected"] = corrected  # the hub's labels an operator's replaced
         async with self._client() as client:
             r = await client.post(
                 args.upload_url,

@@ -118,3 +118,27 @@ def review_sample(
         return None
     row.review, row.label, row.reviewed_at = review, label, now
     return row
+
+
+def operator_labels(session: Session, *, model: str, device_id: str, limit: int) -> dict[str, int]:
+    """The classes operators gave (`corrected` reviews) to the inputs `device_id`'s `model`
+    asked about, newest review first: SHA-256 of the input -> class (a label without an integer
+    `label`, e.g. a face list, is not a class and is left out). What a round's `fl-train` carries
+    so that the device trains on them instead of the hub's answers (edge_agent/lessons.py)."""
+    rows = session.execute(
+        select(t.HardSample.sha256, t.HardSample.label)
+        .where(
+            t.HardSample.model == model,
+            t.HardSample.device_id == device_id,
+            t.HardSample.review == "corrected",
+        )
+        .order_by(t.HardSample.reviewed_at.desc(), t.HardSample.id.desc())
+    )
+    out: dict[str, int] = {}
+    for sha, label in rows:
+        value = (label or {}).get("label")
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            out.setdefault(sha, value)  # the newest review of an input wins
+            if len(out) >= limit:
+                break
+    return out

@@ -19,6 +19,7 @@ from cloud_hub.core.db import Database
 from cloud_hub.core.errors import Conflict, NotFound, Unprocessable
 from cloud_hub.crud import federated as crud
 from cloud_hub.crud import registry as reg
+from cloud_hub.crud import samples
 from cloud_hub.db import tables as t
 from cloud_hub.federated.finalize import (
     PENDING,
@@ -33,6 +34,7 @@ from cloud_hub.federated.unmask import decode_secrets, remove_masks
 from cloud_hub.registry.service import Registry
 from cloud_hub.schemas.federated import TRAINABLE, RoundCreate
 from contract import FlTrainArgs
+from contract.command import LABELS_MAX
 from contract.http import ROUND_KEYS, ROUND_UNMASK, ROUND_UPDATES, ROUND_WEIGHTS, path
 from models.training import updates as wire
 
@@ -140,9 +142,11 @@ class RoundService:
             if not config.secure_aggregation:
                 row.state = "training"
             round_id = row.id
+            labels = {} if config.secure_aggregation else _labels(s, config.model, picked)
         phase: Literal["keys", "train"] = "keys" if config.secure_aggregation else "train"
         for device in picked:
-            self.registry.commander.send(device, self._args(round_id, config, phase))
+            args = self._args(round_id, config, phase, labels=labels.get(device))
+            self.registry.commander.send(device, args)
         return round_id
 
     def _args(
@@ -152,6 +156,7 @@ class RoundService:
         phase: Literal["keys", "train", "unmask"],
         peers: dict[str, str] | None = None,
         dropped: list[str] | None = None,
+        labels: dict[str, int] | None = None,
     ) -> FlTrainArgs:
         privacy = config.privacy
         return FlTrainArgs(
@@ -172,6 +177,7 @@ class RoundService:
             seed=config.seed,
             dropped=dropped or [],
             unmask_url=path(ROUND_UNMASK, round_id=round_id) if phase == "unmask" else None,
+            labels=labels or {},
         )
 
     # --- secure aggregation key exchange ---
@@ -212,8 +218,10 @@ class RoundService:
             row.state, row.updated_at = "training", now
             row.deadline = now + timedelta(seconds=config.deadline_s)
             peers = {d: k for d, k in keyed.items() if k is not None}
+            labels = _labels(s, config.model, list(peers))
         for device in peers:
-            self.registry.commander.send(device, self._args(round_id, config, "train", peers))
+            args = self._args(round_id, config, "train", peers, labels=labels.get(device))
+            self.registry.commander.send(device, args)
 
     # --- updates ---
 
@@ -446,3 +454,11 @@ class RoundService:
             except Exception:
                 log.exception("round %s: deadline handling failed", round_id)
         self.registry.check_canaries()
+
+
+def _labels(s: Session, model: str, devices: list[str]) -> dict[str, dict[str, int]]:
+    """Per device, the classes operators gave to what it asked the hub about (the samples
+    page's reviews): its `fl-train` carries them, and they replace the hub's answers."""
+    return {
+        d: samples.operator_labels(s, model=model, device_id=d, limit=LABELS_MAX) for d in devices
+    }

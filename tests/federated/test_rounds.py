@@ -486,9 +486,8 @@ async def test_async_round_takes_a_late_straggler_with_staleness(live_hub: LiveH
     assert body["step"] == 1
     # ... then the straggler arrives, computed from step 0
     args = FlTrainArgs.model_validate(trains[straggler])
-    update, _metrics = clients[straggler].local_update(
-        args, old_weights, *clients[straggler].training_set()
-    )
+    x, y, _ = clients[straggler].training_set()
+    update, _metrics = clients[straggler].local_update(args, old_weights, x, y)
     r = await live_hub.client.post(
         trains[straggler]["upload_url"],
         content=update,

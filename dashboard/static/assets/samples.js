@@ -35,7 +35,7 @@ export function samplesView(ctx) {
   const body = h('div', { class: 'stack' }, h('p', { class: 'muted', text: 'Loading…' }));
   const el = h('div', { class: 'page' }, h('header', { class: 'page-head' }, h('div', {},
     h('h1', { text: 'Hard samples' }),
-    h('p', { class: 'muted', text: 'What devices were unsure about: the input, the device\'s answer and the hub\'s. Reviewed labels are what training learns from.' }))),
+    h('p', { class: 'muted', text: 'What devices were unsure about: the input, the device\'s answer and the hub\'s. A corrected class is what the device then trains on, for models with a trainable part.' }))),
   body);
   let alive = true;
   let filter = 'all';
