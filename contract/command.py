@@ -92,6 +92,13 @@ class FlTrainArgs(_Body):
         default=None, gt=0, description="differential privacy: L2 bound of the change"
     )
     secure: bool = Field(default=False, description="secure aggregation: mask the change")
+    secure_range: float | None = Field(
+        default=None,
+        gt=0,
+        description="secure aggregation with `quantization` int8: each value of the change is "
+        "clipped to +-secure_range and sent in whole steps of secure_range/127, the same steps "
+        "on every device",
+    )
     weight_by_samples: bool = Field(
         default=True, description="secure aggregation: scale the change by the sample count"
     )

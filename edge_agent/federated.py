@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import httpx
 
     from edge_agent.lessons import Lessons
+    from models.training.updates import Encoding
 
 log = logging.getLogger(__name__)
 MODEL = "engine-fault"
@@ -213,12 +214,18 @@ class FederatedClient:
         samples = len(y)
         if args.secure:
             weight = samples if args.weight_by_samples else 1
-            masked = wire.apply_masks(
-                wire.to_fixed(delta * weight),
-                self._masks(round_id, args.peers, delta.size),
-                self.device,
-            )
-            update = wire.WireUpdate(wire.Encoding.MASKED, weight, 0.0, masked)
+            encoding = wire.masked_encoding(args.quantization == "int8")
+            step = 0.0
+            if encoding is wire.Encoding.MASKED32:
+                if args.secure_range is None:
+                    raise RuntimeError(
+                        "int8 under secure aggregation needs the round's secure_range"
+                    )
+                step = wire.int8_step(args.secure_range)
+            ring = wire.to_ring(delta, weight, encoding, step, np.random.default_rng(seed))
+            masks = self._masks(round_id, args.peers, delta.size, encoding)
+            masked = wire.apply_masks(ring, masks, self.device)
+            update = wire.WireUpdate(encoding, weight, step, masked)
         elif args.quantization == "int8":
             q, scale = wire.quantize_int8(delta)
             update = wire.WireUpdate(wire.Encoding.INT8, samples, scale, q)
@@ -226,7 +233,9 @@ class FederatedClient:
             update = wire.WireUpdate(wire.Encoding.FP32, samples, 0.0, delta)
         return wire.encode_update(update), metrics
 
-    def _masks(self, round_id: int, peers: dict[str, str], n: int) -> dict[str, np.ndarray]:
+    def _masks(
+        self, round_id: int, peers: dict[str, str], n: int, encoding: "Encoding"
+    ) -> dict[str, np.ndarray]:
         from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
         from models.training.updates import pair_mask
@@ -242,7 +251,7 @@ class FederatedClient:
         self._secrets[round_id] = secrets
         for old in sorted(self._secrets)[:-KEPT_ROUNDS]:  # bounded: rounds long over
             del self._secrets[old]
-        return {peer: pair_mask(secret, round_id, n) for peer, secret in secrets.items()}
+        return {peer: pair_mask(secret, round_id, n, encoding) for peer, secret in secrets.items()}
 
 
 class DeviceLearning:

@@ -106,6 +106,9 @@ def start(
     buffer_size: Annotated[int, typer.Option(help="async: updates per aggregation")] = 2,
     int8: Annotated[bool, typer.Option("--int8/--fp32", help="Quantize updates")] = False,
     secure: Annotated[bool, typer.Option("--secure/--plain", help="Pairwise masking")] = False,
+    secure_range: Annotated[
+        float, typer.Option(help="--secure with --int8: values clipped to +-this, 255 steps")
+    ] = 1.0,
     dp_noise: Annotated[float | None, typer.Option(help="DP noise multiplier (on)")] = None,
     dp_clip: Annotated[float, typer.Option(help="DP clipping norm")] = 1.0,
     deploy: Annotated[str, typer.Option(help="all | canary | none")] = "all",
@@ -132,6 +135,7 @@ def start(
         "buffer_size": buffer_size,
         "quantization": "int8" if int8 else "none",
         "secure_aggregation": secure,
+        "secure_range": secure_range,
         "deploy": deploy,
         "canary": {"percent": canary_percent, "window_s": canary_window},
         "max_regression": max_regression if gate else None,

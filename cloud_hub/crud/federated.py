@@ -182,12 +182,11 @@ def has_accepted(s: Session, round_id: int, device: str) -> bool:
 
 
 def accumulate(row: t.FlRound, masked: np.ndarray) -> None:
-    """Add a masked update to the round's running sum (mod 2**64); the update itself is never
-    stored, so the database only ever holds sums."""
+    """Add a masked update to the round's running sum (in its ring: mod 2**64, or 2**32 for
+    int8 steps); the update itself is never stored, so the database only ever holds sums."""
+    dtype = masked.dtype.newbyteorder("=")
     current = (
-        np.frombuffer(row.accumulator, np.uint64)
-        if row.accumulator
-        else np.zeros(masked.size, np.uint64)
+        np.frombuffer(row.accumulator, dtype) if row.accumulator else np.zeros(masked.size, dtype)
     )
     with np.errstate(over="ignore"):
         row.accumulator = (current + masked).tobytes()

@@ -177,7 +177,10 @@ class Finalizer:
         rng = np.random.default_rng([config.seed, row.id, row.step])
         privacy = config.privacy
         if config.secure_aggregation:
-            total = wire.from_fixed(np.frombuffer(row.accumulator or b"", np.uint64))
+            encoding = wire.masked_encoding(config.quantization == "int8")
+            step = wire.int8_step(config.secure_range)
+            ring = np.frombuffer(row.accumulator or b"", wire.ring_dtype(encoding))
+            total = wire.from_ring(ring, encoding, step)
             weight_sum = sum(u.samples or 0 for u in fresh) if privacy is None else len(fresh)
             delta = (
                 aggregate.dp_mean(

@@ -172,6 +172,7 @@ class RoundService:
             quantization=config.quantization,
             clip_norm=privacy.clip_norm if privacy else None,
             secure=config.secure_aggregation,
+            secure_range=config.secure_range if config.secure_aggregation else None,
             weight_by_samples=privacy is None,
             peers=peers or {},
             seed=config.seed,
@@ -290,7 +291,7 @@ class RoundService:
         except wire.UpdateFormatError as exc:
             part.state = "rejected"
             return refuse(exc.reason, str(exc))
-        masked = update.encoding is wire.Encoding.MASKED
+        masked = update.encoding in wire.MASKED_ENCODINGS
         if masked != config.secure_aggregation:
             part.state = "rejected"
             return refuse(
@@ -299,6 +300,9 @@ class RoundService:
                 if config.secure_aggregation
                 else "masked update in a plain round",
             )
+        if masked and (wrong := _masked_mismatch(update, config)):
+            part.state = "rejected"
+            return refuse("wrong_dtype", wrong)
         common: dict[str, Any] = {
             "encoding": update.encoding.name.lower(),
             "samples": update.samples,
@@ -391,13 +395,15 @@ class RoundService:
                 raise Conflict(
                     f"{device} cannot unmask round {round_id} ({state})", code="not_survivor"
                 )
+            config = RoundCreate.model_validate(row.config)
             dropped = {p.device_id for p in parts if p.state == "dropped" and p.public_key}
             if set(raw) != dropped:
                 raise Unprocessable(
                     f"round {round_id} needs the secrets with exactly {sorted(dropped)}",
                     code="wrong_peers",
                 )
-            row.accumulator = remove_masks(row.accumulator or b"", device, raw, round_id)
+            encoding = wire.masked_encoding(config.quantization == "int8")
+            row.accumulator = remove_masks(row.accumulator or b"", device, raw, round_id, encoding)
             me.state = "unmasked"
             done = not any(p.state == "uploaded" for p in parts)
             if done:
@@ -462,3 +468,20 @@ def _labels(s: Session, model: str, devices: list[str]) -> dict[str, dict[str, i
     return {
         d: samples.operator_labels(s, model=model, device_id=d, limit=LABELS_MAX) for d in devices
     }
+
+
+def _masked_mismatch(update: wire.WireUpdate, config: RoundCreate) -> str | None:
+    """Why a masked update cannot join this round's sum (None: it can): its encoding must be
+    the round's (int8 steps or fixed point), and int8 steps must be the round's step, or the
+    sum adds values of different sizes."""
+    int8 = config.quantization == "int8"
+    want = wire.masked_encoding(int8)
+    if update.encoding is not want:
+        return (
+            f"this round takes {want.name.lower()} updates (quantization {config.quantization}), "
+            f"not {update.encoding.name.lower()}"
+        )
+    step = wire.int8_step(config.secure_range) if int8 else 0.0
+    if update.scale != step:
+        return f"int8 steps of {update.scale:g}, the round's are {step:g} (secure_range / 127)"
+    return None

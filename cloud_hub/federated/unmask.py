@@ -13,7 +13,7 @@ import base64
 import numpy as np
 
 from cloud_hub.core.errors import Unprocessable
-from models.training.updates import pair_mask
+from models.training.updates import Encoding, pair_mask, ring_dtype
 
 SECRET_BYTES = 32  # an X25519 shared secret
 
@@ -35,13 +35,17 @@ def decode_secrets(secrets: dict[str, str]) -> dict[str, bytes]:
 
 
 def remove_masks(
-    accumulator: bytes, survivor: str, secrets: dict[str, bytes], round_id: int
+    accumulator: bytes,
+    survivor: str,
+    secrets: dict[str, bytes],
+    round_id: int,
+    encoding: Encoding = Encoding.MASKED,
 ) -> bytes:
     """The round's sum without the masks `survivor` shared with the dropped peers in `secrets`
-    (undoing `models.training.updates.apply_masks` for those peers, mod 2**64)."""
-    total = np.frombuffer(accumulator, np.uint64).copy()
+    (undoing `models.training.updates.apply_masks` for those peers, in the round's ring)."""
+    total = np.frombuffer(accumulator, ring_dtype(encoding)).copy()
     with np.errstate(over="ignore"):
         for peer, secret in secrets.items():
-            mask = pair_mask(secret, round_id, total.size)
+            mask = pair_mask(secret, round_id, total.size, encoding)
             total = total - mask if survivor < peer else total + mask
     return total.tobytes()

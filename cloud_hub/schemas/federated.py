@@ -52,6 +52,14 @@ class RoundCreate(RequestModel):
     quantization: Literal["none", "int8"] = "none"
     privacy: PrivacyConfig | None = None
     secure_aggregation: bool = False
+    secure_range: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="secure aggregation with int8: each value of an update is clipped to "
+        "+-secure_range and sent in whole steps of secure_range/127, the same on every device "
+        "(masked updates of 4 bytes a value instead of 8)",
+    )
     max_update_norm: float = Field(default=50.0, gt=0, description="larger updates rejected")
     outlier_threshold: float = Field(default=6.0, gt=0, description="robust z-score of a norm")
     devices: list[DeviceId] | None = Field(

@@ -6,13 +6,18 @@ On the wire (HTTP body) it is a 20-byte header then the values:
     magic b"EFU1" | version u8 | encoding u8 | flags u16 | n u32 | samples u32 | scale f32
 
 `encoding` 0 = float32, 1 = int8 with one scale (value = q * scale), 2 = masked uint64 ring
-elements (secure aggregation: fixed point, pairwise masks cancel only in the sum).
+elements (secure aggregation: fixed point, pairwise masks cancel only in the sum), 3 = masked
+uint32 ring elements (secure aggregation with int8: whole steps of `scale`, which every device
+of the round shares, so the steps add up; stochastic rounding keeps the sum unbiased). A
+masked value must hold the weighted sum of every device's, so int8 steps travel in 32 bits:
+half the bytes of the 64-bit fixed point, not a quarter of float32.
 """
 
 import hashlib
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
@@ -26,10 +31,18 @@ class Encoding(IntEnum):
     FP32 = 0
     INT8 = 1
     MASKED = 2
+    MASKED32 = 3
 
 
-_WIDTH = {Encoding.FP32: 4, Encoding.INT8: 1, Encoding.MASKED: 8}
-_DTYPE = {Encoding.FP32: "<f4", Encoding.INT8: "i1", Encoding.MASKED: "<u8"}
+_WIDTH = {Encoding.FP32: 4, Encoding.INT8: 1, Encoding.MASKED: 8, Encoding.MASKED32: 4}
+_DTYPE = {
+    Encoding.FP32: "<f4",
+    Encoding.INT8: "i1",
+    Encoding.MASKED: "<u8",
+    Encoding.MASKED32: "<u4",
+}
+MASKED_ENCODINGS = (Encoding.MASKED, Encoding.MASKED32)
+INT8_STEPS = 127  # int8 under secure aggregation: a value is one of -127..127 steps of its range
 
 
 class UpdateFormatError(ValueError):
@@ -50,7 +63,7 @@ class WireUpdate:
 
     def to_float(self) -> np.ndarray:
         """The update as float32 (not for masked updates: those only make sense summed)."""
-        if self.encoding is Encoding.MASKED:
+        if self.encoding in MASKED_ENCODINGS:
             raise ValueError("a masked update has no value of its own")
         if self.encoding is Encoding.INT8:
             return dequantize_int8(self.values, self.scale)
@@ -124,13 +137,19 @@ def from_fixed(ring: np.ndarray) -> np.ndarray:
     return ring.view(np.int64).astype(np.float64) / (1 << FIXED_POINT_BITS)
 
 
-def pair_mask(shared_secret: bytes, round_id: int, n: int) -> np.ndarray:
-    """The mask two clients derive from their X25519 shared secret for one round: `n` uint64
-    words of SHAKE-256 output (an extendable-output function of the SHA-3 family, used as a
-    cryptographic pseudo-random stream). A statistical generator such as PCG64 would not do:
-    its output reveals its state, so an observer of one masked update could predict the mask."""
+def pair_mask(
+    shared_secret: bytes, round_id: int, n: int, encoding: Encoding = Encoding.MASKED
+) -> np.ndarray:
+    """The mask two clients derive from their X25519 shared secret for one round: `n` words
+    (uint64, or uint32 for MASKED32) of SHAKE-256 output (an extendable-output function of the
+    SHA-3 family, used as a cryptographic pseudo-random stream). A statistical generator such as
+    PCG64 would not do: its output reveals its state, so an observer of one masked update could
+    predict the mask."""
     xof = hashlib.shake_256(b"edgefleet-secagg-v2" + round_id.to_bytes(8, "big") + shared_secret)
-    return np.frombuffer(xof.digest(8 * n), dtype="<u8").astype(np.uint64)
+    dtype = np.dtype(_DTYPE[encoding])
+    return np.frombuffer(xof.digest(dtype.itemsize * n), dtype=dtype).astype(
+        dtype.newbyteorder("=")
+    )
 
 
 def apply_masks(fixed: np.ndarray, masks: dict[str, np.ndarray], me: str) -> np.ndarray:
@@ -141,3 +160,40 @@ def apply_masks(fixed: np.ndarray, masks: dict[str, np.ndarray], me: str) -> np.
         for peer, mask in masks.items():
             out = out + mask if me < peer else out - mask
     return out
+
+
+def ring_dtype(encoding: Encoding) -> np.dtype[np.unsignedinteger[Any]]:
+    """The numpy type of a masked encoding's ring elements, as the hub sums them."""
+    return np.dtype(np.uint32 if encoding is Encoding.MASKED32 else np.uint64)
+
+
+def masked_encoding(int8: bool) -> Encoding:
+    """How a secure-aggregation round's updates travel: int8 steps in a 32-bit ring, or 64-bit
+    fixed point."""
+    return Encoding.MASKED32 if int8 else Encoding.MASKED
+
+
+def int8_step(value_range: float) -> float:
+    """The step of int8 values under secure aggregation for a round's `secure_range`, as the
+    float32 the wire header carries (devices and hub must agree on it to the bit)."""
+    return float(np.float32(value_range / INT8_STEPS))
+
+
+def to_ring(
+    values: np.ndarray, weight: int, encoding: Encoding, step: float, rng: np.random.Generator
+) -> np.ndarray:
+    """`values * weight` as ring elements for masking: 64-bit fixed point, or (MASKED32) whole
+    int8 steps of `step` — each value clipped to +-127 steps and rounded down or up at random in
+    proportion to its remainder, so the rounding errors of many devices average out."""
+    if encoding is Encoding.MASKED:
+        return to_fixed(values * weight)
+    steps = np.clip(values.astype(np.float64) / step, -INT8_STEPS, INT8_STEPS)
+    whole = np.floor(steps + rng.random(steps.shape)).astype(np.int64) * weight
+    return whole.view(np.uint64).astype(np.uint32)  # mod 2**32, two's complement
+
+
+def from_ring(ring: np.ndarray, encoding: Encoding, step: float) -> np.ndarray:
+    """A ring sum back to float64 (`to_ring`'s inverse for sums that fit the ring)."""
+    if encoding is Encoding.MASKED:
+        return from_fixed(ring)
+    return ring.astype(np.uint32).view(np.int32).astype(np.float64) * step

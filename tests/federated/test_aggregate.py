@@ -105,6 +105,45 @@ def test_pairwise_masks_cancel_in_the_sum_only() -> None:
         assert np.abs(wire.from_fixed(masked[c]) - values[c]).min() > 1.0
 
 
+def test_int8_steps_under_masks_add_up_to_the_weighted_sum() -> None:
+    """Secure aggregation with int8: whole steps of one shared step, weighted by samples and
+    masked in a 32-bit ring (4 bytes a value); the sum comes back within a step per value of
+    the true weighted sum, values beyond the range are clipped to it, and the random rounding
+    is unbiased (many roundings of one value average to it)."""
+    rng = np.random.default_rng(2)
+    clients, weight = ["a", "b", "c"], {"a": 300, "b": 120, "c": 500}
+    values = {c: rng.normal(0, 0.05, 50) for c in clients}
+    values["c"][0] = 3.0  # beyond the range: clipped to +0.25
+    step = wire.int8_step(0.25)
+    enc = wire.Encoding.MASKED32
+    secret = {
+        frozenset(p): bytes([i]) * 32 for i, p in enumerate([("a", "b"), ("a", "c"), ("b", "c")])
+    }
+    masked = {
+        c: wire.apply_masks(
+            wire.to_ring(values[c], weight[c], enc, step, np.random.default_rng(i)),
+            {p: wire.pair_mask(secret[frozenset((c, p))], 7, 50, enc) for p in clients if p != c},
+            c,
+        )
+        for i, c in enumerate(clients)
+    }
+    assert {m.dtype for m in masked.values()} == {np.dtype(np.uint32)}
+    body = wire.encode_update(wire.WireUpdate(enc, 300, step, masked["a"]))
+    assert len(body) == 20 + 4 * 50
+    assert wire.decode_update(body, 50).scale == step
+    with np.errstate(over="ignore"):
+        total = masked["a"] + masked["b"] + masked["c"]
+    clipped = {c: np.clip(v, -0.25, 0.25) for c, v in values.items()}
+    expected = sum(clipped[c] * weight[c] for c in clients)
+    got = wire.from_ring(total, enc, step)
+    assert np.all(np.abs(got - expected) <= step * sum(weight.values()))
+    assert got[0] == pytest.approx(expected[0], abs=step * sum(weight.values()))
+    one = np.full(20_000, 0.3 * step)  # a third of a step: 0 or 1 step, 1 about 30 % of times
+    rounded = wire.from_ring(wire.to_ring(one, 1, enc, step, rng), enc, step)
+    assert set(np.unique(rounded / step).round()) == {0.0, 1.0}
+    assert rounded.mean() == pytest.approx(0.3 * step, rel=0.05)
+
+
 def test_pair_masks_are_a_shake_256_stream_per_pair_and_round() -> None:
     """Both peers derive the same mask; another round or another pair gets an unrelated one;
     the words are SHAKE-256 output (a cryptographic stream, docs/federated.md)."""
@@ -116,6 +155,9 @@ def test_pair_masks_are_a_shake_256_stream_per_pair_and_round() -> None:
     assert np.array_equal(mask, wire.pair_mask(secret, 7, 1000))
     stream = hashlib.shake_256(b"edgefleet-secagg-v2" + (7).to_bytes(8, "big") + secret)
     assert mask.astype("<u8").tobytes() == stream.digest(8000)
+    narrow = wire.pair_mask(secret, 7, 1000, wire.Encoding.MASKED32)
+    assert narrow.dtype == np.uint32
+    assert narrow.astype("<u4").tobytes() == stream.digest(4000)
     for unrelated in (wire.pair_mask(secret, 8, 1000), wire.pair_mask(other, 7, 1000)):
         assert np.count_nonzero(mask == unrelated) == 0
     high_bits = mask >> np.uint64(63)  # the top bit of each word: about half are set

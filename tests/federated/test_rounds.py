@@ -271,7 +271,11 @@ async def test_the_gate_can_be_turned_off_per_round(live_hub: LiveHub) -> None:
     assert body["metrics"]["validation_accuracy"] < body["metrics"]["base_validation_accuracy"]
 
 
-async def test_secure_aggregation_stores_only_the_sum(live_hub: LiveHub) -> None:
+@pytest.mark.parametrize("quantization", ["none", "int8"])
+async def test_secure_aggregation_stores_only_the_sum(live_hub: LiveHub, quantization: str) -> None:
+    """Masked updates, 64-bit fixed point or (int8) whole steps of secure_range/127 in a 32-bit
+    ring: the hub's sum is the sample-weighted mean (within a step per value with int8), and
+    no stored bytes resemble any device's update."""
     # Prepare
     clients = await enroll_clients(live_hub, 3)
     round_id = await start(
@@ -279,6 +283,7 @@ async def test_secure_aggregation_stores_only_the_sum(live_hub: LiveHub) -> None
         devices=sorted(clients),
         min_clients=3,
         secure_aggregation=True,
+        quantization=quantization,
         deploy="none",
         **NO_GATE,
     )
@@ -306,7 +311,8 @@ async def test_secure_aggregation_stores_only_the_sum(live_hub: LiveHub) -> None
     with engine.connect() as conn:
         final = conn.execute(select(t.FlRound.weights).where(t.FlRound.id == round_id)).scalar()
         assert final is not None
-        assert_allclose(np.frombuffer(final, "<f4") - weights, expected, atol=1e-5)
+        step = wire.int8_step(1.0) if quantization == "int8" else 1e-5
+        assert_allclose(np.frombuffer(final, "<f4") - weights, expected, atol=step)
         # no stored bytes anywhere decode to (or near) any individual update
         stored: list[bytes] = []
         for table in inspect(engine).get_table_names():
@@ -315,11 +321,16 @@ async def test_secure_aggregation_stores_only_the_sum(live_hub: LiveHub) -> None
     engine.dispose()
     individual = [c.last_update for c in clients.values()]
     for blob in stored:
-        for dtype in ("<f4", "<u8"):
+        for dtype in ("<f4", "<u8", "<u4"):
             if len(blob) % np.dtype(dtype).itemsize:
                 continue
             arr = np.frombuffer(blob, dtype)
-            values = wire.from_fixed(arr) if dtype == "<u8" else arr.astype(np.float64)
+            if dtype == "<u8":
+                values = wire.from_fixed(arr)
+            elif dtype == "<u4":
+                values = wire.from_ring(arr, wire.Encoding.MASKED32, wire.int8_step(1.0))
+            else:
+                values = arr.astype(np.float64)
             for update in individual:
                 assert update is not None
                 if values.size == update.size:
@@ -328,8 +339,44 @@ async def test_secure_aggregation_stores_only_the_sum(live_hub: LiveHub) -> None
     rows = (
         await live_hub.client.get(f"/api/v1/fl/rounds/{round_id}/updates", headers=ADMIN)
     ).json()
-    assert {u["encoding"] for u in rows} == {"masked"}
+    assert {u["encoding"] for u in rows} == {"masked32" if quantization == "int8" else "masked"}
+    assert {u["size_bytes"] for u in rows} == {20 + (4 if quantization == "int8" else 8) * N}
     assert all(u["norm"] is None for u in rows)
+
+
+async def test_a_masked_update_of_another_ring_or_step_is_refused(live_hub: LiveHub) -> None:
+    """An int8 secure round sums 32-bit steps of secure_range/127: a 64-bit fixed-point update,
+    or steps of another size, would corrupt the sum; each is refused with the reason and
+    nothing joins the sum (the round still takes the right kind)."""
+    clients = await enroll_clients(live_hub, 3)
+    round_id = await start(
+        live_hub, devices=sorted(clients), min_clients=3, secure_aggregation=True,
+        quantization="int8", secure_range=0.5, deploy="none", **NO_GATE,
+    )  # fmt: skip
+    for device, args in commands(live_hub, round_id, "keys").items():
+        await clients[device].handle(args)
+    trains = commands(live_hub, round_id, "train")
+    assert {a["secure_range"] for a in trains.values()} == {0.5}
+    url = f"/api/v1/fl/rounds/{round_id}/updates"
+    wide = wire.WireUpdate(wire.Encoding.MASKED, 300, 0.0, np.zeros(N, np.uint64))
+    coarse = wire.WireUpdate(
+        wire.Encoding.MASKED32, 300, wire.int8_step(1.0), np.zeros(N, np.uint32)
+    )
+    for device, update, why in (
+        ("engine-00", wide, "this round takes masked32 updates (quantization int8), not masked"),
+        ("engine-01", coarse, "the round's are 0.0039"),
+    ):
+        r = await live_hub.client.post(
+            url, content=wire.encode_update(update), headers=live_hub.auth(device)
+        )
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "wrong_dtype"), r.text
+        assert why in r.json()["error"]["message"]
+    assert (await clients["engine-02"].handle(trains["engine-02"])).upload_status == 202
+    with live_hub.app.state.db.session(write=False) as s:
+        row = s.get(t.FlRound, round_id)
+        assert row is not None
+        assert row.accumulator is not None
+        assert len(row.accumulator) == 4 * N  # the one good update's ring, 32-bit
 
 
 async def unmask_commands(hub: LiveHub, round_id: int) -> dict[str, dict[str, Any]]:
@@ -364,11 +411,12 @@ async def secure_round_with_dropouts(
     return round_id, clients, weights
 
 
+@pytest.mark.parametrize("quantization", ["none", "int8"])
 async def test_secure_aggregation_survives_a_client_dropping_after_the_key_exchange(
-    live_hub: LiveHub,
+    live_hub: LiveHub, quantization: str
 ) -> None:
     round_id, clients, weights = await secure_round_with_dropouts(
-        live_hub, 4, 3, min_clients=2, deadline_s=1.0
+        live_hub, 4, 3, min_clients=2, deadline_s=1.0, quantization=quantization
     )
     # the deadline passes: the three survivors are asked for their secrets with engine-03
     unmasks = await unmask_commands(live_hub, round_id)
@@ -396,8 +444,9 @@ async def test_secure_aggregation_survives_a_client_dropping_after_the_key_excha
         )
     engine.dispose()
     assert final is not None
+    step = wire.int8_step(1.0) if quantization == "int8" else 1e-5
     assert_allclose(
-        np.frombuffer(final, "<f4") - weights, expected / sum(samples.values()), atol=1e-5
+        np.frombuffer(final, "<f4") - weights, expected / sum(samples.values()), atol=step
     )
     assert states == {"engine-00": "unmasked", "engine-01": "unmasked", "engine-02": "unmasked",
                       "engine-03": "dropped"}  # fmt: skip
@@ -549,6 +598,10 @@ async def test_round_fails_cleanly_without_enough_candidates(live_hub: LiveHub) 
         (["--tag", "line-1", "--site", "plant-2"], {"tag": "line-1", "site": "plant-2"}),
         ([], {"health": "live"}),
         (["--health", "healthy"], {"health": "healthy"}),
+        (
+            ["--secure", "--int8", "--secure-range", "0.5"],
+            {"secure_aggregation": True, "quantization": "int8", "secure_range": 0.5},
+        ),
     ],
 )
 async def test_fl_start_sends_the_gate_and_rollout_settings(
