@@ -6,9 +6,9 @@ spot-checked ones, which keep the set from holding only hard cases). An operator
 the hub's answer on the dashboard overrules it: a round's `fl-train` carries those labels by
 the SHA-256 of the input's bytes, the key the hub stores the input under (docs/hub.md "Hard
 samples"), and they replace the hub's label here for that round. Kept in memory, newest
-`federated.lessons_max` (11 features, a label and a digest: ~120 bytes each); a restart starts
-over, as the next readings teach again. Only the trainable model's answers are kept
-(docs/federated.md "What a device trains on").
+`federated.lessons_max` (11 features, a label and a digest: ~420 bytes each as Python keeps
+them, 0.8 MB at the default 2,000); a restart starts over, as the next readings teach again.
+Only the trainable model's answers are kept (docs/federated.md "What a device trains on").
 """
 
 import hashlib

@@ -481,7 +481,6 @@ def _masked_mismatch(update: wire.WireUpdate, config: RoundCreate) -> str | None
             f"this round takes {want.name.lower()} updates (quantization {config.quantization}), "
             f"not {update.encoding.name.lower()}"
         )
-    step = wire.int8_step(config.secure_range) if int8 else 0.0
-    if update.scale != step:
+    if int8 and update.scale != (step := wire.int8_step(config.secure_range)):
         return f"int8 steps of {update.scale:g}, the round's are {step:g} (secure_range / 127)"
     return None

@@ -121,11 +121,11 @@ class RoundCreate(RequestModel):
 
 class AutoRound(RequestModel):
     """A round the hub starts by itself (`EDGEFLEET_FL_AUTO_ROUNDS`): when at least
-    `min_devices` devices running `round.model` (with `round.tag`, in `round.site`, as healthy as
-    `round.health` asks) have
-    each sent `min_new_samples` hard samples of it since the model's last round, no round of it
-    is under way and `min_interval_s` has passed since the last one started. Those devices are
-    the round's `devices`; the rest of `round` is the round's configuration."""
+    `min_devices` devices running `round.model` (with `round.tag`, in `round.site`, as healthy
+    as `round.health` asks) have each sent `min_new_samples` hard samples of it since the
+    model's last round, no round of it is under way and `min_interval_s` has passed since the
+    last one started. Those devices are the round's `devices`; the rest of `round` is the
+    round's configuration."""
 
     round: RoundCreate = Field(default_factory=RoundCreate)
     min_new_samples: int = Field(default=200, ge=1)
