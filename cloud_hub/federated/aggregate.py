@@ -59,7 +59,9 @@ def dp_mean(
 def gaussian_epsilon(noise_multiplier: float, rounds: int, delta: float) -> float:
     """An upper bound on epsilon for `rounds` Gaussian mechanisms of sensitivity C and noise
     z*C (Renyi DP composition, no subsampling amplification - conservative)."""
-    variance = noise_multiplier**2  # a tiny multiplier underflows to 0.0 (found by the fuzzer)
+    # a tiny multiplier underflows to 0.0 and a huge one to inf (`**` would raise): both found
+    # by the API fuzzer
+    variance = noise_multiplier * noise_multiplier
     if noise_multiplier <= 0 or variance == 0.0:
         return math.inf
     return min(

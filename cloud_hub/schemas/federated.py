@@ -19,8 +19,14 @@ class PrivacyConfig(RequestModel):
     """Differential privacy: every update clipped to `clip_norm` (L2), Gaussian noise of
     `noise_multiplier * clip_norm` added to the sum before averaging."""
 
-    clip_norm: float = Field(default=1.0, gt=0)
-    noise_multiplier: float = Field(default=1.0, ge=0)
+    clip_norm: float = Field(default=1.0, gt=0, le=1e6)
+    noise_multiplier: float = Field(
+        default=1.0,
+        ge=0,
+        le=1e3,
+        description="noise of noise_multiplier * clip_norm; past a few units a round learns "
+        "nothing (the bound keeps the noise and epsilon finite, found by the API fuzzer)",
+    )
     delta: float = Field(default=1e-5, gt=0, lt=1)
 
 

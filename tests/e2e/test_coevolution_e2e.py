@@ -154,6 +154,12 @@ def fleet(
         hub.terminate()
 
 
+def samples_of(api: httpx.Client, device: str) -> list[dict[str, Any]]:
+    page = api.get("/api/v1/samples", params={"device_id": device, "model": MODEL})
+    items: list[dict[str, Any]] = page.json()["items"]
+    return items
+
+
 def online(hub: HubProcess, device: str) -> bool:
     r = httpx.get(f"{hub.url}/api/v1/devices/{device}", headers=hub.admin, timeout=10)
     return r.status_code == 200 and r.json()["health"]["state"] == "online"
@@ -186,6 +192,13 @@ def test_a_round_on_escalated_readings_is_gated_canaried_and_rolled_out(
             assert sample["cloud_model"] == "engine-fault-cloud"
             assert "label" in sample["edge_output"]
             assert "label" in sample["cloud_output"]
+        # an operator corrects the hub on one of engine-00's readings (the samples page's
+        # review): that reading is trained with the operator's class
+        corrected = next(iter(samples_of(api, DEVICES[0])))
+        label = {"label": (corrected["cloud_output"]["label"] + 1) % 4}
+        r = api.put(f"/api/v1/samples/{corrected['id']}/review",
+                    json={"review": "corrected", "label": label})  # fmt: skip
+        assert r.status_code == 200, r.text
 
         # a round trains on what each device was taught, passes the gate, goes out canary-first
         body = {
@@ -198,6 +211,10 @@ def test_a_round_on_escalated_readings_is_gated_canaried_and_rolled_out(
         assert done["state"] == "published", done["reason"]
         metrics = done["metrics"]
         assert metrics["gate"] == "passed"
+        updates = api.get(f"/api/v1/fl/rounds/{done['id']}/updates").json()
+        assert {u["device_id"]: u["metrics"]["corrected"] for u in updates} == {
+            d: int(d == DEVICES[0]) for d in DEVICES
+        }
         assert metrics["validation_accuracy"] > metrics["base_validation_accuracy"], metrics
         new = done["result_version"]
         version = api.get(f"/api/v1/models/{MODEL}/versions/{new}").json()

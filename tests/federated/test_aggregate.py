@@ -231,5 +231,7 @@ def test_epsilon_of_a_vanishing_noise_multiplier_is_infinite_not_an_error() -> N
     from cloud_hub.federated.aggregate import gaussian_epsilon
 
     assert gaussian_epsilon(1e-308, 1, 1e-5) == float("inf")
+    # ... and 1.8e308 squared overflows (it raised OverflowError: a 500, found the same way)
+    assert 0 < gaussian_epsilon(1.7976931348623155e308, 1, 0.6) < float("inf")
     assert gaussian_epsilon(0.0, 1, 1e-5) == float("inf")
     assert 0 < gaussian_epsilon(1.0, 1, 1e-5) < float("inf")

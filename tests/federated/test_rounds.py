@@ -624,6 +624,24 @@ async def test_fl_start_sends_the_gate_and_rollout_settings(
     assert got == stored
 
 
+@pytest.mark.parametrize(
+    ("privacy", "field"),
+    [
+        ({"clip_norm": 1.96e261, "noise_multiplier": 1.7976931348623155e308}, "noise_multiplier"),
+        ({"clip_norm": 1e9, "noise_multiplier": 1.0}, "clip_norm"),
+    ],
+)
+async def test_privacy_beyond_any_use_is_a_422_not_a_500(
+    live_hub: LiveHub, privacy: dict[str, float], field: str
+) -> None:
+    """Found by the API fuzzer: a noise multiplier of 1.8e308 overflowed the round's epsilon
+    (a 500), and would have made the noise itself infinite."""
+    r = await live_hub.client.post("/api/v1/fl/rounds", headers=ADMIN, json={"privacy": privacy})
+    assert r.status_code == 422, r.text
+    assert field in r.text
+    assert (await live_hub.client.get("/api/v1/fl/rounds", headers=ADMIN)).json() == []
+
+
 async def test_a_round_for_a_model_without_a_trainable_part_is_a_422(live_hub: LiveHub) -> None:
     r = await live_hub.client.post(
         "/api/v1/fl/rounds", headers=ADMIN, json={"model": "face-detect-lite"}
