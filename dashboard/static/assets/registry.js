@@ -282,7 +282,8 @@ export function federatedView(ctx, selected) {
         ['Clients', `fraction ${c.fraction ?? 1}, at least ${c.min_clients ?? '—'}`],
         ['Chosen', c.devices ? `listed: ${c.devices.join(', ')}` : [`${c.health || 'live'} devices`, c.tag && `tag ${c.tag}`, c.site && `site ${c.site}`].filter(Boolean).join(' · ')],
         ['Local training', `${c.local_epochs ?? '—'} epoch(s), lr ${c.learning_rate ?? '—'}, batch ${c.batch_size ?? '—'}`],
-        ['Transfer', c.quantization === 'int8' ? 'int8 (one scale per update)' : 'float32'],
+        ['Transfer', c.quantization !== 'int8' ? 'float32'
+          : c.secure_aggregation ? `int8 steps of ${c.secure_range ?? 1}/127, masked in 32 bits` : 'int8 (one scale per update)'],
         ['Secure aggregation', c.secure_aggregation ? 'on (pairwise masks)' : 'off'],
         ['Differential privacy', c.privacy ? `clip ${p.clip_norm ?? c.privacy.clip_norm}, noise ×${p.noise_multiplier ?? c.privacy.noise_multiplier}, δ ${p.delta ?? c.privacy.delta}` : 'off'],
         ['ε (this round / total)', p.epsilon_round !== undefined ? `${num(p.epsilon_round, 2)} / ${num(p.epsilon_total, 2)}` : '—'],
