@@ -51,6 +51,13 @@ def validation_set() -> Any:
     return held_out(2000)
 
 
+def secure_ring(config: RoundCreate) -> tuple[wire.Encoding, float]:
+    """How a secure round's updates are summed: its masked encoding (int8 steps in 32 bits, or
+    64-bit fixed point) and, with int8, the step every device uses (0 otherwise)."""
+    int8 = config.quantization == "int8"
+    return wire.masked_encoding(int8), wire.int8_step(config.secure_range) if int8 else 0.0
+
+
 def version_weights(s: Session, registry: Registry, version: t.ModelVersion) -> np.ndarray:
     """A version's flat fp32 parameters: stored beside it, or read back from its ONNX file."""
     from models.training.onnx_export import params_from_onnx
@@ -177,8 +184,7 @@ class Finalizer:
         rng = np.random.default_rng([config.seed, row.id, row.step])
         privacy = config.privacy
         if config.secure_aggregation:
-            encoding = wire.masked_encoding(config.quantization == "int8")
-            step = wire.int8_step(config.secure_range)
+            encoding, step = secure_ring(config)
             ring = np.frombuffer(row.accumulator or b"", wire.ring_dtype(encoding))
             total = wire.from_ring(ring, encoding, step)
             weight_sum = sum(u.samples or 0 for u in fresh) if privacy is None else len(fresh)

@@ -25,6 +25,7 @@ from cloud_hub.federated.finalize import (
     PENDING,
     Finalizer,
     close,
+    secure_ring,
     training_engine,
     version_weights,
 )
@@ -402,7 +403,7 @@ class RoundService:
                     f"round {round_id} needs the secrets with exactly {sorted(dropped)}",
                     code="wrong_peers",
                 )
-            encoding = wire.masked_encoding(config.quantization == "int8")
+            encoding, _ = secure_ring(config)
             row.accumulator = remove_masks(row.accumulator or b"", device, raw, round_id, encoding)
             me.state = "unmasked"
             done = not any(p.state == "uploaded" for p in parts)
@@ -474,13 +475,12 @@ def _masked_mismatch(update: wire.WireUpdate, config: RoundCreate) -> str | None
     """Why a masked update cannot join this round's sum (None: it can): its encoding must be
     the round's (int8 steps or fixed point), and int8 steps must be the round's step, or the
     sum adds values of different sizes."""
-    int8 = config.quantization == "int8"
-    want = wire.masked_encoding(int8)
+    want, step = secure_ring(config)
     if update.encoding is not want:
         return (
             f"this round takes {want.name.lower()} updates (quantization {config.quantization}), "
             f"not {update.encoding.name.lower()}"
         )
-    if int8 and update.scale != (step := wire.int8_step(config.secure_range)):
+    if want is wire.Encoding.MASKED32 and update.scale != step:
         return f"int8 steps of {update.scale:g}, the round's are {step:g} (secure_range / 127)"
     return None

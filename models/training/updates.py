@@ -34,13 +34,13 @@ class Encoding(IntEnum):
     MASKED32 = 3
 
 
-_WIDTH = {Encoding.FP32: 4, Encoding.INT8: 1, Encoding.MASKED: 8, Encoding.MASKED32: 4}
 _DTYPE = {
     Encoding.FP32: "<f4",
     Encoding.INT8: "i1",
     Encoding.MASKED: "<u8",
     Encoding.MASKED32: "<u4",
 }
+_WIDTH = {e: np.dtype(d).itemsize for e, d in _DTYPE.items()}
 MASKED_ENCODINGS = (Encoding.MASKED, Encoding.MASKED32)
 INT8_STEPS = 127  # int8 under secure aggregation: a value is one of -127..127 steps of its range
 
@@ -146,10 +146,8 @@ def pair_mask(
     PCG64 would not do: its output reveals its state, so an observer of one masked update could
     predict the mask."""
     xof = hashlib.shake_256(b"edgefleet-secagg-v2" + round_id.to_bytes(8, "big") + shared_secret)
-    dtype = np.dtype(_DTYPE[encoding])
-    return np.frombuffer(xof.digest(dtype.itemsize * n), dtype=dtype).astype(
-        dtype.newbyteorder("=")
-    )
+    dtype = ring_dtype(encoding)
+    return np.frombuffer(xof.digest(dtype.itemsize * n), dtype=_DTYPE[encoding]).astype(dtype)
 
 
 def apply_masks(fixed: np.ndarray, masks: dict[str, np.ndarray], me: str) -> np.ndarray:
@@ -163,8 +161,9 @@ def apply_masks(fixed: np.ndarray, masks: dict[str, np.ndarray], me: str) -> np.
 
 
 def ring_dtype(encoding: Encoding) -> np.dtype[np.unsignedinteger[Any]]:
-    """The numpy type of a masked encoding's ring elements, as the hub sums them."""
-    return np.dtype(np.uint32 if encoding is Encoding.MASKED32 else np.uint64)
+    """The numpy type of a masked encoding's ring elements (native byte order, as summed)."""
+    dtype: np.dtype[np.unsignedinteger[Any]] = np.dtype(_DTYPE[encoding]).newbyteorder("=")
+    return dtype
 
 
 def masked_encoding(int8: bool) -> Encoding:
