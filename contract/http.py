@@ -2,7 +2,7 @@
 
 Route templates are relative to `API_PREFIX` and name their parameters as the hub's route
 functions do, so one constant serves `@router.post(INFER)` on the hub and `path(INFER,
-model=m)` in a client. `HEALTHZ` is the one path outside the prefix.
+model=m)` in a client. `HEALTHZ` and `READYZ` are the paths outside the prefix.
 """
 
 API_PREFIX = "/api/v1"
@@ -10,6 +10,10 @@ API_PREFIX = "/api/v1"
 
 HEALTHZ = "/healthz"
 """GET, no credentials: liveness; devices time it as their RTT probe."""
+READYZ = "/readyz"
+"""GET (reader): readiness, `{"status", "checks": {name: "ok" | why not}}`, 503 until every check
+is "ok"; one check per cloud model, named `MODEL_CHECK` + the model (ready once it loaded)."""
+MODEL_CHECK = "model "
 OPENAPI = "/openapi.json"
 """GET: the OpenAPI document (the dashboard reads which routes a hub has)."""
 

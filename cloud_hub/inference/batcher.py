@@ -59,6 +59,8 @@ class ModelWorker:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{model_id}")
         self._pipeline: Any = None
         self._task: asyncio.Task[None] | None = None
+        self.warm_up: str = "loading"  # then "ok", or why the load at start failed, until a
+        # request's load succeeds (readiness: /readyz)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._serve(), name=f"infer-{self.model_id}")
@@ -80,6 +82,7 @@ class ModelWorker:
     def _load(self) -> Any:
         if self._pipeline is None:
             self._pipeline = self.loader(self.model_id)
+            self.warm_up = "ok"
         return self._pipeline
 
     async def submit(self, payload: bytes) -> Outcome:
@@ -98,6 +101,7 @@ class ModelWorker:
             await self.load()  # estimate the cloud's cost from the hub's Server-Timing)
         except Exception as exc:  # a request will try again and report it
             log.warning("model %s did not load at start: %r", self.model_id, exc)
+            self.warm_up = f"error: {type(exc).__name__}"
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():

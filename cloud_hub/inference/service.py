@@ -72,6 +72,10 @@ class InferenceService:
         for worker in self._workers.values():
             worker.start()
 
+    def warm_up(self) -> dict[str, str]:
+        """Each model's load at start: "loading", "ok" or the error (readiness)."""
+        return {m: w.warm_up for m, w in sorted(self._workers.items())}
+
     async def stop(self) -> None:
         for worker in self._workers.values():
             await worker.stop()

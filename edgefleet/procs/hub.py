@@ -12,11 +12,26 @@ from pathlib import Path
 from typing import Any
 
 from cloud_hub.serving import free_port
-from contract.http import DEVICES, SERVICES, path
+from contract.http import DEVICES, MODEL_CHECK, READYZ, SERVICES, path
 from edgefleet.procs.process import edgefleet_command, spawn, stop_process, tail_chars
-from edgefleet.procs.wait import StartError, http_ok, wait_until
+from edgefleet.procs.wait import StartError, wait_until
 
 ADMIN_KEY = "efk_bench-admin-key-0123456789abcdef"  # benchmarks and tests only
+
+
+def _ready(url: str, headers: dict[str, str], models_loaded: bool) -> bool:
+    """Whether the hub's readiness checks pass, those of its models only if `models_loaded`."""
+    import httpx
+
+    try:
+        checks: dict[str, str] = httpx.get(url, headers=headers, timeout=1.0).json()["checks"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False
+    return all(
+        state == "ok"
+        for name, state in checks.items()
+        if models_loaded or not name.startswith(MODEL_CHECK)
+    )
 
 
 def hub_command(host: str | None = None, port: int | None = None) -> list[str]:
@@ -73,8 +88,10 @@ class HubProcess:
             **self.extra_env,
         }
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Spawn the hub and return once `/readyz` answers 200."""
+    def start(self, timeout: float = 30.0, *, models_loaded: bool = False) -> None:
+        """Spawn the hub and return once it is ready (`/readyz`), its cloud models perhaps still
+        loading unless `models_loaded` (loading them costs a test about 2 s under coverage; a
+        request meanwhile waits for the load)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = spawn(
             hub_command(),
@@ -84,7 +101,7 @@ class HubProcess:
             die_with_parent=False,
             cpus=self.cpus,
         )
-        ready = functools.partial(http_ok, f"{self.url}/readyz", self.admin)
+        ready = functools.partial(_ready, f"{self.url}{READYZ}", self.admin, models_loaded)
         try:
             wait_until(ready, self.proc, timeout=timeout, what="hub")
         except StartError as exc:

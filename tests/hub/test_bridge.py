@@ -87,7 +87,8 @@ async def test_bridge_ingests_every_kind(bridged: Hub, broker: BrokerProcess) ->
     assert len(await _get(bridged, "/api/v1/devices/cam-1/errors")) == 1
     assert (await _get(bridged, "/api/v1/devices/cam-1/twin"))["reported"] == {"threshold": 0.6}
     ready = await bridged.client.get("/readyz", headers=bridged.admin)
-    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "writer": "ok"}
+    checks = ready.json()["checks"]
+    assert (checks["database"], checks["broker"], checks["writer"]) == ("ok", "ok", "ok")
 
 
 async def test_last_will_marks_device_offline(bridged: Hub, broker: BrokerProcess) -> None:

@@ -12,7 +12,7 @@ from cloud_hub.core.metrics import HubMetrics
 from cloud_hub.crud import devices as crud
 from cloud_hub.schemas.common import error_responses
 from contract.health import DeviceState
-from contract.http import API_PREFIX, HEALTHZ, OPENAPI
+from contract.http import API_PREFIX, HEALTHZ, MODEL_CHECK, OPENAPI, READYZ
 
 router = APIRouter(tags=["ops"])
 
@@ -24,14 +24,16 @@ def healthz() -> dict[str, str]:
 
 
 @router.get(
-    "/readyz",
+    READYZ,
     responses={
         **error_responses(401, 403),
         503: {"description": 'not ready: `{"status": "not_ready", "checks": {...}}`'},
     },
 )
 async def readyz(request: Request, db: DbDep, _: ReaderDep) -> JSONResponse:
-    """Readiness: the database answers and (when enabled) the MQTT bridge is connected."""
+    """Readiness: the database answers, (when enabled) the MQTT bridge is connected, and every
+    cloud model has loaded: a balancer must not send a device's first offload to a hub still
+    reading Whisper from disk (it would time out on the device)."""
     checks: dict[str, str] = {}
     try:
         with anyio.fail_after(5):
@@ -45,6 +47,9 @@ async def readyz(request: Request, db: DbDep, _: ReaderDep) -> JSONResponse:
     writer = request.app.state.writer
     if writer is not None:
         checks["writer"] = "ok" if writer.alive else "stopped"
+    inference = request.app.state.inference
+    if inference is not None:
+        checks.update({MODEL_CHECK + m: state for m, state in inference.warm_up().items()})
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks},
