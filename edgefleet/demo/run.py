@@ -135,13 +135,16 @@ async def _run_fleet(
             if not await _wait_online(running, online, stop, limit_s=ONLINE_TIMEOUT_S):
                 return 0 if stop.is_set() else 1
             banner(opts, port, running, frames, clips)
-            sims = [asyncio.create_task(sensors.camera(mq, topics, frames, opts.interval_s))]
+            done = asyncio.Event()
+            cam = sensors.camera(mq, topics, frames, opts.interval_s, done)
+            sims = [asyncio.create_task(cam)]
             if clips:
-                mic = sensors.microphone(mq, topics, clips, opts.interval_s)
+                mic = sensors.microphone(mq, topics, clips, opts.interval_s, done)
                 sims.append(asyncio.create_task(mic))
             try:
                 await _until_stopped(running, stop, opts.duration_s)
             finally:
+                done.set()
                 for task in sims:
                     task.cancel()
                 await asyncio.gather(*sims, return_exceptions=True)

@@ -47,11 +47,16 @@ def clips(seed: int) -> list[tuple[str, bytes]]:
     return out
 
 
-async def camera(client: Any, topics: Topics, frames: list[bytes], interval: float) -> None:
-    """Cycle door-cam (infer with rid), door-cam sensor topic, hall-cam (infer with rid)."""
+async def camera(
+    client: Any, topics: Topics, frames: list[bytes], interval: float, done: asyncio.Event
+) -> None:
+    """Cycle door-cam (infer with rid), door-cam sensor topic, hall-cam (infer with rid), until
+    `done`. Why an event besides the task's cancel: aiomqtt waits for a QoS 1 PUBACK with
+    `asyncio.wait_for`, which on Python 3.11 swallows a cancel that meets the PUBACK, and the
+    loop would go on publishing while the demo waits for it to end."""
     n = itertools.count(1)
     frame = itertools.cycle(frames)
-    while True:
+    while not done.is_set():
         i = next(n)
         await client.publish(topics.infer("door-cam", FACE_MODEL, f"cam-{i:06d}"), next(frame), 1)
         await asyncio.sleep(interval / 3)
@@ -62,10 +67,16 @@ async def camera(client: Any, topics: Topics, frames: list[bytes], interval: flo
 
 
 async def microphone(
-    client: Any, topics: Topics, clips: list[tuple[str, bytes]], interval: float
+    client: Any,
+    topics: Topics,
+    clips: list[tuple[str, bytes]],
+    interval: float,
+    done: asyncio.Event,
 ) -> None:
-    """One clip every `2 * interval` s to the kitchen microphone."""
+    """One clip every `2 * interval` s to the kitchen microphone, until `done` (see camera)."""
     n = itertools.count(1)
     for _what, wav in itertools.cycle(clips):
+        if done.is_set():
+            return
         await client.publish(topics.infer("kitchen-mic", WAKE_MODEL, f"mic-{next(n):06d}"), wav, 1)
         await asyncio.sleep(interval * 2)
