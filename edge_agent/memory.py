@@ -42,6 +42,10 @@ async def memory_duty(every_s: float = TRIM_EVERY_S) -> None:
     await asyncio.sleep(every_s)
     gc.collect()
     gc.freeze()
-    while trim is not None:
-        trim(0)
-        await asyncio.sleep(every_s)
+    try:
+        while trim is not None:
+            trim(0)
+            await asyncio.sleep(every_s)
+        await asyncio.Event().wait()  # until the agent stops
+    finally:  # the frozen objects are this agent's: a process that runs agents one after
+        gc.unfreeze()  # another (the tests) would keep every one (the hub's lifespan does so too)

@@ -48,6 +48,11 @@ async def test_the_duty_freezes_start_up_objects_after_one_period() -> None:
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.12)  # two trims later it is still running
         assert not duty.done()
+        duty.cancel()
+        await asyncio.gather(duty, return_exceptions=True)
+        # the agent stopping unfreezes them: an agent's objects must not outlive it in a
+        # process that runs several (the test suite)
+        assert gc.get_freeze_count() == 0
     finally:
         duty.cancel()
         gc.unfreeze()
