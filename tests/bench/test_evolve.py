@@ -15,6 +15,7 @@ from edgefleet.bench.evolve.sim import simulate
 from tests.fixtures.requires import require_models, require_tools
 
 
+@pytest.mark.long  # make test-long: make test is over its 15-minute budget on this machine
 def test_devices_learn_from_the_hubs_answers_and_the_gate_holds_back_worse_rounds() -> None:
     rows, cloud_only, first, last = simulate(EvolveBenchConfig(plots=False))
     assert [r["round"] for r in rows] == list(range(11))
@@ -28,6 +29,7 @@ def test_devices_learn_from_the_hubs_answers_and_the_gate_holds_back_worse_round
     assert first.shape == last.shape  # the same model on the device: only its weights moved
 
 
+@pytest.mark.long  # make test-long: make test is over its 15-minute budget on this machine
 def test_without_spot_checks_the_early_rounds_are_refused() -> None:
     """Measured: trained only on what it was unsure of, the fleet's first candidates validate
     worse than the shipped model and the gate refuses them."""
@@ -35,6 +37,7 @@ def test_without_spot_checks_the_early_rounds_are_refused() -> None:
     assert [r["gate"] for r in rows[1:]] == ["refused"] * 3
 
 
+@pytest.mark.long  # make test-long: make test is over its 15-minute budget on this machine
 def test_report_json_and_plots(tmp_path: Path) -> None:
     cfg = EvolveBenchConfig(out=tmp_path, rounds=2, devices=3, vision=False, voice=False)
     report = run_evolve_bench(cfg)

@@ -81,6 +81,7 @@ def _sign_in(hub: HubProcess, key: str) -> tuple[str, str]:
     return jar[COOKIE].value, str(r.json()["csrf_token"])
 
 
+@pytest.mark.long  # make test-long: make test is over its 15-minute budget on this machine
 def test_a_session_works_on_every_replica_and_survives_a_restart(
     replicas: tuple[HubProcess, HubProcess], postgres_database: str
 ) -> None:

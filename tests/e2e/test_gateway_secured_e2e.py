@@ -40,6 +40,7 @@ def answers(probe: MqttProbe, device: str, first: int, n: int) -> list[str]:
     return where
 
 
+@pytest.mark.long  # make test-long: make test is over its 15-minute budget on this machine
 def test_a_site_gateway_answers_its_site_only_under_dynsec_acls(
     tmp_path: Path, dynsec_mosquitto_broker: SecuredBroker
 ) -> None:

@@ -275,6 +275,7 @@ def qos0_burst(agent: Running, hostile: Hostile, sent_qos1: int) -> list[Case]:
     return burst0
 
 
+@pytest.mark.long  # make test-long: make test is over its 15-minute budget on this machine
 def test_hostile_input_one_answer_each_bounded_memory(agent: Running) -> None:
     answers, hostile = agent.answers, Hostile(SEED)
     sent_qos1 = len(warm_up(agent))

@@ -132,6 +132,7 @@ def offload_counters(fleet: Fleet, device: str) -> dict[str, Any]:
     return {"counters": counters, "cpu": last.get("cpu"), "infer_ms_p50": last.get("infer_ms_p50")}
 
 
+@pytest.mark.long  # make test-long: make test is over its 15-minute budget on this machine
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 @pytest.mark.skipif(len(CPUS) < 2, reason="needs two CPUs: agent and stress on one, hub on another")

@@ -31,6 +31,7 @@ def small_dir(catalogue: Catalogue, model_dir: Path, tmp_path: Path) -> Path:
     return tmp_path / "models"
 
 
+@pytest.mark.long  # make test-long: make test is over its 15-minute budget on this machine
 def test_float32_model_computes_what_the_float16_file_does(
     catalogue: Catalogue, model_dir: Path, tmp_path: Path
 ) -> None:
