@@ -43,9 +43,9 @@ async def memory_duty(every_s: float = TRIM_EVERY_S) -> None:
     gc.collect()
     gc.freeze()
     try:
-        while trim is not None:
-            trim(0)
+        while True:  # until the agent stops
+            if trim is not None:
+                trim(0)
             await asyncio.sleep(every_s)
-        await asyncio.Event().wait()  # until the agent stops
     finally:  # the frozen objects are this agent's: a process that runs agents one after
         gc.unfreeze()  # another (the tests) would keep every one (the hub's lifespan does so too)
